@@ -1,0 +1,630 @@
+"""The rules: which moves are allowed, which checks must hold, and what each action causes.
+
+Every function here is pure: it takes facts about an order and its partners and returns a
+decision as data (a Plan). The services write that plan to the database in one transaction;
+the screens show it in the confirm. Nothing here decides twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from .model import (
+    GOODS_MOVED,
+    CancelMethod,
+    Direction,
+    LinkKind,
+    NoticeKind,
+    OrderFacts,
+    PartnerFacts,
+    ReasonCode,
+    RejectionMapsTo,
+    Role,
+    Status,
+    Transport,
+)
+
+# --------------------------------------------------------------------------- the move table
+
+#: (from, to) -> what the move means. Anything not here is refused.
+MOVES: Mapping[tuple[Status, Status], str] = {
+    (Status.CREATED, Status.DISPATCHED): "send to a subcontractor or forward to a warehouse",
+    (Status.DISPATCHED, Status.CREATED): "cancel the sent shipment",
+    (Status.ACCEPTED, Status.CREATED): "cancel the sent shipment",
+    (Status.DISPATCHED, Status.ACCEPTED): "the partner accepted it",
+    # Not in the SPEC's table, but the SPEC says "Accepted: the partner (or our own driver)
+    # took it" and order reception has an Accept action: an order that nobody else carries
+    # can be accepted straight from Created.
+    (Status.CREATED, Status.ACCEPTED): "our own driver takes it",
+    (Status.ACCEPTED, Status.PICKED_UP): "the goods are picked up",
+    (Status.PICKED_UP, Status.DELIVERED): "the goods are delivered",
+    **{(s, Status.REJECTED): "reject" for s in Status if not s.terminal},
+    **{(s, Status.CANCELLED): "cancel" for s in Status if not s.terminal},
+}
+
+
+def allowed_targets(status: Status) -> list[Status]:
+    return [to for (frm, to) in MOVES if frm is status]
+
+
+def move_refusal(order: OrderFacts, to: Status) -> str | None:
+    """Why the move table refuses order -> to, or None when the table allows it."""
+    frm = order.status
+    n = order.number
+    if frm is to:
+        return f"Order {n} is already {frm.label}."
+    if frm.terminal:
+        return (
+            f"Order {n} is {frm.label}, which is final: nothing moves it again. "
+            "Only Archive and Tags are allowed on it."
+        )
+    if to is Status.CREATED and frm in GOODS_MOVED:
+        return (
+            f"Order {n} is {frm.label}: the goods have left, so the shipment cannot be "
+            "called back. Handle it as a return."
+        )
+    if (frm, to) not in MOVES:
+        options = ", ".join(s.label for s in allowed_targets(frm))
+        return f"Order {n} cannot go from {frm.label} to {to.label}; from {frm.label} it can go to: {options}."
+    if (frm, to) == (Status.CREATED, Status.ACCEPTED) and order.assignee is not None:
+        return f"Order {n} is with {order.assignee.name}; it is accepted when they accept it."
+    return None
+
+
+# --------------------------------------------------------------------------- the checks
+
+
+def reject_refusals(order: OrderFacts) -> list[str]:
+    """SPEC 4.5: every check that keeps this order from being rejected or trashed."""
+    n = order.number
+    out: list[str] = []
+    if order.status.terminal:
+        out.append(f"Order {n} is already {order.status.label}.")
+    if order.status in GOODS_MOVED:
+        out.append(f"Order {n} is {order.status.label}: the goods have left. Handle it as a return.")
+    if order.documents:
+        kinds = sorted({d.label for d in order.documents})
+        out.append(f"Order {n} is referenced by a {' and an '.join(kinds)}.")
+    if order.backorders:
+        s = "" if order.backorders == 1 else "s"
+        out.append(f"Order {n} has {order.backorders} back-ordered line{s}.")
+    return out
+
+
+def reason_refusals(
+    reason: ReasonCode | None, comment: str, partners: list[PartnerFacts]
+) -> list[str]:
+    out: list[str] = []
+    if reason is ReasonCode.OTHER and not comment.strip():
+        out.append("Reason OTHER needs a comment that says what the reason is.")
+    if reason is None:
+        for p in partners:
+            if p.reason_required:
+                out.append(f"{p.name} requires a reason code for every cancellation.")
+    return out
+
+
+# --------------------------------------------------------------------------- plans
+
+
+@dataclass(frozen=True)
+class NoticePlan:
+    partner: str
+    kind: NoticeKind
+    transport: Transport
+    held: bool  # held for the undo window before the relay may send it
+    awaits_answer: bool = False  # the change waits for the partner's answer (warehouses)
+
+    def describe(self) -> str:
+        what = self.kind.label
+        if self.transport is Transport.HTTP:
+            how = "over the link"
+        elif self.transport is Transport.EMAIL:
+            how = "by e-mail"
+        else:
+            return f"{self.partner} will NOT be told automatically: a follow-up asks a person to tell them ({what})."
+        when = " after the undo window" if self.held else ""
+        return f"{self.partner} will be told {how}{when} ({what})."
+
+
+@dataclass(frozen=True)
+class FollowUpPlan:
+    partner: str | None
+    text: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything an action will do, decided before it happens."""
+
+    action: str
+    order: str
+    from_status: Status
+    to_status: Status
+    refusals: tuple[str, ...] = ()
+    notices: tuple[NoticePlan, ...] = ()
+    followups: tuple[FollowUpPlan, ...] = ()
+    warnings: tuple[str, ...] = ()
+    unassign: bool = False
+    assign: str | None = None
+    partner_not_informed: bool | None = None  # None = leave the mark as it is
+    clear_cancellation_request: bool = False
+    undoable: bool = False  # within the undo window
+    final: bool = False  # the result cannot be changed afterwards (terminal)
+    extra: Mapping[str, object] = field(default_factory=dict)
+
+    @property
+    def allowed(self) -> bool:
+        return not self.refusals
+
+    @property
+    def awaits_answer(self) -> bool:
+        return any(n.awaits_answer for n in self.notices)
+
+    def describe(self, undo_seconds: int) -> list[str]:
+        """The confirm's sentences: what happens, who is told, what fails, undo or not."""
+        lines: list[str] = []
+        if self.from_status is self.to_status:
+            lines.append(f"Order {self.order} stays {self.from_status.label}.")
+        else:
+            lines.append(f"Order {self.order}: {self.from_status.label} → {self.to_status.label}.")
+        if self.assign:
+            lines.append(f"It is sent to {self.assign}.")
+        if self.unassign:
+            lines.append("It is taken back from the partner and can be dispatched again.")
+        lines.extend(n.describe() for n in self.notices)
+        lines.extend(f"A follow-up is created: {f.text}" for f in self.followups)
+        if not self.notices and not self.warnings:
+            lines.append("Nobody outside the depot will be told.")
+        lines.extend(self.warnings)
+        lines.extend(f"Refused: {r}" for r in self.refusals)
+        if self.allowed:
+            if self.undoable and undo_seconds > 0:
+                lines.append(f"It can be undone for {undo_seconds} s afterwards.")
+            elif self.final:
+                lines.append("It cannot be undone.")
+        return lines
+
+
+def delivery(
+    partner: PartnerFacts,
+    kind: NoticeKind,
+    order: str,
+    *,
+    now: datetime,
+    since: datetime | None,
+) -> tuple[Transport, list[FollowUpPlan]]:
+    """How a notice of this kind reaches this partner, and which follow-ups go with it."""
+    what = f"the {kind.label} of order {order}"
+    if partner.link_stopped:
+        return Transport.MANUAL, [
+            FollowUpPlan(
+                partner.name,
+                f"The link to {partner.name} is stopped; tell them by hand: {what}.",
+            )
+        ]
+    by_link = {
+        LinkKind.HTTP: Transport.HTTP,
+        LinkKind.EMAIL: Transport.EMAIL,
+        LinkKind.NONE: Transport.MANUAL,
+    }[partner.link]
+    transport = by_link
+    followups: list[FollowUpPlan] = []
+    if kind is NoticeKind.CANCELLATION:
+        method = partner.cancel_method
+        if method is CancelMethod.API_WINDOW:
+            inside = since is not None and (now - since).total_seconds() <= partner.window_seconds
+            if not inside:
+                minutes = max(1, partner.window_seconds // 60)
+                return Transport.MANUAL, [
+                    FollowUpPlan(
+                        partner.name,
+                        f"{partner.name}'s {minutes}-minute cancellation window has passed: "
+                        f"cancel order {order} with {partner.name} by hand.",
+                    )
+                ]
+        elif method is CancelMethod.EMAIL:
+            transport = Transport.EMAIL
+        elif method is CancelMethod.MANUAL:
+            transport = Transport.MANUAL
+    if transport is Transport.MANUAL:
+        followups.append(FollowUpPlan(partner.name, f"Tell {partner.name} by hand: {what}."))
+    elif transport is Transport.EMAIL:
+        followups.append(
+            FollowUpPlan(partner.name, f"Confirm with {partner.name} that {what} arrived.")
+        )
+    elif partner.follow_up_after_send and kind.undoable:
+        followups.append(
+            FollowUpPlan(partner.name, f"Check with {partner.name} that {what} was carried out.")
+        )
+    return transport, followups
+
+
+def _notice(
+    partner: PartnerFacts,
+    kind: NoticeKind,
+    order: OrderFacts,
+    now: datetime,
+    awaits: bool = False,
+) -> tuple[NoticePlan, list[FollowUpPlan]]:
+    since = order.dispatched_at if partner is order.assignee else order.received_at
+    transport, fups = delivery(partner, kind, order.number, now=now, since=since)
+    held = kind.undoable
+    return NoticePlan(partner.name, kind, transport, held, awaits and transport is Transport.HTTP), fups
+
+
+def plan_dispatch(order: OrderFacts, partner: PartnerFacts, now: datetime) -> Plan:
+    refusals = []
+    r = move_refusal(order, Status.DISPATCHED)
+    if r:
+        refusals.append(r)
+    if not partner.role.takes_our_orders:
+        refusals.append(
+            f"{partner.name} is a {partner.role.value}: orders are sent only to a subcontractor or a warehouse."
+        )
+    if order.source is not None and order.source.name == partner.name:
+        refusals.append(f"Order {order.number} came from {partner.name}; it cannot be sent back to them.")
+    n, f = _notice(partner, NoticeKind.ORDER, order, now)
+    return Plan(
+        "dispatch",
+        order.number,
+        order.status,
+        Status.DISPATCHED,
+        refusals=tuple(refusals),
+        notices=(n,),
+        followups=tuple(f),
+        assign=partner.name,
+    )
+
+
+def plan_set_status(order: OrderFacts, to: Status, now: datetime) -> Plan:
+    """Plain Set status (and a drop on a list). Sending and cancelling have their own plans."""
+    frm = order.status
+    refusal = move_refusal(order, to)
+    if refusal:
+        return Plan("set_status", order.number, frm, to, refusals=(refusal,))
+    if to is Status.DISPATCHED:
+        return Plan(
+            "set_status",
+            order.number,
+            frm,
+            to,
+            refusals=(f"Choose the subcontractor or warehouse to send order {order.number} to.",),
+        )
+    if to is Status.CANCELLED:
+        return Plan(
+            "set_status",
+            order.number,
+            frm,
+            to,
+            refusals=(
+                f"Use Create cancellation… for order {order.number}: it asks for the reason "
+                "and tells every partner concerned.",
+            ),
+        )
+    if to is Status.CREATED:
+        return plan_revoke(order, now)
+    if to is Status.REJECTED:
+        refusals = reject_refusals(order)
+        told = [p for p in (order.source, order.assignee) if p is not None]
+        warnings = tuple(
+            f"{p.name} will NOT be told; use Trash to tell them." for p in told
+        )
+        return Plan(
+            "set_status",
+            order.number,
+            frm,
+            to,
+            refusals=tuple(refusals),
+            warnings=warnings,
+            partner_not_informed=bool(told),
+            clear_cancellation_request=True,
+            undoable=True,
+            final=True,
+        )
+    # progress: Accepted, Picked up, Delivered
+    notices: list[NoticePlan] = []
+    followups: list[FollowUpPlan] = []
+    if order.source is not None:
+        n, f = _notice(order.source, NoticeKind.STATUS, order, now)
+        notices.append(n)
+        followups.extend(f)
+    return Plan(
+        "set_status", order.number, frm, to, notices=tuple(notices), followups=tuple(followups)
+    )
+
+
+def plan_revoke(order: OrderFacts, now: datetime) -> Plan:
+    """SPEC 4.1: bring a sent shipment back to Created; the subcontractor is told."""
+    refusal = move_refusal(order, Status.CREATED)
+    if refusal:
+        return Plan("revoke", order.number, order.status, Status.CREATED, refusals=(refusal,))
+    notices: list[NoticePlan] = []
+    followups: list[FollowUpPlan] = []
+    if order.assignee is not None:
+        n, f = _notice(order.assignee, NoticeKind.REVOCATION, order, now)
+        notices.append(n)
+        followups.extend(f)
+    return Plan(
+        "revoke",
+        order.number,
+        order.status,
+        Status.CREATED,
+        notices=tuple(notices),
+        followups=tuple(followups),
+        unassign=order.assignee is not None,
+        undoable=True,
+    )
+
+
+def plan_trash(order: OrderFacts, now: datetime) -> Plan:
+    """SPEC 4.3: reject an order and tell every partner it concerns."""
+    refusals = reject_refusals(order)
+    notices: list[NoticePlan] = []
+    followups: list[FollowUpPlan] = []
+    if order.source is not None:
+        n, f = _notice(order.source, NoticeKind.REJECTION, order, now)
+        notices.append(n)
+        followups.extend(f)
+    if order.assignee is not None:
+        n, f = _notice(order.assignee, NoticeKind.REVOCATION, order, now)
+        notices.append(n)
+        followups.extend(f)
+    return Plan(
+        "trash",
+        order.number,
+        order.status,
+        Status.REJECTED,
+        refusals=tuple(refusals),
+        notices=tuple(notices),
+        followups=tuple(followups),
+        partner_not_informed=False,
+        clear_cancellation_request=True,
+        unassign=False,
+        undoable=True,
+        final=True,
+    )
+
+
+def plan_reject(order: OrderFacts, now: datetime, *, notify_buyer: bool) -> Plan:
+    """SPEC 4.5: reject from order reception, with the switch 'notify the buyer'."""
+    plan = plan_trash(order, now)
+    if notify_buyer or order.source is None:
+        return Plan(**{**plan.__dict__, "action": "reject"})
+    notices = tuple(n for n in plan.notices if n.partner != order.source.name)
+    followups = tuple(f for f in plan.followups if f.partner != order.source.name)
+    warning = f"{order.source.name} will NOT be told (notify the buyer is off)."
+    return Plan(
+        **{
+            **plan.__dict__,
+            "action": "reject",
+            "notices": notices,
+            "followups": followups,
+            "warnings": (warning,),
+            "partner_not_informed": True,
+        }
+    )
+
+
+@dataclass(frozen=True)
+class CancellationRequest:
+    reason: ReasonCode | None
+    comment: str = ""
+    internal_note: str = ""
+    number: str = ""
+    #: article -> quantity to cancel; empty means every open quantity
+    lines: Mapping[str, int] = field(default_factory=dict)
+
+
+def cancellation_quantities(
+    order: OrderFacts, lines: Mapping[str, int]
+) -> tuple[dict[str, int], list[str]]:
+    """Resolve the quantities to cancel; return them with the refusals."""
+    open_qty = {ln.article: ln.open_quantity for ln in order.lines}
+    if not lines:
+        return {a: q for a, q in open_qty.items() if q > 0}, (
+            [] if any(q > 0 for q in open_qty.values()) or not order.lines else
+            [f"Order {order.number} has nothing left to cancel."]
+        )
+    refusals = []
+    wanted: dict[str, int] = {}
+    for article, qty in lines.items():
+        if article not in open_qty:
+            refusals.append(f"Order {order.number} has no line with article {article!r}.")
+            continue
+        if qty < 0:
+            refusals.append(f"The quantity to cancel of {article!r} cannot be negative.")
+        elif qty > open_qty[article]:
+            refusals.append(
+                f"Only {open_qty[article]} of {article!r} are open on order {order.number}; "
+                f"{qty} cannot be cancelled."
+            )
+        elif qty:
+            wanted[article] = qty
+    if not wanted and not refusals:
+        refusals.append("Choose at least one line and a quantity to cancel.")
+    return wanted, refusals
+
+
+def plan_cancellation(order: OrderFacts, req: CancellationRequest, now: datetime) -> Plan:
+    """SPEC 4.4: a cancellation, full or partial, told to every partner it concerns."""
+    refusals: list[str] = []
+    if order.status.terminal:
+        refusals.append(f"Order {order.number} is already {order.status.label}.")
+    elif order.status in GOODS_MOVED:
+        refusals.append(
+            f"Order {order.number} is {order.status.label}: it can no longer be cancelled. "
+            "Handle it as a return."
+        )
+    wanted, qty_refusals = cancellation_quantities(order, req.lines)
+    refusals.extend(qty_refusals)
+    partial = bool(order.lines) and any(
+        ln.open_quantity - wanted.get(ln.article, 0) > 0 for ln in order.lines
+    )
+    notices: list[NoticePlan] = []
+    followups: list[FollowUpPlan] = []
+    told: list[PartnerFacts] = []
+    warehouse = order.assignee if order.assignee and order.assignee.role is Role.WAREHOUSE else None
+    if order.assignee is not None:
+        n, f = _notice(order.assignee, NoticeKind.CANCELLATION, order, now, awaits=warehouse is not None)
+        notices.append(n)
+        followups.extend(f)
+        told.append(order.assignee)
+    src = order.source
+    if src is not None:
+        if warehouse is not None and src.role is Role.CHANNEL and not src.pass_cancellations:
+            followups.append(
+                FollowUpPlan(src.name, f"Cancel order {order.number} at {src.name} too.")
+            )
+        else:
+            n, f = _notice(src, NoticeKind.CANCELLATION, order, now)
+            notices.append(n)
+            followups.extend(f)
+            told.append(src)
+    refusals.extend(reason_refusals(req.reason, req.comment, told))
+    awaits = any(n.awaits_answer for n in notices)
+    to = order.status if (partial or awaits) else Status.CANCELLED
+    warnings: list[str] = []
+    if partial:
+        warnings.append("This is a partial cancellation: the order stays open with the rest.")
+    if awaits and warehouse is not None:
+        warnings.append(
+            f"The order changes when {warehouse.name} confirms; if picking has started they "
+            "refuse, and it must be handled as a return."
+        )
+    return Plan(
+        "cancel",
+        order.number,
+        order.status,
+        to,
+        refusals=tuple(refusals),
+        notices=tuple(notices),
+        followups=tuple(followups),
+        warnings=tuple(warnings),
+        clear_cancellation_request=not partial and not awaits,
+        undoable=True,
+        final=to is Status.CANCELLED,
+        extra={"quantities": wanted, "partial": partial},
+    )
+
+
+def plan_archive(order: OrderFacts, archive: bool = True) -> Plan:
+    refusals = []
+    if archive and order.archived:
+        refusals.append(f"Order {order.number} is already archived.")
+    if not archive and not order.archived:
+        refusals.append(f"Order {order.number} is not archived.")
+    return Plan("archive" if archive else "unarchive", order.number, order.status, order.status,
+                refusals=tuple(refusals))
+
+
+def plan_refuse_cancel_request(order: OrderFacts, now: datetime) -> Plan:
+    """SPEC 4.6: refuse a channel customer's cancellation request."""
+    refusals = []
+    if order.source is None:
+        refusals.append(f"Order {order.number} did not come from a partner.")
+    notices: list[NoticePlan] = []
+    followups: list[FollowUpPlan] = []
+    if order.source is not None:
+        n, f = _notice(order.source, NoticeKind.CANCEL_REQUEST_REFUSED, order, now)
+        notices.append(n)
+        followups.extend(f)
+    return Plan(
+        "refuse_cancel_request",
+        order.number,
+        order.status,
+        order.status,
+        refusals=tuple(refusals),
+        notices=tuple(notices),
+        followups=tuple(followups),
+        clear_cancellation_request=True,
+    )
+
+
+# --------------------------------------------------------------------------- messages in
+
+
+@dataclass(frozen=True)
+class Reaction:
+    """How we react to a partner's message about one of our orders."""
+
+    to_status: Status | None  # None = the status stays
+    flag_cancellation_request: bool = False
+    unassign: bool = False
+    answer: str | None = None  # "accepted" / "refused" back to the partner, or None
+    message: str = ""
+    plan: Plan | None = None  # a full plan to apply (tells other partners concerned)
+
+
+def react_to_revocation(order: OrderFacts, sender: PartnerFacts, now: datetime) -> Reaction:
+    """SPEC 4.2: a client took back a shipment it had sent us."""
+    if order.status.terminal:
+        return Reaction(None, answer="accepted", message=f"Order already {order.status.label}.")
+    if order.status in GOODS_MOVED:
+        return Reaction(
+            None,
+            flag_cancellation_request=True,
+            answer="refused",
+            message=f"Already {order.status.label.lower()}; it will be handled as a return.",
+        )
+    if sender.auto_trash:
+        plan = plan_cancellation(order, CancellationRequest(ReasonCode.CLIENT_CANCELLED), now)
+        # The client already knows; only partners further down are told.
+        notices = tuple(n for n in plan.notices if n.partner != sender.name)
+        followups = tuple(f for f in plan.followups if f.partner != sender.name)
+        plan = Plan(**{**plan.__dict__, "action": "auto_trash", "notices": notices,
+                       "followups": followups, "refusals": (), "undoable": False})
+        return Reaction(plan.to_status, answer="accepted", message="Cancelled.", plan=plan)
+    return Reaction(
+        None,
+        flag_cancellation_request=True,
+        answer=None,
+        message="Cancellation requested; a dispatcher will decide.",
+    )
+
+
+def react_to_rejection(order: OrderFacts, sender: PartnerFacts) -> Reaction:
+    """SPEC 4.3, the client's side: our subcontractor refused the shipment we sent."""
+    if order.status.terminal:
+        return Reaction(None, answer="accepted", message=f"Order already {order.status.label}.")
+    if sender.rejection_maps_to is RejectionMapsTo.CREATED:
+        return Reaction(Status.CREATED, unassign=True, answer="accepted")
+    return Reaction(Status.REJECTED, answer="accepted")
+
+
+def react_to_status(order: OrderFacts, sender: PartnerFacts, reported: Status) -> Reaction:
+    """A subcontractor or warehouse reports progress on an order we sent them."""
+    if order.status is reported or order.status.terminal:
+        return Reaction(None)
+    chain = [Status.DISPATCHED, Status.ACCEPTED, Status.PICKED_UP, Status.DELIVERED]
+    if order.status in chain and reported in chain and chain.index(reported) > chain.index(order.status):
+        return Reaction(reported)
+    return Reaction(None, message=f"{sender.name} reported {reported.label}; the order is {order.status.label}.")
+
+
+def react_to_cancel_request(order: OrderFacts) -> Reaction:
+    """SPEC 4.6: a channel's customer asks to cancel."""
+    if order.status.terminal:
+        return Reaction(None, answer="accepted", message=f"Order already {order.status.label}.")
+    if order.status is Status.CREATED and order.untouched and order.assignee is None:
+        return Reaction(Status.CANCELLED, answer="accepted", message="Cancelled.")
+    return Reaction(
+        None, flag_cancellation_request=True, message="Cancellation requested; a dispatcher will decide."
+    )
+
+
+def react_to_cancellation(order: OrderFacts, quantities: Mapping[str, int]) -> Reaction:
+    """A partner that sent us the order cancels it (or some lines of it)."""
+    if order.status.terminal:
+        return Reaction(None, answer="accepted", message=f"Order already {order.status.label}.")
+    if order.status in GOODS_MOVED:
+        return Reaction(
+            None,
+            answer="refused",
+            message=f"Already {order.status.label.lower()}; it will be handled as a return.",
+        )
+    return Reaction(None, answer="accepted", message="Cancelled.")
+
+

@@ -1,0 +1,232 @@
+"""Engines, migrations and the unit of work.
+
+Nothing is opened at import time: `Database.open(url)` does it. SQLite runs in WAL mode with
+foreign keys on and a busy timeout; write transactions start with BEGIN IMMEDIATE so two
+writers queue instead of failing half-way.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, text, update
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError, StatementError
+from sqlalchemy.orm import Session, sessionmaker
+
+from .models import DepotMeta
+
+#: The newest migration. tests/test_migrations.py checks it matches Alembic's head.
+HEAD_REVISION = "0002"
+MIGRATIONS = Path(__file__).parent / "migrations"
+BUSY_TIMEOUT_MS = 5000
+
+
+class StorageError(Exception):
+    """The database cannot be used; the message says why in words."""
+
+
+def to_url(db: str | os.PathLike[str]) -> str:
+    """A path or an SQLAlchemy URL -> a URL. Refuses a path whose directory does not exist."""
+    s = os.fspath(db)
+    if "://" in s:
+        try:
+            make_url(s)
+        except ArgumentError as e:
+            raise StorageError(f"{s!r} is not a database URL or path: {e}") from None
+        return s
+    path = Path(s).expanduser()
+    if not path.parent.is_dir():
+        raise StorageError(
+            f"Cannot open the database {path}: the directory {path.parent} does not exist."
+        )
+    return f"sqlite:///{path}"
+
+
+def describe_db_error(exc: BaseException, where: str) -> str:
+    """Turn a driver's error into a sentence a dispatcher can act on."""
+    orig = getattr(exc, "orig", exc)
+    msg = str(orig).lower()
+    if "locked" in msg or "busy" in msg:
+        return f"The database {where} is locked by another program; nothing was changed. Try again in a moment."
+    if "readonly" in msg or "read-only" in msg or "read only" in msg:
+        return f"The database {where} is read-only; nothing was changed. Check its file permissions."
+    if "disk is full" in msg or "database or disk is full" in msg or "no space" in msg:
+        return f"The disk holding the database {where} is full; nothing was changed. Free some space and try again."
+    if "unable to open" in msg:
+        return f"Cannot open the database {where}: {orig}"
+    if "not a database" in msg or "malformed" in msg:
+        return f"{where} is not a dispatchdesk database (or it is damaged): {orig}"
+    if "connection" in msg and ("refused" in msg or "failed" in msg):
+        return f"Cannot reach the database {where}: {orig}"
+    return f"The database {where} refused the change; nothing was changed: {orig}"
+
+
+def _sqlite_setup(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+        cur = dbapi_conn.cursor()
+        cur.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        cur.execute("PRAGMA foreign_keys = ON")
+        try:
+            cur.execute("PRAGMA journal_mode = WAL")
+        except sqlite3.OperationalError:
+            pass  # a read-only database keeps its mode; writes will say so
+        cur.execute("PRAGMA synchronous = NORMAL")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Any) -> None:
+        if conn.get_execution_options().get("dispatchdesk_write"):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            conn.exec_driver_sql("BEGIN")
+
+
+class Database:
+    """One depot's database: the engine, its session factories, its migrations."""
+
+    def __init__(self, engine: Engine, where: str) -> None:
+        self.engine = engine
+        self.where = where
+        self._write_engine = engine.execution_options(dispatchdesk_write=True)
+        self.reader = sessionmaker(bind=engine, expire_on_commit=False)
+        self.writer = sessionmaker(bind=self._write_engine, expire_on_commit=False)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.engine.dialect.name == "sqlite"
+
+    @classmethod
+    def open(cls, db: str | os.PathLike[str], *, migrate: bool = True) -> Database:
+        url = to_url(db)
+        where = _display(url)
+        kwargs: dict[str, Any] = {}
+        if url.startswith("sqlite"):
+            kwargs["connect_args"] = {"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
+        try:
+            engine = create_engine(url, **kwargs)
+        except Exception as e:  # noqa: BLE001 - an unusable URL or a missing driver
+            raise StorageError(f"Cannot open the database {where}: {e}") from None
+        if engine.dialect.name == "sqlite":
+            _sqlite_setup(engine)
+        self = cls(engine, where)
+        if migrate:
+            self.migrate()
+        return self
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # ------------------------------------------------------------------ migrations
+    def current_revision(self) -> str | None:
+        try:
+            with self.engine.connect() as conn:
+                return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        except OperationalError as e:
+            if "no such table" in str(e).lower() or "does not exist" in str(e).lower():
+                return None
+            raise StorageError(describe_db_error(e, self.where)) from None
+        except DBAPIError as e:
+            if "does not exist" in str(e).lower():
+                return None
+            raise StorageError(describe_db_error(e, self.where)) from None
+
+    def migrate(self, revision: str = "head") -> None:
+        """Bring the schema up to date; cheap when it already is."""
+        if revision == "head" and self.current_revision() == HEAD_REVISION:
+            return
+        from alembic import command
+
+        cfg = alembic_config()
+        try:
+            with self._write_engine.begin() as conn:
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, revision)
+        except (OperationalError, DBAPIError) as e:
+            raise StorageError(describe_db_error(e, self.where)) from None
+        if revision == "head":
+            with self.writer() as s, s.begin():
+                if s.get(DepotMeta, 1) is None:
+                    s.add(DepotMeta(id=1))
+
+    def change_seq(self) -> int:
+        """A number that grows with every committed change; screens watch it."""
+        with self.engine.connect() as conn:
+            return conn.execute(text("SELECT change_seq FROM depot WHERE id = 1")).scalar() or 0
+
+
+def alembic_config() -> Any:
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    return cfg
+
+
+def _display(url: str) -> str:
+    u = make_url(url)
+    if u.drivername.startswith("sqlite"):
+        return u.database or "(in memory)"
+    return u.render_as_string(hide_password=True)
+
+
+class UnitOfWork:
+    """One transaction. Rolls back unless `commit()` was called; translates storage errors."""
+
+    def __init__(self, db: Database, *, write: bool = True) -> None:
+        self.db = db
+        self.write = write
+        self.session: Session = (db.writer if write else db.reader)()
+        self._committed = False
+
+    def __enter__(self) -> UnitOfWork:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        try:
+            if not self._committed:
+                self.session.rollback()
+        finally:
+            self.session.close()
+        if isinstance(exc, (OperationalError, StatementError, DBAPIError)) and not isinstance(
+            exc, StorageError
+        ):
+            if _is_storage_problem(exc):
+                raise StorageError(describe_db_error(exc, self.db.where)) from exc
+
+    def commit(self) -> None:
+        """Commit, and bump the change sequence that other sessions watch."""
+        try:
+            self.session.execute(
+                update(DepotMeta).where(DepotMeta.id == 1).values(change_seq=DepotMeta.change_seq + 1)
+            )
+            self.session.commit()
+        except (OperationalError, DBAPIError) as e:
+            self.session.rollback()
+            if _is_storage_problem(e):
+                raise StorageError(describe_db_error(e, self.db.where)) from None
+            raise
+        self._committed = True
+
+
+def _is_storage_problem(exc: BaseException) -> bool:
+    msg = str(getattr(exc, "orig", exc)).lower()
+    return any(
+        w in msg
+        for w in ("locked", "busy", "readonly", "read-only", "disk", "unable to open", "not a database",
+                  "malformed", "no space", "connection")
+    )
+
+
+@contextmanager
+def read(db: Database) -> Iterator[Session]:
+    """A read-only session for queries."""
+    with UnitOfWork(db, write=False) as uow:
+        yield uow.session

@@ -1,0 +1,290 @@
+"""SQLAlchemy 2 typed models. One database = one depot.
+
+Timestamps are stored timezone-aware in UTC (`UTCDateTime` normalises what SQLite hands back).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A datetime that always comes back aware, in UTC."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; use datetime.now(UTC)")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class DepotMeta(Base):
+    """One row: the depot's counters and the change sequence other sessions watch."""
+
+    __tablename__ = "depot"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), default="Depot")
+    change_seq: Mapped[int] = mapped_column(Integer, default=0)
+    next_order_seq: Mapped[int] = mapped_column(Integer, default=1)
+    next_cancellation_seq: Mapped[int] = mapped_column(Integer, default=1)
+    order_prefix: Mapped[str] = mapped_column(String(20), default="DD")
+
+
+class Setting(Base):
+    __tablename__ = "settings"
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class Partner(Base):
+    __tablename__ = "partners"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    role: Mapped[str] = mapped_column(String(20))
+    link: Mapped[str] = mapped_column(String(10), default="none")
+    url: Mapped[str | None] = mapped_column(String(500))
+    secret: Mapped[str | None] = mapped_column(String(500))
+    email: Mapped[str | None] = mapped_column(String(320))
+    cancel_method: Mapped[str] = mapped_column(String(20), default="api")
+    window_seconds: Mapped[int] = mapped_column(Integer, default=0)
+    reason_required: Mapped[bool] = mapped_column(Boolean, default=False)
+    follow_up_after_send: Mapped[bool] = mapped_column(Boolean, default=False)
+    auto_trash: Mapped[bool] = mapped_column(Boolean, default=False)
+    rejection_maps_to: Mapped[str] = mapped_column(String(20), default="rejected")
+    pass_cancellations: Mapped[bool] = mapped_column(Boolean, default=False)
+    link_stopped: Mapped[bool] = mapped_column(Boolean, default=False)
+    last_contact_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_error_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Order(Base):
+    __tablename__ = "orders"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(String(50), unique=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    source_id: Mapped[int | None] = mapped_column(ForeignKey("partners.id"), index=True)
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("partners.id"), index=True)
+    partner_ref: Mapped[str | None] = mapped_column(String(100))
+    pickup_address: Mapped[str] = mapped_column(Text, default="")
+    delivery_address: Mapped[str] = mapped_column(Text, default="")
+    pickup_after: Mapped[datetime | None]
+    deliver_by: Mapped[datetime | None]
+    parcels: Mapped[int] = mapped_column(Integer, default=1)
+    weight_kg: Mapped[float] = mapped_column(default=0.0)
+    archived: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    cancellation_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    cancellation_request: Mapped[dict[str, Any] | None]  # {"lines": {article: qty}, "message": ...}
+    partner_not_informed: Mapped[bool] = mapped_column(Boolean, default=False)
+    cancellation_refused: Mapped[str | None] = mapped_column(Text)  # a warehouse's refusal
+    partner_status: Mapped[str | None] = mapped_column(String(20))
+    partner_status_at: Mapped[datetime | None]
+    replaces_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    received_at: Mapped[datetime | None]
+    dispatched_at: Mapped[datetime | None]
+    status_changed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    source: Mapped[Partner | None] = relationship(foreign_keys=[source_id], lazy="joined")
+    assignee: Mapped[Partner | None] = relationship(foreign_keys=[assignee_id], lazy="joined")
+    lines: Mapped[list[OrderLine]] = relationship(
+        back_populates="order", order_by="OrderLine.lineno", cascade="all, delete-orphan"
+    )
+    documents: Mapped[list[Document]] = relationship(cascade="all, delete-orphan")
+    backorders: Mapped[list[Backorder]] = relationship(cascade="all, delete-orphan")
+    tags: Mapped[list[Tag]] = relationship(cascade="all, delete-orphan", order_by="Tag.name")
+    replaces: Mapped[Order | None] = relationship(remote_side=[id])
+
+    __mapper_args__ = {"version_id_col": version}
+    __table_args__ = (
+        Index("ix_orders_source_ref", "source_id", "partner_ref"),
+    )
+
+
+class OrderLine(Base):
+    __tablename__ = "order_lines"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    lineno: Mapped[int] = mapped_column(Integer)
+    article: Mapped[str] = mapped_column(String(100))
+    description: Mapped[str] = mapped_column(Text, default="")
+    quantity: Mapped[int] = mapped_column(Integer)
+    cancelled: Mapped[int] = mapped_column(Integer, default=0)
+    order: Mapped[Order] = relationship(back_populates="lines")
+    __table_args__ = (UniqueConstraint("order_id", "article"),)
+
+
+class Document(Base):
+    __tablename__ = "documents"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    number: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Backorder(Base):
+    __tablename__ = "backorders"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    article: Mapped[str] = mapped_column(String(100))
+    quantity: Mapped[int] = mapped_column(Integer)
+
+
+class Tag(Base):
+    __tablename__ = "tags"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(50))
+    __table_args__ = (UniqueConstraint("order_id", "name"),)
+
+
+class AuditEntry(Base):
+    """Append-only: who did what to which order, from which state to which."""
+
+    __tablename__ = "audit"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"), index=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(50))
+    from_status: Mapped[str | None] = mapped_column(String(20))
+    to_status: Mapped[str | None] = mapped_column(String(20))
+    reason: Mapped[str | None] = mapped_column(Text)
+    detail: Mapped[str] = mapped_column(Text, default="")
+    notices: Mapped[list[Any]] = mapped_column(default=list)  # notice ids caused
+    followups: Mapped[list[Any]] = mapped_column(default=list)  # follow-up ids created
+    before: Mapped[dict[str, Any] | None]  # the order as it was, for undo
+    after_version: Mapped[int | None] = mapped_column(Integer)
+    undoable_until: Mapped[datetime | None]
+    undone_by: Mapped[int | None] = mapped_column(Integer)
+    undo_of: Mapped[int | None] = mapped_column(Integer)
+
+
+class Notice(Base):
+    """The outbox: a message to a partner, written in the same transaction as its action."""
+
+    __tablename__ = "notices"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"), index=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    transport: Mapped[str] = mapped_column(String(10))
+    payload: Mapped[dict[str, Any]]
+    state: Mapped[str] = mapped_column(String(20), index=True)
+    seq: Mapped[int] = mapped_column(Integer)  # per order: notices go out in this order
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    release_at: Mapped[datetime | None]  # end of the undo window
+    next_attempt_at: Mapped[datetime | None] = mapped_column(index=True)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    sent_at: Mapped[datetime | None]
+    acknowledged_at: Mapped[datetime | None]
+    outcome: Mapped[str | None] = mapped_column(String(20))
+    answer: Mapped[str | None] = mapped_column(Text)
+    claimed_by: Mapped[str | None] = mapped_column(String(100))
+    lease_until: Mapped[datetime | None]
+    awaits_answer: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    partner: Mapped[Partner] = relationship(lazy="joined")
+    order: Mapped[Order | None] = relationship()
+    __table_args__ = (
+        UniqueConstraint("order_id", "seq"),
+        Index("ix_notices_due", "state", "next_attempt_at"),
+    )
+
+
+class FollowUp(Base):
+    """A task for a person: phone the partner, cancel at the shop too, confirm an e-mail."""
+
+    __tablename__ = "followups"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"), index=True)
+    partner_id: Mapped[int | None] = mapped_column(ForeignKey("partners.id"))
+    notice_id: Mapped[str | None] = mapped_column(ForeignKey("notices.id"))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    done_at: Mapped[datetime | None]
+    done_by: Mapped[str | None] = mapped_column(String(100))
+    withdrawn: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    partner: Mapped[Partner | None] = relationship(lazy="joined")
+    order: Mapped[Order | None] = relationship()
+
+
+class Cancellation(Base):
+    __tablename__ = "cancellations"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(String(100), unique=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    reason: Mapped[str | None] = mapped_column(String(30))
+    comment: Mapped[str] = mapped_column(Text, default="")
+    internal_note: Mapped[str] = mapped_column(Text, default="")
+    lines: Mapped[dict[str, Any]]  # article -> quantity
+    partial: Mapped[bool] = mapped_column(Boolean, default=False)
+    state: Mapped[str] = mapped_column(String(20))  # done, pending, refused, undone
+    answer: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str] = mapped_column(String(100))
+
+
+class ReceivedMessage(Base):
+    """Ids of partners' messages already applied, so a repeat is applied once."""
+
+    __tablename__ = "received_messages"
+    id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"))
+    kind: Mapped[str] = mapped_column(String(40))
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    result: Mapped[dict[str, Any] | None]
