@@ -2,10 +2,12 @@
 
 from .model import (
     ALL_STATUSES,
+    GOODS_MOVED,
+    TERMINAL,
+    WORKING,
     CancelMethod,
     Direction,
     DocumentKind,
-    GOODS_MOVED,
     LineFacts,
     LinkKind,
     Mark,
@@ -18,9 +20,7 @@ from .model import (
     RejectionMapsTo,
     Role,
     Status,
-    TERMINAL,
     Transport,
-    WORKING,
 )
 from .rules import (
     CancellationRequest,

@@ -14,7 +14,6 @@ from datetime import datetime
 from .model import (
     GOODS_MOVED,
     CancelMethod,
-    Direction,
     LinkKind,
     NoticeKind,
     OrderFacts,
@@ -86,7 +85,8 @@ def reject_refusals(order: OrderFacts) -> list[str]:
         out.append(f"Order {n} is {order.status.label}: the goods have left. Handle it as a return.")
     if order.documents:
         kinds = sorted({d.label for d in order.documents})
-        out.append(f"Order {n} is referenced by a {' and an '.join(kinds)}.")
+        named = " and ".join(("an " if k[0] in "aeiou" else "a ") + k for k in kinds)
+        out.append(f"Order {n} is referenced by {named}.")
     if order.backorders:
         s = "" if order.backorders == 1 else "s"
         out.append(f"Order {n} has {order.backorders} back-ordered line{s}.")

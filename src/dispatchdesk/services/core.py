@@ -1,0 +1,465 @@
+"""What every service shares: the depot handle, the errors, and the one way a plan is written.
+
+A service loads, checks (by asking the domain for a Plan), changes, and writes the audit entry,
+the notices and the follow-ups in ONE transaction. Nothing is sent from here: the relay reads
+the notices after the commit.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import flag_modified
+from sqlalchemy.orm.exc import StaleDataError
+
+from ..domain import (
+    CancelMethod,
+    DocumentKind,
+    FollowUpPlan,
+    LineFacts,
+    LinkKind,
+    NoticeKind,
+    NoticePlan,
+    NoticeState,
+    OrderFacts,
+    PartnerFacts,
+    Plan,
+    RejectionMapsTo,
+    Role,
+    Status,
+    Transport,
+)
+from ..store import Database, StorageError, UnitOfWork
+from ..store.models import (
+    AuditEntry,
+    Cancellation,
+    DepotMeta,
+    FollowUp,
+    Notice,
+    Order,
+    Partner,
+    Setting,
+    utcnow,
+)
+
+DEFAULT_UNDO_SECONDS = 10
+
+
+# --------------------------------------------------------------------------- errors
+
+
+class DispatchError(Exception):
+    """A refusal or failure whose message a dispatcher can act on."""
+
+    def __init__(self, message: str, reasons: Iterable[str] = ()) -> None:
+        self.reasons = list(reasons) or [message]
+        super().__init__(message)
+
+    @property
+    def message(self) -> str:
+        return str(self)
+
+
+class Refused(DispatchError):
+    """The rules do not allow it. `reasons` names every check that failed."""
+
+    def __init__(self, reasons: Iterable[str]) -> None:
+        reasons = list(reasons)
+        super().__init__(" ".join(reasons), reasons)
+
+
+class Conflict(DispatchError):
+    """Someone else changed the order first; nothing was overwritten."""
+
+
+class NotFound(DispatchError):
+    pass
+
+
+class InvalidInput(DispatchError):
+    """Bad input: a form field, an imported record, a link message, a setting."""
+
+
+#: Everything a screen or the command line should catch and show as a sentence.
+ERRORS: tuple[type[Exception], ...] = (DispatchError, StorageError)
+
+
+# --------------------------------------------------------------------------- the depot
+
+
+def current_user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # noqa: BLE001 - no user name in the environment
+        return os.environ.get("USER") or f"uid {os.getuid()}"
+
+
+@dataclass
+class Depot:
+    """A handle on one depot's database, for one session (one dispatcher)."""
+
+    db: Database
+    actor: str = field(default_factory=current_user)
+    clock: Callable[[], datetime] = utcnow
+
+    @classmethod
+    def open(cls, db: str | os.PathLike[str], *, actor: str | None = None) -> Depot:
+        database = Database.open(db)
+        return cls(database, actor or current_user())
+
+    def uow(self, *, write: bool = True) -> UnitOfWork:
+        return UnitOfWork(self.db, write=write)
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    def close(self) -> None:
+        self.db.close()
+
+    # settings ----------------------------------------------------------------
+    def setting(self, key: str, default: str | None = None) -> str | None:
+        with self.uow(write=False) as uow:
+            row = uow.session.get(Setting, key)
+            return row.value if row else default
+
+    def undo_seconds(self, session: Session | None = None) -> int:
+        if session is not None:
+            row = session.get(Setting, "undo_seconds")
+            value = row.value if row else None
+        else:
+            value = self.setting("undo_seconds")
+        try:
+            return max(0, int(value)) if value is not None else DEFAULT_UNDO_SECONDS
+        except ValueError:
+            return DEFAULT_UNDO_SECONDS
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    order: str
+    action: str
+    from_status: Status
+    to_status: Status
+    version: int
+    audit_id: int
+    notices: tuple[str, ...] = ()
+    followups: tuple[int, ...] = ()
+    undo_until: datetime | None = None
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class Preview:
+    """What an action would do, for the confirm. `version` is what the action must match."""
+
+    plan: Plan
+    lines: tuple[str, ...]
+    version: int
+
+    @property
+    def allowed(self) -> bool:
+        return self.plan.allowed
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def partner_facts(p: Partner | None) -> PartnerFacts | None:
+    if p is None:
+        return None
+    return PartnerFacts(
+        name=p.name,
+        role=Role(p.role),
+        link=LinkKind(p.link),
+        cancel_method=CancelMethod(p.cancel_method),
+        window_seconds=p.window_seconds,
+        reason_required=p.reason_required,
+        follow_up_after_send=p.follow_up_after_send,
+        auto_trash=p.auto_trash,
+        rejection_maps_to=RejectionMapsTo(p.rejection_maps_to),
+        pass_cancellations=p.pass_cancellations,
+        link_stopped=p.link_stopped,
+    )
+
+
+def order_facts(o: Order) -> OrderFacts:
+    return OrderFacts(
+        number=o.number,
+        status=Status(o.status),
+        source=partner_facts(o.source),
+        assignee=partner_facts(o.assignee),
+        documents=tuple(DocumentKind(d.kind) for d in o.documents),
+        backorders=len(o.backorders),
+        archived=o.archived,
+        untouched=o.version == 1,
+        dispatched_at=o.dispatched_at,
+        received_at=o.received_at or o.created_at,
+        lines=tuple(LineFacts(ln.article, ln.quantity, ln.cancelled) for ln in o.lines),
+    )
+
+
+def load_order(session: Session, number: str, *, expected_version: int | None = None) -> Order:
+    number = number.strip()
+    order = session.scalars(select(Order).where(Order.number == number)).unique().one_or_none()
+    if order is None:
+        raise NotFound(f"There is no order numbered {number!r}.")
+    if expected_version is not None and order.version != expected_version:
+        raise Conflict(
+            f"Order {order.number} was changed by someone else while you were looking at it: "
+            f"it is now {Status(order.status).label}. Nothing was changed; look again and retry."
+        )
+    return order
+
+
+def load_partner(session: Session, name: str) -> Partner:
+    partner = session.scalars(select(Partner).where(Partner.name == name.strip())).one_or_none()
+    if partner is None:
+        names = session.scalars(select(Partner.name).order_by(Partner.name)).all()
+        known = ", ".join(names) if names else "none yet"
+        raise NotFound(f"There is no partner named {name!r} (partners: {known}).")
+    return partner
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def snapshot(order: Order) -> dict[str, Any]:
+    """What undo needs to put the order back where it was."""
+    return {
+        "status": order.status,
+        "assignee_id": order.assignee_id,
+        "dispatched_at": order.dispatched_at.isoformat() if order.dispatched_at else None,
+        "partner_not_informed": order.partner_not_informed,
+        "cancellation_requested": order.cancellation_requested,
+        "cancellation_request": order.cancellation_request,
+        "cancellation_refused": order.cancellation_refused,
+        "status_changed_at": order.status_changed_at.isoformat(),
+        "lines": {ln.article: ln.cancelled for ln in order.lines},
+    }
+
+
+def next_seq(session: Session, order_id: int | None) -> int:
+    if order_id is None:
+        return 0
+    current = session.scalar(select(func.max(Notice.seq)).where(Notice.order_id == order_id))
+    return (current or 0) + 1
+
+
+def order_payload(order: Order, kind: NoticeKind, to: Partner, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The message body a partner receives. `order` is our number; `your_ref` theirs."""
+    body: dict[str, Any] = {"order": order.number, "status": order.status}
+    if to.id is not None and order.source_id == to.id and order.partner_ref:
+        body["your_ref"] = order.partner_ref
+    if kind is NoticeKind.ORDER:
+        body.update(
+            pickup_address=order.pickup_address,
+            delivery_address=order.delivery_address,
+            pickup_after=order.pickup_after.isoformat() if order.pickup_after else None,
+            deliver_by=order.deliver_by.isoformat() if order.deliver_by else None,
+            parcels=order.parcels,
+            weight_kg=order.weight_kg,
+            lines=[
+                {"article": ln.article, "description": ln.description, "quantity": ln.quantity - ln.cancelled}
+                for ln in order.lines
+                if ln.quantity - ln.cancelled > 0
+            ],
+        )
+    if extra:
+        body.update(extra)
+    return body
+
+
+def add_notice(
+    session: Session,
+    order: Order | None,
+    partner: Partner,
+    plan: NoticePlan,
+    *,
+    now: datetime,
+    undo_seconds: int,
+    extra: dict[str, Any] | None = None,
+    payload: dict[str, Any] | None = None,
+) -> Notice:
+    if plan.transport is Transport.MANUAL:
+        state, release, due = NoticeState.FOLLOW_UP, None, None
+    elif plan.held and undo_seconds > 0:
+        release = now + timedelta(seconds=undo_seconds)
+        state, due = NoticeState.HELD, release
+    else:
+        state, release, due = NoticeState.QUEUED, None, now
+    body = payload if payload is not None else order_payload(order, plan.kind, partner, extra)  # type: ignore[arg-type]
+    notice = Notice(
+        order_id=order.id if order is not None else None,
+        partner_id=partner.id,
+        kind=plan.kind.value,
+        transport=plan.transport.value,
+        payload=body,
+        state=state.value,
+        seq=next_seq(session, order.id if order is not None else None),
+        created_at=now,
+        release_at=release,
+        next_attempt_at=due,
+        awaits_answer=plan.awaits_answer,
+    )
+    session.add(notice)
+    session.flush()
+    return notice
+
+
+def apply_plan(
+    depot: Depot,
+    session: Session,
+    order: Order,
+    plan: Plan,
+    *,
+    assign: Partner | None = None,
+    reason: str | None = None,
+    detail: str = "",
+    extra: dict[str, Any] | None = None,
+    actor: str | None = None,
+    undoable: bool | None = None,
+    change_status: bool = True,
+    audit_before: dict[str, Any] | None = None,
+) -> ActionResult:
+    """Write a plan the domain allowed: the change, its notices, follow-ups and audit entry."""
+    if not plan.allowed:
+        raise Refused(plan.refusals)
+    now = depot.now()
+    undo_s = depot.undo_seconds(session)
+    before = audit_before or snapshot(order)
+    frm = Status(order.status)
+
+    if change_status and plan.to_status is not frm:
+        order.status = plan.to_status.value
+        order.status_changed_at = now
+    if plan.unassign:
+        order.assignee_id = None
+        order.assignee = None
+        order.dispatched_at = None
+        order.partner_status = None
+        order.partner_status_at = None
+    if assign is not None:
+        order.assignee = assign
+        order.assignee_id = assign.id
+        order.dispatched_at = now
+    if plan.partner_not_informed is not None:
+        order.partner_not_informed = plan.partner_not_informed
+    if plan.clear_cancellation_request:
+        order.cancellation_requested = False
+        order.cancellation_request = None
+    flag_modified(order, "status")  # every action bumps the version, even one that changes no column
+    try:
+        session.flush()
+    except StaleDataError:
+        raise Conflict(
+            f"Order {order.number} was changed by someone else at the same moment; nothing was changed. Look again and retry."
+        ) from None
+
+    partners_by_name = {p.name: p for p in (order.source, order.assignee, assign) if p is not None}
+    # an unassigned partner is still told (revocation): keep the one we had before
+    if plan.unassign and before.get("assignee_id"):
+        p = session.get(Partner, before["assignee_id"])
+        if p is not None:
+            partners_by_name[p.name] = p
+    notices: list[Notice] = []
+    for np in plan.notices:
+        partner = partners_by_name[np.partner]
+        notices.append(add_notice(session, order, partner, np, now=now, undo_seconds=undo_s, extra=extra))
+    followups = write_followups(session, order, plan.followups, notices, partners_by_name, now)
+
+    can_undo = plan.undoable if undoable is None else undoable
+    undo_until = now + timedelta(seconds=undo_s) if (can_undo and undo_s > 0) else None
+    entry = AuditEntry(
+        order_id=order.id,
+        at=now,
+        actor=actor or depot.actor,
+        action=plan.action,
+        from_status=frm.value,
+        to_status=order.status,
+        reason=reason,
+        detail=detail or " ".join(plan.describe(undo_s)),
+        notices=[n.id for n in notices],
+        followups=[f.id for f in followups],
+        before=before,
+        after_version=order.version,
+        undoable_until=undo_until,
+    )
+    session.add(entry)
+    session.flush()
+    told = [n for n in plan.notices if n.transport is not Transport.MANUAL]
+    message = f"Order {order.number}: {frm.label} → {Status(order.status).label}."
+    if told:
+        message += " " + ", ".join(sorted({n.partner for n in told})) + " will be told."
+    if followups:
+        message += f" {len(followups)} follow-up{'s' if len(followups) > 1 else ''} created."
+    return ActionResult(
+        order=order.number,
+        action=plan.action,
+        from_status=frm,
+        to_status=Status(order.status),
+        version=order.version,
+        audit_id=entry.id,
+        notices=tuple(n.id for n in notices),
+        followups=tuple(f.id for f in followups),
+        undo_until=undo_until,
+        message=message,
+    )
+
+
+def write_followups(
+    session: Session,
+    order: Order | None,
+    plans: Iterable[FollowUpPlan],
+    notices: list[Notice],
+    partners_by_name: dict[str, Partner],
+    now: datetime,
+) -> list[FollowUp]:
+    out = []
+    for fp in plans:
+        partner = partners_by_name.get(fp.partner) if fp.partner else None
+        notice = next(
+            (n for n in notices if partner is not None and n.partner_id == partner.id), None
+        )
+        f = FollowUp(
+            order_id=order.id if order is not None else None,
+            partner_id=partner.id if partner else None,
+            notice_id=notice.id if notice else None,
+            text=fp.text,
+            created_at=now,
+        )
+        session.add(f)
+        out.append(f)
+    session.flush()
+    return out
+
+
+def next_number(session: Session, kind: str) -> str:
+    """A fresh order or cancellation number, unique in the depot."""
+    meta = session.get(DepotMeta, 1, with_for_update=True)
+    if meta is None:
+        meta = DepotMeta(id=1)
+        session.add(meta)
+        session.flush()
+    if kind == "order":
+        while True:
+            n = meta.next_order_seq
+            meta.next_order_seq = n + 1
+            number = f"{meta.order_prefix}-{n:06d}"
+            if session.scalar(select(Order.id).where(Order.number == number)) is None:
+                return number
+    while True:
+        n = meta.next_cancellation_seq
+        meta.next_cancellation_seq = n + 1
+        number = f"CN-{n:06d}"
+        if session.scalar(select(Cancellation.id).where(Cancellation.number == number)) is None:
+            return number

@@ -1,0 +1,458 @@
+"""Read models for the screens and the command line. Screens never build a query; they call these.
+
+Each returns plain frozen dataclasses, so a screen holds no session and no ORM object.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import aliased
+
+from ..domain import (
+    ALL_STATUSES,
+    Direction,
+    Mark,
+    NoticeState,
+    Status,
+    allowed_targets,
+    move_refusal,
+)
+from ..store.models import (
+    AuditEntry,
+    Cancellation,
+    FollowUp,
+    Notice,
+    Order,
+    Partner,
+    Tag,
+)
+from .core import Depot, load_order, order_facts
+
+
+@dataclass(frozen=True)
+class Card:
+    number: str
+    status: Status
+    version: int
+    partner: str  # who it came from, or who has it; "" for our own
+    direction: Direction
+    pickup: str
+    delivery: str
+    status_changed_at: datetime
+    created_at: datetime
+    archived: bool
+    marks: frozenset[Mark] = frozenset()
+
+    @property
+    def route(self) -> str:
+        return f"{_town(self.pickup)} → {_town(self.delivery)}"
+
+
+def _town(address: str) -> str:
+    """The short form of an address: its last comma part, without a postcode."""
+    part = address.rsplit(",", 1)[-1].strip() if address else ""
+    words = [w for w in part.split() if not any(c.isdigit() for c in w)]
+    return " ".join(words) or part or "?"
+
+
+@dataclass(frozen=True)
+class BoardFilter:
+    text: str = ""
+    archived: bool = False  # True: only archived; False: only not archived
+    statuses: tuple[Status, ...] = ALL_STATUSES
+
+
+def board(depot: Depot, flt: BoardFilter = BoardFilter(), *, limit: int | None = None) -> list[Card]:
+    """The cards of the status lists, oldest status change first within a status."""
+    src = aliased(Partner)
+    asg = aliased(Partner)
+    q = (
+        select(
+            Order.id, Order.number, Order.status, Order.version, src.name, asg.name, Order.pickup_address,
+            Order.delivery_address, Order.status_changed_at, Order.created_at, Order.archived,
+            Order.cancellation_requested, Order.partner_not_informed, Order.cancellation_refused,
+        )
+        .outerjoin(src, Order.source_id == src.id)
+        .outerjoin(asg, Order.assignee_id == asg.id)
+        .where(Order.archived.is_(flt.archived), Order.status.in_([s.value for s in flt.statuses]))
+        .order_by(Order.status_changed_at, Order.id)
+    )
+    text = flt.text.strip()
+    if text:
+        like = f"%{_escape_like(text)}%"
+        q = q.where(or_(
+            Order.number.ilike(like, escape="\\"), src.name.ilike(like, escape="\\"), asg.name.ilike(like, escape="\\"),
+            Order.pickup_address.ilike(like, escape="\\"), Order.delivery_address.ilike(like, escape="\\"),
+            Order.partner_ref.ilike(like, escape="\\"),
+        ))
+    if limit is not None:
+        q = q.limit(limit)
+    with depot.uow(write=False) as uow:
+        s = uow.session
+        rows = s.execute(q).all()
+        ids = [r[0] for r in rows]
+        notice_marks = _notice_marks(s, ids if len(ids) < 5000 else None)
+        open_fu = set(
+            s.scalars(select(FollowUp.order_id).where(FollowUp.done_at.is_(None), FollowUp.withdrawn.is_(False),
+                                                      FollowUp.order_id.is_not(None)).distinct())
+        )
+    out = []
+    for (oid, number, status, version, src_name, asg_name, pick, deliv, changed, created, archived,
+         c_req, not_inf, c_ref) in rows:
+        marks = set(notice_marks.get(oid, ()))
+        if c_req:
+            marks.add(Mark.CANCELLATION_REQUESTED)
+        if not_inf:
+            marks.add(Mark.PARTNER_NOT_INFORMED)
+        if c_ref:
+            marks.add(Mark.CANCELLATION_REFUSED)
+        if oid in open_fu:
+            marks.add(Mark.FOLLOW_UP_OPEN)
+        direction = Direction.INBOUND if src_name else (Direction.OUTBOUND if asg_name else Direction.OWN)
+        out.append(Card(number, Status(status), version, src_name or asg_name or "", direction, pick, deliv,
+                        changed, created, archived, frozenset(marks)))
+    return out
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _notice_marks(session, ids: list[int] | None) -> dict[int, set[Mark]]:  # type: ignore[no-untyped-def]
+    q = select(Notice.order_id, Notice.state, func.count()).where(Notice.order_id.is_not(None)).group_by(
+        Notice.order_id, Notice.state)
+    if ids is not None:
+        if not ids:
+            return {}
+        q = q.where(Notice.order_id.in_(ids))
+    out: dict[int, set[Mark]] = defaultdict(set)
+    for oid, state, _n in session.execute(q):
+        st = NoticeState(state)
+        if st.waiting:
+            out[oid].add(Mark.NOTICE_WAITING)
+        elif st is NoticeState.FAILED:
+            out[oid].add(Mark.NOTICE_FAILED)
+        elif st is NoticeState.ACKNOWLEDGED:
+            out[oid].add(Mark.PARTNER_ACKNOWLEDGED)
+    for marks in out.values():
+        if Mark.NOTICE_WAITING in marks or Mark.NOTICE_FAILED in marks:
+            marks.discard(Mark.PARTNER_ACKNOWLEDGED)
+    return out
+
+
+def counts(depot: Depot, *, archived: bool = False) -> dict[Status, int]:
+    with depot.uow(write=False) as uow:
+        rows = uow.session.execute(
+            select(Order.status, func.count()).where(Order.archived.is_(archived)).group_by(Order.status)
+        ).all()
+    out = {s: 0 for s in Status}
+    for status, n in rows:
+        out[Status(status)] = n
+    return out
+
+
+# --------------------------------------------------------------------------- one order
+
+
+@dataclass(frozen=True)
+class LineView:
+    article: str
+    description: str
+    quantity: int
+    cancelled: int
+
+
+@dataclass(frozen=True)
+class NoticeView:
+    id: str
+    order: str | None
+    partner: str
+    kind: str
+    transport: str
+    state: NoticeState
+    attempts: int
+    created_at: datetime
+    next_attempt_at: datetime | None
+    release_at: datetime | None
+    last_error: str | None
+    outcome: str | None
+    answer: str | None
+
+
+@dataclass(frozen=True)
+class AuditView:
+    at: datetime
+    actor: str
+    action: str
+    from_status: str | None
+    to_status: str | None
+    reason: str | None
+    detail: str
+    undone: bool
+
+
+@dataclass(frozen=True)
+class FollowUpView:
+    id: int
+    order: str | None
+    partner: str | None
+    text: str
+    created_at: datetime
+    done_at: datetime | None
+    done_by: str | None
+
+
+@dataclass(frozen=True)
+class CancellationView:
+    number: str
+    reason: str | None
+    comment: str
+    internal_note: str
+    lines: dict[str, int]
+    partial: bool
+    state: str
+    answer: str | None
+    created_at: datetime
+    actor: str
+
+
+@dataclass(frozen=True)
+class OrderDetail:
+    number: str
+    version: int
+    status: Status
+    direction: Direction
+    source: str | None
+    assignee: str | None
+    partner_ref: str | None
+    pickup_address: str
+    delivery_address: str
+    pickup_after: datetime | None
+    deliver_by: datetime | None
+    parcels: int
+    weight_kg: float
+    archived: bool
+    tags: tuple[str, ...]
+    lines: tuple[LineView, ...]
+    documents: tuple[tuple[str, str], ...]
+    backorders: tuple[tuple[str, int], ...]
+    cancellation_requested: bool
+    cancellation_request: dict | None
+    partner_not_informed: bool
+    cancellation_refused: str | None
+    partner_status: str | None
+    partner_status_at: datetime | None
+    replaces: str | None
+    created_at: datetime
+    notices: tuple[NoticeView, ...]
+    audit: tuple[AuditView, ...]
+    followups: tuple[FollowUpView, ...]
+    cancellations: tuple[CancellationView, ...]
+    #: status -> None if the move is allowed, else the sentence why not
+    moves: dict[Status, str | None] = field(default_factory=dict)
+    undo_until: datetime | None = None
+
+    @property
+    def partner(self) -> str:
+        return self.source or self.assignee or ""
+
+
+def _notice_view(n: Notice, number: str | None) -> NoticeView:
+    return NoticeView(n.id, number, n.partner.name, n.kind, n.transport, NoticeState(n.state), n.attempts,
+                      n.created_at, n.next_attempt_at, n.release_at, n.last_error, n.outcome, n.answer)
+
+
+def order_detail(depot: Depot, number: str) -> OrderDetail:
+    now = depot.now()
+    with depot.uow(write=False) as uow:
+        s = uow.session
+        o = load_order(s, number)
+        facts = order_facts(o)
+        notices = s.scalars(select(Notice).where(Notice.order_id == o.id).order_by(Notice.seq)).unique().all()
+        audit = s.scalars(select(AuditEntry).where(AuditEntry.order_id == o.id).order_by(AuditEntry.id)).all()
+        fus = s.scalars(select(FollowUp).where(FollowUp.order_id == o.id, FollowUp.withdrawn.is_(False))
+                        .order_by(FollowUp.id)).unique().all()
+        cancs = s.scalars(select(Cancellation).where(Cancellation.order_id == o.id).order_by(Cancellation.id)).all()
+        last = next((a for a in reversed(audit) if a.undo_of is None), None)
+        undo_until = (
+            last.undoable_until
+            if last is not None and last.undoable_until and last.undone_by is None and last.undoable_until > now
+            and last.after_version == o.version
+            else None
+        )
+        return OrderDetail(
+            number=o.number,
+            version=o.version,
+            status=Status(o.status),
+            direction=facts.direction,
+            source=o.source.name if o.source else None,
+            assignee=o.assignee.name if o.assignee else None,
+            partner_ref=o.partner_ref,
+            pickup_address=o.pickup_address,
+            delivery_address=o.delivery_address,
+            pickup_after=o.pickup_after,
+            deliver_by=o.deliver_by,
+            parcels=o.parcels,
+            weight_kg=o.weight_kg,
+            archived=o.archived,
+            tags=tuple(t.name for t in o.tags),
+            lines=tuple(LineView(ln.article, ln.description, ln.quantity, ln.cancelled) for ln in o.lines),
+            documents=tuple((d.kind, d.number) for d in o.documents),
+            backorders=tuple((b.article, b.quantity) for b in o.backorders),
+            cancellation_requested=o.cancellation_requested,
+            cancellation_request=o.cancellation_request,
+            partner_not_informed=o.partner_not_informed,
+            cancellation_refused=o.cancellation_refused,
+            partner_status=o.partner_status,
+            partner_status_at=o.partner_status_at,
+            replaces=o.replaces.number if o.replaces else None,
+            created_at=o.created_at,
+            notices=tuple(_notice_view(n, o.number) for n in notices),
+            audit=tuple(AuditView(a.at, a.actor, a.action, a.from_status, a.to_status, a.reason, a.detail,
+                                  a.undone_by is not None) for a in audit),
+            followups=tuple(FollowUpView(f.id, o.number, f.partner.name if f.partner else None, f.text,
+                                         f.created_at, f.done_at, f.done_by) for f in fus),
+            cancellations=tuple(CancellationView(c.number, c.reason, c.comment, c.internal_note, dict(c.lines),
+                                                 c.partial, c.state, c.answer, c.created_at, c.actor) for c in cancs),
+            moves={st: move_refusal(facts, st) for st in Status},
+            undo_until=undo_until,
+        )
+
+
+def allowed_moves(depot: Depot, number: str) -> dict[Status, str | None]:
+    return order_detail(depot, number).moves
+
+
+# --------------------------------------------------------------------------- link and follow-ups
+
+
+def notices(depot: Depot, *, states: tuple[NoticeState, ...] = (), partner: str | None = None,
+            limit: int = 1000) -> list[NoticeView]:
+    q = select(Notice, Order.number).outerjoin(Order, Notice.order_id == Order.id).order_by(Notice.created_at.desc())
+    if states:
+        q = q.where(Notice.state.in_([s.value for s in states]))
+    if partner:
+        q = q.join(Partner, Notice.partner_id == Partner.id).where(Partner.name == partner)
+    with depot.uow(write=False) as uow:
+        return [_notice_view(n, number) for n, number in uow.session.execute(q.limit(limit)).unique().all()]
+
+
+def followups(depot: Depot, *, open_only: bool = False, limit: int = 1000) -> list[FollowUpView]:
+    q = (select(FollowUp, Order.number).outerjoin(Order, FollowUp.order_id == Order.id)
+         .where(FollowUp.withdrawn.is_(False)).order_by(FollowUp.done_at.is_not(None), FollowUp.id.desc()))
+    if open_only:
+        q = q.where(FollowUp.done_at.is_(None))
+    with depot.uow(write=False) as uow:
+        return [FollowUpView(f.id, number, f.partner.name if f.partner else None, f.text, f.created_at, f.done_at,
+                             f.done_by) for f, number in uow.session.execute(q.limit(limit)).unique().all()]
+
+
+@dataclass(frozen=True)
+class PartnerView:
+    name: str
+    role: str
+    link: str
+    url: str | None
+    email: str | None
+    secret_hint: str  # never the whole secret
+    cancel_method: str
+    window_seconds: int
+    reason_required: bool
+    follow_up_after_send: bool
+    auto_trash: bool
+    rejection_maps_to: str
+    pass_cancellations: bool
+    link_stopped: bool
+    last_contact_at: datetime | None
+    last_error: str | None
+    last_error_at: datetime | None
+    waiting: int
+    failed: int
+
+
+def hide_secret(secret: str | None) -> str:
+    if not secret:
+        return ""
+    return "•" * 8 + secret[-2:] if len(secret) >= 16 else "•" * 8
+
+
+def partners(depot: Depot) -> list[PartnerView]:
+    with depot.uow(write=False) as uow:
+        s = uow.session
+        waiting = dict(s.execute(select(Notice.partner_id, func.count()).where(
+            Notice.state.in_([NoticeState.HELD.value, NoticeState.QUEUED.value, NoticeState.SENT.value])
+        ).group_by(Notice.partner_id)).all())
+        failed = dict(s.execute(select(Notice.partner_id, func.count()).where(
+            Notice.state == NoticeState.FAILED.value).group_by(Notice.partner_id)).all())
+        out = []
+        for p in s.scalars(select(Partner).order_by(Partner.name)):
+            out.append(PartnerView(p.name, p.role, p.link, p.url, p.email, hide_secret(p.secret), p.cancel_method,
+                                   p.window_seconds, p.reason_required, p.follow_up_after_send, p.auto_trash,
+                                   p.rejection_maps_to, p.pass_cancellations, p.link_stopped, p.last_contact_at,
+                                   p.last_error, p.last_error_at, waiting.get(p.id, 0), failed.get(p.id, 0)))
+        return out
+
+
+def partner_names(depot: Depot, *, roles: tuple[str, ...] = ()) -> list[str]:
+    q = select(Partner.name).order_by(Partner.name)
+    if roles:
+        q = q.where(Partner.role.in_(roles))
+    with depot.uow(write=False) as uow:
+        return list(uow.session.scalars(q))
+
+
+def order_tags(depot: Depot) -> list[str]:
+    with depot.uow(write=False) as uow:
+        return list(uow.session.scalars(select(Tag.name).distinct().order_by(Tag.name)))
+
+
+def report(depot: Depot) -> dict[str, object]:
+    """Counts of work done (Rejected and Cancelled left out) and, apart, rejections and
+    cancellations per partner and reason (SPEC 8)."""
+    src = aliased(Partner)
+    asg = aliased(Partner)
+    with depot.uow(write=False) as uow:
+        s = uow.session
+        done = dict(s.execute(select(Order.status, func.count()).where(
+            Order.status.not_in([Status.REJECTED.value, Status.CANCELLED.value])).group_by(Order.status)).all())
+        undone = s.execute(
+            select(Order.status, func.coalesce(src.name, asg.name, "(own)"), func.coalesce(Cancellation.reason, "-"),
+                   func.count(func.distinct(Order.id)))
+            .outerjoin(src, Order.source_id == src.id).outerjoin(asg, Order.assignee_id == asg.id)
+            .outerjoin(Cancellation, and_(Cancellation.order_id == Order.id, Cancellation.state == "done"))
+            .where(Order.status.in_([Status.REJECTED.value, Status.CANCELLED.value]))
+            .group_by(Order.status, func.coalesce(src.name, asg.name, "(own)"), func.coalesce(Cancellation.reason, "-"))
+        ).all()
+    return {
+        "work": {Status(k).label: v for k, v in done.items()},
+        "rejections_and_cancellations": [
+            {"status": Status(st).label, "partner": p, "reason": r, "orders": n} for st, p, r, n in undone
+        ],
+    }
+
+
+__all__ = [
+    "AuditView",
+    "BoardFilter",
+    "Card",
+    "FollowUpView",
+    "NoticeView",
+    "OrderDetail",
+    "PartnerView",
+    "allowed_moves",
+    "allowed_targets",
+    "board",
+    "counts",
+    "followups",
+    "hide_secret",
+    "notices",
+    "order_detail",
+    "order_tags",
+    "partner_names",
+    "partners",
+    "report",
+]
