@@ -67,7 +67,9 @@ from .core import (
 # --------------------------------------------------------------------------- planning
 
 
-def _plan(depot: Depot, session: Session, order: Order, action: str, **kw: Any) -> tuple[Plan, Partner | None]:
+def _plan(
+    depot: Depot, session: Session, order: Order, action: str, **kw: Any
+) -> tuple[Plan, Partner | None]:
     facts = order_facts(order)
     now = depot.now()
     if action == "set_status":
@@ -88,7 +90,9 @@ def _plan(depot: Depot, session: Session, order: Order, action: str, **kw: Any) 
         plan = plan_cancellation(facts, req, now)
         refusals = list(plan.refusals)
         if req.number:
-            taken = session.scalar(select(Cancellation.id).where(Cancellation.number == req.number.strip()))
+            taken = session.scalar(
+                select(Cancellation.id).where(Cancellation.number == req.number.strip())
+            )
             if taken is not None:
                 refusals.append(
                     f"Cancellation number {req.number.strip()!r} is already used; choose another."
@@ -101,8 +105,13 @@ def _plan(depot: Depot, session: Session, order: Order, action: str, **kw: Any) 
     if action == "refuse_cancel_request":
         plan = plan_refuse_cancel_request(facts, now)
         if not order.cancellation_requested:
-            plan = Plan(**{**plan.__dict__, "refusals": plan.refusals + (
-                f"Order {order.number} has no cancellation request to refuse.",)})
+            plan = Plan(
+                **{
+                    **plan.__dict__,
+                    "refusals": plan.refusals
+                    + (f"Order {order.number} has no cancellation request to refuse.",),
+                }
+            )
         return plan, None
     raise ValueError(f"unknown action {action!r}")
 
@@ -124,14 +133,26 @@ def _act(
     reason: str | None = None,
     extra: dict[str, Any] | None = None,
     after: Callable[[Session, Order, Plan, ActionResult], None] | None = None,
+    change: Callable[[Order], None] | None = None,
     **kw: Any,
 ) -> ActionResult:
     with depot.uow() as uow:
         order = load_order(uow.session, number, expected_version=expected_version)
         plan, partner = _plan(depot, uow.session, order, action, **kw)
         before = snapshot(order)
+        if change is not None and plan.allowed:
+            # changes to the order's own columns go in the same UPDATE as the status, so the
+            # version in the result is the one the next action must quote
+            change(order)
         result = apply_plan(
-            depot, uow.session, order, plan, assign=partner, reason=reason, extra=extra, audit_before=before
+            depot,
+            uow.session,
+            order,
+            plan,
+            assign=partner,
+            reason=reason,
+            extra=extra,
+            audit_before=before,
         )
         if after is not None:
             after(uow.session, order, plan, result)
@@ -153,15 +174,21 @@ def set_status(
     """Set status (and a drop on a list). Created from Dispatched/Accepted cancels the sent
     shipment (SPEC 4.1); Rejected this way tells nobody and marks the order (SPEC 4.3)."""
     to = status if isinstance(status, Status) else _parse_status(status)
-    return _act(depot, number, "set_status", expected_version=expected_version, status=to, partner=partner)
+    return _act(
+        depot, number, "set_status", expected_version=expected_version, status=to, partner=partner
+    )
 
 
-def dispatch(depot: Depot, number: str, partner: str, *, expected_version: int | None = None) -> ActionResult:
+def dispatch(
+    depot: Depot, number: str, partner: str, *, expected_version: int | None = None
+) -> ActionResult:
     """Created → Dispatched: send to a subcontractor or forward to a warehouse."""
     return _act(depot, number, "dispatch", expected_version=expected_version, partner=partner)
 
 
-def cancel_shipment(depot: Depot, number: str, *, expected_version: int | None = None) -> ActionResult:
+def cancel_shipment(
+    depot: Depot, number: str, *, expected_version: int | None = None
+) -> ActionResult:
     """SPEC 4.1: bring a sent shipment back to Created; the subcontractor is told."""
     return set_status(depot, number, Status.CREATED, expected_version=expected_version)
 
@@ -262,7 +289,9 @@ def refuse_cancel_request(
 ) -> ActionResult:
     """SPEC 4.6: answer a channel's cancellation request with No, and why."""
     if not message.strip():
-        raise InvalidInput("Say why the cancellation is refused (for example: already picked up; it will be handled as a return).")
+        raise InvalidInput(
+            "Say why the cancellation is refused (for example: already picked up; it will be handled as a return)."
+        )
     return _act(
         depot,
         number,
@@ -284,8 +313,13 @@ def request_cancellation(
         if Status(order.status).terminal:
             raise Refused([f"Order {order.number} is already {Status(order.status).label}."])
         facts = order_facts(order)
-        transport, fups = delivery(facts.assignee, NoticeKind.CANCEL_REQUEST, order.number,  # type: ignore[arg-type]
-                                   now=depot.now(), since=order.dispatched_at)
+        transport, fups = delivery(
+            facts.assignee,
+            NoticeKind.CANCEL_REQUEST,
+            order.number,  # type: ignore[arg-type]
+            now=depot.now(),
+            since=order.dispatched_at,
+        )
         plan = Plan(
             "request_cancellation",
             order.number,
@@ -294,19 +328,34 @@ def request_cancellation(
             notices=(NoticePlan(order.assignee.name, NoticeKind.CANCEL_REQUEST, transport, False),),
             followups=tuple(FollowUpPlan(f.partner, f.text) for f in fups),
         )
-        result = apply_plan(depot, uow.session, order, plan,
-                            extra={"message": message, "lines": dict(lines or {})}, reason=message or None)
+        result = apply_plan(
+            depot,
+            uow.session,
+            order,
+            plan,
+            extra={"message": message, "lines": dict(lines or {})},
+            reason=message or None,
+        )
         uow.commit()
         return result
 
 
-def archive(depot: Depot, number: str, archived: bool = True, *, expected_version: int | None = None) -> ActionResult:
+def archive(
+    depot: Depot, number: str, archived: bool = True, *, expected_version: int | None = None
+) -> ActionResult:
     """Archive (or bring back from the archive). Allowed on every order, final ones included."""
 
-    def after(session: Session, order: Order, plan: Plan, result: ActionResult) -> None:
+    def change(order: Order) -> None:
         order.archived = archived
 
-    return _act(depot, number, "archive", expected_version=expected_version, archived=archived, after=after)
+    return _act(
+        depot,
+        number,
+        "archive",
+        expected_version=expected_version,
+        archived=archived,
+        change=change,
+    )
 
 
 def set_tags(
@@ -366,13 +415,25 @@ def undo(depot: Depot, number: str) -> ActionResult:
         if entry is None or entry.undoable_until is None or entry.undone_by is not None:
             raise Refused([f"There is nothing to undo on order {order.number}."])
         if now > entry.undoable_until:
-            raise Refused([f"The undo window for order {order.number} has closed: the action is final."])
+            raise Refused(
+                [f"The undo window for order {order.number} has closed: the action is final."]
+            )
         if order.version != entry.after_version:
-            raise Refused([f"Order {order.number} changed again after that action; it cannot be undone."])
+            raise Refused(
+                [f"Order {order.number} changed again after that action; it cannot be undone."]
+            )
         notices = [s.get(Notice, nid) for nid in entry.notices]
-        gone = [n for n in notices if n is not None and n.state not in (NoticeState.HELD, NoticeState.FOLLOW_UP)]
+        gone = [
+            n
+            for n in notices
+            if n is not None and n.state not in (NoticeState.HELD, NoticeState.FOLLOW_UP)
+        ]
         if gone:
-            raise Refused([f"The {gone[0].kind.split('.')[-1]} notice to {gone[0].partner.name} has already gone out; it cannot be undone."])
+            raise Refused(
+                [
+                    f"The {gone[0].kind.split('.')[-1]} notice to {gone[0].partner.name} has already gone out; it cannot be undone."
+                ]
+            )
         b = entry.before or {}
         frm = Status(order.status)
         order.status = b["status"]
@@ -381,7 +442,9 @@ def undo(depot: Depot, number: str) -> ActionResult:
             order.assignee = None
         else:
             order.assignee = s.get(Partner, b["assignee_id"])
-        order.dispatched_at = datetime.fromisoformat(b["dispatched_at"]) if b.get("dispatched_at") else None
+        order.dispatched_at = (
+            datetime.fromisoformat(b["dispatched_at"]) if b.get("dispatched_at") else None
+        )
         order.partner_not_informed = b["partner_not_informed"]
         order.cancellation_requested = b["cancellation_requested"]
         order.cancellation_request = b["cancellation_request"]
@@ -398,9 +461,13 @@ def undo(depot: Depot, number: str) -> ActionResult:
             f = s.get(FollowUp, fid)
             if f is not None:
                 f.withdrawn = True
-        for c in s.scalars(select(Cancellation).where(Cancellation.order_id == order.id,
-                                                       Cancellation.state.in_(("done", "pending")),
-                                                       Cancellation.created_at >= entry.at)):
+        for c in s.scalars(
+            select(Cancellation).where(
+                Cancellation.order_id == order.id,
+                Cancellation.state.in_(("done", "pending")),
+                Cancellation.created_at >= entry.at,
+            )
+        ):
             c.state = "undone"
         flag_modified(order, "status")
         s.flush()
@@ -472,7 +539,12 @@ def duplicate(depot: Depot, number: str) -> ActionResult:
             received_at=old.received_at,
             status_changed_at=now,
             lines=[
-                OrderLine(lineno=ln.lineno, article=ln.article, description=ln.description, quantity=ln.quantity)
+                OrderLine(
+                    lineno=ln.lineno,
+                    article=ln.article,
+                    description=ln.description,
+                    quantity=ln.quantity,
+                )
                 for ln in old.lines
             ],
             tags=[Tag(name=t.name) for t in old.tags],
@@ -553,7 +625,9 @@ def bulk(depot: Depot, numbers: Iterable[str], action: str, **kw: Any) -> BulkRe
     """SPEC 4.9: the same action on several orders; each is checked and committed on its own."""
     fn = BULK_ACTIONS.get(action)
     if fn is None:
-        raise InvalidInput(f"{action!r} cannot be done in bulk; choose one of: {', '.join(BULK_ACTIONS)}.")
+        raise InvalidInput(
+            f"{action!r} cannot be done in bulk; choose one of: {', '.join(BULK_ACTIONS)}."
+        )
     versions: Mapping[str, int] = kw.pop("versions", {}) or {}
     items = []
     for number in numbers:
@@ -565,7 +639,9 @@ def bulk(depot: Depot, numbers: Iterable[str], action: str, **kw: Any) -> BulkRe
     return BulkResult(tuple(items))
 
 
-def preview_bulk(depot: Depot, numbers: Iterable[str], action: str, **kw: Any) -> list[tuple[str, Preview | DispatchError]]:
+def preview_bulk(
+    depot: Depot, numbers: Iterable[str], action: str, **kw: Any
+) -> list[tuple[str, Preview | DispatchError]]:
     plan_action = {"cancel_shipment": "set_status"}.get(action, action)
     if action == "cancel_shipment":
         kw = {**kw, "status": Status.CREATED}
@@ -604,7 +680,8 @@ def _parse_status(text: str) -> Status:
     try:
         return Status.parse(text)
     except ValueError as e:
-        raise InvalidInput(str(e).capitalize()) from None
+        msg = str(e)
+        raise InvalidInput(msg[:1].upper() + msg[1:]) from None  # keep the user's text as typed
 
 
 __all__ = [

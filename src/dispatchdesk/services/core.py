@@ -255,7 +255,9 @@ def next_seq(session: Session, order_id: int | None) -> int:
     return (current or 0) + 1
 
 
-def order_payload(order: Order, kind: NoticeKind, to: Partner, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+def order_payload(
+    order: Order, kind: NoticeKind, to: Partner, extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """The message body a partner receives. `order` is our number; `your_ref` theirs."""
     body: dict[str, Any] = {"order": order.number, "status": order.status}
     if to.id is not None and order.source_id == to.id and order.partner_ref:
@@ -269,7 +271,11 @@ def order_payload(order: Order, kind: NoticeKind, to: Partner, extra: dict[str, 
             parcels=order.parcels,
             weight_kg=order.weight_kg,
             lines=[
-                {"article": ln.article, "description": ln.description, "quantity": ln.quantity - ln.cancelled}
+                {
+                    "article": ln.article,
+                    "description": ln.description,
+                    "quantity": ln.quantity - ln.cancelled,
+                }
                 for ln in order.lines
                 if ln.quantity - ln.cancelled > 0
             ],
@@ -335,7 +341,8 @@ def apply_plan(
     if not plan.allowed:
         raise Refused(plan.refusals)
     now = depot.now()
-    undo_s = depot.undo_seconds(session)
+    with session.no_autoflush:  # one UPDATE of the order, so its version goes up by one
+        undo_s = depot.undo_seconds(session)
     before = audit_before or snapshot(order)
     frm = Status(order.status)
 
@@ -357,7 +364,8 @@ def apply_plan(
     if plan.clear_cancellation_request:
         order.cancellation_requested = False
         order.cancellation_request = None
-    flag_modified(order, "status")  # every action bumps the version, even one that changes no column
+    # every action bumps the version, even one that changes no column
+    flag_modified(order, "status")
     try:
         session.flush()
     except StaleDataError:
@@ -374,7 +382,9 @@ def apply_plan(
     notices: list[Notice] = []
     for np in plan.notices:
         partner = partners_by_name[np.partner]
-        notices.append(add_notice(session, order, partner, np, now=now, undo_seconds=undo_s, extra=extra))
+        notices.append(
+            add_notice(session, order, partner, np, now=now, undo_seconds=undo_s, extra=extra)
+        )
     followups = write_followups(session, order, plan.followups, notices, partners_by_name, now)
 
     can_undo = plan.undoable if undoable is None else undoable

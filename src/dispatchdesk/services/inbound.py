@@ -74,8 +74,13 @@ class ReceiveResult:
     duplicate: bool = False
 
     def as_json(self) -> dict[str, Any]:
-        return {"id": self.message_id, "kind": self.kind, "order": self.order, "result": self.text,
-                "duplicate": self.duplicate}
+        return {
+            "id": self.message_id,
+            "kind": self.kind,
+            "order": self.order,
+            "result": self.text,
+            "duplicate": self.duplicate,
+        }
 
 
 def _str(msg: dict[str, Any], key: str, *, required: bool = True, limit: int = 200) -> str:
@@ -134,7 +139,9 @@ def _lines(msg: dict[str, Any], key: str = "lines") -> dict[str, int]:
         raise InvalidInput(f"The message's {key!r} must map articles to quantities.")
     for art, q in v.items():
         if isinstance(q, bool) or not isinstance(q, int) or q < 0:
-            raise InvalidInput(f"The quantity of {art!r} in the message must be a whole number of 0 or more.")
+            raise InvalidInput(
+                f"The quantity of {art!r} in the message must be a whole number of 0 or more."
+            )
     return dict(v)
 
 
@@ -148,14 +155,26 @@ def _find_order(s: Session, partner: Partner, msg: dict[str, Any]) -> Order:
             return o
         if o is not None:
             # we dispatched it to them once, then took it back: still theirs to speak about
-            involved = s.scalar(select(Notice.id).where(Notice.order_id == o.id, Notice.partner_id == partner.id).limit(1))
+            involved = s.scalar(
+                select(Notice.id)
+                .where(Notice.order_id == o.id, Notice.partner_id == partner.id)
+                .limit(1)
+            )
             if involved is not None:
                 return o
-    o = s.scalars(
-        select(Order).where(Order.source_id == partner.id, Order.partner_ref == theirs).order_by(Order.id.desc())
-    ).unique().first()
+    o = (
+        s.scalars(
+            select(Order)
+            .where(Order.source_id == partner.id, Order.partner_ref == theirs)
+            .order_by(Order.id.desc())
+        )
+        .unique()
+        .first()
+    )
     if o is None:
-        raise NotFound(f"{partner.name} wrote about order {theirs!r}, which this depot does not know.")
+        raise NotFound(
+            f"{partner.name} wrote about order {theirs!r}, which this depot does not know."
+        )
     return o
 
 
@@ -177,14 +196,23 @@ def receive(depot: Depot, partner_name: str, msg: Any) -> ReceiveResult:
         seen = s.get(ReceivedMessage, mid)
         if seen is not None:
             r = seen.result or {}
-            return ReceiveResult(mid, kind.value, r.get("order"), r.get("result", "already applied"), duplicate=True)
+            return ReceiveResult(
+                mid, kind.value, r.get("order"), r.get("result", "already applied"), duplicate=True
+            )
         handler = _HANDLERS.get(kind)
         if handler is None:
             raise InvalidInput(f"A partner cannot send us a {kind.label} message.")
         order_number, text = handler(depot, s, partner, msg)
         partner.last_contact_at = depot.now()
-        s.add(ReceivedMessage(id=mid, partner_id=partner.id, kind=kind.value, received_at=depot.now(),
-                              result={"order": order_number, "result": text}))
+        s.add(
+            ReceivedMessage(
+                id=mid,
+                partner_id=partner.id,
+                kind=kind.value,
+                received_at=depot.now(),
+                result={"order": order_number, "result": text},
+            )
+        )
         try:
             uow.commit()
         except IntegrityError:
@@ -196,32 +224,81 @@ def receive(depot: Depot, partner_name: str, msg: Any) -> ReceiveResult:
 # --------------------------------------------------------------------------- handlers
 
 
-def _audit(depot: Depot, s: Session, order: Order, action: str, frm: str, detail: str, partner: Partner,
-           notices: list[Notice] = ()) -> None:  # type: ignore[assignment]
-    s.add(AuditEntry(order_id=order.id, at=depot.now(), actor=f"partner:{partner.name}", action=action,
-                     from_status=frm, to_status=order.status, detail=detail,
-                     notices=[n.id for n in notices], after_version=order.version))
+def _audit(
+    depot: Depot,
+    s: Session,
+    order: Order,
+    action: str,
+    frm: str,
+    detail: str,
+    partner: Partner,
+    notices: list[Notice] = (),
+) -> None:  # type: ignore[assignment]
+    s.add(
+        AuditEntry(
+            order_id=order.id,
+            at=depot.now(),
+            actor=f"partner:{partner.name}",
+            action=action,
+            from_status=frm,
+            to_status=order.status,
+            detail=detail,
+            notices=[n.id for n in notices],
+            after_version=order.version,
+        )
+    )
 
 
-def _answer(depot: Depot, s: Session, order: Order | None, partner: Partner, msg: dict[str, Any],
-            outcome: str, text: str) -> Notice:
+def _answer(
+    depot: Depot,
+    s: Session,
+    order: Order | None,
+    partner: Partner,
+    msg: dict[str, Any],
+    outcome: str,
+    text: str,
+) -> Notice:
     """Our business answer to a partner's message, queued like any notice."""
     facts = partner_facts(partner)
-    transport, _ = delivery(facts, NoticeKind.ANSWER, order.number if order else "", now=depot.now(), since=None)  # type: ignore[arg-type]
-    payload = {"notice": msg["id"], "outcome": outcome, "message": text,
-               "order": order.number if order else None, "your_ref": msg.get("order")}
-    return add_notice(s, order, partner, NoticePlan(partner.name, NoticeKind.ANSWER, transport, False),
-                      now=depot.now(), undo_seconds=0, payload=payload)
+    transport, _ = delivery(
+        facts, NoticeKind.ANSWER, order.number if order else "", now=depot.now(), since=None
+    )  # type: ignore[arg-type]
+    payload = {
+        "notice": msg["id"],
+        "outcome": outcome,
+        "message": text,
+        "order": order.number if order else None,
+        "your_ref": msg.get("order"),
+    }
+    return add_notice(
+        s,
+        order,
+        partner,
+        NoticePlan(partner.name, NoticeKind.ANSWER, transport, False),
+        now=depot.now(),
+        undo_seconds=0,
+        payload=payload,
+    )
 
 
 def _on_order(depot: Depot, s: Session, partner: Partner, msg: dict[str, Any]) -> tuple[str, str]:
     if not Role(partner.role).sends_us_orders:
-        raise Refused([f"{partner.name} is a {partner.role}; only clients and channels send us orders."])
+        raise Refused(
+            [f"{partner.name} is a {partner.role}; only clients and channels send us orders."]
+        )
     ref = _str(msg, "order", limit=100)
-    existing = s.scalars(select(Order).where(Order.source_id == partner.id, Order.partner_ref == ref)).unique().first()
+    existing = (
+        s.scalars(select(Order).where(Order.source_id == partner.id, Order.partner_ref == ref))
+        .unique()
+        .first()
+    )
     if existing is not None:
-        raise Refused([f"Order {ref!r} from {partner.name} was already received as {existing.number} "
-                       f"({Status(existing.status).label}); send it under a new number."])
+        raise Refused(
+            [
+                f"Order {ref!r} from {partner.name} was already received as {existing.number} "
+                f"({Status(existing.status).label}); send it under a new number."
+            ]
+        )
     lines = msg.get("lines") or []
     if not isinstance(lines, list):
         raise InvalidInput("The order's 'lines' must be a list.")
@@ -237,7 +314,14 @@ def _on_order(depot: Depot, s: Session, partner: Partner, msg: dict[str, Any]) -
         qty = _int(ln, "quantity", 1)
         if qty < 1:
             raise InvalidInput(f"Line {i} of order {ref!r} has quantity 0.")
-        parsed.append(OrderLine(lineno=i, article=art, description=_str(ln, "description", required=False, limit=MAX_TEXT), quantity=qty))
+        parsed.append(
+            OrderLine(
+                lineno=i,
+                article=art,
+                description=_str(ln, "description", required=False, limit=MAX_TEXT),
+                quantity=qty,
+            )
+        )
     now = depot.now()
     order = Order(
         number=next_number(s, "order"),
@@ -257,41 +341,76 @@ def _on_order(depot: Depot, s: Session, partner: Partner, msg: dict[str, Any]) -
     )
     s.add(order)
     s.flush()
-    s.add(AuditEntry(order_id=order.id, at=now, actor=f"partner:{partner.name}", action="received",
-                     to_status=order.status, detail=f"Received from {partner.name} as their order {ref}.",
-                     after_version=order.version))
+    s.add(
+        AuditEntry(
+            order_id=order.id,
+            at=now,
+            actor=f"partner:{partner.name}",
+            action="received",
+            to_status=order.status,
+            detail=f"Received from {partner.name} as their order {ref}.",
+            after_version=order.version,
+        )
+    )
     return order.number, f"Received as {order.number}."
 
 
 def _on_revoked(depot: Depot, s: Session, partner: Partner, msg: dict[str, Any]) -> tuple[str, str]:
     order = _find_order(s, partner, msg)
     if order.source_id != partner.id:
-        raise Refused([f"{partner.name} did not send us order {order.number}; it cannot revoke it."])
+        raise Refused(
+            [f"{partner.name} did not send us order {order.number}; it cannot revoke it."]
+        )
     r = react_to_revocation(order_facts(order), partner_facts(partner), depot.now())  # type: ignore[arg-type]
     return order.number, _react(depot, s, order, partner, msg, r, "revoked")
 
 
-def _on_cancel_request(depot: Depot, s: Session, partner: Partner, msg: dict[str, Any]) -> tuple[str, str]:
+def _on_cancel_request(
+    depot: Depot, s: Session, partner: Partner, msg: dict[str, Any]
+) -> tuple[str, str]:
     order = _find_order(s, partner, msg)
     if order.source_id != partner.id:
         raise Refused([f"{partner.name} did not send us order {order.number}."])
     r = react_to_cancel_request(order_facts(order))
     if r.to_status is Status.CANCELLED:
-        plan = plan_cancellation(order_facts(order), CancellationRequest(ReasonCode.CLIENT_CANCELLED), depot.now())
+        plan = plan_cancellation(
+            order_facts(order), CancellationRequest(ReasonCode.CLIENT_CANCELLED), depot.now()
+        )
         notices = tuple(n for n in plan.notices if n.partner != partner.name)
         followups = tuple(f for f in plan.followups if f.partner != partner.name)
-        plan = Plan(**{**plan.__dict__, "action": "cancel_request_granted", "notices": notices,
-                       "followups": followups, "refusals": (), "undoable": False})
+        plan = Plan(
+            **{
+                **plan.__dict__,
+                "action": "cancel_request_granted",
+                "notices": notices,
+                "followups": followups,
+                "refusals": (),
+                "undoable": False,
+            }
+        )
         r = type(r)(plan.to_status, answer="accepted", message="Cancelled.", plan=plan)
-    return order.number, _react(depot, s, order, partner, msg, r, "cancellation request",
-                                request_lines=_lines(msg), request_message=_str(msg, "message", required=False, limit=MAX_TEXT))
+    return order.number, _react(
+        depot,
+        s,
+        order,
+        partner,
+        msg,
+        r,
+        "cancellation request",
+        request_lines=_lines(msg),
+        request_message=_str(msg, "message", required=False, limit=MAX_TEXT),
+    )
 
 
-def _on_cancellation(depot: Depot, s: Session, partner: Partner, msg: dict[str, Any]) -> tuple[str, str]:
+def _on_cancellation(
+    depot: Depot, s: Session, partner: Partner, msg: dict[str, Any]
+) -> tuple[str, str]:
     """The partner that gave us the order cancels it (all of it or some lines)."""
     order = _find_order(s, partner, msg)
     if order.source_id != partner.id:
-        raise Refused([f"{partner.name} did not send us order {order.number}; it cannot cancel it."])
+        raise Refused(
+            [f"{partner.name} did not send us order {order.number}; it cannot cancel it."]
+        )
     quantities = _lines(msg)
     facts = order_facts(order)
     r = react_to_cancellation(facts, quantities)
@@ -301,16 +420,32 @@ def _on_cancellation(depot: Depot, s: Session, partner: Partner, msg: dict[str, 
             reason = ReasonCode.parse(reason_s) if isinstance(reason_s, str) and reason_s else None
         except ValueError as e:
             raise InvalidInput(str(e)) from None
-        req = CancellationRequest(reason or ReasonCode.CLIENT_CANCELLED, comment=_str(msg, "comment", required=False, limit=MAX_TEXT),
-                                  lines={a: q for a, q in quantities.items() if q})
+        req = CancellationRequest(
+            reason or ReasonCode.CLIENT_CANCELLED,
+            comment=_str(msg, "comment", required=False, limit=MAX_TEXT),
+            lines={a: q for a, q in quantities.items() if q},
+        )
         plan = plan_cancellation(facts, req, depot.now())
         if any("has no line" in x or "are open" in x for x in plan.refusals):
             raise InvalidInput(" ".join(plan.refusals))
         notices = tuple(n for n in plan.notices if n.partner != partner.name)
         followups = tuple(f for f in plan.followups if f.partner != partner.name)
-        plan = Plan(**{**plan.__dict__, "action": "cancelled_by_partner", "notices": notices,
-                       "followups": followups, "refusals": (), "undoable": False})
-        r = type(r)(plan.to_status, answer="accepted", message="Cancelled." if plan.to_status is Status.CANCELLED else "Lines cancelled.", plan=plan)
+        plan = Plan(
+            **{
+                **plan.__dict__,
+                "action": "cancelled_by_partner",
+                "notices": notices,
+                "followups": followups,
+                "refusals": (),
+                "undoable": False,
+            }
+        )
+        r = type(r)(
+            plan.to_status,
+            answer="accepted",
+            message="Cancelled." if plan.to_status is Status.CANCELLED else "Lines cancelled.",
+            plan=plan,
+        )
         cn = _str(msg, "cancellation", required=False, limit=100) or None
         text = _react(depot, s, order, partner, msg, r, "cancellation")
         qty = plan.extra.get("quantities", {})
@@ -320,20 +455,45 @@ def _on_cancellation(depot: Depot, s: Session, partner: Partner, msg: dict[str, 
         number = f"{partner.name[:20]}:{cn}" if cn else next_number(s, "cancellation")
         if s.scalar(select(Cancellation.id).where(Cancellation.number == number)) is not None:
             number = next_number(s, "cancellation")
-        s.add(Cancellation(number=number, order_id=order.id, reason=req.reason.value if req.reason else None,
-                           comment=req.comment, lines=dict(qty), partial=bool(plan.extra.get("partial")),  # type: ignore[arg-type]
-                           state="pending" if plan.awaits_answer else "done", created_at=depot.now(),
-                           actor=f"partner:{partner.name}"))
+        s.add(
+            Cancellation(
+                number=number,
+                order_id=order.id,
+                reason=req.reason.value if req.reason else None,
+                comment=req.comment,
+                lines=dict(qty),
+                partial=bool(plan.extra.get("partial")),  # type: ignore[arg-type]
+                state="pending" if plan.awaits_answer else "done",
+                created_at=depot.now(),
+                actor=f"partner:{partner.name}",
+            )
+        )
         return order.number, text
     return order.number, _react(depot, s, order, partner, msg, r, "cancellation")
 
 
-def _react(depot: Depot, s: Session, order: Order, partner: Partner, msg: dict[str, Any], r: Any, what: str,
-           request_lines: dict[str, int] | None = None, request_message: str = "") -> str:
+def _react(
+    depot: Depot,
+    s: Session,
+    order: Order,
+    partner: Partner,
+    msg: dict[str, Any],
+    r: Any,
+    what: str,
+    request_lines: dict[str, int] | None = None,
+    request_message: str = "",
+) -> str:
     frm = order.status
     if r.plan is not None:
-        result = apply_plan(depot, s, order, r.plan, actor=f"partner:{partner.name}",
-                            detail=f"{partner.name} sent a {what}: {r.message}", undoable=False)
+        result = apply_plan(
+            depot,
+            s,
+            order,
+            r.plan,
+            actor=f"partner:{partner.name}",
+            detail=f"{partner.name} sent a {what}: {r.message}",
+            undoable=False,
+        )
         text = result.message
     else:
         if r.to_status is not None and r.to_status.value != order.status:
@@ -353,14 +513,27 @@ def _react(depot: Depot, s: Session, order: Order, partner: Partner, msg: dict[s
     notices = []
     if r.answer:
         notices.append(_answer(depot, s, order, partner, msg, r.answer, r.message))
-    _audit(depot, s, order, f"partner {what}", frm, f"{partner.name}: {r.message}".strip(), partner, notices)
+    _audit(
+        depot,
+        s,
+        order,
+        f"partner {what}",
+        frm,
+        f"{partner.name}: {r.message}".strip(),
+        partner,
+        notices,
+    )
     return text
 
 
-def _on_rejected(depot: Depot, s: Session, partner: Partner, msg: dict[str, Any]) -> tuple[str, str]:
+def _on_rejected(
+    depot: Depot, s: Session, partner: Partner, msg: dict[str, Any]
+) -> tuple[str, str]:
     order = _find_order(s, partner, msg)
     if order.assignee_id != partner.id:
-        raise Refused([f"Order {order.number} is not with {partner.name}; its rejection changes nothing."])
+        raise Refused(
+            [f"Order {order.number} is not with {partner.name}; its rejection changes nothing."]
+        )
     facts = order_facts(order)
     r = react_to_rejection(facts, partner_facts(partner))  # type: ignore[arg-type]
     frm = order.status
@@ -377,15 +550,30 @@ def _on_rejected(depot: Depot, s: Session, partner: Partner, msg: dict[str, Any]
             order.assignee = None
             order.dispatched_at = None
         if order.source is not None:
-            fups.append(FollowUpPlan(order.source.name, f"{partner.name} rejected order {order.number}; "
-                                     f"decide what to tell {order.source.name}."))
+            fups.append(
+                FollowUpPlan(
+                    order.source.name,
+                    f"{partner.name} rejected order {order.number}; "
+                    f"decide what to tell {order.source.name}.",
+                )
+            )
     flag_modified(order, "status")
     s.flush()
     write_followups(s, order, fups, [], {p.name: p for p in (order.source,) if p}, depot.now())
     result = f"Order {order.number}: {Status(frm).label} → {Status(order.status).label}."
-    s.add(AuditEntry(order_id=order.id, at=depot.now(), actor=f"partner:{partner.name}", action="partner rejected",
-                     from_status=frm, to_status=order.status, detail=f"{partner.name} rejected it. {text}".strip(),
-                     before=before, after_version=order.version))
+    s.add(
+        AuditEntry(
+            order_id=order.id,
+            at=depot.now(),
+            actor=f"partner:{partner.name}",
+            action="partner rejected",
+            from_status=frm,
+            to_status=order.status,
+            detail=f"{partner.name} rejected it. {text}".strip(),
+            before=before,
+            after_version=order.version,
+        )
+    )
     return order.number, result
 
 
@@ -398,7 +586,9 @@ def _on_status(depot: Depot, s: Session, partner: Partner, msg: dict[str, Any]) 
     except ValueError as e:
         raise InvalidInput(str(e)) from None
     if reported not in (Status.ACCEPTED, Status.PICKED_UP, Status.DELIVERED):
-        raise InvalidInput(f"A status update cannot report {reported.label}; send a rejection or an answer instead.")
+        raise InvalidInput(
+            f"A status update cannot report {reported.label}; send a rejection or an answer instead."
+        )
     r = react_to_status(order_facts(order), partner_facts(partner), reported)  # type: ignore[arg-type]
     frm = order.status
     order.partner_status = reported.value
@@ -410,16 +600,39 @@ def _on_status(depot: Depot, s: Session, partner: Partner, msg: dict[str, Any]) 
     flag_modified(order, "status")
     s.flush()
     if r.to_status is not None and order.source is not None:
-        transport, fups = delivery(partner_facts(order.source), NoticeKind.STATUS, order.number, now=depot.now(), since=None)  # type: ignore[arg-type]
-        n = add_notice(s, order, order.source, NoticePlan(order.source.name, NoticeKind.STATUS, transport, False),
-                       now=depot.now(), undo_seconds=0)
+        transport, fups = delivery(
+            partner_facts(order.source),
+            NoticeKind.STATUS,
+            order.number,
+            now=depot.now(),
+            since=None,
+        )  # type: ignore[arg-type]
+        n = add_notice(
+            s,
+            order,
+            order.source,
+            NoticePlan(order.source.name, NoticeKind.STATUS, transport, False),
+            now=depot.now(),
+            undo_seconds=0,
+        )
         notices.append(n)
         write_followups(s, order, fups, notices, {order.source.name: order.source}, depot.now())
-    _audit(depot, s, order, "partner status", frm, f"{partner.name} reported {reported.label}. {r.message}".strip(), partner, notices)
+    _audit(
+        depot,
+        s,
+        order,
+        "partner status",
+        frm,
+        f"{partner.name} reported {reported.label}. {r.message}".strip(),
+        partner,
+        notices,
+    )
     return order.number, f"Order {order.number} is {Status(order.status).label}."
 
 
-def _on_answer(depot: Depot, s: Session, partner: Partner, msg: dict[str, Any]) -> tuple[str | None, str]:
+def _on_answer(
+    depot: Depot, s: Session, partner: Partner, msg: dict[str, Any]
+) -> tuple[str | None, str]:
     nid = _str(msg, "notice", limit=100)
     notice = s.get(Notice, nid)
     if notice is None or notice.partner_id != partner.id:
@@ -443,7 +656,9 @@ def _on_answer(depot: Depot, s: Session, partner: Partner, msg: dict[str, Any]) 
     kind = NoticeKind(notice.kind)
     if kind is NoticeKind.CANCELLATION and notice.awaits_answer:
         cn = (notice.payload or {}).get("cancellation")
-        canc = s.scalars(select(Cancellation).where(Cancellation.number == cn)).first() if cn else None
+        canc = (
+            s.scalars(select(Cancellation).where(Cancellation.number == cn)).first() if cn else None
+        )
         if outcome is Outcome.ACCEPTED:
             qty = canc.lines if canc else {}
             for ln in order.lines:
@@ -461,27 +676,65 @@ def _on_answer(depot: Depot, s: Session, partner: Partner, msg: dict[str, Any]) 
             if canc:
                 canc.state = "refused"
                 canc.answer = text
-            write_followups(s, order, [FollowUpPlan(partner.name, f"{partner.name} refused to cancel order {order.number}: "
-                                                    f"{text or 'no reason given'}. Handle it as a return.")], [notice],
-                            {partner.name: partner}, depot.now())
-    elif kind is NoticeKind.CANCEL_REQUEST and outcome is Outcome.ACCEPTED and order.assignee_id == partner.id:
+            write_followups(
+                s,
+                order,
+                [
+                    FollowUpPlan(
+                        partner.name,
+                        f"{partner.name} refused to cancel order {order.number}: "
+                        f"{text or 'no reason given'}. Handle it as a return.",
+                    )
+                ],
+                [notice],
+                {partner.name: partner},
+                depot.now(),
+            )
+    elif (
+        kind is NoticeKind.CANCEL_REQUEST
+        and outcome is Outcome.ACCEPTED
+        and order.assignee_id == partner.id
+    ):
         pass  # their cancellation of our order arrives as its own message
     flag_modified(order, "status")
     s.flush()
-    _audit(depot, s, order, f"partner {outcome.value}", frm,
-           f"{partner.name} {outcome.value} the {kind.label}" + (f": {text}" if text else "."), partner)
+    _audit(
+        depot,
+        s,
+        order,
+        f"partner {outcome.value}",
+        frm,
+        f"{partner.name} {outcome.value} the {kind.label}" + (f": {text}" if text else "."),
+        partner,
+    )
     return order.number, f"Notice {nid} {outcome.value}."
 
 
-def _on_cancel_request_refused(depot: Depot, s: Session, partner: Partner, msg: dict[str, Any]) -> tuple[str, str]:
+def _on_cancel_request_refused(
+    depot: Depot, s: Session, partner: Partner, msg: dict[str, Any]
+) -> tuple[str, str]:
     order = _find_order(s, partner, msg)
     text = _str(msg, "message", required=False, limit=MAX_TEXT)
     order.partner_status_at = depot.now()
-    write_followups(s, order, [FollowUpPlan(partner.name, f"{partner.name} refused to cancel order {order.number}: "
-                                            f"{text or 'no reason given'}.")], [], {partner.name: partner}, depot.now())
+    write_followups(
+        s,
+        order,
+        [
+            FollowUpPlan(
+                partner.name,
+                f"{partner.name} refused to cancel order {order.number}: "
+                f"{text or 'no reason given'}.",
+            )
+        ],
+        [],
+        {partner.name: partner},
+        depot.now(),
+    )
     flag_modified(order, "status")
     s.flush()
-    _audit(depot, s, order, "partner refused request", order.status, f"{partner.name}: {text}", partner)
+    _audit(
+        depot, s, order, "partner refused request", order.status, f"{partner.name}: {text}", partner
+    )
     return order.number, "Refusal recorded."
 
 

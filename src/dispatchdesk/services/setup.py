@@ -58,9 +58,13 @@ def check_partner(p: PartnerInput) -> dict[str, Any]:
     email = (p.email or "").strip() or None
     if url:
         if not re.match(r"^https?://[^\s/]+", url):
-            raise InvalidInput(f"The link URL {url!r} must start with http:// or https:// and name a host.")
+            raise InvalidInput(
+                f"The link URL {url!r} must start with http:// or https:// and name a host."
+            )
         if not secret:
-            raise InvalidInput(f"A partner linked over HTTP needs the shared secret (at least {MIN_SECRET} characters), the same on both sides.")
+            raise InvalidInput(
+                f"A partner linked over HTTP needs the shared secret (at least {MIN_SECRET} characters), the same on both sides."
+            )
     if secret is not None and len(secret) < MIN_SECRET:
         raise InvalidInput(f"The shared secret must be at least {MIN_SECRET} characters long.")
     if email and not EMAIL_RE.match(email):
@@ -95,10 +99,22 @@ def add_partner(depot: Depot, p: PartnerInput) -> str:
         s = uow.session
         if s.scalar(select(Partner.id).where(Partner.name == cols["name"])) is not None:
             raise InvalidInput(f"There is already a partner named {cols['name']!r}.")
-        if cols["secret"] and s.scalar(select(Partner.id).where(Partner.secret == cols["secret"])) is not None:
-            raise InvalidInput("Another partner already uses that secret; every link needs its own.")
+        if (
+            cols["secret"]
+            and s.scalar(select(Partner.id).where(Partner.secret == cols["secret"])) is not None
+        ):
+            raise InvalidInput(
+                "Another partner already uses that secret; every link needs its own."
+            )
         s.add(Partner(**cols, created_at=depot.now()))
-        s.add(AuditEntry(at=depot.now(), actor=depot.actor, action="partner added", detail=f"{cols['name']} ({cols['role']})"))
+        s.add(
+            AuditEntry(
+                at=depot.now(),
+                actor=depot.actor,
+                action="partner added",
+                detail=f"{cols['name']} ({cols['role']})",
+            )
+        )
         try:
             uow.commit()
         except IntegrityError:
@@ -111,19 +127,38 @@ def update_partner(depot: Depot, name: str, p: PartnerInput) -> str:
     with depot.uow() as uow:
         s = uow.session
         partner = load_partner(s, name)
-        if cols["name"] != partner.name and s.scalar(select(Partner.id).where(Partner.name == cols["name"])) is not None:
+        if (
+            cols["name"] != partner.name
+            and s.scalar(select(Partner.id).where(Partner.name == cols["name"])) is not None
+        ):
             raise InvalidInput(f"There is already a partner named {cols['name']!r}.")
-        if cols["secret"] and s.scalar(
-            select(Partner.id).where(Partner.secret == cols["secret"], Partner.id != partner.id)
-        ) is not None:
-            raise InvalidInput("Another partner already uses that secret; every link needs its own.")
+        if (
+            cols["secret"]
+            and s.scalar(
+                select(Partner.id).where(Partner.secret == cols["secret"], Partner.id != partner.id)
+            )
+            is not None
+        ):
+            raise InvalidInput(
+                "Another partner already uses that secret; every link needs its own."
+            )
         changed = [k for k, v in cols.items() if getattr(partner, k) != v]
         for k, v in cols.items():
             setattr(partner, k, v)
         partner.link_stopped = False if "url" in changed else partner.link_stopped
-        s.add(AuditEntry(at=depot.now(), actor=depot.actor, action="partner changed",
-                         detail=f"{partner.name}: " + (", ".join(c for c in changed if c != "secret") +
-                                                      (", secret" if "secret" in changed else "") or "nothing")))
+        s.add(
+            AuditEntry(
+                at=depot.now(),
+                actor=depot.actor,
+                action="partner changed",
+                detail=f"{partner.name}: "
+                + (
+                    ", ".join(c for c in changed if c != "secret")
+                    + (", secret" if "secret" in changed else "")
+                    or "nothing"
+                ),
+            )
+        )
         uow.commit()
     return cols["name"]
 
@@ -142,8 +177,14 @@ def set_link_stopped(depot: Depot, name: str, stopped: bool, reason: str = "") -
         if reason:
             p.last_error = reason
             p.last_error_at = depot.now()
-        uow.session.add(AuditEntry(at=depot.now(), actor=depot.actor, action="link stopped" if stopped else "link restarted",
-                                   detail=f"{p.name}: {reason}".strip(": ")))
+        uow.session.add(
+            AuditEntry(
+                at=depot.now(),
+                actor=depot.actor,
+                action="link stopped" if stopped else "link restarted",
+                detail=f"{p.name}: {reason}".strip(": "),
+            )
+        )
         uow.commit()
 
 
@@ -167,7 +208,11 @@ def set_setting(depot: Depot, key: str, value: str) -> None:
             n = int(value)
         except ValueError:
             raise InvalidInput(f"Setting {key} must be a whole number, not {value!r}.") from None
-        if n < 0 or (key == "smtp_port" and not 0 < n < 65536) or (key == "undo_seconds" and n > 3600):
+        if (
+            n < 0
+            or (key == "smtp_port" and not 0 < n < 65536)
+            or (key == "undo_seconds" and n > 3600)
+        ):
             raise InvalidInput(f"Setting {key} is out of range: {n}.")
     if key == "smtp_sender" and value and not EMAIL_RE.match(value):
         raise InvalidInput(f"{value!r} is not an e-mail address.")
@@ -177,7 +222,11 @@ def set_setting(depot: Depot, key: str, value: str) -> None:
             uow.session.add(Setting(key=key, value=value))
         else:
             row.value = value
-        uow.session.add(AuditEntry(at=depot.now(), actor=depot.actor, action="setting", detail=f"{key} = {value}"))
+        uow.session.add(
+            AuditEntry(
+                at=depot.now(), actor=depot.actor, action="setting", detail=f"{key} = {value}"
+            )
+        )
         uow.commit()
 
 
@@ -217,7 +266,11 @@ def check_order(o: OrderInput) -> list[tuple[str, str]]:
         problems.append(("delivery_address", "The delivery address is empty."))
     if not isinstance(o.parcels, int) or isinstance(o.parcels, bool) or not 1 <= o.parcels <= 9999:
         problems.append(("parcels", "Parcels must be a whole number from 1 to 9999."))
-    if not isinstance(o.weight_kg, (int, float)) or isinstance(o.weight_kg, bool) or not 0 <= o.weight_kg <= 100000:
+    if (
+        not isinstance(o.weight_kg, (int, float))
+        or isinstance(o.weight_kg, bool)
+        or not 0 <= o.weight_kg <= 100000
+    ):
         problems.append(("weight_kg", "Weight must be a number of kilograms from 0 to 100000."))
     if o.pickup_after and o.deliver_by and o.deliver_by < o.pickup_after:
         problems.append(("deliver_by", "Deliver-by is before pickup-after."))
@@ -229,17 +282,31 @@ def check_order(o: OrderInput) -> list[tuple[str, str]]:
             problems.append((f"line{i}", f"Article {ln.article.strip()!r} appears twice."))
         seen.add(ln.article.strip())
         if not isinstance(ln.quantity, int) or isinstance(ln.quantity, bool) or ln.quantity < 1:
-            problems.append((f"line{i}", f"Line {i}: the quantity must be a whole number of 1 or more."))
+            problems.append(
+                (f"line{i}", f"Line {i}: the quantity must be a whole number of 1 or more.")
+            )
     if o.number is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,49}", o.number):
-        problems.append(("number", f"Order number {o.number!r} may hold only letters, digits and . _ / - (at most 50)."))
+        problems.append(
+            (
+                "number",
+                f"Order number {o.number!r} may hold only letters, digits and . _ / - (at most 50).",
+            )
+        )
     if o.source is None and o.partner_ref:
         problems.append(("partner_ref", "A partner's reference needs the partner it came from."))
     return problems
 
 
-def create_order(depot: Depot, o: OrderInput, *, status: Status = Status.CREATED, action: str = "created",
-                 documents: list[tuple[str, str]] = (), backorders: list[tuple[str, int]] = (),  # type: ignore[assignment]
-                 extra: dict[str, Any] | None = None) -> str:
+def create_order(
+    depot: Depot,
+    o: OrderInput,
+    *,
+    status: Status = Status.CREATED,
+    action: str = "created",
+    documents: list[tuple[str, str]] = (),
+    backorders: list[tuple[str, int]] = (),  # type: ignore[assignment]
+    extra: dict[str, Any] | None = None,
+) -> str:
     """Register a new order (status Created). Returns its number."""
     problems = check_order(o)
     if problems:
@@ -251,7 +318,9 @@ def create_order(depot: Depot, o: OrderInput, *, status: Status = Status.CREATED
         if o.source:
             source = load_partner(s, o.source)
             if not Role(source.role).sends_us_orders:
-                raise InvalidInput(f"{source.name} is a {source.role}; orders come in only from clients and channels.")
+                raise InvalidInput(
+                    f"{source.name} is a {source.role}; orders come in only from clients and channels."
+                )
         number = o.number or next_number(s, "order")
         if s.scalar(select(Order.id).where(Order.number == number)) is not None:
             raise InvalidInput(f"Order number {number} is already used.")
@@ -269,8 +338,15 @@ def create_order(depot: Depot, o: OrderInput, *, status: Status = Status.CREATED
             created_at=now,
             received_at=now if source else None,
             status_changed_at=now,
-            lines=[OrderLine(lineno=i, article=ln.article.strip(), description=ln.description, quantity=ln.quantity)
-                   for i, ln in enumerate(o.lines, 1)],
+            lines=[
+                OrderLine(
+                    lineno=i,
+                    article=ln.article.strip(),
+                    description=ln.description,
+                    quantity=ln.quantity,
+                )
+                for i, ln in enumerate(o.lines, 1)
+            ],
             tags=[Tag(name=t) for t in dict.fromkeys(o.tags)],
             documents=[Document(kind=k, number=n, created_at=now) for k, n in documents],
             backorders=[Backorder(article=a, quantity=q) for a, q in backorders],
@@ -279,8 +355,17 @@ def create_order(depot: Depot, o: OrderInput, *, status: Status = Status.CREATED
             setattr(order, k, v)
         s.add(order)
         s.flush()
-        s.add(AuditEntry(order_id=order.id, at=now, actor=depot.actor, action=action, to_status=order.status,
-                         detail=f"Order {number} {action}.", after_version=order.version))
+        s.add(
+            AuditEntry(
+                order_id=order.id,
+                at=now,
+                actor=depot.actor,
+                action=action,
+                to_status=order.status,
+                detail=f"Order {number} {action}.",
+                after_version=order.version,
+            )
+        )
         uow.commit()
         return number
 
@@ -293,12 +378,21 @@ def add_document(depot: Depot, number: str, kind: str, doc_number: str) -> None:
     try:
         k = DocumentKind(kind)
     except ValueError:
-        raise InvalidInput(f"Document kind {kind!r} is not known; use delivery_note or invoice.") from None
+        raise InvalidInput(
+            f"Document kind {kind!r} is not known; use delivery_note or invoice."
+        ) from None
     with depot.uow() as uow:
         order = load_order(uow.session, number)
         order.documents.append(Document(kind=k.value, number=doc_number, created_at=depot.now()))
-        uow.session.add(AuditEntry(order_id=order.id, at=depot.now(), actor=depot.actor, action="document",
-                                   detail=f"{k.label} {doc_number}"))
+        uow.session.add(
+            AuditEntry(
+                order_id=order.id,
+                at=depot.now(),
+                actor=depot.actor,
+                action="document",
+                detail=f"{k.label} {doc_number}",
+            )
+        )
         uow.commit()
 
 
