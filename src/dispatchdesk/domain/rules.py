@@ -8,7 +8,7 @@ the screens show it in the confirm. Nothing here decides twice.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from .model import (
@@ -39,13 +39,25 @@ MOVES: Mapping[tuple[Status, Status], str] = {
     (Status.CREATED, Status.ACCEPTED): "our own driver takes it",
     (Status.ACCEPTED, Status.PICKED_UP): "the goods are picked up",
     (Status.PICKED_UP, Status.DELIVERED): "the goods are delivered",
-    **{(s, Status.REJECTED): "reject" for s in Status if not s.terminal},
-    **{(s, Status.CANCELLED): "cancel" for s in Status if not s.terminal},
+    # The SPEC's table says "any non-terminal"; its checks (SPEC 4.5, 4.4) refuse an order
+    # whose goods have left, so those rows are left out here and refused with "a return".
+    **{(s, Status.REJECTED): "reject" for s in Status if not s.terminal and s not in GOODS_MOVED},
+    **{(s, Status.CANCELLED): "cancel" for s in Status if not s.terminal and s not in GOODS_MOVED},
 }
 
 
 def allowed_targets(status: Status) -> list[Status]:
+    """Where an order in this status can go (the checks of SPEC 4.5 aside)."""
     return [to for (frm, to) in MOVES if frm is status]
+
+
+def duration_words(seconds: int) -> str:
+    """90 -> '90-second', 1800 -> '30-minute', 7200 -> '2-hour'."""
+    if seconds % 3600 == 0 and seconds >= 3600:
+        return f"{seconds // 3600}-hour"
+    if seconds % 60 == 0 and seconds >= 60:
+        return f"{seconds // 60}-minute"
+    return f"{seconds}-second"
 
 
 def move_refusal(order: OrderFacts, to: Status) -> str | None:
@@ -64,8 +76,15 @@ def move_refusal(order: OrderFacts, to: Status) -> str | None:
             f"Order {n} is {frm.label}: the goods have left, so the shipment cannot be "
             "called back. Handle it as a return."
         )
+    if to in (Status.REJECTED, Status.CANCELLED) and frm in GOODS_MOVED:
+        return (
+            f"Order {n} is {frm.label}: the goods have left, so it cannot go to {to.label}. "
+            "Handle it as a return."
+        )
     if (frm, to) not in MOVES:
         options = ", ".join(s.label for s in allowed_targets(frm))
+        if not options:
+            return f"Order {n} is {frm.label}: it moves no further, not to {to.label}. Archive it when it is done with."
         return f"Order {n} cannot go from {frm.label} to {to.label}; from {frm.label} it can go to: {options}."
     if (frm, to) == (Status.CREATED, Status.ACCEPTED) and order.assignee is not None:
         return f"Order {n} is with {order.assignee.name}; it is accepted when they accept it."
@@ -82,7 +101,9 @@ def reject_refusals(order: OrderFacts) -> list[str]:
     if order.status.terminal:
         out.append(f"Order {n} is already {order.status.label}.")
     if order.status in GOODS_MOVED:
-        out.append(f"Order {n} is {order.status.label}: the goods have left. Handle it as a return.")
+        out.append(
+            f"Order {n} is {order.status.label}: the goods have left. Handle it as a return."
+        )
     if order.documents:
         kinds = sorted({d.label for d in order.documents})
         named = " and ".join(("an " if k[0] in "aeiou" else "a ") + k for k in kinds)
@@ -183,9 +204,22 @@ class Plan:
         if self.allowed:
             if self.undoable and undo_seconds > 0:
                 lines.append(f"It can be undone for {undo_seconds} s afterwards.")
-            elif self.final:
+            elif self.final or self.notices or self.from_status is not self.to_status:
                 lines.append("It cannot be undone.")
         return lines
+
+    def without_undo(self, action: str | None = None) -> Plan:
+        """The same plan applied on a partner's word: no undo window, nothing held."""
+        notices = tuple(replace(n, held=False) for n in self.notices)
+        return replace(self, action=action or self.action, notices=notices, undoable=False)
+
+    def leaving_out(self, partner: str) -> Plan:
+        """The same plan without telling `partner` (who asked for it and already knows)."""
+        return replace(
+            self,
+            notices=tuple(n for n in self.notices if n.partner != partner),
+            followups=tuple(f for f in self.followups if f.partner != partner),
+        )
 
 
 def delivery(
@@ -217,11 +251,11 @@ def delivery(
         if method is CancelMethod.API_WINDOW:
             inside = since is not None and (now - since).total_seconds() <= partner.window_seconds
             if not inside:
-                minutes = max(1, partner.window_seconds // 60)
+                window = duration_words(partner.window_seconds)
                 return Transport.MANUAL, [
                     FollowUpPlan(
                         partner.name,
-                        f"{partner.name}'s {minutes}-minute cancellation window has passed: "
+                        f"{partner.name}'s {window} cancellation window has passed: "
                         f"cancel order {order} with {partner.name} by hand.",
                     )
                 ]
@@ -252,7 +286,9 @@ def _notice(
     since = order.dispatched_at if partner is order.assignee else order.received_at
     transport, fups = delivery(partner, kind, order.number, now=now, since=since)
     held = kind.undoable
-    return NoticePlan(partner.name, kind, transport, held, awaits and transport is Transport.HTTP), fups
+    return NoticePlan(
+        partner.name, kind, transport, held, awaits and transport is Transport.HTTP
+    ), fups
 
 
 def plan_dispatch(order: OrderFacts, partner: PartnerFacts, now: datetime) -> Plan:
@@ -265,7 +301,9 @@ def plan_dispatch(order: OrderFacts, partner: PartnerFacts, now: datetime) -> Pl
             f"{partner.name} is a {partner.role.value}: orders are sent only to a subcontractor or a warehouse."
         )
     if order.source is not None and order.source.name == partner.name:
-        refusals.append(f"Order {order.number} came from {partner.name}; it cannot be sent back to them.")
+        refusals.append(
+            f"Order {order.number} came from {partner.name}; it cannot be sent back to them."
+        )
     n, f = _notice(partner, NoticeKind.ORDER, order, now)
     return Plan(
         "dispatch",
@@ -309,9 +347,7 @@ def plan_set_status(order: OrderFacts, to: Status, now: datetime) -> Plan:
     if to is Status.REJECTED:
         refusals = reject_refusals(order)
         told = [p for p in (order.source, order.assignee) if p is not None]
-        warnings = tuple(
-            f"{p.name} will NOT be told; use Trash to tell them." for p in told
-        )
+        warnings = tuple(f"{p.name} will NOT be told; use Trash to tell them." for p in told)
         return Plan(
             "set_status",
             order.number,
@@ -425,8 +461,9 @@ def cancellation_quantities(
     open_qty = {ln.article: ln.open_quantity for ln in order.lines}
     if not lines:
         return {a: q for a, q in open_qty.items() if q > 0}, (
-            [] if any(q > 0 for q in open_qty.values()) or not order.lines else
-            [f"Order {order.number} has nothing left to cancel."]
+            []
+            if any(q > 0 for q in open_qty.values()) or not order.lines
+            else [f"Order {order.number} has nothing left to cancel."]
         )
     refusals = []
     wanted: dict[str, int] = {}
@@ -468,7 +505,9 @@ def plan_cancellation(order: OrderFacts, req: CancellationRequest, now: datetime
     told: list[PartnerFacts] = []
     warehouse = order.assignee if order.assignee and order.assignee.role is Role.WAREHOUSE else None
     if order.assignee is not None:
-        n, f = _notice(order.assignee, NoticeKind.CANCELLATION, order, now, awaits=warehouse is not None)
+        n, f = _notice(
+            order.assignee, NoticeKind.CANCELLATION, order, now, awaits=warehouse is not None
+        )
         notices.append(n)
         followups.extend(f)
         told.append(order.assignee)
@@ -516,8 +555,13 @@ def plan_archive(order: OrderFacts, archive: bool = True) -> Plan:
         refusals.append(f"Order {order.number} is already archived.")
     if not archive and not order.archived:
         refusals.append(f"Order {order.number} is not archived.")
-    return Plan("archive" if archive else "unarchive", order.number, order.status, order.status,
-                refusals=tuple(refusals))
+    return Plan(
+        "archive" if archive else "unarchive",
+        order.number,
+        order.status,
+        order.status,
+        refusals=tuple(refusals),
+    )
 
 
 def plan_refuse_cancel_request(order: OrderFacts, now: datetime) -> Plan:
@@ -572,10 +616,15 @@ def react_to_revocation(order: OrderFacts, sender: PartnerFacts, now: datetime) 
     if sender.auto_trash:
         plan = plan_cancellation(order, CancellationRequest(ReasonCode.CLIENT_CANCELLED), now)
         # The client already knows; only partners further down are told.
-        notices = tuple(n for n in plan.notices if n.partner != sender.name)
-        followups = tuple(f for f in plan.followups if f.partner != sender.name)
-        plan = Plan(**{**plan.__dict__, "action": "auto_trash", "notices": notices,
-                       "followups": followups, "refusals": (), "undoable": False})
+        plan = replace(plan.leaving_out(sender.name).without_undo("auto_trash"), refusals=())
+        if plan.awaits_answer:
+            waiting_for = next(n.partner for n in plan.notices if n.awaits_answer)
+            return Reaction(
+                None,
+                answer="accepted",
+                message=f"Passed on to {waiting_for}; it is cancelled when they confirm.",
+                plan=plan,
+            )
         return Reaction(plan.to_status, answer="accepted", message="Cancelled.", plan=plan)
     return Reaction(
         None,
@@ -599,9 +648,15 @@ def react_to_status(order: OrderFacts, sender: PartnerFacts, reported: Status) -
     if order.status is reported or order.status.terminal:
         return Reaction(None)
     chain = [Status.DISPATCHED, Status.ACCEPTED, Status.PICKED_UP, Status.DELIVERED]
-    if order.status in chain and reported in chain and chain.index(reported) > chain.index(order.status):
+    if (
+        order.status in chain
+        and reported in chain
+        and chain.index(reported) > chain.index(order.status)
+    ):
         return Reaction(reported)
-    return Reaction(None, message=f"{sender.name} reported {reported.label}; the order is {order.status.label}.")
+    return Reaction(
+        None, message=f"{sender.name} reported {reported.label}; the order is {order.status.label}."
+    )
 
 
 def react_to_cancel_request(order: OrderFacts) -> Reaction:
@@ -611,7 +666,9 @@ def react_to_cancel_request(order: OrderFacts) -> Reaction:
     if order.status is Status.CREATED and order.untouched and order.assignee is None:
         return Reaction(Status.CANCELLED, answer="accepted", message="Cancelled.")
     return Reaction(
-        None, flag_cancellation_request=True, message="Cancellation requested; a dispatcher will decide."
+        None,
+        flag_cancellation_request=True,
+        message="Cancellation requested; a dispatcher will decide.",
     )
 
 
@@ -626,5 +683,3 @@ def react_to_cancellation(order: OrderFacts, quantities: Mapping[str, int]) -> R
             message=f"Already {order.status.label.lower()}; it will be handled as a return.",
         )
     return Reaction(None, answer="accepted", message="Cancelled.")
-
-
