@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 
@@ -252,11 +253,16 @@ def cancel(
                 actor=depot.actor,
             )
         )
-        # the notices carry the cancellation number: fill it in now that it is known
+        # the notices carry the number, lines and quantities: fill them in now they are known
+        fill = {
+            "lines": dict(quantities),
+            "partial": bool(plan.extra.get("partial")),
+            "cancellation": cn,
+        }
         for nid in result.notices:
             n = session.get(Notice, nid)
             if n is not None:
-                n.payload = {**n.payload, "cancellation": cn}
+                n.payload = {**n.payload, **fill}
         entry = session.get(AuditEntry, result.audit_id)
         if entry is not None:
             entry.detail = f"Cancellation {cn}. " + entry.detail
@@ -265,23 +271,23 @@ def cancel(
     extra = {
         "reason": request.reason.value if request.reason else None,
         "comment": request.comment,
-        "lines": None,  # filled below
     }
-    with depot.uow(write=False) as uow:
-        order = load_order(uow.session, number)
-        plan, _ = _plan(depot, uow.session, order, "cancel", request=request)
-    extra["lines"] = dict(plan.extra.get("quantities", {}))  # type: ignore[arg-type]
-    extra["partial"] = bool(plan.extra.get("partial"))
-    return _act(
-        depot,
-        number,
-        "cancel",
-        expected_version=expected_version,
-        request=request,
-        reason=request.reason.value if request.reason else None,
-        extra=extra,
-        after=after,
-    )
+    try:
+        return _act(
+            depot,
+            number,
+            "cancel",
+            expected_version=expected_version,
+            request=request,
+            reason=request.reason.value if request.reason else None,
+            extra=extra,
+            after=after,
+        )
+    except IntegrityError:
+        # another session took the same number between our check and our commit
+        raise Refused(
+            [f"Cancellation number {request.number.strip()!r} is already used; choose another."]
+        ) from None
 
 
 def refuse_cancel_request(
@@ -408,7 +414,13 @@ def undo(depot: Depot, number: str) -> ActionResult:
         order = load_order(s, number)
         entry = s.scalars(
             select(AuditEntry)
-            .where(AuditEntry.order_id == order.id, AuditEntry.undo_of.is_(None))
+            .where(
+                # the last action that changed the order (a follow-up done or a document
+                # recorded does not change it, and must not hide the action before it)
+                AuditEntry.order_id == order.id,
+                AuditEntry.undo_of.is_(None),
+                AuditEntry.after_version.is_not(None),
+            )
             .order_by(AuditEntry.id.desc())
             .limit(1)
         ).first()
@@ -431,44 +443,54 @@ def undo(depot: Depot, number: str) -> ActionResult:
         if gone:
             raise Refused(
                 [
-                    f"The {gone[0].kind.split('.')[-1]} notice to {gone[0].partner.name} has already gone out; it cannot be undone."
+                    f"The {NoticeKind(gone[0].kind).label} notice to {gone[0].partner.name} "
+                    "has already been released for sending; it cannot be undone."
                 ]
             )
-        b = entry.before or {}
-        frm = Status(order.status)
-        order.status = b["status"]
-        order.assignee_id = b["assignee_id"]
-        if b["assignee_id"] is None:
-            order.assignee = None
-        else:
-            order.assignee = s.get(Partner, b["assignee_id"])
-        order.dispatched_at = (
-            datetime.fromisoformat(b["dispatched_at"]) if b.get("dispatched_at") else None
-        )
-        order.partner_not_informed = b["partner_not_informed"]
-        order.cancellation_requested = b["cancellation_requested"]
-        order.cancellation_request = b["cancellation_request"]
-        order.cancellation_refused = b.get("cancellation_refused")
-        order.status_changed_at = datetime.fromisoformat(b["status_changed_at"])
-        for ln in order.lines:
-            if ln.article in b.get("lines", {}):
-                ln.cancelled = b["lines"][ln.article]
-        for n in notices:
-            if n is not None:
-                n.state = NoticeState.WITHDRAWN.value
-                n.next_attempt_at = None
-        for fid in entry.followups:
-            f = s.get(FollowUp, fid)
-            if f is not None:
-                f.withdrawn = True
-        for c in s.scalars(
-            select(Cancellation).where(
-                Cancellation.order_id == order.id,
-                Cancellation.state.in_(("done", "pending")),
-                Cancellation.created_at >= entry.at,
+        followups = [s.get(FollowUp, fid) for fid in entry.followups]
+        done = [f for f in followups if f is not None and f.done_at is not None]
+        if done:
+            raise Refused(
+                [
+                    f"The follow-up {done[0].text!r} was already marked done by {done[0].done_by}; "
+                    "the partner may have been told, so it cannot be undone."
+                ]
             )
-        ):
-            c.state = "undone"
+        with s.no_autoflush:  # one UPDATE of the order: its version goes up by one
+            b = entry.before or {}
+            frm = Status(order.status)
+            order.status = b["status"]
+            order.assignee_id = b["assignee_id"]
+            if b["assignee_id"] is None:
+                order.assignee = None
+            else:
+                order.assignee = s.get(Partner, b["assignee_id"])
+            order.dispatched_at = (
+                datetime.fromisoformat(b["dispatched_at"]) if b.get("dispatched_at") else None
+            )
+            order.partner_not_informed = b["partner_not_informed"]
+            order.cancellation_requested = b["cancellation_requested"]
+            order.cancellation_request = b["cancellation_request"]
+            order.cancellation_refused = b.get("cancellation_refused")
+            order.status_changed_at = datetime.fromisoformat(b["status_changed_at"])
+            for ln in order.lines:
+                if ln.article in b.get("lines", {}):
+                    ln.cancelled = b["lines"][ln.article]
+            for n in notices:
+                if n is not None:
+                    n.state = NoticeState.WITHDRAWN.value
+                    n.next_attempt_at = None
+            for f in followups:
+                if f is not None:
+                    f.withdrawn = True
+            for c in s.scalars(
+                select(Cancellation).where(
+                    Cancellation.order_id == order.id,
+                    Cancellation.state.in_(("done", "pending")),
+                    Cancellation.created_at >= entry.at,
+                )
+            ):
+                c.state = "undone"
         flag_modified(order, "status")
         s.flush()
         undo_entry = AuditEntry(
