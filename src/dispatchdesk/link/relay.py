@@ -1,0 +1,389 @@
+"""The relay: claims due notices, delivers them, records every attempt; serves the link endpoint.
+
+    relay = Relay(depot, listen="127.0.0.1:8730")
+    await relay.start()          # on the caller's event loop (the console's Textual loop)
+    relay.state, relay.waiting   # "idle", "sending 3", "partner Swift Haulage down", ...
+    await relay.stop()
+
+It runs inside the console by default, and alone as `dispatchdesk relay` (run_relay). Every
+database call runs in a thread (asyncio.to_thread), so the loop never blocks on the database;
+no network call ever happens inside a database transaction: a claim commits, then the
+delivery runs, then its result is recorded in a new transaction, and only if the claim is still
+held (services.outbox). Several relays on one database are safe: each notice is claimed by one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from ..domain import Transport
+from ..services import ERRORS, Depot
+from ..services.outbox import (
+    ClaimedNotice,
+    Delivery,
+    Outcome,
+    RetryPolicy,
+    claim_due,
+    peek,
+    record_results,
+)
+from ..text import clean
+from .endpoint import make_app
+from .transports import DEADLINE_SECONDS, EmailTransport, HttpTransport, SmtpSettings
+
+__all__ = ["Relay", "RelayError", "RelayStats", "parse_listen", "run_relay"]
+
+log = logging.getLogger("dispatchdesk.link")
+
+
+class RelayError(Exception):
+    """The relay cannot start (for example: the listen address is taken)."""
+
+
+def parse_listen(listen: str) -> tuple[str, int]:
+    """'HOST:PORT', '[::1]:PORT' or ':PORT' (every interface) -> (host, port)."""
+    text = listen.strip()
+    host, sep, port_s = text.rpartition(":")
+    if not sep or not port_s.isdigit():
+        raise RelayError(f"--listen {listen!r} must be HOST:PORT (for example 127.0.0.1:8730, or :8730 for every interface).")
+    port = int(port_s)
+    if not 0 <= port < 65536:
+        raise RelayError(f"--listen {listen!r}: the port must be between 0 and 65535.")
+    host = host.strip("[]") or "0.0.0.0"
+    return host, port
+
+
+@dataclass
+class RelayStats:
+    claimed: int = 0
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    dropped: int = 0  # results that came back after the claim was lost
+
+
+def default_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+class Relay:
+    """The relay worker, with the link endpoint when `listen` is given."""
+
+    def __init__(
+        self,
+        depot: Depot,
+        *,
+        listen: str | None = None,
+        worker_id: str | None = None,
+        clock: Callable[[], float] = time.time,
+        policy: RetryPolicy | None = None,
+        lease_seconds: float | None = None,
+        deadline: float = DEADLINE_SECONDS,
+        concurrency: int = 32,
+        poll_interval: float = 0.2,
+        grace: float = 2.0,
+    ) -> None:
+        self.depot = depot
+        self.listen = listen
+        self.worker_id = worker_id or default_worker_id()
+        self.clock = clock
+        self.policy = policy or RetryPolicy()
+        self.deadline = deadline
+        # a claim must outlive the attempt it covers, with room to record the result
+        self.lease_seconds = lease_seconds if lease_seconds is not None else max(60.0, deadline * 2 + 10)
+        self.concurrency = max(1, concurrency)
+        self.poll_interval = poll_interval
+        self.grace = grace
+        self.stats = RelayStats()
+        #: short text for the console's header
+        self.state = "stopped"
+        #: notices held or queued: not delivered yet
+        self.waiting = 0
+        #: notices failed: a dispatcher must retry or skip them
+        self.failed = 0
+        #: (host, port) the endpoint listens on, once started with `listen`
+        self.address: tuple[str, int] | None = None
+        self._inflight: dict[str, ClaimedNotice] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._results: list[tuple[ClaimedNotice, Delivery]] = []
+        self._results_ready = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._final = False  # no delivery will report any more: the recorder may finish
+        self._main: asyncio.Task[None] | None = None
+        self._recorder: asyncio.Task[None] | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self._runner: web.AppRunner | None = None
+        self._transports: dict[Transport, Any] = {}
+        self._smtp = SmtpSettings(None, 25, None, "Our depot")
+        self._down: dict[str, str] = {}  # partner -> why we think it is down
+        self._db_error: str | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+    @property
+    def running(self) -> bool:
+        return self._main is not None and not self._main.done()
+
+    @property
+    def url(self) -> str | None:
+        """The endpoint's URL for partners on this machine, once listening."""
+        if self.address is None:
+            return None
+        host, port = self.address
+        if host in ("0.0.0.0", "::"):
+            host = "127.0.0.1"
+        return f"http://{host}:{port}/link"
+
+    async def start(self) -> None:
+        if self.running:
+            return
+        self._stopping = False
+        self._final = False
+        self._results_ready = asyncio.Event()
+        self._wake = asyncio.Event()
+        self.state = "starting"
+        connector = aiohttp.TCPConnector(limit=self.concurrency)
+        self._session = aiohttp.ClientSession(connector=connector)
+        self._transports = {
+            Transport.HTTP: HttpTransport(self._session, deadline=self.deadline, clock=self.clock),
+            Transport.EMAIL: EmailTransport(lambda: self._smtp, deadline=self.deadline),
+        }
+        if self.listen:
+            try:
+                host, port = parse_listen(self.listen)
+                app = make_app(self.depot, clock=self.clock, status=self._status)
+                self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=self.grace)
+                await self._runner.setup()
+                site = web.TCPSite(self._runner, host, port)
+                await site.start()
+                addr = self._runner.addresses[0]
+                self.address = (addr[0], addr[1])
+            except (OSError, RelayError) as e:
+                await self._close_network()
+                self.state = "stopped"
+                raise RelayError(f"The link endpoint cannot listen on {self.listen}: {e}") from None
+        self._main = asyncio.create_task(self._run(), name="dispatchdesk-relay")
+        self._recorder = asyncio.create_task(self._record_loop(), name="dispatchdesk-relay-results")
+        log.info("relay %s started%s", self.worker_id, f"; link endpoint on {self.url}" if self.url else "")
+
+    async def stop(self) -> None:
+        """Stop claiming, give deliveries under way a moment, record what came back, close."""
+        if self._main is None:
+            return
+        self._stopping = True
+        self._wake.set()
+        self._main.cancel()
+        await asyncio.gather(self._main, return_exceptions=True)
+        if self._tasks:
+            _done, pending = await asyncio.wait(set(self._tasks), timeout=self.grace)
+            for t in pending:
+                t.cancel()  # its claim lapses; another attempt delivers it later (at least once)
+            await asyncio.gather(*pending, return_exceptions=True)
+        self._final = True
+        self._results_ready.set()
+        if self._recorder is not None:
+            try:
+                await asyncio.wait_for(self._recorder, timeout=max(5.0, self.grace))
+            except (TimeoutError, asyncio.CancelledError):
+                pass
+        await self._close_network()
+        self._main = None
+        self._recorder = None
+        self.state = "stopped"
+        log.info("relay %s stopped", self.worker_id)
+
+    async def _close_network(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    def poke(self) -> None:
+        """Look for due notices now instead of at the next poll (after an action, say)."""
+        self._wake.set()
+
+    def _status(self) -> dict[str, Any]:
+        return {"relay": self.state, "waiting": self.waiting, "failed": self.failed}
+
+    # ------------------------------------------------------------------ the work
+    async def _run(self) -> None:
+        settings_at = -1e9
+        more = False  # the last claim was full: more may be due at once
+        while not self._stopping:
+            try:
+                if time.monotonic() - settings_at > 10:
+                    self._smtp = await asyncio.to_thread(SmtpSettings.from_settings, self.depot.setting)
+                    settings_at = time.monotonic()
+                free = self.concurrency - len(self._inflight)
+                if free > 0:
+                    due = more
+                    if not more:
+                        p = await asyncio.to_thread(peek, self.depot)
+                        self.waiting, self.failed, due = p.waiting, p.failed, p.due
+                    more = False
+                    if due:
+                        claimed = await asyncio.to_thread(
+                            claim_due, self.depot, self.worker_id, limit=free, lease_seconds=self.lease_seconds
+                        )
+                        self.stats.claimed += len(claimed)
+                        for c in claimed:
+                            self._inflight[c.id] = c
+                            task = asyncio.create_task(self._deliver(c))
+                            self._tasks.add(task)
+                            task.add_done_callback(self._tasks.discard)
+                        more = len(claimed) == free
+                self._db_error = None
+            except ERRORS as e:
+                self._db_error = clean(str(e), single_line=True, limit=200)
+                log.warning("relay: %s", self._db_error)
+                more = False
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # noqa: BLE001 - the relay must keep going
+                self._db_error = clean(f"{type(e).__name__}: {e}", single_line=True, limit=200)
+                log.exception("relay: unexpected error")
+                more = False
+            self._update_state()
+            if more and len(self._inflight) < self.concurrency:
+                await asyncio.sleep(0)
+                continue
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval)
+            except TimeoutError:
+                pass
+
+    async def _deliver(self, c: ClaimedNotice) -> None:
+        transport = self._transports.get(c.transport)
+        try:
+            if transport is None:
+                d = Delivery.failed(f"The relay cannot deliver a {c.transport.value} notice.", contacted=False)
+            else:
+                d = await transport.deliver(c)
+        except asyncio.CancelledError:
+            self._inflight.pop(c.id, None)
+            raise
+        except Exception as e:  # noqa: BLE001 - a transport bug must not lose the notice
+            log.exception("relay: delivering %s failed", c.id)
+            d = Delivery.retry(f"Internal error while sending: {type(e).__name__}: {e}")
+        self._results.append((c, d))
+        self._results_ready.set()
+
+    async def _record_loop(self) -> None:
+        while True:
+            await self._results_ready.wait()
+            self._results_ready.clear()
+            batch, self._results = self._results, []
+            if not batch:
+                if self._final:
+                    return
+                continue
+            try:
+                applied = await asyncio.to_thread(
+                    record_results, self.depot, self.worker_id, [(c.id, d) for c, d in batch], policy=self.policy
+                )
+            except ERRORS as e:
+                # the database is busy or gone: keep the results and try again shortly; if the
+                # claims lapse meanwhile, the notices are simply delivered again
+                self._db_error = clean(str(e), single_line=True, limit=200)
+                log.warning("relay: cannot record results: %s", self._db_error)
+                self._results = batch + self._results
+                if self._final:
+                    return
+                await asyncio.sleep(min(1.0, self.poll_interval * 5))
+                self._results_ready.set()
+                continue
+            for (c, d), ok in zip(batch, applied, strict=True):
+                self._inflight.pop(c.id, None)
+                self._note(c, d, ok)
+            self._update_state()
+            self._wake.set()
+            if self._final and not self._results:
+                return
+
+    def _note(self, c: ClaimedNotice, d: Delivery, applied: bool) -> None:
+        if not applied:
+            self.stats.dropped += 1
+            log.info("relay: result for %s dropped (claim no longer held)", c.id)
+            return
+        if d.outcome is Outcome.SENT:
+            self.stats.sent += 1
+            self._down.pop(c.partner, None)
+        elif d.outcome is Outcome.RETRY:
+            self.stats.retried += 1
+            if not d.contacted or (d.status or 0) >= 500:
+                self._down[c.partner] = d.error
+            log.info("relay: %s to %s will be retried: %s", c.label, c.partner, d.error)
+        else:
+            self.stats.failed += 1
+            self._down.pop(c.partner, None)
+            log.warning("relay: %s to %s failed: %s", c.label, c.partner, d.error)
+
+    def _update_state(self) -> None:
+        if self._stopping:
+            self.state = "stopping"
+        elif self._db_error:
+            self.state = "database problem"
+        elif self._down:
+            names = sorted(self._down)
+            self.state = f"partner {names[0]} down" if len(names) == 1 else f"{len(names)} partners down"
+        elif self._inflight:
+            self.state = f"sending {len(self._inflight)}"
+        else:
+            self.state = "idle"
+
+    @property
+    def problem(self) -> str | None:
+        """The last database problem, or why a partner seems down, as a sentence."""
+        if self._db_error:
+            return self._db_error
+        if self._down:
+            name = sorted(self._down)[0]
+            return f"{name}: {self._down[name]}"
+        return None
+
+
+def run_relay(depot: Depot, listen: str | None = None, **options: Any) -> None:
+    """`dispatchdesk relay`: run until SIGINT or SIGTERM, then stop cleanly. Blocking."""
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+
+    async def main() -> None:
+        relay = Relay(depot, listen=listen, **options)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(sig, stop.set)
+            except (NotImplementedError, RuntimeError):  # not the main thread, or no signals here
+                pass
+        await relay.start()
+        last = None
+        try:
+            while not stop.is_set():
+                try:
+                    await asyncio.wait_for(stop.wait(), timeout=1.0)
+                except TimeoutError:
+                    pass
+                now = (relay.state, relay.waiting, relay.failed)
+                if now != last:
+                    log.info("relay: %s; %d waiting, %d failed", *now)
+                    last = now
+        finally:
+            await relay.stop()
+
+    asyncio.run(main())

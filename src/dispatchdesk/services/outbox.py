@@ -1,0 +1,600 @@
+"""The outbox side of the relay: claim due notices with a lease, record what each attempt did.
+
+Transactions only, no network. The relay (dispatchdesk.link.relay) calls these from a thread:
+
+    claimed = claim_due(depot, worker, limit=64, lease_seconds=60)   # one write transaction
+    ...deliver each one, outside any transaction...
+    record_result(depot, notice.id, worker, Delivery.sent())         # one write transaction
+
+Rules kept here (SPEC 7):
+- Only one worker ever delivers a notice: a claim sets claimed_by / lease_until in one write
+  transaction (BEGIN IMMEDIATE on SQLite serialises claimers; PostgreSQL claims with
+  SELECT ... FOR UPDATE SKIP LOCKED). A result counts only while the claim is still held: the
+  same worker, lease not expired. Otherwise it is dropped; delivery is at least once with a
+  stable id, so a repeat is harmless.
+- Notices of one order go out in sequence, per partner: only the first unfinished notice of an
+  (order, partner) pair is ever due. Unfinished = held (undo window), queued (due, retrying, or
+  in flight) or failed (waiting for a dispatcher's retry or skip). A later notice never overtakes
+  an earlier one.
+- Retries back off (about 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h, with jitter, and never sooner
+  than the partner's Retry-After); after the last the notice is failed, never dropped.
+- 410 Gone stops the link to that partner: the notice is failed, the partner's other waiting
+  notices become follow-ups for a person, and the partner shows the error on the Link screen.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import exists, func, or_, select, update
+from sqlalchemy.orm import Session, aliased
+
+from ..domain import NoticeKind, NoticeState, Transport
+from ..store.models import AuditEntry, FollowUp, Notice, Order, Partner, ReceivedMessage
+from ..text import clean
+from .core import Depot, NotFound, Refused
+
+__all__ = [
+    "BACKOFF",
+    "ClaimedNotice",
+    "Delivery",
+    "LinkPartner",
+    "Outcome",
+    "Peek",
+    "ReceivedInfo",
+    "RetryPolicy",
+    "claim_due",
+    "link_partners",
+    "note_received",
+    "open_orders_from",
+    "peek",
+    "received",
+    "record_result",
+    "record_results",
+    "retry",
+    "skip",
+]
+
+#: SPEC 7: about 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h; then the notice is failed.
+BACKOFF: tuple[float, ...] = (5, 300, 1800, 7200, 18000, 36000, 36000)
+
+#: States that keep later notices of the same order and partner waiting.
+BLOCKING = (NoticeState.HELD.value, NoticeState.QUEUED.value, NoticeState.FAILED.value)
+
+#: Transports the relay delivers; manual notices are follow-ups and never claimed.
+DELIVERED = (Transport.HTTP.value, Transport.EMAIL.value)
+
+ERROR_LIMIT = 500
+RELAY_ACTOR = "relay"
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """When to try again. `delays[i]` is the wait after the (i+1)-th failed attempt."""
+
+    delays: tuple[float, ...] = BACKOFF
+    jitter: float = 0.2  # +- this fraction of each delay
+    max_retry_after: float = 36000.0  # a partner asking for more than 10 h gets 10 h
+    rnd: Callable[[], float] = field(default=random.random, compare=False, repr=False)
+
+    @property
+    def attempts(self) -> int:
+        """How many attempts in all before the notice is failed."""
+        return len(self.delays) + 1
+
+    def delay(self, attempts_made: int, retry_after: float | None = None) -> float | None:
+        """Seconds to wait after `attempts_made` attempts failed, or None: give up."""
+        if attempts_made < 1 or attempts_made > len(self.delays):
+            return None
+        base = self.delays[attempts_made - 1]
+        wait = base * (1 + self.jitter * (2 * self.rnd() - 1))
+        if retry_after is not None and retry_after > 0:
+            wait = max(wait, min(retry_after, self.max_retry_after))
+        return max(0.0, wait)
+
+
+class Outcome(StrEnum):
+    SENT = "sent"  # the partner's transport said yes (2xx, or the SMTP server took it)
+    RETRY = "retry"  # try again later (408, 429, 5xx, no connection, no answer in time)
+    FAILED = "failed"  # refused outright (another 4xx); a person must look at it
+    GONE = "gone"  # 410: the partner closed the link
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What one delivery attempt did. `error` is already sanitised for the screen."""
+
+    outcome: Outcome
+    error: str = ""
+    status: int | None = None
+    retry_after: float | None = None
+    contacted: bool = True  # the partner's server answered at all (for its health)
+
+    @classmethod
+    def sent(cls, status: int | None = None) -> Delivery:
+        return cls(Outcome.SENT, status=status)
+
+    @classmethod
+    def retry(cls, error: str, *, status: int | None = None, retry_after: float | None = None,
+              contacted: bool = False) -> Delivery:
+        return cls(Outcome.RETRY, clean(error, limit=ERROR_LIMIT), status, retry_after, contacted)
+
+    @classmethod
+    def failed(cls, error: str, *, status: int | None = None, contacted: bool = True) -> Delivery:
+        return cls(Outcome.FAILED, clean(error, limit=ERROR_LIMIT), status, None, contacted)
+
+    @classmethod
+    def gone(cls, error: str, *, status: int = 410) -> Delivery:
+        return cls(Outcome.GONE, clean(error, limit=ERROR_LIMIT), status, None, True)
+
+
+@dataclass(frozen=True)
+class ClaimedNotice:
+    """Everything a transport needs to deliver one notice; no session, no ORM object."""
+
+    id: str
+    kind: str
+    payload: dict[str, Any]
+    transport: Transport
+    attempts: int  # attempts made before this one
+    seq: int
+    order: str | None
+    partner: str
+    partner_url: str | None
+    partner_secret: str | None
+    partner_email: str | None
+    created_at: datetime
+    lease_until: datetime
+
+    def body(self) -> dict[str, Any]:
+        """The message as the partner's receive() expects it: {"id", "kind", **payload}."""
+        return {**self.payload, "id": self.id, "kind": self.kind}
+
+    @property
+    def label(self) -> str:
+        try:
+            what = NoticeKind(self.kind).label
+        except ValueError:
+            what = self.kind
+        return f"{what} of order {self.order}" if self.order else what
+
+
+# --------------------------------------------------------------------------- claiming
+
+
+def _is_pg(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def _release_held(s: Session, now: datetime, pg: bool) -> int:
+    """Held notices whose undo window closed become queued (as release_held_notices does)."""
+    q = select(Notice.id).where(Notice.state == NoticeState.HELD.value, Notice.release_at <= now)
+    if pg:
+        q = q.with_for_update(skip_locked=True)
+    ids = list(s.scalars(q))
+    if ids:
+        s.execute(
+            update(Notice)
+            .where(Notice.id.in_(ids), Notice.state == NoticeState.HELD.value)
+            .values(state=NoticeState.QUEUED.value, next_attempt_at=now)
+            .execution_options(synchronize_session=False)
+        )
+    return len(ids)
+
+
+def _park_stopped(s: Session, now: datetime, pg: bool) -> int:
+    """Queued notices to a partner whose link is stopped (410) become follow-ups."""
+    q = (
+        select(Notice)
+        .join(Partner, Notice.partner_id == Partner.id)
+        .where(
+            Notice.state == NoticeState.QUEUED.value,
+            Partner.link_stopped.is_(True),
+            or_(Notice.lease_until.is_(None), Notice.lease_until < now),
+        )
+    )
+    if pg:
+        q = q.with_for_update(skip_locked=True, of=Notice)
+    parked = list(s.scalars(q).unique())
+    for n in parked:
+        _to_follow_up(s, n, now, f"The link to {n.partner.name} is stopped")
+    return len(parked)
+
+
+def _to_follow_up(s: Session, n: Notice, now: datetime, why: str) -> FollowUp:
+    n.state = NoticeState.FOLLOW_UP.value
+    n.next_attempt_at = None
+    n.claimed_by = None
+    n.lease_until = None
+    number = n.order.number if n.order is not None else None
+    try:
+        what = NoticeKind(n.kind).label
+    except ValueError:
+        what = n.kind
+    what = f"the {what} of order {number}" if number else f"the {what}"
+    f = FollowUp(
+        order_id=n.order_id,
+        partner_id=n.partner_id,
+        notice_id=n.id,
+        text=f"{why}; tell {n.partner.name} by hand: {what}.",
+        created_at=now,
+    )
+    s.add(f)
+    return f
+
+
+def _due_query(now: datetime, limit: int) -> Any:
+    earlier = aliased(Notice)
+    blocked = exists().where(
+        earlier.order_id == Notice.order_id,
+        earlier.partner_id == Notice.partner_id,
+        earlier.seq < Notice.seq,
+        earlier.state.in_(BLOCKING),
+    )
+    return (
+        select(Notice.id)
+        .join(Partner, Notice.partner_id == Partner.id)
+        .where(
+            Notice.state == NoticeState.QUEUED.value,
+            Notice.next_attempt_at <= now,
+            Notice.transport.in_(DELIVERED),
+            or_(Notice.lease_until.is_(None), Notice.lease_until < now),
+            Partner.link_stopped.is_(False),
+            or_(Notice.order_id.is_(None), ~blocked),
+        )
+        .order_by(Notice.next_attempt_at, Notice.created_at, Notice.seq)
+        .limit(limit)
+    )
+
+
+def claim_due(depot: Depot, worker_id: str, *, limit: int = 64, lease_seconds: float = 60) -> list[ClaimedNotice]:
+    """Claim up to `limit` due notices for `worker_id`, in one write transaction.
+
+    Due: queued, next attempt reached, not claimed by a live lease, the partner's link not
+    stopped, and the first unfinished notice of its order for that partner. Held notices whose
+    undo window closed are released first; queued notices to stopped links become follow-ups.
+    """
+    if limit <= 0:
+        return []
+    now = depot.now()
+    lease_until = now + timedelta(seconds=lease_seconds)
+    with depot.uow() as uow:
+        s = uow.session
+        pg = _is_pg(s)
+        changed = _release_held(s, now, pg) + _park_stopped(s, now, pg)
+        q = _due_query(now, limit)
+        if pg:
+            q = q.with_for_update(skip_locked=True, of=Notice)
+        ids = list(s.scalars(q))
+        out: list[ClaimedNotice] = []
+        if ids:
+            s.execute(
+                update(Notice)
+                .where(Notice.id.in_(ids))
+                .values(claimed_by=worker_id, lease_until=lease_until)
+                .execution_options(synchronize_session=False)
+            )
+            rows = s.execute(
+                select(Notice, Order.number, Partner)
+                .join(Partner, Notice.partner_id == Partner.id)
+                .outerjoin(Order, Notice.order_id == Order.id)
+                .where(Notice.id.in_(ids))
+            ).unique().all()
+            by_id = {n.id: (n, number, p) for n, number, p in rows}
+            for nid in ids:  # keep the due order
+                n, number, p = by_id[nid]
+                out.append(
+                    ClaimedNotice(
+                        id=n.id,
+                        kind=n.kind,
+                        payload=dict(n.payload or {}),
+                        transport=Transport(n.transport),
+                        attempts=n.attempts,
+                        seq=n.seq,
+                        order=number,
+                        partner=p.name,
+                        partner_url=p.url,
+                        partner_secret=p.secret,
+                        partner_email=p.email,
+                        created_at=n.created_at,
+                        lease_until=lease_until,
+                    )
+                )
+        if ids or changed:
+            uow.commit()
+        return out
+
+
+# --------------------------------------------------------------------------- results
+
+
+def record_result(depot: Depot, notice_id: str, worker_id: str, outcome: Delivery, *,
+                  policy: RetryPolicy | None = None) -> bool:
+    """Record one attempt. True if recorded, False if the claim was no longer held (dropped)."""
+    return record_results(depot, worker_id, [(notice_id, outcome)], policy=policy)[0]
+
+
+def record_results(depot: Depot, worker_id: str, results: Sequence[tuple[str, Delivery]], *,
+                   policy: RetryPolicy | None = None) -> list[bool]:
+    """Record several attempts in one transaction; see record_result."""
+    if not results:
+        return []
+    policy = policy or RetryPolicy()
+    now = depot.now()
+    applied: list[bool] = []
+    with depot.uow() as uow:
+        s = uow.session
+        pg = _is_pg(s)
+        ids = [nid for nid, _ in results]
+        q = select(Notice).where(Notice.id.in_(ids))
+        if pg:
+            q = q.with_for_update(of=Notice)
+        notices = {n.id: n for n in s.scalars(q).unique()}
+        for nid, d in results:
+            n = notices.get(nid)
+            if (
+                n is None
+                or n.claimed_by != worker_id
+                or n.lease_until is None
+                or n.lease_until < now
+                or n.state != NoticeState.QUEUED.value
+            ):
+                applied.append(False)
+                continue
+            _apply(s, n, d, now, policy)
+            applied.append(True)
+        if any(applied):
+            uow.commit()
+    return applied
+
+
+def _apply(s: Session, n: Notice, d: Delivery, now: datetime, policy: RetryPolicy) -> None:
+    p = n.partner
+    n.claimed_by = None
+    n.lease_until = None
+    n.attempts += 1
+    if d.contacted:
+        p.last_contact_at = now
+    if d.outcome is Outcome.SENT:
+        n.state = NoticeState.SENT.value
+        n.sent_at = now
+        n.next_attempt_at = None
+        n.last_error = None
+        return
+    error = d.error or "no reason given"
+    p.last_error = f"{_label(n)}: {error}"
+    p.last_error_at = now
+    if d.outcome is Outcome.RETRY:
+        wait = policy.delay(n.attempts, d.retry_after)
+        if wait is not None:
+            n.next_attempt_at = now + timedelta(seconds=wait)
+            n.last_error = error
+            return
+        n.state = NoticeState.FAILED.value
+        n.next_attempt_at = None
+        n.last_error = f"Gave up after {n.attempts} attempts. Last: {error}"
+        _audit(s, n, now, "notice failed", f"The {_label(n)} to {p.name} failed: {n.last_error}")
+        return
+    n.state = NoticeState.FAILED.value
+    n.next_attempt_at = None
+    n.last_error = error
+    if d.outcome is Outcome.FAILED:
+        _audit(s, n, now, "notice failed", f"{p.name} refused the {_label(n)}: {error}")
+        return
+    # GONE: the partner closed the link. Stop it, and let people tell them what still waits.
+    p.link_stopped = True
+    p.last_error = f"Link stopped: {p.name} answered 410 Gone ({error})"
+    _audit(s, n, now, "link stopped",
+           f"{p.name} answered 410 Gone to the {_label(n)}; nothing more is sent to them until the "
+           "link is restarted on the Partners screen. Waiting notices became follow-ups.")
+    waiting = s.scalars(
+        select(Notice).where(
+            Notice.partner_id == p.id,
+            Notice.state == NoticeState.QUEUED.value,
+            Notice.id != n.id,
+        )
+    ).unique()
+    for other in waiting:
+        if other.claimed_by is not None and other.lease_until is not None and other.lease_until >= now:
+            continue  # in flight elsewhere: its own result decides; the sweep parks it later
+        _to_follow_up(s, other, now, f"{p.name} closed the link (410 Gone)")
+
+
+def _label(n: Notice) -> str:
+    try:
+        what = NoticeKind(n.kind).label
+    except ValueError:
+        what = n.kind
+    number = n.order.number if n.order is not None else None
+    return f"{what} of order {number}" if number else what
+
+
+def _audit(s: Session, n: Notice, now: datetime, action: str, detail: str, actor: str = RELAY_ACTOR) -> None:
+    s.add(AuditEntry(order_id=n.order_id, at=now, actor=actor, action=action, detail=detail,
+                     notices=[n.id]))
+
+
+# --------------------------------------------------------------------------- by hand (Link screen)
+
+
+def _load_notice(s: Session, notice_id: str) -> Notice:
+    n = s.get(Notice, notice_id)
+    if n is None:
+        raise NotFound(f"There is no notice {notice_id!r}.")
+    return n
+
+
+def _in_flight(n: Notice, now: datetime) -> bool:
+    return n.claimed_by is not None and n.lease_until is not None and n.lease_until >= now
+
+
+def retry(depot: Depot, notice_id: str) -> str:
+    """Send a failed notice again now, with a fresh series of retries. Returns a sentence."""
+    now = depot.now()
+    with depot.uow() as uow:
+        s = uow.session
+        n = _load_notice(s, notice_id)
+        label = _label(n)
+        state = NoticeState(n.state)
+        if state is NoticeState.QUEUED and n.attempts > 0 and not _in_flight(n, now):
+            pass  # waiting for its next retry: try it now
+        elif state is not NoticeState.FAILED:
+            raise Refused([f"The {label} to {n.partner.name} is {state.value}; only a failed notice "
+                           "(or one waiting for its next retry) can be retried."])
+        if n.partner.link_stopped:
+            raise Refused([f"The link to {n.partner.name} is stopped (they answered 410 Gone). "
+                           "Restart it on the Partners screen first."])
+        before = n.attempts
+        n.state = NoticeState.QUEUED.value
+        n.next_attempt_at = now
+        n.attempts = 0
+        n.claimed_by = None
+        n.lease_until = None
+        _audit(s, n, now, "notice retried",
+               f"{depot.actor} retried the {label} to {n.partner.name} by hand after {before} attempt(s)"
+               + (f"; last error: {n.last_error}" if n.last_error else "."), actor=depot.actor)
+        uow.commit()
+        return f"The {label} to {n.partner.name} will be sent again now."
+
+
+def skip(depot: Depot, notice_id: str) -> str:
+    """Give up on a failed notice: it is never sent, and later notices may go. Returns a sentence."""
+    now = depot.now()
+    with depot.uow() as uow:
+        s = uow.session
+        n = _load_notice(s, notice_id)
+        label = _label(n)
+        state = NoticeState(n.state)
+        if state is NoticeState.QUEUED and n.attempts > 0 and not _in_flight(n, now):
+            pass
+        elif state is not NoticeState.FAILED:
+            raise Refused([f"The {label} to {n.partner.name} is {state.value}; only a failed notice "
+                           "(or one waiting for its next retry) can be skipped."])
+        n.state = NoticeState.SKIPPED.value
+        n.next_attempt_at = None
+        n.claimed_by = None
+        n.lease_until = None
+        _audit(s, n, now, "notice skipped",
+               f"{depot.actor} skipped the {label} to {n.partner.name}: it will not be sent; "
+               f"{n.partner.name} has NOT been told.", actor=depot.actor)
+        uow.commit()
+        return f"The {label} to {n.partner.name} is skipped: they have not been told."
+
+
+# --------------------------------------------------------------------------- relay status
+
+
+@dataclass(frozen=True)
+class Peek:
+    waiting: int  # held or queued: not yet delivered
+    failed: int
+    due: bool  # a claim now would find work (a due notice, a held one to release, one to park)
+
+
+def peek(depot: Depot) -> Peek:
+    """A cheap read-only look: how many notices wait, and is there work for a claim now?"""
+    now = depot.now()
+    with depot.uow(write=False) as uow:
+        s = uow.session
+        rows = dict(s.execute(
+            select(Notice.state, func.count())
+            .where(Notice.state.in_(BLOCKING))
+            .group_by(Notice.state)
+        ).all())
+        due = s.scalar(_due_query(now, 1)) is not None
+        if not due:
+            due = s.scalar(
+                select(Notice.id).where(Notice.state == NoticeState.HELD.value, Notice.release_at <= now).limit(1)
+            ) is not None
+        if not due:
+            due = s.scalar(
+                select(Notice.id).join(Partner, Notice.partner_id == Partner.id).where(
+                    Notice.state == NoticeState.QUEUED.value,
+                    Partner.link_stopped.is_(True),
+                    or_(Notice.lease_until.is_(None), Notice.lease_until < now),
+                ).limit(1)
+            ) is not None
+    waiting = rows.get(NoticeState.HELD.value, 0) + rows.get(NoticeState.QUEUED.value, 0)
+    return Peek(waiting, rows.get(NoticeState.FAILED.value, 0), due)
+
+
+# --------------------------------------------------------------------------- the link endpoint
+
+
+@dataclass(frozen=True)
+class LinkPartner:
+    name: str
+    role: str
+    url: str | None
+    secret: str | None
+    email: str | None
+    link_stopped: bool
+
+
+def link_partners(depot: Depot) -> list[LinkPartner]:
+    """Partners that share a secret with us (they can sign messages to our endpoint)."""
+    with depot.uow(write=False) as uow:
+        return [
+            LinkPartner(p.name, p.role, p.url, p.secret, p.email, p.link_stopped)
+            for p in uow.session.scalars(
+                select(Partner).where(Partner.secret.is_not(None)).order_by(Partner.id)
+            )
+        ]
+
+
+@dataclass(frozen=True)
+class ReceivedInfo:
+    message_id: str
+    partner: str
+    kind: str
+    result: dict[str, Any]
+    digest: str | None
+
+
+def received(depot: Depot, message_id: str) -> ReceivedInfo | None:
+    """A partner's message already applied, with its original result (for repeats)."""
+    with depot.uow(write=False) as uow:
+        row = uow.session.execute(
+            select(ReceivedMessage, Partner.name)
+            .join(Partner, ReceivedMessage.partner_id == Partner.id)
+            .where(ReceivedMessage.id == message_id)
+        ).first()
+        if row is None:
+            return None
+        m, name = row
+        result = dict(m.result or {})
+        return ReceivedInfo(m.id, name, m.kind, result, result.get("digest"))
+
+
+def note_received(depot: Depot, message_id: str, digest: str) -> None:
+    """Remember the body digest of an applied message, so that its id reused with another body
+    is recognised as a replay. (receive() keeps the id and the result, not the body.)"""
+    with depot.uow() as uow:
+        m = uow.session.get(ReceivedMessage, message_id)
+        if m is None or (m.result or {}).get("digest") == digest:
+            return
+        m.result = {**(m.result or {}), "digest": digest}
+        uow.commit()
+
+
+# --------------------------------------------------------------------------- the demo simulator
+
+
+def open_orders_from(depot: Depot, partner_name: str, *, statuses: Iterable[str] | None = None) -> list[tuple[str, str | None, str, bool]]:
+    """Orders a partner sent us that are not final: (number, partner_ref, status, cancellation requested)."""
+    with depot.uow(write=False) as uow:
+        s = uow.session
+        q = (
+            select(Order.number, Order.partner_ref, Order.status, Order.cancellation_requested)
+            .join(Partner, Order.source_id == Partner.id)
+            .where(Partner.name == partner_name, Order.status.not_in(("rejected", "cancelled")))
+            .order_by(Order.id)
+        )
+        if statuses is not None:
+            q = q.where(Order.status.in_(list(statuses)))
+        return [(a, b, c, bool(d)) for a, b, c, d in s.execute(q)]
