@@ -60,7 +60,7 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-def open_depot(
+def _open_depot(
     url_or_path: str | os.PathLike[str], clock: FakeClock, actor: str = "tester"
 ) -> Depot:
     return Depot(Database.open(url_or_path), actor=actor, clock=clock)
@@ -73,7 +73,7 @@ def db_path(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def depot(db_path: Path, clock: FakeClock) -> Iterator[Depot]:
-    d = open_depot(db_path, clock)
+    d = _open_depot(db_path, clock)
     yield d
     d.close()
 
@@ -130,7 +130,7 @@ def partners(depot: Depot) -> dict[str, str]:
 # --------------------------------------------------------------------------- orders
 
 
-def make_order(
+def _make_order(
     d: Depot,
     *,
     source: str | None = None,
@@ -165,7 +165,7 @@ def make_order(
 @pytest.fixture
 def new_order(depot: Depot) -> Callable[..., str]:
     def make(**kw: Any) -> str:
-        return make_order(depot, **kw)
+        return _make_order(depot, **kw)
 
     return make
 
@@ -191,7 +191,7 @@ class Rows:
         return [n for n in self.notices if n.partner.name == partner]
 
 
-def rows(d: Depot, number: str) -> Rows:
+def _rows(d: Depot, number: str) -> Rows:
     with d.uow(write=False) as uow:
         s = uow.session
         o = s.scalars(select(Order).where(Order.number == number)).unique().one()
@@ -224,7 +224,7 @@ def rows(d: Depot, number: str) -> Rows:
 COUNTED = (Order, AuditEntry, Notice, FollowUp, Cancellation, ReceivedMessage)
 
 
-def counts(d: Depot) -> dict[str, int]:
+def _counts(d: Depot) -> dict[str, int]:
     """Row counts of every table an action writes, and the change sequence."""
     with d.uow(write=False) as uow:
         out = {
@@ -294,3 +294,40 @@ def pg_url(pg_server: Callable[[], str]) -> str:
 def pg_fresh_url(pg_server: Callable[[], str]) -> str:
     """A fresh PostgreSQL database for one test (dropped at the end of the session)."""
     return pg_server()
+
+
+# --------------------------------------------------------------------------- helpers as fixtures
+# (tests/link and tests/tui have their own conftest.py, so `from conftest import` is ambiguous)
+
+
+@pytest.fixture(name="rows")
+def rows_fixture() -> Callable[[Depot, str], Rows]:
+    """rows(depot, number): the order and everything written about it, from the database."""
+    return _rows
+
+
+@pytest.fixture(name="counts")
+def counts_fixture() -> Callable[[Depot], dict[str, int]]:
+    """counts(depot): row counts of every table an action writes, and the change sequence."""
+    return _counts
+
+
+@pytest.fixture(name="make_order")
+def make_order_fixture() -> Callable[..., str]:
+    """make_order(depot, source=..., lines=..., documents=..., backorders=...) -> number."""
+    return _make_order
+
+
+@pytest.fixture(name="open_depot")
+def open_depot_fixture(clock: FakeClock) -> Iterator[Callable[..., Depot]]:
+    """open_depot(path_or_url, actor=...): another session on a database, same clock."""
+    opened: list[Depot] = []
+
+    def make(url_or_path: str | os.PathLike[str], actor: str = "tester") -> Depot:
+        d = _open_depot(url_or_path, clock, actor)
+        opened.append(d)
+        return d
+
+    yield make
+    for d in opened:
+        d.close()

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import counts, make_order, open_depot, rows
 from dispatchdesk.domain import Status
 from dispatchdesk.services import (
     Conflict,
@@ -40,7 +39,7 @@ def advance_to(depot, number: str, status: Status, partner: str = "Swift Haulage
 # --------------------------------------------------------------------------- dispatch
 
 
-def test_dispatch_assigns_queues_the_order_notice_and_audits(depot, new_order):
+def test_dispatch_assigns_queues_the_order_notice_and_audits(rows, depot, new_order):
     n = new_order(source="Plain Client")
     before = rows(depot, n)
 
@@ -72,7 +71,7 @@ def test_dispatch_assigns_queues_the_order_notice_and_audits(depot, new_order):
     assert x.followups == []
 
 
-def test_dispatch_to_a_partner_without_link_is_a_follow_up(depot, new_order):
+def test_dispatch_to_a_partner_without_link_is_a_follow_up(rows, depot, new_order):
     n = new_order()
     r = dispatch(depot, n, "Van Man")
     x = rows(depot, n)
@@ -91,7 +90,9 @@ def test_dispatch_to_a_partner_without_link_is_a_follow_up(depot, new_order):
         ("Shopfront", "orders are sent only to a subcontractor or a warehouse"),
     ],
 )
-def test_dispatch_refused_to_a_partner_that_does_not_take_orders(depot, new_order, partner, why):
+def test_dispatch_refused_to_a_partner_that_does_not_take_orders(
+    rows, counts, depot, new_order, partner, why
+):
     n = new_order()
     c = counts(depot)
     with pytest.raises(Refused, match=why):
@@ -114,7 +115,7 @@ def test_unknown_order_is_not_found(depot):
 # --------------------------------------------------------------------------- set status
 
 
-def test_set_status_created_to_dispatched_needs_a_partner(depot, new_order):
+def test_set_status_created_to_dispatched_needs_a_partner(rows, depot, new_order):
     n = new_order()
     with pytest.raises(Refused, match="Choose the subcontractor or warehouse"):
         set_status(depot, n, Status.DISPATCHED)
@@ -125,7 +126,7 @@ def test_set_status_created_to_dispatched_needs_a_partner(depot, new_order):
     assert x.notices[0].kind == "order.new"
 
 
-def test_set_status_created_to_accepted_is_our_own_driver(depot, new_order):
+def test_set_status_created_to_accepted_is_our_own_driver(rows, depot, new_order):
     n = new_order()
     set_status(depot, n, Status.ACCEPTED)
     x = rows(depot, n)
@@ -151,7 +152,7 @@ def test_dispatched_cannot_skip_to_picked_up(depot, new_order):
         (Status.PICKED_UP, Status.DELIVERED),
     ],
 )
-def test_progress_moves_tell_the_source(depot, new_order, frm, to):
+def test_progress_moves_tell_the_source(rows, depot, new_order, frm, to):
     n = new_order(source="Plain Client", ref="PC-77")
     advance_to(depot, n, frm)
     c = rows(depot, n)
@@ -167,7 +168,7 @@ def test_progress_moves_tell_the_source(depot, new_order, frm, to):
     assert x.last.notices == [status_notices[-1].id]
 
 
-def test_progress_of_own_order_tells_nobody(depot, new_order):
+def test_progress_of_own_order_tells_nobody(rows, depot, new_order):
     n = new_order()
     advance_to(depot, n, Status.DELIVERED)
     x = rows(depot, n)
@@ -197,7 +198,7 @@ def test_progress_of_own_order_tells_nobody(depot, new_order):
         (Status.ACCEPTED, Status.CANCELLED, "Use Create cancellation"),
     ],
 )
-def test_refused_moves_change_nothing(depot, new_order, frm, to, why):
+def test_refused_moves_change_nothing(rows, counts, depot, new_order, frm, to, why):
     n = new_order(source="Plain Client")
     if frm is not Status.CREATED:
         advance_to(depot, n, frm)
@@ -217,7 +218,7 @@ def test_unknown_status_text_is_invalid_input(depot, new_order):
 
 
 @pytest.mark.parametrize("frm", [Status.CREATED, Status.DISPATCHED, Status.ACCEPTED])
-def test_silent_rejected_marks_partner_not_informed(depot, new_order, frm):
+def test_silent_rejected_marks_partner_not_informed(rows, depot, new_order, frm):
     n = new_order(source="Plain Client")
     if frm is not Status.CREATED:
         advance_to(depot, n, frm)
@@ -243,7 +244,7 @@ def test_silent_rejected_marks_partner_not_informed(depot, new_order, frm):
     assert x.last.notices == []
 
 
-def test_silent_rejected_of_own_order_has_no_mark(depot, new_order):
+def test_silent_rejected_of_own_order_has_no_mark(rows, depot, new_order):
     n = new_order()
     set_status(depot, n, Status.REJECTED)
     assert rows(depot, n).order.partner_not_informed is False
@@ -253,7 +254,7 @@ def test_silent_rejected_of_own_order_has_no_mark(depot, new_order):
 
 
 @pytest.mark.parametrize("frm", [Status.DISPATCHED, Status.ACCEPTED])
-def test_cancel_sent_shipment_unassigns_and_holds_a_revocation(depot, new_order, frm):
+def test_cancel_sent_shipment_unassigns_and_holds_a_revocation(rows, depot, new_order, frm):
     n = new_order(source="Plain Client")
     advance_to(depot, n, frm)
 
@@ -281,7 +282,7 @@ def test_cancel_sent_shipment_unassigns_and_holds_a_revocation(depot, new_order,
     assert rows(depot, n).order.assignee.name == "Van Man"
 
 
-def test_drop_on_created_is_the_same_as_cancel_shipment(depot, new_order):
+def test_drop_on_created_is_the_same_as_cancel_shipment(rows, depot, new_order):
     n = new_order()
     dispatch(depot, n, "Swift Haulage")
     set_status(depot, n, "created")
@@ -290,7 +291,7 @@ def test_drop_on_created_is_the_same_as_cancel_shipment(depot, new_order):
     assert x.notices[-1].kind == "order.revoked"
 
 
-def test_cancel_shipment_after_pickup_refused_as_a_return(depot, new_order):
+def test_cancel_shipment_after_pickup_refused_as_a_return(rows, counts, depot, new_order):
     n = new_order()
     advance_to(depot, n, Status.PICKED_UP)
     c = counts(depot)
@@ -300,7 +301,7 @@ def test_cancel_shipment_after_pickup_refused_as_a_return(depot, new_order):
     assert rows(depot, n).order.assignee.name == "Swift Haulage"
 
 
-def test_cancel_shipment_of_a_partner_without_link_makes_a_follow_up(depot, new_order):
+def test_cancel_shipment_of_a_partner_without_link_makes_a_follow_up(rows, depot, new_order):
     n = new_order()
     dispatch(depot, n, "Van Man")
     cancel_shipment(depot, n)
@@ -313,7 +314,7 @@ def test_cancel_shipment_of_a_partner_without_link_makes_a_follow_up(depot, new_
 # --------------------------------------------------------------------------- trash
 
 
-def test_trash_tells_the_source_and_takes_back_from_the_assignee(depot, new_order):
+def test_trash_tells_the_source_and_takes_back_from_the_assignee(rows, depot, new_order):
     n = new_order(source="Plain Client", ref="PC-1")
     dispatch(depot, n, "Swift Haulage")
     p = preview(depot, n, "trash")
@@ -342,7 +343,7 @@ def test_trash_tells_the_source_and_takes_back_from_the_assignee(depot, new_orde
     assert x.last.before["status"] == "dispatched"
 
 
-def test_trash_clears_a_cancellation_request(depot, new_order):
+def test_trash_clears_a_cancellation_request(rows, depot, new_order):
     from dispatchdesk.services import receive
 
     n = new_order(source="Plain Client", ref="PC-9")
@@ -354,7 +355,7 @@ def test_trash_clears_a_cancellation_request(depot, new_order):
     assert x.order.cancellation_requested is False and x.order.cancellation_request is None
 
 
-def test_trash_to_a_manual_client_makes_a_follow_up(depot, new_order):
+def test_trash_to_a_manual_client_makes_a_follow_up(rows, depot, new_order):
     n = new_order(source="Corner Bakery")
     trash(depot, n)
     x = rows(depot, n)
@@ -365,7 +366,7 @@ def test_trash_to_a_manual_client_makes_a_follow_up(depot, new_order):
     assert x.last.followups == [f.id]
 
 
-def test_trash_refused_on_every_failing_check_at_once(depot):
+def test_trash_refused_on_every_failing_check_at_once(counts, make_order, depot):
     n = make_order(
         depot,
         source="Plain Client",
@@ -397,7 +398,7 @@ def final_order(request, depot, new_order):
     return n
 
 
-def test_archive_and_tags_allowed_on_final_orders(depot, final_order):
+def test_archive_and_tags_allowed_on_final_orders(rows, depot, final_order):
     n = final_order
     v = rows(depot, n).order.version
     r = archive(depot, n, expected_version=v)
@@ -442,7 +443,7 @@ def test_archive_and_tags_allowed_on_final_orders(depot, final_order):
         "cancel",
     ],
 )
-def test_everything_else_refused_on_final_orders(depot, final_order, act):
+def test_everything_else_refused_on_final_orders(rows, counts, depot, final_order, act):
     n = final_order
     before = rows(depot, n)
     c = counts(depot)
@@ -460,7 +461,7 @@ def test_archive_twice_is_refused(depot, new_order):
         archive(depot, n)
 
 
-def test_tags_are_checked(depot, new_order):
+def test_tags_are_checked(rows, counts, depot, new_order):
     n = new_order()
     with pytest.raises(InvalidInput, match="cannot be empty"):
         set_tags(depot, n, add=["  "])
@@ -476,7 +477,7 @@ def test_tags_are_checked(depot, new_order):
 # --------------------------------------------------------------------------- duplicate
 
 
-def test_duplicate_as_new_gets_a_new_number_and_replaces_the_old(depot, new_order):
+def test_duplicate_as_new_gets_a_new_number_and_replaces_the_old(rows, depot, new_order):
     n = new_order(source="Plain Client", ref="PC-5", tags=["urgent"])
     trash(depot, n)
 
@@ -508,7 +509,7 @@ def test_duplicate_as_new_gets_a_new_number_and_replaces_the_old(depot, new_orde
     )
 
 
-def test_duplicate_of_a_cancelled_order_resubmits_every_line(depot, new_order):
+def test_duplicate_of_a_cancelled_order_resubmits_every_line(rows, depot, new_order):
     from dispatchdesk.services import CancellationRequest, ReasonCode, cancel
 
     n = new_order(source="Plain Client", lines={"A": 5, "B": 2})
@@ -525,7 +526,7 @@ def test_duplicate_of_a_cancelled_order_resubmits_every_line(depot, new_order):
 # --------------------------------------------------------------------------- bulk
 
 
-def test_bulk_trash_reports_each_order_and_commits_the_others(depot, new_order):
+def test_bulk_trash_reports_each_order_and_commits_the_others(rows, make_order, depot, new_order):
     good1 = new_order(source="Plain Client")
     bad = make_order(depot, source="Plain Client", documents=[("invoice", "INV-9")])
     good2 = new_order(source="Corner Bakery")
@@ -541,7 +542,7 @@ def test_bulk_trash_reports_each_order_and_commits_the_others(depot, new_order):
     assert b.order.status == "created" and b.notices == [] and b.last.action == "created"
 
 
-def test_bulk_with_versions_refuses_the_stale_one(depot, new_order):
+def test_bulk_with_versions_refuses_the_stale_one(rows, depot, new_order):
     a, b = new_order(), new_order()
     va, vb = rows(depot, a).order.version, rows(depot, b).order.version
     set_tags(depot, b, add=["changed"])  # someone else changes b
@@ -551,7 +552,7 @@ def test_bulk_with_versions_refuses_the_stale_one(depot, new_order):
     assert rows(depot, b).order.archived is False
 
 
-def test_bulk_move_and_unknown_order(depot, new_order):
+def test_bulk_move_and_unknown_order(rows, depot, new_order):
     a = new_order()
     result = bulk(depot, [a, "NOPE-1"], "set_status", status=Status.ACCEPTED)
     assert [i.ok for i in result.items] == [True, False]
@@ -567,7 +568,7 @@ def test_bulk_refuses_an_action_it_cannot_do(depot, new_order):
 # --------------------------------------------------------------------------- conflicts
 
 
-def test_stale_expected_version_is_a_conflict_naming_the_order(depot, new_order):
+def test_stale_expected_version_is_a_conflict_naming_the_order(rows, counts, depot, new_order):
     n = new_order(source="Plain Client")
     seen = preview(depot, n, "trash").version
     set_tags(depot, n, add=["meanwhile"])
@@ -578,9 +579,11 @@ def test_stale_expected_version_is_a_conflict_naming_the_order(depot, new_order)
     assert rows(depot, n).order.status == "created"
 
 
-def test_two_depots_on_one_file_second_writer_gets_conflict(depot, db_path, clock, new_order):
+def test_two_depots_on_one_file_second_writer_gets_conflict(
+    rows, counts, open_depot, depot, db_path, clock, new_order
+):
     n = new_order(source="Plain Client")
-    other = open_depot(db_path, clock, actor="colleague")
+    other = open_depot(db_path, actor="colleague")
     try:
         mine = preview(depot, n, "trash").version
         theirs = preview(other, n, "set_status", status=Status.ACCEPTED).version
@@ -596,7 +599,7 @@ def test_two_depots_on_one_file_second_writer_gets_conflict(depot, db_path, cloc
         other.close()
 
 
-def test_every_action_bumps_the_version_once(depot, new_order):
+def test_every_action_bumps_the_version_once(rows, depot, new_order):
     n = new_order()
     v = rows(depot, n).order.version
     for act in (

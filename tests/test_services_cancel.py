@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import counts, make_order, rows
 from dispatchdesk.domain import Status
 from dispatchdesk.services import (
     CancellationRequest,
@@ -30,7 +29,7 @@ def req(reason=ReasonCode.DAMAGED, **kw) -> CancellationRequest:
 # --------------------------------------------------------------------------- full and partial
 
 
-def test_full_cancellation_writes_the_cancellation_and_holds_the_notice(depot, new_order):
+def test_full_cancellation_writes_the_cancellation_and_holds_the_notice(rows, depot, new_order):
     n = new_order(source="Plain Client", ref="PC-42")
     r = cancel(
         depot,
@@ -79,7 +78,7 @@ def test_full_cancellation_writes_the_cancellation_and_holds_the_notice(depot, n
     assert r.undo_until == m.release_at
 
 
-def test_partial_cancellation_leaves_the_order_open_with_the_rest(depot, new_order):
+def test_partial_cancellation_leaves_the_order_open_with_the_rest(rows, depot, new_order):
     n = new_order(source="Plain Client", lines={"A": 5, "B": 2})
     p = preview(depot, n, "cancel", request=req(lines={"A": 3}))
     assert "This is a partial cancellation: the order stays open with the rest." in p.lines
@@ -120,7 +119,7 @@ def test_partial_cancellation_leaves_the_order_open_with_the_rest(depot, new_ord
         ({"A": 0}, "Choose at least one line"),
     ],
 )
-def test_bad_quantities_refused_and_nothing_written(depot, new_order, lines, why):
+def test_bad_quantities_refused_and_nothing_written(counts, depot, new_order, lines, why):
     n = new_order(source="Plain Client", lines={"A": 5})
     c = counts(depot)
     with pytest.raises(Refused, match=why):
@@ -131,7 +130,7 @@ def test_bad_quantities_refused_and_nothing_written(depot, new_order, lines, why
 # --------------------------------------------------------------------------- the number
 
 
-def test_given_cancellation_number_is_kept(depot, new_order):
+def test_given_cancellation_number_is_kept(rows, depot, new_order):
     n = new_order(source="Plain Client")
     cancel(depot, n, req(number="  SHOP-CN-7 "))
     x = rows(depot, n)
@@ -139,7 +138,7 @@ def test_given_cancellation_number_is_kept(depot, new_order):
     assert x.notices[0].payload["cancellation"] == "SHOP-CN-7"
 
 
-def test_reused_cancellation_number_refused_with_nothing_written(depot, new_order):
+def test_reused_cancellation_number_refused_with_nothing_written(rows, counts, depot, new_order):
     a = new_order(source="Plain Client")
     b = new_order(source="Plain Client")
     cancel(depot, a, req(number="CN-X1"))
@@ -160,7 +159,7 @@ def test_reused_cancellation_number_refused_with_nothing_written(depot, new_orde
     assert after.cancellations == [] and after.notices == []
 
 
-def test_automatic_numbers_skip_a_number_given_by_hand(depot, new_order):
+def test_automatic_numbers_skip_a_number_given_by_hand(rows, depot, new_order):
     a, b = new_order(source="Plain Client"), new_order(source="Plain Client")
     cancel(depot, a, req(number="CN-000001"))
     cancel(depot, b, req())
@@ -170,7 +169,7 @@ def test_automatic_numbers_skip_a_number_given_by_hand(depot, new_order):
 # --------------------------------------------------------------------------- reasons
 
 
-def test_other_needs_a_comment(depot, new_order):
+def test_other_needs_a_comment(rows, counts, depot, new_order):
     n = new_order(source="Plain Client")
     c = counts(depot)
     with pytest.raises(InvalidInput, match="Reason OTHER needs a comment"):
@@ -180,7 +179,7 @@ def test_other_needs_a_comment(depot, new_order):
     assert rows(depot, n).cancellations[0].reason == "OTHER"
 
 
-def test_partner_that_requires_a_reason_refuses_none(depot, new_order):
+def test_partner_that_requires_a_reason_refuses_none(rows, counts, depot, new_order):
     n = new_order(source="Shopfront")
     c = counts(depot)
     with pytest.raises(Refused, match="Shopfront requires a reason code for every cancellation."):
@@ -190,7 +189,7 @@ def test_partner_that_requires_a_reason_refuses_none(depot, new_order):
     assert rows(depot, n).order.status == "cancelled"
 
 
-def test_no_reason_is_fine_for_a_partner_that_does_not_require_one(depot, new_order):
+def test_no_reason_is_fine_for_a_partner_that_does_not_require_one(rows, depot, new_order):
     n = new_order(source="Plain Client")
     cancel(depot, n, req(None))
     x = rows(depot, n)
@@ -200,7 +199,7 @@ def test_no_reason_is_fine_for_a_partner_that_does_not_require_one(depot, new_or
 # --------------------------------------------------------------------------- cancel methods
 
 
-def test_api_window_inside_the_window_goes_over_the_link(depot, clock, new_order):
+def test_api_window_inside_the_window_goes_over_the_link(rows, depot, clock, new_order):
     n = new_order(source="Shopfront")
     clock.advance(1799)
     cancel(depot, n, req())
@@ -210,7 +209,7 @@ def test_api_window_inside_the_window_goes_over_the_link(depot, clock, new_order
     assert x.followups == []
 
 
-def test_api_window_outside_the_window_is_a_follow_up(depot, clock, new_order):
+def test_api_window_outside_the_window_is_a_follow_up(rows, depot, clock, new_order):
     n = new_order(source="Shopfront")
     clock.advance(1801)
     p = preview(depot, n, "cancel", request=req())
@@ -230,7 +229,7 @@ def test_api_window_outside_the_window_is_a_follow_up(depot, clock, new_order):
     assert x.last.followups == [f.id]
 
 
-def test_email_method_sends_an_email_and_asks_to_confirm(depot, new_order):
+def test_email_method_sends_an_email_and_asks_to_confirm(rows, depot, new_order):
     n = new_order()
     dispatch(depot, n, "Boxed Fulfilment")
     cancel(depot, n, req(ReasonCode.CLIENT_CANCELLED))
@@ -250,7 +249,7 @@ def test_email_method_sends_an_email_and_asks_to_confirm(depot, new_order):
     assert x.cancellations[0].state == "done"
 
 
-def test_manual_partner_gets_a_follow_up_only(depot, new_order):
+def test_manual_partner_gets_a_follow_up_only(rows, depot, new_order):
     n = new_order(source="Corner Bakery")
     cancel(depot, n, req())
     x = rows(depot, n)
@@ -260,7 +259,7 @@ def test_manual_partner_gets_a_follow_up_only(depot, new_order):
     assert f.text == f"Tell Corner Bakery by hand: the cancellation of order {n}."
 
 
-def test_follow_up_after_send_partner_is_checked_on(depot, new_order):
+def test_follow_up_after_send_partner_is_checked_on(rows, depot, new_order):
     from dispatchdesk.services import PartnerInput, add_partner
 
     add_partner(
@@ -283,7 +282,7 @@ def test_follow_up_after_send_partner_is_checked_on(depot, new_order):
     )
 
 
-def test_warehouse_cancellation_is_pending_until_it_answers(depot, new_order):
+def test_warehouse_cancellation_is_pending_until_it_answers(rows, depot, new_order):
     n = new_order()
     dispatch(depot, n, "Central Warehouse")
     p = preview(depot, n, "cancel", request=req())
@@ -307,7 +306,7 @@ def test_warehouse_cancellation_is_pending_until_it_answers(depot, new_order):
     assert r.to_status is Status.DISPATCHED
 
 
-def test_warehouse_cancellation_is_not_passed_on_to_the_channel(depot, new_order):
+def test_warehouse_cancellation_is_not_passed_on_to_the_channel(rows, depot, new_order):
     n = new_order(source="Shopfront")
     dispatch(depot, n, "Central Warehouse")
     cancel(depot, n, req(None))  # Shopfront is not told, so its reason rule does not apply
@@ -320,7 +319,7 @@ def test_warehouse_cancellation_is_not_passed_on_to_the_channel(depot, new_order
     assert f.text == f"Cancel order {n} at Shopfront too."
 
 
-def test_cancellation_of_an_order_with_a_subcontractor_tells_both(depot, new_order):
+def test_cancellation_of_an_order_with_a_subcontractor_tells_both(rows, depot, new_order):
     n = new_order(source="Plain Client")
     dispatch(depot, n, "Swift Haulage")
     cancel(depot, n, req())
@@ -332,7 +331,7 @@ def test_cancellation_of_an_order_with_a_subcontractor_tells_both(depot, new_ord
     ]
 
 
-def test_cancellation_refused_after_pickup(depot, new_order):
+def test_cancellation_refused_after_pickup(counts, depot, new_order):
     n = new_order(source="Plain Client")
     dispatch(depot, n, "Swift Haulage")
     set_status(depot, n, Status.ACCEPTED)
@@ -357,7 +356,7 @@ def test_cancellation_refused_after_pickup(depot, new_order):
     ],
     ids=["delivery note", "invoice", "back-order"],
 )
-def test_reject_refused_by_each_document_check(depot, setup, sentence):
+def test_reject_refused_by_each_document_check(rows, counts, make_order, depot, setup, sentence):
     n = make_order(depot, source="Plain Client", **setup)
     c = counts(depot)
     with pytest.raises(Refused) as e:
@@ -367,7 +366,7 @@ def test_reject_refused_by_each_document_check(depot, setup, sentence):
     assert rows(depot, n).order.status == "created"
 
 
-def test_reject_refused_after_pickup(depot, new_order):
+def test_reject_refused_after_pickup(counts, depot, new_order):
     n = new_order(source="Plain Client")
     dispatch(depot, n, "Swift Haulage")
     set_status(depot, n, Status.ACCEPTED)
@@ -381,7 +380,7 @@ def test_reject_refused_after_pickup(depot, new_order):
     assert counts(depot) == c
 
 
-def test_reject_refused_when_already_rejected(depot, new_order):
+def test_reject_refused_when_already_rejected(counts, depot, new_order):
     n = new_order(source="Plain Client")
     reject(depot, n)
     c = counts(depot)
@@ -391,7 +390,7 @@ def test_reject_refused_when_already_rejected(depot, new_order):
     assert counts(depot) == c
 
 
-def test_reject_with_notify_buyer_sends_the_message(depot, new_order):
+def test_reject_with_notify_buyer_sends_the_message(rows, depot, new_order):
     n = new_order(source="Plain Client", ref="PC-3")
     r = reject(depot, n, notify_buyer=True, message="We do not deliver to islands.")
     x = rows(depot, n)
@@ -412,7 +411,7 @@ def test_reject_with_notify_buyer_sends_the_message(depot, new_order):
     assert x.last.notices == [m.id] == list(r.notices)
 
 
-def test_reject_without_notify_buyer_tells_nobody_and_marks_it(depot, new_order):
+def test_reject_without_notify_buyer_tells_nobody_and_marks_it(rows, depot, new_order):
     n = new_order(source="Plain Client")
     p = preview(depot, n, "reject", notify_buyer=False)
     assert "Plain Client will NOT be told (notify the buyer is off)." in p.lines
@@ -424,7 +423,9 @@ def test_reject_without_notify_buyer_tells_nobody_and_marks_it(depot, new_order)
     assert "notify the buyer is off" in x.last.detail
 
 
-def test_reject_without_notify_buyer_still_takes_it_back_from_the_subcontractor(depot, new_order):
+def test_reject_without_notify_buyer_still_takes_it_back_from_the_subcontractor(
+    rows, depot, new_order
+):
     n = new_order(source="Plain Client")
     dispatch(depot, n, "Swift Haulage")
     reject(depot, n, notify_buyer=False)
@@ -441,13 +442,15 @@ def test_reject_message_too_long(depot, new_order):
         reject(depot, n, message="x" * 4001)
 
 
-def test_trash_and_reject_share_the_checks(depot):
+def test_trash_and_reject_share_the_checks(make_order, depot):
     n = make_order(depot, source="Plain Client", backorders=[("BOX-S", 1)])
     with pytest.raises(Refused, match="back-ordered"):
         trash(depot, n)
 
 
-def test_number_taken_by_a_parallel_session_is_refused_not_a_crash(depot, new_order, monkeypatch):
+def test_number_taken_by_a_parallel_session_is_refused_not_a_crash(
+    rows, counts, depot, new_order, monkeypatch
+):
     """The check and the insert race on PostgreSQL; the unique constraint has the last word."""
     import dataclasses
 

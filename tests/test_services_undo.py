@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import counts, rows
 from dispatchdesk.domain import Status
 from dispatchdesk.services import (
     CancellationRequest,
@@ -25,7 +24,7 @@ from dispatchdesk.services import (
 pytestmark = pytest.mark.usefixtures("partners")
 
 
-def test_undo_trash_inside_the_window(depot, clock, new_order):
+def test_undo_trash_inside_the_window(rows, depot, clock, new_order):
     n = new_order(source="Plain Client")
     dispatch(depot, n, "Swift Haulage")
     before = rows(depot, n)
@@ -67,7 +66,7 @@ def test_undo_twice_is_refused(depot, new_order):
         undo(depot, n)
 
 
-def test_undo_after_the_window_is_refused(depot, clock, new_order):
+def test_undo_after_the_window_is_refused(rows, counts, depot, clock, new_order):
     n = new_order(source="Plain Client")
     trash(depot, n)
     clock.advance(10.5)
@@ -81,7 +80,7 @@ def test_undo_after_the_window_is_refused(depot, clock, new_order):
     assert x.order.status == "rejected" and x.notices[-1].state == "held"
 
 
-def test_undo_refused_once_the_notice_was_released(depot, clock, new_order):
+def test_undo_refused_once_the_notice_was_released(rows, counts, depot, clock, new_order):
     n = new_order(source="Plain Client")
     trash(depot, n)
     clock.advance(10)  # the window's last moment: the relay may release it now
@@ -96,7 +95,7 @@ def test_undo_refused_once_the_notice_was_released(depot, clock, new_order):
     assert rows(depot, n).order.status == "rejected"
 
 
-def test_release_only_what_is_due(depot, clock, new_order):
+def test_release_only_what_is_due(rows, depot, clock, new_order):
     a = new_order(source="Plain Client")
     trash(depot, a)
     clock.advance(5)
@@ -110,7 +109,7 @@ def test_release_only_what_is_due(depot, clock, new_order):
     assert rows(depot, b).notices[0].state == "held"
 
 
-def test_undo_seconds_zero_holds_nothing_and_offers_no_undo(depot, new_order):
+def test_undo_seconds_zero_holds_nothing_and_offers_no_undo(rows, depot, new_order):
     set_setting(depot, "undo_seconds", "0")
     n = new_order(source="Plain Client")
     r = trash(depot, n)
@@ -124,7 +123,7 @@ def test_undo_seconds_zero_holds_nothing_and_offers_no_undo(depot, new_order):
         undo(depot, n)
 
 
-def test_undo_window_is_configurable(depot, clock, new_order):
+def test_undo_window_is_configurable(rows, depot, clock, new_order):
     set_setting(depot, "undo_seconds", "30")
     n = new_order(source="Plain Client")
     r = trash(depot, n)
@@ -140,7 +139,7 @@ def test_bad_undo_setting_is_refused(depot, value):
         set_setting(depot, "undo_seconds", value)
 
 
-def test_undo_cancellation_restores_lines_and_withdraws_follow_ups(depot, clock, new_order):
+def test_undo_cancellation_restores_lines_and_withdraws_follow_ups(rows, depot, clock, new_order):
     n = new_order(source="Corner Bakery", lines={"A": 4, "B": 1})
     cancel(depot, n, CancellationRequest(ReasonCode.DAMAGED, lines={"A": 3}))
     x = rows(depot, n)
@@ -160,7 +159,7 @@ def test_undo_cancellation_restores_lines_and_withdraws_follow_ups(depot, clock,
         cancel(depot, n, CancellationRequest(ReasonCode.DAMAGED, number=x.cancellations[0].number))
 
 
-def test_undo_full_cancellation_reopens_the_order(depot, new_order):
+def test_undo_full_cancellation_reopens_the_order(rows, depot, new_order):
     n = new_order(source="Plain Client")
     cancel(depot, n, CancellationRequest(ReasonCode.CLIENT_CANCELLED))
     undo(depot, n)
@@ -171,7 +170,7 @@ def test_undo_full_cancellation_reopens_the_order(depot, new_order):
     assert [c.state for c in rows(depot, n).cancellations] == ["undone", "done"]
 
 
-def test_undo_cancel_shipment_gives_it_back_to_the_subcontractor(depot, new_order):
+def test_undo_cancel_shipment_gives_it_back_to_the_subcontractor(rows, depot, new_order):
     n = new_order()
     dispatch(depot, n, "Swift Haulage")
     set_status(depot, n, Status.ACCEPTED)
@@ -183,7 +182,7 @@ def test_undo_cancel_shipment_gives_it_back_to_the_subcontractor(depot, new_orde
     assert x.notices[-1].kind == "order.revoked" and x.notices[-1].state == "withdrawn"
 
 
-def test_undo_silent_rejected_clears_the_mark(depot, new_order):
+def test_undo_silent_rejected_clears_the_mark(rows, depot, new_order):
     n = new_order(source="Plain Client")
     set_status(depot, n, Status.REJECTED)
     assert rows(depot, n).order.partner_not_informed is True
@@ -192,7 +191,7 @@ def test_undo_silent_rejected_clears_the_mark(depot, new_order):
     assert x.order.status == "created" and x.order.partner_not_informed is False
 
 
-def test_undo_refused_after_a_later_change(depot, new_order):
+def test_undo_refused_after_a_later_change(rows, counts, depot, new_order):
     n = new_order(source="Plain Client")
     trash(depot, n)
     set_tags(depot, n, add=["looked at"])
@@ -203,7 +202,7 @@ def test_undo_refused_after_a_later_change(depot, new_order):
     assert rows(depot, n).order.status == "rejected"
 
 
-def test_undo_refused_once_a_follow_up_was_done(depot, new_order):
+def test_undo_refused_once_a_follow_up_was_done(rows, counts, depot, new_order):
     from dispatchdesk.services import set_followup_done
 
     n = new_order(source="Corner Bakery")

@@ -11,7 +11,7 @@ in every such case nothing is stored.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -49,6 +49,7 @@ from ..store.models import (
     ReceivedMessage,
 )
 from .core import (
+    ActionResult,
     Depot,
     InvalidInput,
     NotFound,
@@ -194,6 +195,13 @@ def receive(depot: Depot, partner_name: str, msg: Any) -> ReceiveResult:
         if partner is None:
             raise NotFound(f"No partner named {partner_name!r}.")
         seen = s.get(ReceivedMessage, mid)
+        if seen is not None and seen.partner_id != partner.id:
+            # ids are unique per depot in the store: never let one partner's id swallow
+            # another partner's message as a "repeat"
+            raise InvalidInput(
+                f"Message id {mid!r} was already used by another partner; "
+                "every message needs its own id."
+            )
         if seen is not None:
             r = seen.result or {}
             return ReceiveResult(
@@ -371,24 +379,18 @@ def _on_cancel_request(
     order = _find_order(s, partner, msg)
     if order.source_id != partner.id:
         raise Refused([f"{partner.name} did not send us order {order.number}."])
-    r = react_to_cancel_request(order_facts(order))
+    quantities = _lines(msg)
+    facts = order_facts(order)
+    r = react_to_cancel_request(facts)
     if r.to_status is Status.CANCELLED:
-        plan = plan_cancellation(
-            order_facts(order), CancellationRequest(ReasonCode.CLIENT_CANCELLED), depot.now()
+        req = CancellationRequest(
+            ReasonCode.CLIENT_CANCELLED, lines={a: q for a, q in quantities.items() if q}
         )
-        notices = tuple(n for n in plan.notices if n.partner != partner.name)
-        followups = tuple(f for f in plan.followups if f.partner != partner.name)
-        plan = Plan(
-            **{
-                **plan.__dict__,
-                "action": "cancel_request_granted",
-                "notices": notices,
-                "followups": followups,
-                "refusals": (),
-                "undoable": False,
-            }
-        )
-        r = type(r)(plan.to_status, answer="accepted", message="Cancelled.", plan=plan)
+        plan = plan_cancellation(facts, req, depot.now())
+        _refuse_bad_lines(plan)
+        plan = replace(plan, action="cancel_request_granted")
+        text = "Cancelled." if plan.to_status is Status.CANCELLED else "Lines cancelled."
+        r = replace(r, to_status=plan.to_status, message=text, plan=plan)
     return order.number, _react(
         depot,
         s,
@@ -397,9 +399,16 @@ def _on_cancel_request(
         msg,
         r,
         "cancellation request",
-        request_lines=_lines(msg),
+        request_lines=quantities,
         request_message=_str(msg, "message", required=False, limit=MAX_TEXT),
     )
+
+
+def _refuse_bad_lines(plan: Plan) -> None:
+    """Lines or quantities the order does not have: the message is wrong, store nothing."""
+    bad = [x for x in plan.refusals if "has no line" in x or "are open" in x or "negative" in x]
+    if bad:
+        raise InvalidInput(" ".join(bad))
 
 
 def _on_cancellation(
@@ -416,8 +425,10 @@ def _on_cancellation(
     r = react_to_cancellation(facts, quantities)
     if r.answer == "accepted" and not facts.status.terminal:
         reason_s = msg.get("reason")
+        if reason_s is not None and not isinstance(reason_s, str):
+            raise InvalidInput("The message's 'reason' must be a reason code.")
         try:
-            reason = ReasonCode.parse(reason_s) if isinstance(reason_s, str) and reason_s else None
+            reason = ReasonCode.parse(reason_s) if reason_s else None
         except ValueError as e:
             raise InvalidInput(str(e)) from None
         req = CancellationRequest(
@@ -426,50 +437,83 @@ def _on_cancellation(
             lines={a: q for a, q in quantities.items() if q},
         )
         plan = plan_cancellation(facts, req, depot.now())
-        if any("has no line" in x or "are open" in x for x in plan.refusals):
-            raise InvalidInput(" ".join(plan.refusals))
-        notices = tuple(n for n in plan.notices if n.partner != partner.name)
-        followups = tuple(f for f in plan.followups if f.partner != partner.name)
-        plan = Plan(
-            **{
-                **plan.__dict__,
-                "action": "cancelled_by_partner",
-                "notices": notices,
-                "followups": followups,
-                "refusals": (),
-                "undoable": False,
-            }
+        _refuse_bad_lines(plan)
+        plan = replace(plan, action="cancelled_by_partner")
+        text = "Cancelled." if plan.to_status is Status.CANCELLED else "Lines cancelled."
+        r = replace(r, to_status=plan.to_status, message=text, plan=plan)
+        return order.number, _react(
+            depot,
+            s,
+            order,
+            partner,
+            msg,
+            r,
+            "cancellation",
+            reason=req.reason,
+            comment=req.comment,
+            their_number=_str(msg, "cancellation", required=False, limit=79) or None,
         )
-        r = type(r)(
-            plan.to_status,
-            answer="accepted",
-            message="Cancelled." if plan.to_status is Status.CANCELLED else "Lines cancelled.",
-            plan=plan,
-        )
-        cn = _str(msg, "cancellation", required=False, limit=100) or None
-        text = _react(depot, s, order, partner, msg, r, "cancellation")
-        qty = plan.extra.get("quantities", {})
-        if not plan.awaits_answer:
-            for ln in order.lines:
-                ln.cancelled += qty.get(ln.article, 0)  # type: ignore[union-attr]
-        number = f"{partner.name[:20]}:{cn}" if cn else next_number(s, "cancellation")
-        if s.scalar(select(Cancellation.id).where(Cancellation.number == number)) is not None:
-            number = next_number(s, "cancellation")
-        s.add(
-            Cancellation(
-                number=number,
-                order_id=order.id,
-                reason=req.reason.value if req.reason else None,
-                comment=req.comment,
-                lines=dict(qty),
-                partial=bool(plan.extra.get("partial")),  # type: ignore[arg-type]
-                state="pending" if plan.awaits_answer else "done",
-                created_at=depot.now(),
-                actor=f"partner:{partner.name}",
-            )
-        )
-        return order.number, text
     return order.number, _react(depot, s, order, partner, msg, r, "cancellation")
+
+
+def _apply_cancellation(
+    depot: Depot,
+    s: Session,
+    order: Order,
+    partner: Partner,
+    plan: Plan,
+    *,
+    reason: ReasonCode | None,
+    comment: str,
+    their_number: str | None,
+    detail: str,
+) -> ActionResult:
+    """A cancellation on a partner's word: the change, the cancellation record with its number,
+    the cancelled quantities, and notices (not held: nothing to undo) to the partners further
+    down, carrying the number so that their answer finds it."""
+    plan = replace(plan.leaving_out(partner.name).without_undo(), refusals=())
+    quantities = dict(plan.extra.get("quantities", {}))  # type: ignore[call-overload]
+    partial = bool(plan.extra.get("partial"))
+    pending = plan.awaits_answer
+    number = f"{partner.name[:20]}:{their_number}" if their_number else None
+    if number is None or s.scalar(select(Cancellation.id).where(Cancellation.number == number)):
+        number = next_number(s, "cancellation")
+    extra = {
+        "reason": reason.value if reason else None,
+        "comment": comment,
+        "lines": quantities,
+        "partial": partial,
+        "cancellation": number,
+    }
+    result = apply_plan(
+        depot,
+        s,
+        order,
+        plan,
+        actor=f"partner:{partner.name}",
+        reason=reason.value if reason else None,
+        detail=f"Cancellation {number}. {detail}",
+        extra=extra,
+        undoable=False,
+    )
+    if not pending:
+        for ln in order.lines:
+            ln.cancelled += quantities.get(ln.article, 0)
+    s.add(
+        Cancellation(
+            number=number,
+            order_id=order.id,
+            reason=reason.value if reason else None,
+            comment=comment,
+            lines=quantities,
+            partial=partial,
+            state="pending" if pending else "done",
+            created_at=depot.now(),
+            actor=f"partner:{partner.name}",
+        )
+    )
+    s.flush()
+    return result
 
 
 def _react(
@@ -482,19 +526,26 @@ def _react(
     what: str,
     request_lines: dict[str, int] | None = None,
     request_message: str = "",
+    reason: ReasonCode | None = ReasonCode.CLIENT_CANCELLED,
+    comment: str = "",
+    their_number: str | None = None,
 ) -> str:
     frm = order.status
+    entry_id: int | None = None
     if r.plan is not None:
-        result = apply_plan(
+        result = _apply_cancellation(
             depot,
             s,
             order,
+            partner,
             r.plan,
-            actor=f"partner:{partner.name}",
+            reason=reason,
+            comment=comment,
+            their_number=their_number,
             detail=f"{partner.name} sent a {what}: {r.message}",
-            undoable=False,
         )
-        text = result.message
+        text = r.message if r.plan.awaits_answer else result.message
+        entry_id = result.audit_id
     else:
         if r.to_status is not None and r.to_status.value != order.status:
             order.status = r.to_status.value
@@ -513,16 +564,21 @@ def _react(
     notices = []
     if r.answer:
         notices.append(_answer(depot, s, order, partner, msg, r.answer, r.message))
-    _audit(
-        depot,
-        s,
-        order,
-        f"partner {what}",
-        frm,
-        f"{partner.name}: {r.message}".strip(),
-        partner,
-        notices,
-    )
+    if entry_id is not None:
+        entry = s.get(AuditEntry, entry_id)
+        if entry is not None:
+            entry.notices = [*entry.notices, *(n.id for n in notices)]
+    else:
+        _audit(
+            depot,
+            s,
+            order,
+            f"partner {what}",
+            frm,
+            f"{partner.name}: {r.message}".strip(),
+            partner,
+            notices,
+        )
     return text
 
 
@@ -660,7 +716,11 @@ def _on_answer(
             s.scalars(select(Cancellation).where(Cancellation.number == cn)).first() if cn else None
         )
         if outcome is Outcome.ACCEPTED:
-            qty = canc.lines if canc else {}
+            # the quantities of the cancellation record; else those the notice carried;
+            # else everything still open
+            qty = canc.lines if canc else (notice.payload or {}).get("lines")
+            if not isinstance(qty, dict):
+                qty = {ln.article: ln.quantity - ln.cancelled for ln in order.lines}
             for ln in order.lines:
                 ln.cancelled += int(qty.get(ln.article, 0))
             if all(ln.cancelled >= ln.quantity for ln in order.lines):
