@@ -125,7 +125,9 @@ class _Endpoint:
         if msg.get("id") != mid:
             return _error(400, "id-mismatch",
                           "The message's \"id\" must equal its webhook-id header.")
-        digest = hashlib.sha256(raw).hexdigest()
+        # the digest of the message's content, not of its bytes: a sender may re-encode a retry
+        canonical = json.dumps(msg, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        digest = hashlib.sha256(canonical.encode("utf-8")).hexdigest()
         try:
             first = await asyncio.to_thread(received, self.depot, mid)
             if first is not None:
