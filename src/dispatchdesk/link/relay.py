@@ -127,7 +127,6 @@ class Relay:
         self._session: aiohttp.ClientSession | None = None
         self._runner: web.AppRunner | None = None
         self._transports: dict[Transport, Any] = {}
-        self._smtp = SmtpSettings(None, 25, None, "Our depot")
         self._down: dict[str, str] = {}  # partner -> why we think it is down
         self._db_error: str | None = None
 
@@ -158,7 +157,7 @@ class Relay:
         self._session = aiohttp.ClientSession(connector=connector)
         self._transports = {
             Transport.HTTP: HttpTransport(self._session, deadline=self.deadline, clock=self.clock),
-            Transport.EMAIL: EmailTransport(lambda: self._smtp, deadline=self.deadline),
+            Transport.EMAIL: EmailTransport(self._smtp_settings, deadline=self.deadline),
         }
         if self.listen:
             try:
@@ -216,18 +215,17 @@ class Relay:
         """Look for due notices now instead of at the next poll (after an action, say)."""
         self._wake.set()
 
+    async def _smtp_settings(self) -> SmtpSettings:
+        return await asyncio.to_thread(SmtpSettings.from_settings, self.depot.setting)
+
     def _status(self) -> dict[str, Any]:
         return {"relay": self.state, "waiting": self.waiting, "failed": self.failed}
 
     # ------------------------------------------------------------------ the work
     async def _run(self) -> None:
-        settings_at = -1e9
         more = False  # the last claim was full: more may be due at once
         while not self._stopping:
             try:
-                if time.monotonic() - settings_at > 10:
-                    self._smtp = await asyncio.to_thread(SmtpSettings.from_settings, self.depot.setting)
-                    settings_at = time.monotonic()
                 free = self.concurrency - len(self._inflight)
                 if free > 0:
                     due = more

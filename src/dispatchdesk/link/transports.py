@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC
 from email.message import EmailMessage
@@ -212,16 +212,16 @@ def email_message(notice: ClaimedNotice, settings: SmtpSettings) -> EmailMessage
 
 
 class EmailTransport:
-    """E-mail over SMTP with aiosmtplib. `settings` is read fresh for every attempt."""
+    """E-mail over SMTP with aiosmtplib. `settings` (async) is read fresh for every attempt."""
 
-    def __init__(self, settings: Callable[[], SmtpSettings], *, deadline: float = DEADLINE_SECONDS) -> None:
+    def __init__(self, settings: Callable[[], Awaitable[SmtpSettings]], *, deadline: float = DEADLINE_SECONDS) -> None:
         self.settings = settings
         self.deadline = deadline
 
     async def deliver(self, notice: ClaimedNotice) -> Delivery:
         import aiosmtplib
 
-        s = self.settings()
+        s = await self.settings()
         if not notice.partner_email:
             return Delivery.failed(f"{notice.partner} has no e-mail address; set one on the Partners screen.",
                                    contacted=False)
