@@ -15,6 +15,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 from sqlalchemy.orm.exc import StaleDataError
@@ -36,7 +38,8 @@ from ..domain import (
     Status,
     Transport,
 )
-from ..store import Database, StorageError, UnitOfWork
+from ..store import HEAD_REVISION, Database, StorageError, UnitOfWork
+from ..store.db import alembic_config, describe_db_error
 from ..store.models import (
     AuditEntry,
     Cancellation,
@@ -111,7 +114,12 @@ class Depot:
 
     @classmethod
     def open(cls, db: str | os.PathLike[str], *, actor: str | None = None) -> Depot:
-        database = Database.open(db)
+        database = Database.open(db, migrate=False)
+        try:
+            migrate(database)
+        except BaseException:
+            database.close()
+            raise
         return cls(database, actor or current_user())
 
     def uow(self, *, write: bool = True) -> UnitOfWork:
@@ -139,6 +147,43 @@ class Depot:
             return max(0, int(value)) if value is not None else DEFAULT_UNDO_SECONDS
         except ValueError:
             return DEFAULT_UNDO_SECONDS
+
+
+def migrate(database: Database) -> None:
+    """Database.migrate(), made safe for SQLite: foreign keys off while Alembic's batch mode
+    copies a table, and every key checked before the upgrade commits.
+
+    Work-around for a store bug: migration 0002 recreates `partners` (batch mode), and with
+    foreign keys on, dropping the old copy fails as soon as one order references a partner,
+    so a real 0001 depot could not be upgraded at all.
+    """
+    if not database.is_sqlite or database.current_revision() == HEAD_REVISION:
+        database.migrate()
+        return
+    from alembic import command
+
+    cfg = alembic_config()
+    engine = database.engine.execution_options(dispatchdesk_write=True)
+    try:
+        with engine.connect() as conn:
+            raw = conn.connection.driver_connection  # no transaction is open yet
+            raw.execute("PRAGMA foreign_keys = OFF")  # a no-op inside a transaction
+            try:
+                with conn.begin():
+                    cfg.attributes["connection"] = conn
+                    command.upgrade(cfg, "head")
+                    broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                    if broken:
+                        raise StorageError(
+                            f"Upgrading the database {database.where} would break "
+                            f"{len(broken)} reference(s) (first in table {broken[0][0]}); "
+                            "nothing was changed."
+                        )
+                    conn.execute(sqlite_insert(DepotMeta).values(id=1).prefix_with("OR IGNORE"))
+            finally:
+                raw.execute("PRAGMA foreign_keys = ON")
+    except DBAPIError as e:
+        raise StorageError(describe_db_error(e, database.where)) from None
 
 
 # --------------------------------------------------------------------------- results
