@@ -116,7 +116,7 @@ PARTNERS: dict[str, dict[str, Any]] = {
 }
 
 
-def add_partners(d: Depot) -> dict[str, str]:
+def _add_partners(d: Depot) -> dict[str, str]:
     for name, settings in PARTNERS.items():
         add_partner(d, PartnerInput(name=name, **settings))
     return {name: name for name in PARTNERS}
@@ -124,7 +124,13 @@ def add_partners(d: Depot) -> dict[str, str]:
 
 @pytest.fixture
 def partners(depot: Depot) -> dict[str, str]:
-    return add_partners(depot)
+    return _add_partners(depot)
+
+
+@pytest.fixture(name="add_partners")
+def add_partners_fixture() -> Callable[[Depot], dict[str, str]]:
+    """add_partners(depot): the partners of the `partners` fixture, on another depot."""
+    return _add_partners
 
 
 # --------------------------------------------------------------------------- orders

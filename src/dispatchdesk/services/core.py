@@ -411,11 +411,14 @@ def apply_plan(
         order.cancellation_request = None
     # every action bumps the version, even one that changes no column
     flag_modified(order, "status")
+    number = order.number  # the failed flush expires the order: name it from here
     try:
         session.flush()
     except StaleDataError:
+        session.rollback()
         raise Conflict(
-            f"Order {order.number} was changed by someone else at the same moment; nothing was changed. Look again and retry."
+            f"Order {number} was changed by someone else at the same moment; "
+            "nothing was changed. Look again and retry."
         ) from None
 
     partners_by_name = {p.name: p for p in (order.source, order.assignee, assign) if p is not None}
