@@ -14,16 +14,22 @@ from sqlalchemy.orm import aliased
 
 from ..domain import (
     ALL_STATUSES,
+    CancellationRequest,
     Direction,
     Mark,
     NoticeState,
+    ReasonCode,
     Status,
     allowed_targets,
     move_refusal,
+    plan_cancellation,
+    plan_set_status,
+    plan_trash,
 )
 from ..store.models import (
     AuditEntry,
     Cancellation,
+    DepotMeta,
     FollowUp,
     Notice,
     Order,
@@ -46,6 +52,7 @@ class Card:
     created_at: datetime
     archived: bool
     marks: frozenset[Mark] = frozenset()
+    id: int = 0  # the database row id, for windows fetched by id
 
     @property
     def route(self) -> str:
@@ -114,7 +121,7 @@ def board(depot: Depot, flt: BoardFilter = BoardFilter(), *, limit: int | None =
             marks.add(Mark.FOLLOW_UP_OPEN)
         direction = Direction.INBOUND if src_name else (Direction.OUTBOUND if asg_name else Direction.OWN)
         out.append(Card(number, Status(status), version, src_name or asg_name or "", direction, pick, deliv,
-                        changed, created, archived, frozenset(marks)))
+                        changed, created, archived, frozenset(marks), oid))
     return out
 
 
@@ -153,6 +160,258 @@ def counts(depot: Depot, *, archived: bool = False) -> dict[Status, int]:
     for status, n in rows:
         out[Status(status)] = n
     return out
+
+
+# --------------------------------------------------------------------------- the board, in windows
+#
+# A depot can hold 100,000 orders. The dispatch screen never loads them all: it asks for the
+# number of cards in each list, and then for the window of cards it shows. Filtering uses a
+# compact in-memory index of the searchable text (SearchIndex), built once and rebuilt when
+# the database changed.
+
+#: The key of the list of archived orders (every status); the other lists are keyed by status.
+ARCHIVED = "archived"
+#: Every list of the board, as on the tab All information.
+LIST_KEYS: tuple[str, ...] = tuple(s.value for s in ALL_STATUSES) + (ARCHIVED,)
+
+
+def _list_where(key: str):  # type: ignore[no-untyped-def]
+    if key == ARCHIVED:
+        return Order.archived.is_(True)
+    # "IS NOT true" rather than "= false": the database then walks the status index in order.
+    return and_(Order.status == Status(key).value, Order.archived.is_not(True))
+
+
+_CARD_COLUMNS = (
+    Order.id, Order.number, Order.status, Order.version, Order.source_id, Order.assignee_id,
+    Order.pickup_address, Order.delivery_address, Order.status_changed_at, Order.created_at,
+    Order.archived, Order.cancellation_requested, Order.partner_not_informed, Order.cancellation_refused,
+)
+
+
+def _cards(session, rows) -> list[Card]:  # type: ignore[no-untyped-def]
+    """Rows of _CARD_COLUMNS -> cards with their marks (two small queries for the marks)."""
+    if not rows:
+        return []
+    names = dict(session.execute(select(Partner.id, Partner.name)).all())
+    ids = [r[0] for r in rows]
+    notice_marks = _notice_marks(session, ids)
+    open_fu = set(session.scalars(
+        select(FollowUp.order_id).where(FollowUp.order_id.in_(ids), FollowUp.done_at.is_(None),
+                                        FollowUp.withdrawn.is_(False)).distinct()))
+    out = []
+    for (oid, number, status, version, src_id, asg_id, pick, deliv, changed, created, archived,
+         c_req, not_inf, c_ref) in rows:
+        marks = set(notice_marks.get(oid, ()))
+        if c_req:
+            marks.add(Mark.CANCELLATION_REQUESTED)
+        if not_inf:
+            marks.add(Mark.PARTNER_NOT_INFORMED)
+        if c_ref:
+            marks.add(Mark.CANCELLATION_REFUSED)
+        if oid in open_fu:
+            marks.add(Mark.FOLLOW_UP_OPEN)
+        src_name = names.get(src_id) if src_id else None
+        asg_name = names.get(asg_id) if asg_id else None
+        direction = Direction.INBOUND if src_name else (Direction.OUTBOUND if asg_name else Direction.OWN)
+        out.append(Card(number, Status(status), version, src_name or asg_name or "", direction, pick or "",
+                        deliv or "", changed, created, bool(archived), frozenset(marks), oid))
+    return out
+
+
+def board_counts(depot: Depot) -> dict[str, int]:
+    """How many cards each list of the board holds (keys: LIST_KEYS)."""
+    with depot.uow(write=False) as uow:
+        s = uow.session
+        every = dict(s.execute(select(Order.status, func.count()).group_by(Order.status)).all())
+        archived = dict(s.execute(
+            select(Order.status, func.count()).where(Order.archived.is_(True)).group_by(Order.status)).all())
+    out = {k: 0 for k in LIST_KEYS}
+    for status, n in every.items():
+        out[status] = n - archived.get(status, 0)
+    out[ARCHIVED] = sum(archived.values())
+    return out
+
+
+def board_page(depot: Depot, key: str, offset: int, limit: int) -> list[Card]:
+    """The cards of one list from `offset`, in board order (oldest status change first)."""
+    q = (select(*_CARD_COLUMNS).where(_list_where(key))
+         .order_by(Order.status_changed_at, Order.id).offset(max(0, offset)).limit(max(0, limit)))
+    with depot.uow(write=False) as uow:
+        return _cards(uow.session, uow.session.execute(q).all())
+
+
+def cards_by_ids(depot: Depot, ids: list[int]) -> list[Card]:
+    """The cards of these orders, in the order given (ids no longer there are left out)."""
+    if not ids:
+        return []
+    with depot.uow(write=False) as uow:
+        rows = []
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            rows.extend(uow.session.execute(select(*_CARD_COLUMNS).where(Order.id.in_(chunk))).all())
+        by_id = {c.id: c for c in _cards(uow.session, rows)}
+    return [by_id[i] for i in ids if i in by_id]
+
+
+def card_position(depot: Depot, number: str) -> tuple[str, int, int] | None:
+    """(list key, index in that list, order id) of the order; None when there is no such order."""
+    with depot.uow(write=False) as uow:
+        s = uow.session
+        row = s.execute(select(Order.id, Order.status, Order.archived, Order.status_changed_at)
+                        .where(Order.number == number.strip())).first()
+        if row is None:
+            return None
+        oid, status, archived, changed = row
+        key = ARCHIVED if archived else status
+        before = s.scalar(select(func.count()).select_from(Order).where(
+            _list_where(key),
+            or_(Order.status_changed_at < changed, and_(Order.status_changed_at == changed, Order.id < oid))))
+        return key, int(before or 0), oid
+
+
+@dataclass(frozen=True)
+class SearchIndex:
+    """The searchable text of every order, in board order, for filtering in memory.
+
+    `seq` is the database's change sequence when it was built: a newer one means rebuild.
+    """
+
+    seq: int
+    ids: list[int]
+    keys: list[str]
+    text: list[str]
+
+    def match(self, query: str) -> dict[str, list[int]]:
+        """list key -> ids of the orders whose number, partner or address holds every word."""
+        words = query.casefold().split()
+        out: dict[str, list[int]] = {k: [] for k in LIST_KEYS}
+        if not words:
+            for oid, key in zip(self.ids, self.keys, strict=True):
+                out[key].append(oid)
+            return out
+        ids, keys = self.ids, self.keys
+        words.sort(key=len, reverse=True)  # the longest word rules out the most
+        first, rest = words[0], words[1:]
+        text = self.text
+        hits = [i for i, t in enumerate(text) if first in t]
+        for w in rest:
+            hits = [i for i in hits if w in text[i]]
+        for i in hits:
+            out[keys[i]].append(ids[i])
+        return out
+
+
+def search_index(depot: Depot) -> SearchIndex:
+    """Build the SearchIndex: number, partners, partner's reference and both addresses."""
+    seq = depot.db.change_seq()
+    q = (select(Order.id, Order.status, Order.archived, Order.number, Order.source_id, Order.assignee_id,
+                Order.partner_ref, Order.pickup_address, Order.delivery_address)
+         .order_by(Order.status_changed_at, Order.id))
+    ids: list[int] = []
+    keys: list[str] = []
+    text: list[str] = []
+    with depot.uow(write=False) as uow:
+        s = uow.session
+        names = {pid: name.casefold() for pid, name in s.execute(select(Partner.id, Partner.name)).all()}
+        for oid, status, archived, number, src, asg, ref, pick, deliv in s.execute(
+                q, execution_options={"yield_per": 2000}):
+            ids.append(oid)
+            keys.append(ARCHIVED if archived else status)
+            text.append("\n".join((number, names.get(src, ""), names.get(asg, ""), ref or "", pick or "",
+                                   deliv or "")).casefold())
+    return SearchIndex(seq, ids, keys, text)
+
+
+# --------------------------------------------------------------------------- what the dispatcher may do
+
+
+@dataclass(frozen=True)
+class OrderActions:
+    """What each action on one order would meet: None = allowed, else the sentence why not.
+
+    Computed by the domain's plans, so the screens offer exactly what the services allow.
+    """
+
+    number: str
+    version: int
+    status: Status
+    archived: bool
+    #: Set status to each status (Dispatched still needs a partner; Cancelled the form)
+    moves: dict[Status, str | None]
+    trash: str | None
+    cancel: str | None
+    undo_until: datetime | None
+
+    #: Set status to Dispatched asks for the subcontractor or warehouse
+    NEEDS_PARTNER = Status.DISPATCHED
+    #: Set status to Cancelled goes through the cancellation form
+    NEEDS_FORM = Status.CANCELLED
+
+    def undoable(self, now: datetime) -> bool:
+        return self.undo_until is not None and now < self.undo_until
+
+
+def _undo_until(session, order_id: int, version: int, now: datetime) -> datetime | None:  # type: ignore[no-untyped-def]
+    """Until when the order's last action can be undone (the same test services.undo makes)."""
+    last = session.scalars(select(AuditEntry).where(AuditEntry.order_id == order_id, AuditEntry.undo_of.is_(None))
+                           .order_by(AuditEntry.id.desc()).limit(1)).first()
+    if (last is not None and last.undoable_until and last.undone_by is None and last.undoable_until > now
+            and last.after_version == version):
+        return last.undoable_until
+    return None
+
+
+def order_actions(depot: Depot, number: str) -> OrderActions:
+    now = depot.now()
+    with depot.uow(write=False) as uow:
+        s = uow.session
+        o = load_order(s, number)
+        facts = order_facts(o)
+        moves: dict[Status, str | None] = {}
+        for st in Status:
+            if st is Status.DISPATCHED:
+                refusal = move_refusal(facts, st)
+                moves[st] = refusal
+            elif st is Status.CANCELLED:
+                moves[st] = move_refusal(facts, st) or _cancel_refusal(facts, now)
+            else:
+                plan = plan_set_status(facts, st, now)
+                moves[st] = " ".join(plan.refusals) or None
+        trash = " ".join(plan_trash(facts, now).refusals) or None
+        return OrderActions(
+            number=o.number,
+            version=o.version,
+            status=Status(o.status),
+            archived=o.archived,
+            moves=moves,
+            trash=trash,
+            cancel=_cancel_refusal(facts, now),
+            undo_until=_undo_until(s, o.id, o.version, now),
+        )
+
+
+def _cancel_refusal(facts, now: datetime) -> str | None:  # type: ignore[no-untyped-def]
+    """Why the cancellation form cannot be used on this order (reason checks aside: the form asks)."""
+    plan = plan_cancellation(facts, CancellationRequest(ReasonCode.OTHER, comment="-"), now)
+    return " ".join(plan.refusals) or None
+
+
+def fresh_cancellation_number(depot: Depot) -> str:
+    """A cancellation number nobody has used yet, to fill in the form (the dispatcher may edit it).
+
+    Read-only: two forms opened at once can show the same number; the second to be sent is
+    refused with 'already used' and the form offers a new one.
+    """
+    with depot.uow(write=False) as uow:
+        s = uow.session
+        meta = s.get(DepotMeta, 1)
+        n = meta.next_cancellation_seq if meta is not None else 1
+        while True:
+            number = f"CN-{n:06d}"
+            if s.scalar(select(Cancellation.id).where(Cancellation.number == number)) is None:
+                return number
+            n += 1
 
 
 # --------------------------------------------------------------------------- one order
@@ -277,13 +536,7 @@ def order_detail(depot: Depot, number: str) -> OrderDetail:
         fus = s.scalars(select(FollowUp).where(FollowUp.order_id == o.id, FollowUp.withdrawn.is_(False))
                         .order_by(FollowUp.id)).unique().all()
         cancs = s.scalars(select(Cancellation).where(Cancellation.order_id == o.id).order_by(Cancellation.id)).all()
-        last = next((a for a in reversed(audit) if a.undo_of is None), None)
-        undo_until = (
-            last.undoable_until
-            if last is not None and last.undoable_until and last.undone_by is None and last.undoable_until > now
-            and last.after_version == o.version
-            else None
-        )
+        undo_until = _undo_until(s, o.id, o.version, now)
         return OrderDetail(
             number=o.number,
             version=o.version,
@@ -436,6 +689,17 @@ def report(depot: Depot) -> dict[str, object]:
 
 
 __all__ = [
+    "ARCHIVED",
+    "LIST_KEYS",
+    "OrderActions",
+    "SearchIndex",
+    "board_counts",
+    "board_page",
+    "card_position",
+    "cards_by_ids",
+    "fresh_cancellation_number",
+    "order_actions",
+    "search_index",
     "AuditView",
     "BoardFilter",
     "Card",
