@@ -1,0 +1,225 @@
+"""The console app: screens by key, the relay inside it, and the watch on the database.
+
+    run(depot)                      # blocking; the relay runs inside the console
+    run(depot, relay=False)         # another process runs `dispatchdesk relay`
+    run(depot, demo=True)           # and the demo partners answer (DemoSimulator)
+
+| Key | Screen |
+| --- | --- |
+| 1 | Dispatch |
+| 3 | Link (when installed) |
+| 4 | Partners (when installed) |
+| ctrl+p | Command palette: every action |
+| ctrl+q | Quit |
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from textual import work
+from textual.app import App
+from textual.binding import Binding
+from textual.screen import Screen
+
+from ..resources import styles_dir
+from ..services import ERRORS, Depot
+from .commands import DeskCommands
+from .flows import Flows
+from .screens.detail import OrderDetailScreen
+from .screens.dispatch import DispatchScreen
+
+#: How often the database's change sequence is read (SPEC 8: other sessions' changes within ~1 s).
+POLL_SECONDS = 0.5
+
+
+def _optional(module: str, name: str) -> tuple[Any, str]:
+    """(the class, "") when it can be imported, else (None, why not)."""
+    try:
+        mod = __import__(module, fromlist=[name])
+        return getattr(mod, name), ""
+    except Exception as e:  # noqa: BLE001 - a part not installed (or broken) is reported, not fatal
+        return None, f"{type(e).__name__}: {e}"
+
+
+def stylesheets() -> list[Path]:
+    return sorted(styles_dir().glob("*.tcss"))
+
+
+class DeskApp(App[None]):
+    TITLE = "dispatchdesk"
+    COMMANDS = App.COMMANDS | {DeskCommands}
+    BINDINGS = [
+        Binding("1", "mode('dispatch')", "Dispatch", show=False),
+        Binding("3", "mode('link')", "Link", show=False),
+        Binding("4", "mode('partners')", "Partners", show=False),
+    ]
+
+    def __init__(
+        self,
+        depot: Depot,
+        *,
+        demo: bool = False,
+        listen: str | None = None,
+        relay: bool | Any = True,
+        blink: bool = True,
+        poll: float = POLL_SECONDS,
+        exit_when_drawn: bool = False,
+    ) -> None:
+        super().__init__(css_path=stylesheets())  # type: ignore[arg-type]
+        self.depot = depot
+        self.demo = demo
+        self.listen = listen
+        self.blink = blink
+        self.poll = poll
+        self.exit_when_drawn = exit_when_drawn
+        self.drawn_at: float | None = None
+        self.started_at = time.perf_counter()
+        self.flows = Flows(self)
+        self.depot_name = ""
+        self._stop = threading.Event()
+        self._want_relay = relay
+        self.relay: Any = None
+        self.relay_problem = ""
+        self.simulator: Any = None
+        self.screens_available: dict[str, str] = {}
+        self.add_mode("dispatch", DispatchScreen)
+        link_screen, why = _optional("dispatchdesk.tui.link_screen", "LinkScreen")
+        if link_screen is not None:
+            self.add_mode("link", lambda: link_screen(self.depot))
+        self.screens_available["link"] = why
+        partners_screen, why = _optional("dispatchdesk.tui.partners_screen", "PartnersScreen")
+        if partners_screen is not None:
+            self.add_mode("partners", lambda: partners_screen(self.depot))
+        self.screens_available["partners"] = why
+
+    # ------------------------------------------------------------------ start and stop
+    async def on_mount(self) -> None:
+        try:
+            self.depot_name = self.depot.setting("depot_name") or ""
+        except ERRORS:
+            self.depot_name = ""
+        await self.switch_mode("dispatch")
+        self._watch()
+        self.run_worker(self._start_background(), group="background")
+
+    async def _start_background(self) -> None:
+        want = self._want_relay
+        if want is True:
+            relay_cls, why = _optional("dispatchdesk.link.relay", "Relay")
+            if relay_cls is None:
+                self.relay_problem = "not available"
+                self.log.warning(f"relay not available: {why}")
+            else:
+                try:
+                    self.relay = relay_cls(self.depot, listen=self.listen)
+                except Exception as e:  # noqa: BLE001 - shown in the header, the console goes on
+                    self.relay_problem = f"cannot start: {e}"
+        elif want not in (False, None):
+            self.relay = want  # a relay object given by the caller (tests)
+        if self.relay is not None:
+            try:
+                await self.relay.start()
+            except Exception as e:  # noqa: BLE001 - shown in the header, the console goes on
+                self.relay_problem = f"cannot start: {e}"
+                self.relay = None
+        if self.demo:
+            sim_cls, why = _optional("dispatchdesk.link.simulator", "DemoSimulator")
+            if sim_cls is None:
+                self.notify(f"The demo partners cannot start ({why}).", severity="warning", markup=False)
+            else:
+                try:
+                    self.simulator = sim_cls(self.depot)
+                    await self.simulator.start()
+                except Exception as e:  # noqa: BLE001
+                    self.simulator = None
+                    self.notify(f"The demo partners cannot start: {e}", severity="warning", markup=False)
+
+    async def on_unmount(self) -> None:
+        self._stop.set()
+        for part in (self.simulator, self.relay):
+            if part is not None:
+                try:
+                    await part.stop()
+                except Exception as e:  # noqa: BLE001 - stopping must not hide the way out
+                    self.log.error(f"stopping {part!r}: {e}")
+
+    def relay_status(self) -> str:
+        if self._want_relay is False or self._want_relay is None:
+            return "relay: off"
+        if self.relay is None:
+            return f"relay: {self.relay_problem or 'starting'}"
+        state = str(getattr(self.relay, "state", "") or "?")
+        waiting = getattr(self.relay, "waiting", 0) or 0
+        return f"relay: {state} · {waiting} waiting"
+
+    # ------------------------------------------------------------------ watching the database
+    @work(thread=True, group="watch", exit_on_error=False)
+    def _watch(self) -> None:
+        last: int | None = None
+        while not self._stop.is_set():
+            try:
+                seq = self.depot.db.change_seq()
+            except ERRORS:
+                seq = last
+            except Exception:  # noqa: BLE001 - the database went away while closing
+                if self._stop.is_set():
+                    return
+                seq = last
+            if last is not None and seq != last:
+                try:
+                    self.call_from_thread(self.depot_changed)
+                except RuntimeError:
+                    return  # the app is closing
+            last = seq
+            self._stop.wait(self.poll)
+
+    def depot_changed(self, reveal: str | None = None) -> None:
+        """Refresh every screen of the current stack that shows the database."""
+        for screen in self.screen_stack:
+            handler = getattr(screen, "depot_changed", None)
+            if callable(handler):
+                handler(reveal=reveal)
+        self.refresh_bindings()
+
+    # ------------------------------------------------------------------ screens
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "mode":
+            mode = str(parameters[0]) if parameters else ""
+            return mode == "dispatch" or (mode in self._modes and mode != "_default")
+        return True
+
+    async def action_mode(self, mode: str) -> None:
+        if mode in self._modes and self.current_mode != mode:
+            await self.switch_mode(mode)
+            handler = getattr(self.screen, "depot_changed", None)
+            if callable(handler):
+                handler()
+
+    def open_order(self, number: str) -> None:
+        self.push_screen(OrderDetailScreen(number))
+
+    def on_dispatch_screen_drawn(self, message: DispatchScreen.Drawn) -> None:
+        if self.drawn_at is None:
+            self.drawn_at = time.perf_counter()
+            if self.exit_when_drawn:
+                self.exit()
+
+    def palette_commands(self) -> list[tuple[str, Any, str]]:
+        out: list[tuple[str, Any, str]] = [("Dispatch screen", lambda: self.run_action("mode('dispatch')"), "1")]
+        if "link" in self._modes:
+            out.append(("Link screen: notices and follow-ups", lambda: self.run_action("mode('link')"), "3"))
+        if "partners" in self._modes:
+            out.append(("Partners screen", lambda: self.run_action("mode('partners')"), "4"))
+        return out
+
+    def get_default_screen(self) -> Screen[Any]:
+        return Screen()
+
+
+def run(depot: Depot, *, demo: bool = False, listen: str | None = None, relay: bool = True) -> None:
+    """Run the console on `depot` until the dispatcher quits (blocking)."""
+    DeskApp(depot, demo=demo, listen=listen, relay=relay).run()

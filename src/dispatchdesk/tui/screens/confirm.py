@@ -1,0 +1,158 @@
+"""Yes/No confirms: one order, or several at once (bulk), and the result of a bulk action.
+
+Every sentence comes from the services (Preview.lines): the screen only lays them out, as
+literal text. On anything that cannot be undone, No has the focus.
+
+| Key | Action |
+| --- | --- |
+| y | Yes |
+| n / escape | No |
+| left / right / tab | Move between the buttons |
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Static
+
+from ...text import clean
+
+
+def sentences(lines: Sequence[str], *, bullet: str = "• ") -> Text:
+    """Outside-made sentences as literal text, one per line."""
+    out = Text()
+    for i, line in enumerate(lines):
+        if i:
+            out.append("\n")
+        out.append(bullet)
+        out.append(clean(line))
+    return out
+
+
+class ConfirmScreen(ModalScreen[bool]):
+    """Ask Yes or No, saying everything the action will do."""
+
+    BINDINGS = [
+        Binding("y", "answer(True)", "Yes"),
+        Binding("n,escape", "answer(False)", "No"),
+        Binding("left,right", "toggle_focus", "Switch", show=False),
+    ]
+
+    def __init__(
+        self,
+        title: str,
+        lines: Sequence[str],
+        *,
+        final: bool,
+        yes: str = "Yes",
+        no: str = "No",
+    ) -> None:
+        super().__init__(classes="dialog-screen")
+        self.title_text = title
+        self.lines = list(lines)
+        self.final = final
+        self.yes = yes
+        self.no = no
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog", id="confirm"):
+            yield Static(Text(clean(self.title_text, single_line=True), style="bold"), classes="dialog-title")
+            with VerticalScroll(classes="dialog-body"):
+                yield Static(sentences(self.lines), id="confirm-lines")
+            if self.final:
+                yield Static(Text("No has the focus: this cannot be taken back.", style="italic"),
+                             classes="dialog-hint")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button(Text(f"Yes (y): {self.yes}" if self.yes != "Yes" else "Yes (y)"), id="yes",
+                             variant="error" if self.final else "primary")
+                yield Button(Text("No (n)" if self.no == "No" else f"No (n): {self.no}"), id="no")
+
+    def on_mount(self) -> None:
+        self.query_one("#no" if self.final else "#yes", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.dismiss(event.button.id == "yes")
+
+    def action_answer(self, yes: bool) -> None:
+        self.dismiss(yes)
+
+    def action_toggle_focus(self) -> None:
+        self.focus_next(Button)
+
+
+class BulkConfirmScreen(ConfirmScreen):
+    """One confirm for several orders: what happens to each, or why it is refused."""
+
+    def __init__(self, title: str, items: Sequence[tuple[str, Sequence[str], bool]], *, final: bool) -> None:
+        # items: (order number, sentences, allowed)
+        super().__init__(title, [], final=final)
+        self.items = list(items)
+
+    def compose(self) -> ComposeResult:
+        body = Text()
+        for i, (number, lines, allowed) in enumerate(self.items):
+            if i:
+                body.append("\n")
+            body.append("✓ " if allowed else "✗ ", style="bold")
+            body.append(clean(number, single_line=True), style="bold")
+            body.append("" if allowed else "  (refused: it stays as it is)")
+            for line in lines:
+                body.append("\n    ")
+                body.append(clean(line))
+        ok = sum(1 for _, _, a in self.items if a)
+        with Vertical(classes="dialog", id="confirm"):
+            yield Static(Text(clean(self.title_text, single_line=True), style="bold"), classes="dialog-title")
+            yield Static(Text(f"{ok} of {len(self.items)} can be done; each order is checked on its own."),
+                         classes="dialog-hint")
+            with VerticalScroll(classes="dialog-body"):
+                yield Static(body, id="confirm-lines")
+            if self.final:
+                yield Static(Text("No has the focus: this cannot be taken back.", style="italic"),
+                             classes="dialog-hint")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button(Text("Yes (y)"), id="yes", variant="error" if self.final else "primary")
+                yield Button(Text("No (n)"), id="no")
+
+
+class ResultScreen(ModalScreen[None]):
+    """What a bulk action did, order by order."""
+
+    BINDINGS = [Binding("escape,enter,space", "close", "Close")]
+
+    def __init__(self, title: str, items: Sequence[tuple[str, bool, str]]) -> None:
+        super().__init__(classes="dialog-screen")
+        self.title_text = title
+        self.items = list(items)
+
+    def compose(self) -> ComposeResult:
+        body = Text()
+        for i, (number, ok, message) in enumerate(self.items):
+            if i:
+                body.append("\n")
+            body.append("✓ done    " if ok else "✗ refused ", style="bold")
+            body.append(clean(number, single_line=True), style="bold")
+            body.append("\n    ")
+            body.append(clean(message))
+        with Vertical(classes="dialog", id="result"):
+            yield Static(Text(clean(self.title_text, single_line=True), style="bold"), classes="dialog-title")
+            with VerticalScroll(classes="dialog-body"):
+                yield Static(body, id="result-lines")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button(Text("Close (enter)"), id="close", variant="primary")
+
+    def on_mount(self) -> None:
+        self.query_one("#close", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.dismiss(None)
+
+    def action_close(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,723 @@
+"""The dispatch screen (key 1): the status lists, where a dispatcher spends the day.
+
+| Key | Action |
+| --- | --- |
+| left / right, h / l | Previous / next list |
+| up / down, k / j | Previous / next card |
+| enter | Open the order (or drop the card being moved) |
+| s | Set status (a menu: refused statuses say why) |
+| t, delete | Trash (reject and tell the partner) |
+| c | Create cancellation… |
+| a | Archive / unarchive |
+| g | Tags… |
+| d | Duplicate as new |
+| m | Pick the card up; left/right choose the list; enter or m drops; esc puts it back |
+| space | Select the card for a bulk action (t, s, a then act on every selected card) |
+| / | Filter every list by number, partner or address |
+| o, shift+f10, menu | The card's menu |
+| u, ctrl+z | Undo the last action while its undo window is open |
+| i | Switch between the tabs Dispatch and All information |
+| escape | Put back the card being moved, clear the selection, or clear the filter |
+| ? | These keys and the marks |
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.css.query import NoMatches
+from textual.errors import NoWidget
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Footer, Input, Static, TabbedContent, TabPane
+
+from ...domain import WORKING, Status
+from ...services import ERRORS, queries
+from ...services.queries import ARCHIVED, LIST_KEYS, Card, OrderActions, SearchIndex
+from ...text import clean
+from ..symbols import list_title
+from ..widgets.board import Board, column_of
+from ..widgets.header import DeskHeader
+from ..widgets.status_list import PAGE_SIZE, StatusList
+from .help import HelpScreen
+
+WORK_KEYS = tuple(s.value for s in WORKING)
+#: Rebuild the filter's index at most this often while the database keeps changing.
+INDEX_MIN_INTERVAL = 2.0
+
+
+@dataclass
+class Carry:
+    """A card being moved: by the mouse (drag) or from the keyboard (m)."""
+
+    card: Card
+    source: str
+    target: str | None
+    by_mouse: bool
+
+
+class DispatchScreen(Screen[None]):
+    """Tabs Dispatch (the five working lists) and All information (every list, and archived)."""
+
+    BINDINGS = [
+        Binding("left,h", "side(-1)", "Previous list", show=False),
+        Binding("right,l", "side(1)", "Next list", show=False),
+        Binding("enter", "open", "Open"),
+        Binding("s", "set_status", "Status"),
+        Binding("s", "bulk('set_status')", "Status sel."),
+        Binding("t,delete", "trash", "Trash"),
+        Binding("t,delete", "bulk('trash')", "Trash sel."),
+        Binding("c", "cancel", "Cancel"),
+        Binding("a", "archive", "Archive", show=False),
+        Binding("a", "bulk('archive')", "Archive sel."),
+        Binding("g", "tags", "Tags", show=False),
+        Binding("d", "duplicate", "Duplicate", show=False),
+        Binding("m", "carry", "Move", show=False),
+        Binding("space", "select", "Select", show=False),
+        Binding("slash", "filter", "Filter"),
+        Binding("o,shift+f10,f16", "menu", "Menu"),
+        Binding("u,ctrl+z", "undo", "Undo"),
+        Binding("i", "toggle_tab", "Tab", show=False),
+        Binding("escape", "escape", "Back", show=False),
+        Binding("question_mark", "help", "Keys"),
+        # When the action above is not allowed for the card, the same key says why.
+        Binding("s", "why('set_status')", show=False),
+        Binding("t,delete", "why('trash')", show=False),
+        Binding("c", "why('cancel')", show=False),
+        Binding("m", "why('carry')", show=False),
+        Binding("u,ctrl+z", "why('undo')", show=False),
+    ]
+
+    #: Actions that need a highlighted card.
+    CARD_ACTIONS = frozenset({"open", "set_status", "trash", "cancel", "archive", "tags", "duplicate", "carry",
+                              "select", "menu"})
+
+    class Drawn(Message):
+        """The board's visible lists have their cards: the board is drawn."""
+
+    def __init__(self) -> None:
+        super().__init__(id="dispatch")
+        self.generation = 0
+        self.counts: dict[str, int] = dict.fromkeys(LIST_KEYS, 0)
+        self.filter_text = ""
+        self.filter_ids: dict[str, list[int]] | None = None
+        self.index: SearchIndex | None = None
+        self._index_lock = threading.Lock()
+        self._index_built_at = 0.0
+        self.selected: dict[str, Card] = {}
+        self._selected_numbers: set[str] = set()
+        self.carry: Carry | None = None
+        self.actions: OrderActions | None = None
+        self.active: StatusList | None = None
+        self.drawn = False
+        self._reveal: str | None = None
+        self.problem = ""
+
+    # ------------------------------------------------------------------ layout
+    def compose(self) -> ComposeResult:
+        yield DeskHeader()
+        with TabbedContent(initial="tab-work", id="tabs"):
+            with TabPane("Dispatch", id="tab-work"):
+                yield Board(WORK_KEYS, board_id="work")
+            with TabPane("All information", id="tab-all"):
+                yield Board(LIST_KEYS, board_id="all")
+        yield Static("", id="status-line", markup=False)
+        field = Input(placeholder="filter: number, partner or address (enter keeps it, esc clears)",
+                      id="filter", select_on_focus=False)
+        field.cursor_blink = self.app.blink  # type: ignore[attr-defined]
+        yield field
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one(DeskHeader).view = "Dispatch"
+        self.query_one("#filter", Input).display = False
+        for lst in self.query(StatusList):
+            lst.selected = self._selected_numbers
+            lst.now = self.depot.now()
+        first = self.board.lists()[0]
+        self.active = first
+        first.focus()
+        self.set_interval(30, self._tick)
+        self.reload()
+
+    @property
+    def depot(self) -> Any:
+        return self.app.depot  # type: ignore[attr-defined]
+
+    @property
+    def flows(self) -> Any:
+        return self.app.flows  # type: ignore[attr-defined]
+
+    @property
+    def board(self) -> Board:
+        tabs = self.query_one(TabbedContent)
+        return self.query_one("#board-work" if tabs.active == "tab-work" else "#board-all", Board)
+
+    def all_lists(self) -> list[StatusList]:
+        return list(self.query(StatusList))
+
+    def _tick(self) -> None:
+        now = self.depot.now()
+        for lst in self.all_lists():
+            lst.now = now
+            lst.refresh()
+
+    # ------------------------------------------------------------------ loading
+    def depot_changed(self, reveal: str | None = None) -> None:
+        """Called by the app when the database changed (here or in another session)."""
+        if reveal:
+            self._reveal = reveal
+        self.reload()
+
+    def reload(self) -> None:
+        self._load(self.filter_text if self.filter_ids is not None or self.filter_text else None)
+
+    @work(thread=True, exclusive=True, group="board")
+    def _load(self, text: str | None) -> None:
+        try:
+            counts = queries.board_counts(self.depot)
+            ids = None
+            if text:
+                ids = self._index().match(text)
+        except ERRORS as e:
+            self.app.call_from_thread(self._set_problem, str(e))
+            return
+        self.app.call_from_thread(self._apply, counts, text, ids)
+
+    def _index(self, *, wait: bool = True) -> SearchIndex:
+        """The filter's index, rebuilt when the database changed since it was built."""
+        with self._index_lock:
+            index = self.index
+            if index is not None:
+                seq = self.depot.db.change_seq()
+                fresh = index.seq == seq
+                recently = time.monotonic() - self._index_built_at < INDEX_MIN_INTERVAL
+                if fresh or recently:
+                    if not fresh:
+                        self.app.call_from_thread(self.set_timer, INDEX_MIN_INTERVAL, self.reload)
+                    return index
+            if index is None:
+                self.app.call_from_thread(self._set_status_note, "Indexing the orders for the filter…")
+            index = queries.search_index(self.depot)
+            self.index = index
+            self._index_built_at = time.monotonic()
+            return index
+
+    def _set_problem(self, problem: str) -> None:
+        self.problem = problem
+        self._update_status_line()
+
+    def _apply(self, counts: dict[str, int], text: str | None, ids: dict[str, list[int]] | None) -> None:
+        if text is not None and text != self.filter_text:
+            return  # the filter changed meanwhile; its own load follows
+        self.problem = ""
+        self.generation += 1
+        self.counts = counts
+        self.filter_ids = ids
+        for board in self.query(Board):
+            for column in board.columns():
+                shown = len(ids[column.key]) if ids is not None else None
+                column.set_counts(counts.get(column.key, 0), shown)
+                lst = column.status_list
+                lst.empty_text = "(no match)" if ids is not None else "(none)"
+                lst.reset(shown if shown is not None else counts.get(column.key, 0), self.generation)
+        for lst in self.board.lists():
+            lst.ask_visible()
+        self.actions = None
+        self._refresh_actions()
+        self._update_status_line()
+        if self._reveal:
+            number, self._reveal = self._reveal, None
+            self.reveal(number)
+
+    def on_status_list_need_page(self, message: StatusList.NeedPage) -> None:
+        message.stop()
+        lst = message.status_list
+        ids = None
+        if self.filter_ids is not None:
+            start = message.page * PAGE_SIZE
+            ids = self.filter_ids[lst.key][start:start + PAGE_SIZE]
+        self._load_page(lst, message.page, message.generation, ids)
+
+    @work(thread=True, group="pages")
+    def _load_page(self, lst: StatusList, page: int, generation: int, ids: list[int] | None) -> None:
+        try:
+            if ids is None:
+                cards = queries.board_page(self.depot, lst.key, page * PAGE_SIZE, PAGE_SIZE)
+            else:
+                cards = queries.cards_by_ids(self.depot, ids)
+        except ERRORS as e:
+            self.app.call_from_thread(self._set_problem, str(e))
+            return
+        self.app.call_from_thread(self._page_loaded, lst, page, cards, generation)
+
+    def _page_loaded(self, lst: StatusList, page: int, cards: list[Card], generation: int) -> None:
+        lst.set_page(page, cards, generation)
+        if not self.drawn and all(x.ready for x in self.board.lists()):
+            self.drawn = True
+            self.call_after_refresh(self.post_message, self.Drawn())
+
+    # ------------------------------------------------------------------ the highlighted card
+    @property
+    def card(self) -> Card | None:
+        return self.active.current if self.active is not None else None
+
+    def on_status_list_highlighted(self, message: StatusList.Highlighted) -> None:
+        message.stop()
+        if message.status_list is self.active:
+            self._refresh_actions()
+
+    def on_descendant_focus(self, event: Any) -> None:
+        widget = event.widget
+        if isinstance(widget, StatusList) and widget is not self.active:
+            self.active = widget
+            self._refresh_actions()
+
+    def _refresh_actions(self) -> None:
+        card = self.card
+        if card is None:
+            self.actions = None
+        elif self.actions is None or (self.actions.number, self.actions.version) != (card.number, card.version):
+            try:
+                self.actions = queries.order_actions(self.depot, card.number)
+            except ERRORS:
+                self.actions = None
+        self.refresh_bindings()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("why", "side", "escape", "help", "toggle_tab", "filter"):
+            return True
+        if action == "undo":
+            return self.flows.can_undo()
+        if action == "bulk":
+            return bool(self.selected) and self.carry is None
+        if action in self.CARD_ACTIONS:
+            if self.card is None:
+                return False
+            if self.carry is not None:
+                return action in ("open", "carry")
+            if self.selected and action in ("set_status", "trash", "archive"):
+                return False
+            acts = self.actions
+            if acts is None or acts.number != self.card.number:
+                return action in ("open", "menu", "select")
+            if action == "trash":
+                return acts.trash is None
+            if action == "cancel":
+                return acts.cancel is None
+            if action in ("set_status", "carry"):
+                return any(v is None for v in acts.moves.values()) or action == "set_status"
+        return True
+
+    def action_why(self, action: str) -> None:
+        """The key of an action that is not allowed now: say why, in the services' words."""
+        if action == "undo":
+            self.notify("There is nothing to undo: the undo window has closed.", markup=False)
+            return
+        card, acts = self.card, self.actions
+        if card is None:
+            self.notify("There is no order here.", markup=False)
+            return
+        if acts is None:
+            return
+        reason = {"trash": acts.trash, "cancel": acts.cancel}.get(action)
+        if action in ("set_status", "carry"):
+            reason = acts.moves.get(acts.status) or f"Order {card.number} cannot move from {acts.status.label}."
+        if reason:
+            self.notify(clean(reason), severity="warning", markup=False, timeout=8)
+
+    # ------------------------------------------------------------------ moving around
+    def action_side(self, step: int) -> None:
+        lists = self.board.lists()
+        if self.carry is not None and not self.carry.by_mouse:
+            keys = [lst.key for lst in lists]
+            current = self.carry.target or self.carry.source
+            i = keys.index(current) if current in keys else 0
+            self._set_carry_target(keys[max(0, min(len(keys) - 1, i + step))])
+            return
+        if self.active not in lists:
+            lists[0].focus()
+            return
+        i = lists.index(self.active)  # type: ignore[arg-type]
+        j = max(0, min(len(lists) - 1, i + step))
+        if i == j:
+            return
+        old, new = lists[i], lists[j]
+        row = old.cursor - int(old.scroll_y) // 3
+        new.focus()
+        new.cursor = min(int(new.scroll_y) // 3 + max(0, row), max(0, new.total - 1))
+
+    def action_toggle_tab(self) -> None:
+        tabs = self.query_one(TabbedContent)
+        tabs.active = "tab-all" if tabs.active == "tab-work" else "tab-work"
+
+    @on(TabbedContent.TabActivated)
+    def _tab_changed(self, event: TabbedContent.TabActivated) -> None:
+        event.stop()
+        self._drop_carry()
+        key = self.active.key if self.active is not None else Status.CREATED.value
+        board = self.board
+        target = board.list_for(key) or board.lists()[0]
+        self.active = target
+        self.query_one(DeskHeader).view = "Dispatch" if board.board_id == "work" else "All information"
+        self.call_after_refresh(target.focus)
+        for lst in board.lists():
+            lst.ask_visible()
+        self._refresh_actions()
+
+    def reveal(self, number: str) -> None:
+        """Show the order where it is now (after someone else changed it)."""
+        try:
+            pos = queries.card_position(self.depot, number)
+        except ERRORS:
+            return
+        if pos is None:
+            return
+        key, index, oid = pos
+        if self.filter_ids is not None:
+            ids = self.filter_ids.get(key, [])
+            if oid not in ids:
+                return
+            index = ids.index(oid)
+        if key not in self.board.keys:
+            self.query_one(TabbedContent).active = "tab-all"
+        lst = self.board.list_for(key)
+        if lst is None:
+            return
+        lst.focus()
+        self.active = lst
+        lst.cursor = index
+
+    # ------------------------------------------------------------------ acting on the card
+    def _flow(self, name: str, *args: Any) -> None:
+        card = self.card
+        if card is None:
+            return
+        self.flows.start(getattr(self.flows, name)(card, *args), name=name)
+
+    def action_open(self) -> None:
+        if self.carry is not None:
+            self._drop()
+            return
+        if self.card is not None:
+            self.app.open_order(self.card.number)  # type: ignore[attr-defined]
+
+    def action_set_status(self) -> None:
+        card = self.card
+        if card is not None:
+            self.flows.start(self.flows.status_menu(card, self.actions), name="status")
+
+    def action_trash(self) -> None:
+        self._flow("trash")
+
+    def action_cancel(self) -> None:
+        self._flow("cancel")
+
+    def action_archive(self) -> None:
+        self._flow("archive")
+
+    def action_tags(self) -> None:
+        self._flow("tags")
+
+    def action_duplicate(self) -> None:
+        self._flow("duplicate")
+
+    def action_menu(self) -> None:
+        self._flow("menu")
+
+    def action_undo(self) -> None:
+        self.flows.start(self.flows.undo(), name="undo")
+
+    def on_status_list_menu_requested(self, message: StatusList.MenuRequested) -> None:
+        message.stop()
+        self.active = message.status_list
+        self._refresh_actions()
+        self.flows.start(self.flows.menu(message.card, message.at), name="menu")
+
+    def on_status_list_open_requested(self, message: StatusList.OpenRequested) -> None:
+        message.stop()
+        self.app.open_order(message.card.number)  # type: ignore[attr-defined]
+
+    # ------------------------------------------------------------------ bulk
+    def action_select(self) -> None:
+        card = self.card
+        if card is None:
+            return
+        if card.number in self.selected:
+            del self.selected[card.number]
+        else:
+            self.selected[card.number] = card
+        self._selected_numbers.clear()
+        self._selected_numbers.update(self.selected)
+        if self.active is not None:
+            self.active.refresh()
+            self.active.cursor += 1
+        self._update_status_line()
+        self.refresh_bindings()
+
+    def clear_selection(self) -> None:
+        self.selected.clear()
+        self._selected_numbers.clear()
+        for lst in self.all_lists():
+            lst.refresh()
+        self._update_status_line()
+        self.refresh_bindings()
+
+    def action_bulk(self, action: str) -> None:
+        targets = list(self.selected.values())
+        if not targets:
+            return
+        self.flows.start(self._bulk(targets, action), name="bulk")
+
+    async def _bulk(self, targets: list[Card], action: str) -> None:
+        from ..screens.menu import MenuItem, MenuScreen
+
+        kw: dict[str, Any] = {}
+        if action == "set_status":
+            items = [MenuItem(st.value, st.label) for st in Status if st is not Status.CANCELLED]
+            items.append(MenuItem("cancelled", "Cancelled", refused="Cancel orders one at a time: each needs "
+                                  "its cancellation form (reason, lines, number)."))
+            choice = await self.app.push_screen_wait(
+                MenuScreen(f"Set status of {len(targets)} selected orders", items, menu_id="status-menu"))
+            if choice is None:
+                return
+            kw["status"] = Status(choice)
+        if action == "archive":
+            kw["archived"] = not all(t.archived for t in targets)
+        if await self.flows.bulk(targets, action, **kw):
+            self.clear_selection()
+
+    # ------------------------------------------------------------------ pick up, move, drop
+    def action_carry(self) -> None:
+        if self.carry is not None:
+            self._drop()
+            return
+        card = self.card
+        if card is None or self.active is None:
+            return
+        self.carry = Carry(card, self.active.key, None, by_mouse=False)
+        self.active.carried = card.number
+        self.active.refresh()
+        self._set_carry_target(self.active.key)
+        self.refresh_bindings()
+
+    def _set_carry_target(self, key: str | None) -> None:
+        if self.carry is None:
+            return
+        self.carry.target = key
+        for column in self.board.columns():
+            note = None
+            if column.key == key:
+                note = list_title(key) + (" (from here)" if key == self.carry.source else "")
+            column.set_drop(note)
+        self._update_status_line()
+
+    def _drop_carry(self) -> None:
+        carry, self.carry = self.carry, None
+        for board in self.query(Board):
+            for column in board.columns():
+                column.set_drop(None)
+                column.status_list.carried = None
+                column.status_list.refresh()
+        if carry is not None:
+            self._update_status_line()
+            self.refresh_bindings()
+
+    def _drop(self) -> None:
+        carry = self.carry
+        self._drop_carry()
+        if carry is None:
+            return
+        target = carry.target
+        if target is None or target == carry.source:
+            self.notify(f"Order {clean(carry.card.number)} was not moved.", markup=False)
+            return
+        if target == ARCHIVED:
+            self.flows.start(self.flows.archive(carry.card), name="archive")
+        elif carry.source == ARCHIVED and carry.card.status.value == target:
+            self.flows.start(self.flows.archive(carry.card), name="archive")
+        else:
+            self.flows.start(self.flows.set_status(carry.card, Status(target)), name="drop")
+
+    def on_status_list_drag_started(self, message: StatusList.DragStarted) -> None:
+        message.stop()
+        self._drop_carry()
+        self.carry = Carry(message.card, message.status_list.key, None, by_mouse=True)
+        self.active = message.status_list
+        self._update_status_line()
+
+    def on_status_list_drag_moved(self, message: StatusList.DragMoved) -> None:
+        message.stop()
+        if self.carry is None:
+            return
+        try:
+            widget, _ = self.get_widget_at(message.screen_x, message.screen_y)
+        except NoWidget:
+            widget = None
+        column = column_of(widget)
+        key = column.key if column is not None and column in self.board.columns() else None
+        if key != self.carry.target:
+            self._set_carry_target(key)
+
+    def on_status_list_drag_dropped(self, message: StatusList.DragDropped) -> None:
+        message.stop()
+        self.on_status_list_drag_moved(StatusList.DragMoved(message.status_list, message.card,
+                                                            message.screen_x, message.screen_y))
+        self._drop()
+
+    # ------------------------------------------------------------------ filter
+    def action_filter(self) -> None:
+        field = self.query_one("#filter", Input)
+        field.display = True
+        self.query_one("#status-line", Static).display = False
+        field.focus()
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        self.set_filter(event.value)
+
+    @on(Input.Submitted, "#filter")
+    def _filter_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self._close_filter_field()
+
+    def set_filter(self, text: str) -> None:
+        text = " ".join(text.split())
+        if text == self.filter_text:
+            return
+        self.filter_text = text
+        if not text:
+            self.filter_ids = None
+        self._load(text or None)
+
+    def _close_filter_field(self) -> None:
+        field = self.query_one("#filter", Input)
+        field.display = False
+        self.query_one("#status-line", Static).display = True
+        (self.active or self.board.lists()[0]).focus()
+        self._update_status_line()
+
+    def clear_filter(self) -> None:
+        field = self.query_one("#filter", Input)
+        with field.prevent(Input.Changed):
+            field.value = ""
+        self.set_filter("")
+        self._close_filter_field()
+
+    def action_escape(self) -> None:
+        if self.carry is not None:
+            card = self.carry.card
+            self._drop_carry()
+            self.notify(f"Order {clean(card.number)} was not moved.", markup=False)
+        elif self.query_one("#filter", Input).has_focus:
+            self.clear_filter()
+        elif self.selected:
+            self.clear_selection()
+        elif self.filter_text:
+            self.clear_filter()
+
+    # ------------------------------------------------------------------ the status line
+    def _set_status_note(self, note: str) -> None:
+        try:
+            self.query_one("#status-line", Static).update(Text(note))
+        except NoMatches:
+            pass
+
+    def _update_status_line(self) -> None:
+        parts: list[Text] = []
+        if self.problem:
+            parts.append(Text(clean(self.problem, single_line=True), style="bold"))
+        if self.carry is not None:
+            target = list_title(self.carry.target) if self.carry.target else "no list"
+            how = ("release over a list" if self.carry.by_mouse
+                   else "←/→ choose, enter drops, esc puts back")
+            parts.append(Text.assemble(("Moving ", "bold"), (clean(self.carry.card.number, single_line=True), "bold"),
+                                       f" to {target}: {how}"))
+        if self.selected:
+            parts.append(Text(f"{len(self.selected)} selected: t trash, s status, a archive, esc clears"))
+        if self.filter_text:
+            shown = sum(len(v) for v in self.filter_ids.values()) if self.filter_ids else 0
+            note = Text("Filter: ")
+            note.append(clean(self.filter_text, single_line=True, limit=30), style="bold")
+            note.append(f" ({shown:,} match; / edits, esc clears)")
+            parts.append(note)
+        line = Text(" · ").join(parts) if parts else Text("")
+        self._set_status_note("")
+        try:
+            self.query_one("#status-line", Static).update(line)
+        except NoMatches:
+            pass
+
+    # ------------------------------------------------------------------ help and palette
+    def action_help(self) -> None:
+        keys: list[tuple[str, str, bool]] = [
+            ("←/→ h/l", "previous / next list", True),
+            ("↑/↓ k/j", "previous / next card (home, end, page up/down)", True),
+        ]
+        seen: set[str] = set()
+        for binding in self.BINDINGS:
+            if not isinstance(binding, Binding) or binding.action.startswith("why") or binding.action == "side":
+                continue
+            if binding.action in seen:
+                continue
+            seen.add(binding.action)
+            action, _, rest = binding.action.partition("(")
+            params: tuple[object, ...] = (rest.rstrip(")").strip("'"),) if rest else ()
+            keys.append((binding.key.replace(",", " / "), binding.description or action,
+                         self.check_action(action, params) is True))
+        keys += [("1", "the Dispatch screen", True), ("ctrl+p", "the command palette: every action", True),
+                 ("ctrl+q", "quit", True)]
+        for key, screen in (("3", "the Link screen"), ("4", "the Partners screen")):
+            if self.app.check_action(f"mode_{key}", ()) is True:
+                keys.append((key, screen, True))
+        notes = [
+            "Mouse: click a card to highlight it, double-click to open it, right-click for its menu.",
+            "Drag a card onto another list to set that status (the same checks and confirm as s).",
+            "Dropping a Dispatched or Accepted card on Created calls the shipment back (the partner is told).",
+        ]
+        self.app.push_screen(HelpScreen("Dispatch: keys", keys, notes))
+
+    def palette_commands(self) -> list[tuple[str, Any, str]]:
+        """(name, callback, help) for the command palette: every action on the board."""
+        out: list[tuple[str, Any, str]] = []
+        card, acts = self.card, self.actions
+        if card is not None:
+            n = clean(card.number, single_line=True)
+            out.append((f"Open order {n}", self.action_open, "enter"))
+            out.append((f"Menu of order {n}", self.action_menu, "o"))
+            if acts is not None and acts.number == card.number:
+                for st in Status:
+                    refusal = acts.moves[st]
+                    out.append((f"Set status of {n}: {st.label}",
+                                lambda st=st, card=card: self.flows.start(self.flows.set_status(card, st)),
+                                clean(refusal, single_line=True) if refusal else "allowed"))
+                out.append((f"Trash order {n}", self.action_trash, clean(acts.trash or "t", single_line=True)))
+                out.append((f"Create cancellation of {n}…", self.action_cancel,
+                            clean(acts.cancel or "c", single_line=True)))
+            out.append((f"Duplicate order {n} as new", self.action_duplicate, "d"))
+            out.append((f"Tags of order {n}…", self.action_tags, "g"))
+            out.append((f"{'Unarchive' if card.archived else 'Archive'} order {n}", self.action_archive, "a"))
+            out.append((f"Pick up order {n} to move it", self.action_carry, "m"))
+            out.append((f"Select order {n} for a bulk action", self.action_select, "space"))
+        if self.selected:
+            k = len(self.selected)
+            out.append((f"Trash the {k} selected orders", lambda: self.action_bulk("trash"), "t"))
+            out.append((f"Set status of the {k} selected orders", lambda: self.action_bulk("set_status"), "s"))
+            out.append((f"Archive the {k} selected orders", lambda: self.action_bulk("archive"), "a"))
+            out.append(("Clear the selection", self.clear_selection, "esc"))
+        if self.flows.can_undo():
+            out.append(("Undo the last action", self.action_undo, "u"))
+        out.append(("Filter the lists", self.action_filter, "/"))
+        if self.filter_text:
+            out.append(("Clear the filter", self.clear_filter, "esc"))
+        out.append(("Switch tab: Dispatch / All information", self.action_toggle_tab, "i"))
+        out.append(("Keys and marks", self.action_help, "?"))
+        return out

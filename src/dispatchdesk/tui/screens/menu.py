@@ -1,0 +1,107 @@
+"""A pop-up menu: the card's context menu, the Set status submenu, the partner to send to.
+
+Items the services refuse are shown disabled, with the sentence that says why.
+
+| Key | Action |
+| --- | --- |
+| up / down | Move |
+| enter | Choose |
+| right | Open a submenu (items ending in ▸) |
+| escape / left | Close |
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.geometry import Offset
+from textual.screen import ModalScreen
+from textual.widgets import OptionList, Static
+from textual.widgets.option_list import Option
+
+from ...text import clean
+
+
+@dataclass(frozen=True)
+class MenuItem:
+    id: str
+    label: str
+    key: str = ""  # the key that does the same on the board, shown as a hint
+    refused: str | None = None  # why it is not allowed (shown, item disabled)
+    submenu: bool = False
+    outside: str = ""  # text from outside (an order number, a partner), appended literally
+
+
+def _prompt(item: MenuItem) -> Text:
+    label = Text(item.label)
+    if item.outside:
+        label.append(clean(item.outside, single_line=True, limit=60))
+    if item.submenu:
+        label.append(" ▸")
+    if item.key:
+        label.append(f"  {item.key}", style="dim")
+    if item.refused:
+        label.append("\n  ")
+        label.append(clean(item.refused), style="italic")
+    return label
+
+
+class MenuScreen(ModalScreen[str | None]):
+    """Dismisses with the chosen item's id, or None."""
+
+    BINDINGS = [
+        Binding("escape,left", "close", "Close"),
+        Binding("right", "open_submenu", "Open", show=False),
+    ]
+
+    def __init__(self, title: str, items: Sequence[MenuItem], *, at: Offset | None = None,
+                 menu_id: str = "menu") -> None:
+        super().__init__(classes="menu-screen" + (" -at-pointer" if at is not None else ""))
+        self.title_text = title
+        self.items = list(items)
+        self.at = at
+        self.menu_id = menu_id
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="menu", id=self.menu_id):
+            yield Static(Text(clean(self.title_text, single_line=True), style="bold"), classes="menu-title")
+            yield OptionList(
+                *[Option(_prompt(i), id=i.id, disabled=i.refused is not None) for i in self.items],
+                classes="menu-options",
+            )
+
+    def on_mount(self) -> None:
+        options = self.query_one(OptionList)
+        options.focus()
+        first = next((n for n, i in enumerate(self.items) if i.refused is None), None)
+        options.highlighted = first
+        if self.at is not None:
+            self.call_after_refresh(self._place)
+
+    def _place(self) -> None:
+        menu = self.query_one(".menu", Vertical)
+        width, height = menu.outer_size
+        screen_w, screen_h = self.size
+        x = max(0, min(self.at.x, screen_w - width))  # type: ignore[union-attr]
+        y = max(0, min(self.at.y, screen_h - height))  # type: ignore[union-attr]
+        menu.styles.offset = (x, y)
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        self.dismiss(event.option.id)
+
+    def action_open_submenu(self) -> None:
+        options = self.query_one(OptionList)
+        if options.highlighted is None:
+            return
+        item = self.items[options.highlighted]
+        if item.submenu and item.refused is None:
+            self.dismiss(item.id)
+
+    def action_close(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,426 @@
+"""The dispatch screen driven like a dispatcher would: keys, clicks, right-click, drag.
+
+Every test asserts on the DATABASE afterwards (read in a fresh session), not only the screen.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.widgets import OptionList
+from tui_helpers import (
+    board_ready,
+    card_offset,
+    highlight,
+    make_app,
+    order_row,
+    settle,
+    status_list,
+    text_of,
+    wait_for,
+)
+
+from dispatchdesk.tui.screens.confirm import BulkConfirmScreen, ConfirmScreen, ResultScreen
+from dispatchdesk.tui.screens.menu import MenuScreen
+
+
+async def choose(pilot: Any, item_id: str) -> None:
+    """In the open menu, move to `item_id` with the arrow keys and press enter."""
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, MenuScreen), "a menu")
+    options = pilot.app.screen.query_one(OptionList)
+    target = options.get_option_index(item_id)
+    for _ in range(len(options.options)):
+        if options.highlighted == target:
+            break
+        await pilot.press("down")
+    assert options.highlighted == target, f"cannot reach {item_id}"
+    await pilot.press("enter")
+    await settle(pilot)
+
+
+async def confirm_shown(pilot: Any) -> ConfirmScreen:
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, ConfirmScreen), "the confirm")
+    return pilot.app.screen
+
+
+def confirm_text(screen: ConfirmScreen) -> str:
+    return text_of(screen.query_one("#confirm-lines"))
+
+
+# --------------------------------------------------------------------------- mouse
+
+
+async def test_drag_dispatched_to_created_cancels_the_shipment(desk: Any) -> None:
+    number = desk["dispatched"]
+    app = make_app(desk)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await board_ready(pilot)
+        source = status_list(app, "dispatched")
+        target = status_list(app, "created")
+        await pilot.mouse_down(source, offset=card_offset(source, number))
+        await pilot.hover(source, offset=(4, 10))
+        await pilot.hover(target, offset=(4, 6))
+        assert app.screen.carry is not None and app.screen.carry.target == "created"
+        assert app.screen.query_one("#col-work-created").has_class("-drop-target")
+        await pilot.mouse_up(target, offset=(4, 6))
+        confirm = await confirm_shown(pilot)
+        text = confirm_text(confirm)
+        assert "Dispatched → Created" in text and "Swift Haulage will be told" in text
+        await pilot.press("y")
+        await settle(pilot)
+    row = order_row(desk.depot, number)
+    assert row["status"] == "created"
+    assert row["assignee"] is None
+    assert ("order.revoked", "Swift Haulage", "held") in row["notices"]
+
+
+async def test_a_drop_the_move_table_refuses_changes_nothing_and_says_why(desk: Any) -> None:
+    number = desk["picked_up"]
+    before = order_row(desk.depot, number)
+    app = make_app(desk)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await board_ready(pilot)
+        source = status_list(app, "picked_up")
+        target = status_list(app, "created")
+        await pilot.mouse_down(source, offset=card_offset(source, number))
+        await pilot.hover(target, offset=(4, 4))
+        await pilot.mouse_up(target, offset=(4, 4))
+        await settle(pilot)
+        assert not isinstance(app.screen, ConfirmScreen)
+        messages = [n.message for n in app._notifications]
+        assert any("Handle it as a return" in m for m in messages), messages
+    assert order_row(desk.depot, number) == before
+
+
+async def test_right_click_trash_yes_rejects_and_tells_the_client(desk: Any) -> None:
+    number = desk["created_inbound"]
+    app = make_app(desk)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await board_ready(pilot)
+        lst = status_list(app, "created")
+        await pilot.click(lst, offset=card_offset(lst, number, row=1), button=3)
+        await choose(pilot, "trash")
+        confirm = await confirm_shown(pilot)
+        assert "Northwind Retail will be told" in confirm_text(confirm)
+        assert app.focused is not None and app.focused.id == "no"  # final: No has the focus
+        await pilot.press("y")
+        await settle(pilot)
+    row = order_row(desk.depot, number)
+    assert row["status"] == "rejected"
+    assert ("order.rejected", "Northwind Retail", "held") in row["notices"]
+    assert row["actions"][-1] == ("trash", "dispatcher")
+
+
+async def test_right_click_trash_no_changes_nothing(desk: Any) -> None:
+    number = desk["created_inbound"]
+    before = order_row(desk.depot, number)
+    app = make_app(desk)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await board_ready(pilot)
+        lst = status_list(app, "created")
+        await pilot.click(lst, offset=card_offset(lst, number), button=3)
+        await choose(pilot, "trash")
+        await confirm_shown(pilot)
+        await pilot.press("enter")  # No has the focus
+        await settle(pilot)
+        assert not isinstance(app.screen, ConfirmScreen)
+    assert order_row(desk.depot, number) == before
+
+
+async def test_escape_on_the_confirm_is_no(desk: Any) -> None:
+    number = desk["created_inbound"]
+    before = order_row(desk.depot, number)
+    app = make_app(desk)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await board_ready(pilot)
+        await highlight(pilot, "created", number)
+        await pilot.press("t")
+        await confirm_shown(pilot)
+        await pilot.press("escape")
+        await settle(pilot)
+    assert order_row(desk.depot, number) == before
+
+
+# --------------------------------------------------------------------------- keyboard
+
+
+async def test_set_status_from_the_keyboard(desk: Any) -> None:
+    number = desk["accepted"]
+    app = make_app(desk)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await board_ready(pilot)
+        await pilot.press("l", "l")  # Created -> Dispatched -> Accepted
+        assert app.screen.card.number == number
+        await pilot.press("s")
+        await choose(pilot, "picked_up")
+        confirm = await confirm_shown(pilot)
+        assert "Accepted → Picked up" in confirm_text(confirm)
+        await pilot.press("y")
+        await settle(pilot)
+    assert order_row(desk.depot, number)["status"] == "picked_up"
+
+
+async def test_set_status_menu_shows_refused_statuses_with_the_reason(desk: Any) -> None:
+    number = desk["picked_up"]
+    app = make_app(desk)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await board_ready(pilot)
+        await highlight(pilot, "picked_up", number)
+        await pilot.press("s")
+        await wait_for(pilot, lambda: isinstance(app.screen, MenuScreen))
+        options = app.screen.query_one(OptionList)
+        created = options.get_option("created")
+        assert created.disabled
+        assert "Handle it as a return" in str(created.prompt)
+        assert not options.get_option("delivered").disabled
+        await pilot.press("escape")
+        await settle(pilot)
+    assert order_row(desk.depot, number)["status"] == "picked_up"
+
+
+async def test_keyboard_pick_up_move_and_drop(desk: Any) -> None:
+    number = desk["dispatched"]
+    app = make_app(desk)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await board_ready(pilot)
+        await highlight(pilot, "dispatched", number)
+        await pilot.press("m")
+        assert app.screen.carry is not None
+        await pilot.press("left")
+        assert app.screen.carry.target == "created"
+        assert app.screen.query_one("#col-work-created").has_class("-drop-target")
+        await pilot.press("enter")
+        confirm = await confirm_shown(pilot)
+        assert "Dispatched → Created" in confirm_text(confirm)
+        await pilot.press("y")
+        await settle(pilot)
+    row = order_row(desk.depot, number)
+    assert row["status"] == "created"
+    assert ("order.revoked", "Swift Haulage", "held") in row["notices"]
+
+
+async def test_escape_puts_a_carried_card_back(desk: Any) -> None:
+    number = desk["dispatched"]
+    before = order_row(desk.depot, number)
+    app = make_app(desk)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await board_ready(pilot)
+        await highlight(pilot, "dispatched", number)
+        await pilot.press("m", "left", "escape")
+        await settle(pilot)
+        assert app.screen.carry is None
+    assert order_row(desk.depot, number) == before
+
+
+async def test_bulk_trash_where_one_order_is_refused(desk: Any) -> None:
+    ok, refused = desk["created_inbound"], desk["invoiced"]
+    app = make_app(desk)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await board_ready(pilot)
+        await highlight(pilot, "created", ok)
+        await pilot.press("space")
+        await highlight(pilot, "created", refused)
+        await pilot.press("space")
+        assert set(app.screen.selected) == {ok, refused}
+        await pilot.press("t")
+        await wait_for(pilot, lambda: isinstance(app.screen, BulkConfirmScreen), "the bulk confirm")
+        text = text_of(app.screen.query_one("#confirm-lines"))
+        assert ok in text and refused in text and "referenced by an invoice" in text
+        await pilot.press("y")
+        await wait_for(pilot, lambda: isinstance(app.screen, ResultScreen), "the result")
+        result = text_of(app.screen.query_one("#result-lines"))
+        assert "✓ done" in result and "✗ refused" in result
+        await pilot.press("escape")
+        await settle(pilot)
+        assert not app.screen.selected
+    assert order_row(desk.depot, ok)["status"] == "rejected"
+    assert order_row(desk.depot, refused)["status"] == "created"
+
+
+async def test_undo_inside_the_window(desk: Any) -> None:
+    number = desk["created_inbound"]
+    app = make_app(desk)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await board_ready(pilot)
+        await highlight(pilot, "created", number)
+        await pilot.press("t")
+        await confirm_shown(pilot)
+        await pilot.press("y")
+        await settle(pilot)
+        assert order_row(desk.depot, number)["status"] == "rejected"
+        assert any("Press u to undo" in n.message for n in app._notifications)
+        desk.clock.advance(5)  # still inside the 10 s window
+        await pilot.press("u")
+        await settle(pilot)
+    row = order_row(desk.depot, number)
+    assert row["status"] == "created"
+    assert ("order.rejected", "Northwind Retail", "withdrawn") in row["notices"]
+    assert [a for a, _ in row["actions"]][-2:] == ["trash", "undo"]
+
+
+async def test_undo_after_the_window_is_refused(desk: Any) -> None:
+    number = desk["created_inbound"]
+    app = make_app(desk)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await board_ready(pilot)
+        await highlight(pilot, "created", number)
+        await pilot.press("t")
+        await confirm_shown(pilot)
+        await pilot.press("y")
+        await settle(pilot)
+        desk.clock.advance(11)
+        app.refresh_bindings()
+        await pilot.press("u")
+        await settle(pilot)
+        assert any("nothing to undo" in n.message for n in app._notifications)
+    assert order_row(desk.depot, number)["status"] == "rejected"
+
+
+async def test_conflict_with_another_session(desk: Any) -> None:
+    number = desk["created_inbound"]
+    app = make_app(desk, poll=60)  # the board does not see the other session's change in time
+    async with app.run_test(size=(80, 24)) as pilot:
+        await board_ready(pilot)
+        await highlight(pilot, "created", number)
+        other = desk.other_session()
+        from dispatchdesk import services
+
+        services.set_status(other, number, "accepted")
+        other.close()
+        await pilot.press("t")
+        await settle(pilot)
+        assert not isinstance(app.screen, ConfirmScreen)
+        messages = " ".join(n.message for n in app._notifications)
+        assert "changed by someone else" in messages and "Accepted" in messages
+        # the board shows the new state: the card now sits, highlighted, in Accepted
+        await wait_for(pilot, lambda: app.screen.card is not None and app.screen.card.number == number
+                       and app.screen.active.key == "accepted", "the card in its new list")
+    row = order_row(desk.depot, number)
+    assert row["status"] == "accepted"
+    assert row["actions"][-1] == ("set_status", "colleague")  # nothing of ours was written
+
+
+async def test_another_sessions_change_appears_on_the_board(desk: Any) -> None:
+    number = desk["created_own"]
+    app = make_app(desk, poll=0.05)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await board_ready(pilot)
+        other = desk.other_session()
+        from dispatchdesk import services
+
+        services.set_status(other, number, "accepted")
+        other.close()
+        accepted = status_list(app, "accepted")
+        await wait_for(pilot, lambda: number in [c.number for c in accepted.loaded_cards()], "the change")
+        assert number not in [c.number for c in status_list(app, "created").loaded_cards()]
+
+
+async def test_the_keys_say_why_an_action_is_refused(desk: Any) -> None:
+    number = desk["delivered"]
+    app = make_app(desk)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await board_ready(pilot)
+        await highlight(pilot, "delivered", number)
+        active = {b.binding.action for b in app.screen.active_bindings.values()
+                  if b.enabled and b.binding.show}
+        assert "trash" not in active and "cancel" not in active and "open" in active
+        await pilot.press("t")
+        await settle(pilot)
+        assert not isinstance(app.screen, ConfirmScreen)
+        assert any("goods have left" in n.message for n in app._notifications)
+    assert order_row(desk.depot, number)["status"] == "delivered"
+
+
+async def test_filter_by_partner(desk: Any) -> None:
+    app = make_app(desk)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await board_ready(pilot)
+        await pilot.press("slash")
+        await pilot.press(*"shopfront")
+        await wait_for(pilot, lambda: app.screen.filter_ids is not None and app.screen.filter_text == "shopfront")
+        await settle(pilot)
+        assert [c.number for c in status_list(app, "created").loaded_cards()] == [desk["shop"]]
+        assert status_list(app, "dispatched").total == 0
+        await pilot.press("enter")
+        assert app.screen.filter_text == "shopfront"
+        await pilot.press("escape")
+        await settle(pilot)
+        assert app.screen.filter_ids is None
+        assert status_list(app, "created").total > 1
+
+
+async def test_menu_key_opens_the_menu_and_open_shows_the_detail(desk: Any) -> None:
+    from dispatchdesk.tui.screens.detail import OrderDetailScreen
+
+    number = desk["shop"]
+    app = make_app(desk)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await board_ready(pilot)
+        await highlight(pilot, "created", number)
+        for key in ("o", "shift+f10", "f16"):
+            await pilot.press(key)
+            await wait_for(pilot, lambda: isinstance(app.screen, MenuScreen), f"the menu on {key}")
+            await pilot.press("escape")
+            await settle(pilot)
+        await pilot.press("o")
+        await choose(pilot, "open")
+        await wait_for(pilot, lambda: isinstance(app.screen, OrderDetailScreen))
+        text = text_of(app.screen.query_one("#detail"))
+        assert number in text and "MUG" in text and "History" in text
+        await pilot.press("escape")
+        await settle(pilot)
+
+
+async def test_cancellation_form_partial(desk: Any) -> None:
+    from textual.widgets import Input
+
+    from dispatchdesk.tui.screens.cancellation import CancellationForm
+
+    number = desk["shop"]
+    app = make_app(desk)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await board_ready(pilot)
+        await highlight(pilot, "created", number)
+        await pilot.press("c")
+        await wait_for(pilot, lambda: isinstance(app.screen, CancellationForm), "the form")
+        form = app.screen
+        assert form.query_one("#number", Input).value.startswith("CN-")
+        form.query_one("#qty-0", Input).value = "3"  # MUG: 3 of 4
+        form.query_one("#qty-1", Input).value = "0"  # TEAPOT: none
+        await pilot.press("ctrl+s")
+        confirm = await confirm_shown(pilot)
+        assert "partial" in confirm_text(confirm)
+        await pilot.press("y")
+        await settle(pilot)
+    from dispatchdesk.services import queries
+
+    detail = queries.order_detail(desk.depot, number)
+    assert detail.status.value == "created"  # partial: the order stays open
+    assert detail.cancellations[0].lines == {"MUG": 3}
+    assert {ln.article: ln.cancelled for ln in detail.lines} == {"MUG": 3, "TEAPOT": 0}
+
+
+async def test_cancellation_form_refuses_a_used_number(desk: Any) -> None:
+    from textual.widgets import Input, Static
+
+    from dispatchdesk.services import queries
+    from dispatchdesk.tui.screens.cancellation import CancellationForm
+
+    used = queries.order_detail(desk.depot, desk["cancelled"]).cancellations[0].number
+    number = desk["shop"]
+    app = make_app(desk)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await board_ready(pilot)
+        await highlight(pilot, "created", number)
+        await pilot.press("c")
+        await wait_for(pilot, lambda: isinstance(app.screen, CancellationForm), "the form")
+        app.screen.query_one("#number", Input).value = used
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert isinstance(app.screen, CancellationForm)
+        assert "already used" in text_of(app.screen.query_one("#form-errors", Static))
+        await pilot.press("ctrl+n")
+        assert app.screen.query_one("#number", Input).value != used
+        await pilot.press("escape")
+        await settle(pilot)
+    assert queries.order_detail(desk.depot, number).cancellations == ()
