@@ -24,7 +24,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from dispatchdesk.cli import main as cli_main
-
 from dispatchdesk.demo import add_demo_partners
 from dispatchdesk.services import Depot
 from dispatchdesk.services.io import import_json
