@@ -342,3 +342,26 @@ async def test_sigkill_of_the_relay_mid_delivery_then_restart_delivers_everythin
 async def test_notice_states_helper_sees_every_notice(make_side):
     a = await make_side("Alpha")
     assert notice_states(a.depot) == []
+
+
+async def test_stopping_gives_back_the_claims_it_did_not_finish(make_side):
+    """A relay that stops (the console quits) hands its unsent claims back at once, so another
+    relay need not wait for the lease to run out."""
+    async def hang(arrival, n):
+        await asyncio.sleep(30)
+        return 200, {}, "{}"
+
+    a, partner = await _scripted(make_side, hang, concurrency=1, batch=4, grace=0.2)
+    for _ in range(4):
+        dispatch(a.depot, make_order(a.depot), "Script")
+
+    def claimed():
+        with a.depot.uow(write=False) as uow:
+            return [n.claimed_by for n in uow.session.scalars(select(Notice)).unique()]
+
+    await eventually(lambda: claimed() == ["relay-Alpha"] * 4, what="four claims, one attempt hanging")
+    assert len(partner.arrivals) == 1
+    await a.relay.stop()
+    assert claimed() == [None] * 4
+    assert {x["state"] for x in _notices(a.depot)} == {"queued"}
+    await partner.stop()

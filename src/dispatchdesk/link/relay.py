@@ -35,9 +35,9 @@ from ..services.outbox import (
     Delivery,
     Outcome,
     RetryPolicy,
-    claim_due,
     peek,
-    record_results,
+    record_and_claim,
+    release_claims,
 )
 from ..text import clean
 from .endpoint import make_app
@@ -92,6 +92,7 @@ class Relay:
         lease_seconds: float | None = None,
         deadline: float = DEADLINE_SECONDS,
         concurrency: int = 32,
+        batch: int = 8,
         poll_interval: float = 0.2,
         grace: float = 2.0,
     ) -> None:
@@ -101,9 +102,12 @@ class Relay:
         self.clock = clock
         self.policy = policy or RetryPolicy()
         self.deadline = deadline
-        # a claim must outlive the attempt it covers, with room to record the result
-        self.lease_seconds = lease_seconds if lease_seconds is not None else max(60.0, deadline * 2 + 10)
         self.concurrency = max(1, concurrency)
+        #: claims are taken in batches of up to concurrency x batch; the rest wait here for a slot
+        self.capacity = self.concurrency * max(1, batch)
+        # a claim must outlive its wait for a slot and its own attempt, with room to record it
+        waves = self.capacity // self.concurrency + 1
+        self.lease_seconds = lease_seconds if lease_seconds is not None else max(60.0, deadline * waves + 10)
         self.poll_interval = poll_interval
         self.grace = grace
         self.stats = RelayStats()
@@ -116,14 +120,14 @@ class Relay:
         #: (host, port) the endpoint listens on, once started with `listen`
         self.address: tuple[str, int] | None = None
         self._inflight: dict[str, ClaimedNotice] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._senders: list[asyncio.Task[None]] = []
+        self._queue: asyncio.Queue[ClaimedNotice] = asyncio.Queue()
+        self._sending = 0  # attempts under way
         self._results: list[tuple[ClaimedNotice, Delivery]] = []
-        self._results_ready = asyncio.Event()
         self._wake = asyncio.Event()
         self._stopping = False
         self._final = False  # no delivery will report any more: the recorder may finish
         self._main: asyncio.Task[None] | None = None
-        self._recorder: asyncio.Task[None] | None = None
         self._session: aiohttp.ClientSession | None = None
         self._runner: web.AppRunner | None = None
         self._transports: dict[Transport, Any] = {}
@@ -150,8 +154,10 @@ class Relay:
             return
         self._stopping = False
         self._final = False
-        self._results_ready = asyncio.Event()
         self._wake = asyncio.Event()
+        self._queue = asyncio.Queue()
+        self._inflight = {}
+        self._sending = 0
         self.state = "starting"
         connector = aiohttp.TCPConnector(limit=self.concurrency)
         self._session = aiohttp.ClientSession(connector=connector)
@@ -174,7 +180,8 @@ class Relay:
                 self.state = "stopped"
                 raise RelayError(f"The link endpoint cannot listen on {self.listen}: {e}") from None
         self._main = asyncio.create_task(self._run(), name="dispatchdesk-relay")
-        self._recorder = asyncio.create_task(self._record_loop(), name="dispatchdesk-relay-results")
+        self._senders = [asyncio.create_task(self._sender(), name=f"dispatchdesk-relay-send-{i}")
+                         for i in range(self.concurrency)]
         log.info("relay %s started%s", self.worker_id, f"; link endpoint on {self.url}" if self.url else "")
 
     async def stop(self) -> None:
@@ -183,23 +190,32 @@ class Relay:
             return
         self._stopping = True
         self._wake.set()
-        self._main.cancel()
-        await asyncio.gather(self._main, return_exceptions=True)
-        if self._tasks:
-            _done, pending = await asyncio.wait(set(self._tasks), timeout=self.grace)
-            for t in pending:
-                t.cancel()  # its claim lapses; another attempt delivers it later (at least once)
-            await asyncio.gather(*pending, return_exceptions=True)
+        while not self._queue.empty():  # not started: their claims are given back below
+            self._queue.get_nowait()
+        deadline = time.monotonic() + self.grace
+        while self._sending and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        for t in self._senders:
+            t.cancel()  # an attempt cut short is delivered again later (at least once)
+        await asyncio.gather(*self._senders, return_exceptions=True)
+        self._senders = []
         self._final = True
-        self._results_ready.set()
-        if self._recorder is not None:
+        self._wake.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(self._main), timeout=max(5.0, self.grace))
+        except (TimeoutError, asyncio.CancelledError):
+            self._main.cancel()
+            await asyncio.gather(self._main, return_exceptions=True)
+        if self._inflight:
+            # give back the claims of notices not sent (or not known to be): another relay, or
+            # this one restarted, takes them at once instead of when the lease runs out
             try:
-                await asyncio.wait_for(self._recorder, timeout=max(5.0, self.grace))
-            except (TimeoutError, asyncio.CancelledError):
-                pass
+                await asyncio.to_thread(release_claims, self.depot, self.worker_id, list(self._inflight))
+            except ERRORS as e:
+                log.warning("relay: could not give back %d claims: %s", len(self._inflight), e)
+            self._inflight.clear()
         await self._close_network()
         self._main = None
-        self._recorder = None
         self.state = "stopped"
         log.info("relay %s stopped", self.worker_id)
 
@@ -223,40 +239,59 @@ class Relay:
 
     # ------------------------------------------------------------------ the work
     async def _run(self) -> None:
+        """The cycle: record what came back and claim what is due, in one transaction."""
         more = False  # the last claim was full: more may be due at once
-        while not self._stopping:
+        last_peek = -1e9
+        while True:
+            results, self._results = self._results, []
+            busy = len(self._inflight) - len(results)  # recorded results free their places
+            free = 0 if self._stopping else self.capacity - busy
+            # claim in batches while busy; at once when idle (a new notice goes out quickly)
+            want = free > 0 and (busy == 0 or free >= self.concurrency)
             try:
-                free = self.concurrency - len(self._inflight)
-                if free > 0:
-                    due = more
-                    if not more:
-                        p = await asyncio.to_thread(peek, self.depot)
-                        self.waiting, self.failed, due = p.waiting, p.failed, p.due
-                    more = False
-                    if due:
-                        claimed = await asyncio.to_thread(
-                            claim_due, self.depot, self.worker_id, limit=free, lease_seconds=self.lease_seconds
-                        )
-                        self.stats.claimed += len(claimed)
-                        for c in claimed:
-                            self._inflight[c.id] = c
-                            task = asyncio.create_task(self._deliver(c))
-                            self._tasks.add(task)
-                            task.add_done_callback(self._tasks.discard)
-                        more = len(claimed) == free
+                if (want and not more and not results) or time.monotonic() - last_peek > 1.0:
+                    p = await asyncio.to_thread(peek, self.depot)  # a cheap read, no write lock
+                    self.waiting, self.failed = p.waiting, p.failed
+                    last_peek = time.monotonic()
+                    want = want and (p.due or more or bool(results))
+                if results or want:
+                    applied, claimed = await asyncio.to_thread(
+                        record_and_claim, self.depot, self.worker_id, [(c.id, d) for c, d in results],
+                        limit=free if want else 0, lease_seconds=self.lease_seconds, policy=self.policy,
+                    )
+                    for (c, d), ok in zip(results, applied, strict=True):
+                        self._inflight.pop(c.id, None)
+                        self._note(c, d, ok)
+                    results = []
+                    self.stats.claimed += len(claimed)
+                    for c in claimed:
+                        self._inflight[c.id] = c
+                        self._queue.put_nowait(c)
+                    more = want and len(claimed) == free
                 self._db_error = None
-            except ERRORS as e:
-                self._db_error = clean(str(e), single_line=True, limit=200)
-                log.warning("relay: %s", self._db_error)
-                more = False
             except asyncio.CancelledError:
+                self._results = results + self._results
                 raise
             except Exception as e:  # noqa: BLE001 - the relay must keep going
-                self._db_error = clean(f"{type(e).__name__}: {e}", single_line=True, limit=200)
-                log.exception("relay: unexpected error")
+                # the database is busy or gone: keep the results and try again shortly; if the
+                # claims lapse meanwhile, the notices are simply delivered again
+                self._results = results + self._results
+                self._db_error = clean(str(e) if isinstance(e, ERRORS) else f"{type(e).__name__}: {e}",
+                                       single_line=True, limit=200)
+                if isinstance(e, ERRORS):
+                    log.warning("relay: %s", self._db_error)
+                else:
+                    log.exception("relay: unexpected error")
                 more = False
+                if self._final:
+                    return
+                self._update_state()
+                await asyncio.sleep(min(1.0, self.poll_interval * 5))
+                continue
             self._update_state()
-            if more and len(self._inflight) < self.concurrency:
+            if self._final and not self._results:
+                return
+            if more or self._results:
                 await asyncio.sleep(0)
                 continue
             self._wake.clear()
@@ -265,53 +300,29 @@ class Relay:
             except TimeoutError:
                 pass
 
-    async def _deliver(self, c: ClaimedNotice) -> None:
+    async def _sender(self) -> None:
+        """One of `concurrency` senders: takes claimed notices in turn and delivers them."""
+        while True:
+            c = await self._queue.get()
+            self._sending += 1
+            try:
+                d = await self._deliver(c)
+            finally:
+                self._sending -= 1
+            self._results.append((c, d))
+            self._wake.set()
+
+    async def _deliver(self, c: ClaimedNotice) -> Delivery:
         transport = self._transports.get(c.transport)
+        if transport is None:
+            return Delivery.failed(f"The relay cannot deliver a {c.transport.value} notice.", contacted=False)
         try:
-            if transport is None:
-                d = Delivery.failed(f"The relay cannot deliver a {c.transport.value} notice.", contacted=False)
-            else:
-                d = await transport.deliver(c)
+            return await transport.deliver(c)
         except asyncio.CancelledError:
-            self._inflight.pop(c.id, None)
             raise
         except Exception as e:  # noqa: BLE001 - a transport bug must not lose the notice
             log.exception("relay: delivering %s failed", c.id)
-            d = Delivery.retry(f"Internal error while sending: {type(e).__name__}: {e}")
-        self._results.append((c, d))
-        self._results_ready.set()
-
-    async def _record_loop(self) -> None:
-        while True:
-            await self._results_ready.wait()
-            self._results_ready.clear()
-            batch, self._results = self._results, []
-            if not batch:
-                if self._final:
-                    return
-                continue
-            try:
-                applied = await asyncio.to_thread(
-                    record_results, self.depot, self.worker_id, [(c.id, d) for c, d in batch], policy=self.policy
-                )
-            except ERRORS as e:
-                # the database is busy or gone: keep the results and try again shortly; if the
-                # claims lapse meanwhile, the notices are simply delivered again
-                self._db_error = clean(str(e), single_line=True, limit=200)
-                log.warning("relay: cannot record results: %s", self._db_error)
-                self._results = batch + self._results
-                if self._final:
-                    return
-                await asyncio.sleep(min(1.0, self.poll_interval * 5))
-                self._results_ready.set()
-                continue
-            for (c, d), ok in zip(batch, applied, strict=True):
-                self._inflight.pop(c.id, None)
-                self._note(c, d, ok)
-            self._update_state()
-            self._wake.set()
-            if self._final and not self._results:
-                return
+            return Delivery.retry(f"Internal error while sending: {type(e).__name__}: {e}")
 
     def _note(self, c: ClaimedNotice, d: Delivery, applied: bool) -> None:
         if not applied:
@@ -340,7 +351,7 @@ class Relay:
             names = sorted(self._down)
             self.state = f"partner {names[0]} down" if len(names) == 1 else f"{len(names)} partners down"
         elif self._inflight:
-            self.state = f"sending {len(self._inflight)}"
+            self.state = f"sending {max(1, self._sending)}"
         else:
             self.state = "idle"
 

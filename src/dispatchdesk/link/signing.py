@@ -20,6 +20,7 @@ import base64
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from functools import lru_cache
 
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
@@ -51,6 +52,7 @@ def whsec(secret: str) -> str:
     return "whsec_" + base64.b64encode(secret.encode("utf-8")).decode("ascii")
 
 
+@lru_cache(maxsize=256)
 def webhook(secret: str) -> Webhook:
     return Webhook(whsec(secret))
 

@@ -54,8 +54,10 @@ __all__ = [
     "open_orders_from",
     "peek",
     "received",
+    "record_and_claim",
     "record_result",
     "record_results",
+    "release_claims",
     "retry",
     "skip",
 ]
@@ -189,14 +191,13 @@ def _release_held(s: Session, now: datetime, pg: bool) -> int:
 
 def _park_stopped(s: Session, now: datetime, pg: bool) -> int:
     """Queued notices to a partner whose link is stopped (410) become follow-ups."""
-    q = (
-        select(Notice)
-        .join(Partner, Notice.partner_id == Partner.id)
-        .where(
-            Notice.state == NoticeState.QUEUED.value,
-            Partner.link_stopped.is_(True),
-            or_(Notice.lease_until.is_(None), Notice.lease_until < now),
-        )
+    stopped = list(s.scalars(select(Partner.id).where(Partner.link_stopped.is_(True))))
+    if not stopped:
+        return 0
+    q = select(Notice).where(
+        Notice.partner_id.in_(stopped),
+        Notice.state == NoticeState.QUEUED.value,
+        or_(Notice.lease_until.is_(None), Notice.lease_until < now),
     )
     if pg:
         q = q.with_for_update(skip_locked=True, of=Notice)
@@ -247,7 +248,7 @@ def _due_query(now: datetime, limit: int) -> Any:
             Partner.link_stopped.is_(False),
             or_(Notice.order_id.is_(None), ~blocked),
         )
-        .order_by(Notice.next_attempt_at, Notice.created_at, Notice.seq)
+        .order_by(Notice.next_attempt_at)  # the due index gives this order: no sort, stops at `limit`
         .limit(limit)
     )
 
@@ -259,55 +260,53 @@ def claim_due(depot: Depot, worker_id: str, *, limit: int = 64, lease_seconds: f
     stopped, and the first unfinished notice of its order for that partner. Held notices whose
     undo window closed are released first; queued notices to stopped links become follow-ups.
     """
-    if limit <= 0:
-        return []
-    now = depot.now()
-    lease_until = now + timedelta(seconds=lease_seconds)
-    with depot.uow() as uow:
-        s = uow.session
-        pg = _is_pg(s)
-        changed = _release_held(s, now, pg) + _park_stopped(s, now, pg)
-        q = _due_query(now, limit)
-        if pg:
-            q = q.with_for_update(skip_locked=True, of=Notice)
-        ids = list(s.scalars(q))
-        out: list[ClaimedNotice] = []
-        if ids:
-            s.execute(
-                update(Notice)
-                .where(Notice.id.in_(ids))
-                .values(claimed_by=worker_id, lease_until=lease_until)
-                .execution_options(synchronize_session=False)
+    return record_and_claim(depot, worker_id, (), limit=limit, lease_seconds=lease_seconds)[1]
+
+
+def _claim(s: Session, worker_id: str, limit: int, now: datetime, lease_until: datetime) -> tuple[list[ClaimedNotice], int]:
+    pg = _is_pg(s)
+    changed = _release_held(s, now, pg) + _park_stopped(s, now, pg)
+    q = _due_query(now, limit)
+    if pg:
+        q = q.with_for_update(skip_locked=True, of=Notice)
+    ids = list(s.scalars(q))
+    out: list[ClaimedNotice] = []
+    if not ids:
+        return out, changed
+    s.execute(
+        update(Notice)
+        .where(Notice.id.in_(ids))
+        .values(claimed_by=worker_id, lease_until=lease_until)
+        .execution_options(synchronize_session=False)
+    )
+    rows = s.execute(
+        select(Notice.id, Notice.kind, Notice.payload, Notice.transport, Notice.attempts, Notice.seq,
+               Notice.created_at, Order.number, Partner.name, Partner.url, Partner.secret, Partner.email)
+        .join(Partner, Notice.partner_id == Partner.id)
+        .outerjoin(Order, Notice.order_id == Order.id)
+        .where(Notice.id.in_(ids))
+    ).all()
+    by_id = {r[0]: r for r in rows}
+    for nid in ids:  # keep the due order
+        _, kind, payload, transport, attempts, seq, created, number, name, url, secret, email = by_id[nid]
+        out.append(
+            ClaimedNotice(
+                id=nid,
+                kind=kind,
+                payload=dict(payload or {}),
+                transport=Transport(transport),
+                attempts=attempts,
+                seq=seq,
+                order=number,
+                partner=name,
+                partner_url=url,
+                partner_secret=secret,
+                partner_email=email,
+                created_at=created,
+                lease_until=lease_until,
             )
-            rows = s.execute(
-                select(Notice, Order.number, Partner)
-                .join(Partner, Notice.partner_id == Partner.id)
-                .outerjoin(Order, Notice.order_id == Order.id)
-                .where(Notice.id.in_(ids))
-            ).unique().all()
-            by_id = {n.id: (n, number, p) for n, number, p in rows}
-            for nid in ids:  # keep the due order
-                n, number, p = by_id[nid]
-                out.append(
-                    ClaimedNotice(
-                        id=n.id,
-                        kind=n.kind,
-                        payload=dict(n.payload or {}),
-                        transport=Transport(n.transport),
-                        attempts=n.attempts,
-                        seq=n.seq,
-                        order=number,
-                        partner=p.name,
-                        partner_url=p.url,
-                        partner_secret=p.secret,
-                        partner_email=p.email,
-                        created_at=n.created_at,
-                        lease_until=lease_until,
-                    )
-                )
-        if ids or changed:
-            uow.commit()
-        return out
+        )
+    return out, changed + len(ids)
 
 
 # --------------------------------------------------------------------------- results
@@ -322,35 +321,79 @@ def record_result(depot: Depot, notice_id: str, worker_id: str, outcome: Deliver
 def record_results(depot: Depot, worker_id: str, results: Sequence[tuple[str, Delivery]], *,
                    policy: RetryPolicy | None = None) -> list[bool]:
     """Record several attempts in one transaction; see record_result."""
-    if not results:
-        return []
-    policy = policy or RetryPolicy()
+    return record_and_claim(depot, worker_id, results, limit=0, policy=policy)[0]
+
+
+def record_and_claim(depot: Depot, worker_id: str, results: Sequence[tuple[str, Delivery]], *, limit: int,
+                     lease_seconds: float = 60, policy: RetryPolicy | None = None
+                     ) -> tuple[list[bool], list[ClaimedNotice]]:
+    """Record attempts, then claim up to `limit` due notices, in ONE write transaction (the
+    relay's cycle: half the transactions of doing each on its own)."""
+    if not results and limit <= 0:
+        return [], []
     now = depot.now()
-    applied: list[bool] = []
     with depot.uow() as uow:
         s = uow.session
-        pg = _is_pg(s)
-        ids = [nid for nid, _ in results]
-        q = select(Notice).where(Notice.id.in_(ids))
-        if pg:
-            q = q.with_for_update(of=Notice)
-        notices = {n.id: n for n in s.scalars(q).unique()}
-        for nid, d in results:
-            n = notices.get(nid)
-            if (
-                n is None
-                or n.claimed_by != worker_id
-                or n.lease_until is None
-                or n.lease_until < now
-                or n.state != NoticeState.QUEUED.value
-            ):
-                applied.append(False)
-                continue
-            _apply(s, n, d, now, policy)
-            applied.append(True)
-        if any(applied):
+        applied, changed = _record(s, worker_id, results, now, policy or RetryPolicy())
+        claimed: list[ClaimedNotice] = []
+        if limit > 0:
+            claimed, more = _claim(s, worker_id, limit, now, now + timedelta(seconds=lease_seconds))
+            changed += more
+        if changed:
             uow.commit()
-    return applied
+        return applied, claimed
+
+
+def _record(s: Session, worker_id: str, results: Sequence[tuple[str, Delivery]], now: datetime,
+            policy: RetryPolicy) -> tuple[list[bool], int]:
+    if not results:
+        return [], 0
+    applied: list[bool] = []
+    ids = [nid for nid, _ in results]
+    q = select(Notice.id, Notice.claimed_by, Notice.lease_until, Notice.state, Notice.partner_id).where(
+        Notice.id.in_(ids)
+    )
+    if _is_pg(s):
+        q = q.with_for_update(of=Notice)
+    held = {
+        nid: partner_id
+        for nid, claimed_by, lease_until, state, partner_id in s.execute(q)
+        if claimed_by == worker_id and lease_until is not None and lease_until >= now
+        and state == NoticeState.QUEUED.value
+    }
+    sent: list[str] = []
+    contacted: set[int] = set()
+    others: list[tuple[str, Delivery]] = []
+    for nid, d in results:
+        ok = nid in held
+        applied.append(ok)
+        if not ok:
+            continue
+        if d.outcome is Outcome.SENT:
+            sent.append(nid)
+            contacted.add(held[nid])
+        else:
+            others.append((nid, d))
+    # the common case in bulk: sent, and the partner was in contact
+    for i in range(0, len(sent), 500):
+        s.execute(
+            update(Notice)
+            .where(Notice.id.in_(sent[i:i + 500]))
+            .values(state=NoticeState.SENT.value, sent_at=now, next_attempt_at=None, last_error=None,
+                    claimed_by=None, lease_until=None, attempts=Notice.attempts + 1)
+            .execution_options(synchronize_session=False)
+        )
+    if contacted:
+        s.execute(
+            update(Partner).where(Partner.id.in_(contacted)).values(last_contact_at=now)
+            .execution_options(synchronize_session=False)
+        )
+    if others:
+        notices = {n.id: n for n in s.scalars(select(Notice).where(Notice.id.in_([x for x, _ in others]))).unique()}
+        for nid, d in others:
+            _apply(s, notices[nid], d, now, policy)
+        s.flush()
+    return applied, len(sent) + len(others)
 
 
 def _apply(s: Session, n: Notice, d: Delivery, now: datetime, policy: RetryPolicy) -> None:
@@ -417,6 +460,25 @@ def _label(n: Notice) -> str:
 def _audit(s: Session, n: Notice, now: datetime, action: str, detail: str, actor: str = RELAY_ACTOR) -> None:
     s.add(AuditEntry(order_id=n.order_id, at=now, actor=actor, action=action, detail=detail,
                      notices=[n.id]))
+
+
+def release_claims(depot: Depot, worker_id: str, notice_ids: Sequence[str]) -> int:
+    """Give back claims this worker holds but will not use (it is stopping). Returns how many."""
+    if not notice_ids:
+        return 0
+    with depot.uow() as uow:
+        n = 0
+        for i in range(0, len(notice_ids), 500):
+            n += uow.session.execute(
+                update(Notice)
+                .where(Notice.id.in_(list(notice_ids[i:i + 500])), Notice.claimed_by == worker_id,
+                       Notice.state == NoticeState.QUEUED.value)
+                .values(claimed_by=None, lease_until=None)
+                .execution_options(synchronize_session=False)
+            ).rowcount or 0
+        if n:
+            uow.commit()
+        return n
 
 
 # --------------------------------------------------------------------------- by hand (Link screen)
