@@ -71,7 +71,8 @@ from .core import (
 def _plan(
     depot: Depot, session: Session, order: Order, action: str, **kw: Any
 ) -> tuple[Plan, Partner | None]:
-    facts = order_facts(order)
+    # only a cancellation looks at the lines: the other actions never load them
+    facts = order_facts(order, lines=action == "cancel")
     now = depot.now()
     if action == "set_status":
         to = kw["status"]

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import getpass
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import String, bindparam, cast, func, insert, literal, select, union_all
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
@@ -42,13 +43,16 @@ from ..store import HEAD_REVISION, Database, StorageError, UnitOfWork
 from ..store.db import alembic_config, describe_db_error
 from ..store.models import (
     AuditEntry,
+    Backorder,
     Cancellation,
     DepotMeta,
+    Document,
     FollowUp,
     Notice,
     Order,
     Partner,
     Setting,
+    new_id,
     utcnow,
 )
 
@@ -138,15 +142,18 @@ class Depot:
             return row.value if row else default
 
     def undo_seconds(self, session: Session | None = None) -> int:
-        if session is not None:
-            row = session.get(Setting, "undo_seconds")
-            value = row.value if row else None
+        if session is not None:  # a plain read on the action's connection: never flushes
+            value = session.connection().scalar(_SETTING_Q, {"key": "undo_seconds"})
         else:
             value = self.setting("undo_seconds")
-        try:
-            return max(0, int(value)) if value is not None else DEFAULT_UNDO_SECONDS
-        except ValueError:
-            return DEFAULT_UNDO_SECONDS
+        return _undo_value(value)
+
+
+def _undo_value(value: str | None) -> int:
+    try:
+        return max(0, int(value)) if value is not None else DEFAULT_UNDO_SECONDS
+    except ValueError:
+        return DEFAULT_UNDO_SECONDS
 
 
 def migrate(database: Database) -> None:
@@ -237,25 +244,77 @@ def partner_facts(p: Partner | None) -> PartnerFacts | None:
     )
 
 
-def order_facts(o: Order) -> OrderFacts:
+def order_facts(o: Order, *, lines: bool = True) -> OrderFacts:
+    """The facts the rules need. `lines=False` for actions that do not look at the lines
+    (everything but cancellations): they are then not loaded at all."""
+    documents, backorders = _document_facts(o)
     return OrderFacts(
         number=o.number,
         status=Status(o.status),
         source=partner_facts(o.source),
         assignee=partner_facts(o.assignee),
-        documents=tuple(DocumentKind(d.kind) for d in o.documents),
-        backorders=len(o.backorders),
+        documents=documents,
+        backorders=backorders,
         archived=o.archived,
         untouched=o.version == 1,
         dispatched_at=o.dispatched_at,
         received_at=o.received_at or o.created_at,
-        lines=tuple(LineFacts(ln.article, ln.quantity, ln.cancelled) for ln in o.lines),
+        lines=tuple(LineFacts(ln.article, ln.quantity, ln.cancelled) for ln in o.lines)
+        if lines
+        else (),
     )
+
+
+# Statements built once: building a select() costs more than SQLite takes to run it.
+# What an action needs to know besides the order, in ONE query: the kinds of its documents
+# ("d"), its back-orders ("b"), the undo window ("u") and its highest notice sequence ("q").
+_CONTEXT_Q = union_all(
+    select(literal("d").label("k"), cast(Document.kind, String).label("v")).where(
+        Document.order_id == bindparam("oid")
+    ),
+    select(literal("b"), cast(Backorder.article, String)).where(
+        Backorder.order_id == bindparam("oid")
+    ),
+    select(literal("u"), cast(Setting.value, String)).where(Setting.key == "undo_seconds"),
+    select(literal("q"), cast(func.max(Notice.seq), String)).where(
+        Notice.order_id == bindparam("oid")
+    ),
+)
+_MAX_SEQ_Q = select(func.max(Notice.seq)).where(Notice.order_id == bindparam("oid"))
+_SETTING_Q = select(Setting.value).where(Setting.key == bindparam("key"))
+_ORDER_Q = select(Order).where(Order.number == bindparam("number"))
+_INSERT_NOTICE = insert(Notice)
+_INSERT_AUDIT = insert(AuditEntry)
+
+
+def _document_facts(o: Order) -> tuple[tuple[DocumentKind, ...], int]:
+    """The kinds of documents and the number of back-orders: from the collections when they
+    are loaded, else in one plain query that also reads what apply_plan() will need (the undo
+    window, the last notice sequence), kept in the session for it."""
+    state = sa_inspect(o)
+    session = state.session
+    if session is None or o.id is None or not {"documents", "backorders"} & state.unloaded:
+        return tuple(DocumentKind(d.kind) for d in o.documents), len(o.backorders)
+    rows = session.connection().execute(_CONTEXT_Q, {"oid": o.id}).all()
+    kinds = tuple(DocumentKind(v) for k, v in rows if k == "d")
+    backorders = sum(1 for k, _ in rows if k == "b")
+    undo = next((v for k, v in rows if k == "u"), None)
+    seq = next((int(v) for k, v in rows if k == "q" and v is not None), 0)
+    session.info[(_PREFETCH, o.id)] = (_undo_value(undo), seq)
+    return kinds, backorders
+
+
+_PREFETCH = "dispatchdesk.prefetch"
+
+
+def _take_prefetch(session: Session, order_id: int | None) -> tuple[int, int] | None:
+    """(undo seconds, highest notice seq) read with the order's facts, used once."""
+    return session.info.pop((_PREFETCH, order_id), None)
 
 
 def load_order(session: Session, number: str, *, expected_version: int | None = None) -> Order:
     number = number.strip()
-    order = session.scalars(select(Order).where(Order.number == number)).unique().one_or_none()
+    order = session.scalars(_ORDER_Q, {"number": number}).unique().one_or_none()
     if order is None:
         raise NotFound(f"There is no order numbered {number!r}.")
     if expected_version is not None and order.version != expected_version:
@@ -289,8 +348,18 @@ def snapshot(order: Order) -> dict[str, Any]:
         "cancellation_request": order.cancellation_request,
         "cancellation_refused": order.cancellation_refused,
         "status_changed_at": order.status_changed_at.isoformat(),
-        "lines": {ln.article: ln.cancelled for ln in order.lines},
+        # only an action that loaded the lines can change them (cancellations do)
+        **(
+            {"lines": {ln.article: ln.cancelled for ln in order.lines}}
+            if "lines" not in sa_inspect(order).unloaded
+            else {}
+        ),
     }
+
+
+def _max_seq(session: Session, order_id: int) -> int:
+    """The highest notice sequence of the order so far (0 for none), read without a flush."""
+    return session.connection().scalar(_MAX_SEQ_Q, {"oid": order_id}) or 0
 
 
 def next_seq(session: Session, order_id: int | None) -> int:
@@ -330,6 +399,43 @@ def order_payload(
     return body
 
 
+def notice_row(
+    order: Order | None,
+    partner: Partner,
+    plan: NoticePlan,
+    *,
+    now: datetime,
+    undo_seconds: int,
+    seq: int,
+    extra: dict[str, Any] | None = None,
+    payload: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The columns of one outbox row: state held (undo window), queued, or a follow-up."""
+    if plan.transport is Transport.MANUAL:
+        state, release, due = NoticeState.FOLLOW_UP, None, None
+    elif plan.held and undo_seconds > 0:
+        release = now + timedelta(seconds=undo_seconds)
+        state, due = NoticeState.HELD, release
+    else:
+        state, release, due = NoticeState.QUEUED, None, now
+    body = payload if payload is not None else order_payload(order, plan.kind, partner, extra)  # type: ignore[arg-type]
+    return dict(
+        id=new_id(),
+        order_id=order.id if order is not None else None,
+        partner_id=partner.id,
+        kind=plan.kind.value,
+        transport=plan.transport.value,
+        payload=body,
+        state=state.value,
+        seq=seq,
+        attempts=0,
+        created_at=now,
+        release_at=release,
+        next_attempt_at=due,
+        awaits_answer=plan.awaits_answer,
+    )
+
+
 def add_notice(
     session: Session,
     order: Order | None,
@@ -340,31 +446,36 @@ def add_notice(
     undo_seconds: int,
     extra: dict[str, Any] | None = None,
     payload: dict[str, Any] | None = None,
+    seq: int | None = None,
 ) -> Notice:
-    if plan.transport is Transport.MANUAL:
-        state, release, due = NoticeState.FOLLOW_UP, None, None
-    elif plan.held and undo_seconds > 0:
-        release = now + timedelta(seconds=undo_seconds)
-        state, due = NoticeState.HELD, release
-    else:
-        state, release, due = NoticeState.QUEUED, None, now
-    body = payload if payload is not None else order_payload(order, plan.kind, partner, extra)  # type: ignore[arg-type]
-    notice = Notice(
-        order_id=order.id if order is not None else None,
-        partner_id=partner.id,
-        kind=plan.kind.value,
-        transport=plan.transport.value,
-        payload=body,
-        state=state.value,
-        seq=next_seq(session, order.id if order is not None else None),
-        created_at=now,
-        release_at=release,
-        next_attempt_at=due,
-        awaits_answer=plan.awaits_answer,
+    """A notice in the outbox, as an ORM object (flushed). `seq` when the caller numbers
+    several at once, else the next one for the order."""
+    if order is not None:
+        _take_prefetch(session, order.id)  # the order's last sequence changes now
+    if seq is None:
+        seq = next_seq(session, order.id if order is not None else None)
+    row = notice_row(
+        order,
+        partner,
+        plan,
+        now=now,
+        undo_seconds=undo_seconds,
+        seq=seq,
+        extra=extra,
+        payload=payload,
     )
+    notice = Notice(**row)
     session.add(notice)
     session.flush()
     return notice
+
+
+@dataclass(frozen=True)
+class _Written:
+    """A row written with a plain INSERT: what follow-ups and results need of it."""
+
+    id: Any
+    partner_id: int | None = None
 
 
 def apply_plan(
@@ -386,8 +497,11 @@ def apply_plan(
     if not plan.allowed:
         raise Refused(plan.refusals)
     now = depot.now()
-    with session.no_autoflush:  # one UPDATE of the order, so its version goes up by one
-        undo_s = depot.undo_seconds(session)
+    prefetched = _take_prefetch(session, order.id)
+    if prefetched is not None:
+        undo_s, last_seq = prefetched
+    else:
+        undo_s, last_seq = depot.undo_seconds(session), None
     before = audit_before or snapshot(order)
     frm = Status(order.status)
 
@@ -409,11 +523,11 @@ def apply_plan(
     if plan.clear_cancellation_request:
         order.cancellation_requested = False
         order.cancellation_request = None
-    # every action bumps the version, even one that changes no column
+    # every action bumps the version, even one that changes no column: exactly once, here
     flag_modified(order, "status")
     number = order.number  # the failed flush expires the order: name it from here
     try:
-        session.flush()
+        session.flush()  # the order's UPDATE, checked against its version
     except StaleDataError:
         session.rollback()
         raise Conflict(
@@ -427,33 +541,49 @@ def apply_plan(
         p = session.get(Partner, before["assignee_id"])
         if p is not None:
             partners_by_name[p.name] = p
-    notices: list[Notice] = []
-    for np in plan.notices:
-        partner = partners_by_name[np.partner]
-        notices.append(
-            add_notice(session, order, partner, np, now=now, undo_seconds=undo_s, extra=extra)
-        )
+    # The notices and the audit entry are plain INSERTs on the action's connection (same
+    # transaction): the ORM's unit of work costs more than SQLite takes to write them.
+    conn = session.connection()
+    notices: list[_Written] = []
+    if plan.notices:
+        seq = (last_seq if last_seq is not None else _max_seq(session, order.id)) + 1
+        rows = [
+            notice_row(
+                order,
+                partners_by_name[np.partner],
+                np,
+                now=now,
+                undo_seconds=undo_s,
+                seq=seq + i,
+                extra=extra,
+            )
+            for i, np in enumerate(plan.notices)
+        ]
+        conn.execute(_INSERT_NOTICE, rows)
+        notices = [_Written(r["id"], r["partner_id"]) for r in rows]
     followups = write_followups(session, order, plan.followups, notices, partners_by_name, now)
-
     can_undo = plan.undoable if undoable is None else undoable
     undo_until = now + timedelta(seconds=undo_s) if (can_undo and undo_s > 0) else None
-    entry = AuditEntry(
-        order_id=order.id,
-        at=now,
-        actor=actor or depot.actor,
-        action=plan.action,
-        from_status=frm.value,
-        to_status=order.status,
-        reason=reason,
-        detail=detail or " ".join(plan.describe(undo_s)),
-        notices=[n.id for n in notices],
-        followups=[f.id for f in followups],
-        before=before,
-        after_version=order.version,
-        undoable_until=undo_until,
-    )
-    session.add(entry)
-    session.flush()
+    audit_id = conn.execute(
+        _INSERT_AUDIT,
+        dict(
+            order_id=order.id,
+            at=now,
+            actor=actor or depot.actor,
+            action=plan.action,
+            from_status=frm.value,
+            to_status=order.status,
+            reason=reason,
+            detail=detail or " ".join(plan.describe(undo_s)),
+            notices=[n.id for n in notices],
+            followups=[f.id for f in followups],
+            before=before,
+            after_version=order.version,
+            undoable_until=undo_until,
+            undone_by=None,
+            undo_of=None,
+        ),
+    ).inserted_primary_key[0]
     told = [n for n in plan.notices if n.transport is not Transport.MANUAL]
     message = f"Order {order.number}: {frm.label} → {Status(order.status).label}."
     if told:
@@ -466,7 +596,7 @@ def apply_plan(
         from_status=frm,
         to_status=Status(order.status),
         version=order.version,
-        audit_id=entry.id,
+        audit_id=audit_id,
         notices=tuple(n.id for n in notices),
         followups=tuple(f.id for f in followups),
         undo_until=undo_until,
@@ -478,7 +608,7 @@ def write_followups(
     session: Session,
     order: Order | None,
     plans: Iterable[FollowUpPlan],
-    notices: list[Notice],
+    notices: Sequence[Notice | _Written],
     partners_by_name: dict[str, Partner],
     now: datetime,
 ) -> list[FollowUp]:
@@ -497,7 +627,8 @@ def write_followups(
         )
         session.add(f)
         out.append(f)
-    session.flush()
+    if out:
+        session.flush()
     return out
 
 
