@@ -116,8 +116,16 @@ class Flows:
     # ------------------------------------------------------------------ asking
     async def _confirm(self, title: str, pv: Preview, *, yes: str = "Yes") -> bool:
         undo_seconds = self.depot.undo_seconds()
-        final = pv.plan.final or not pv.plan.undoable or undo_seconds == 0
-        answer = await self.app.push_screen_wait(ConfirmScreen(title, pv.lines, final=final, yes=yes))
+        undoable = pv.plan.undoable and undo_seconds > 0
+        final = pv.plan.final or not undoable
+        if pv.plan.final and undoable:
+            why = f"No has the focus: {pv.plan.to_status.label} is final once the undo window has closed."
+        elif pv.plan.final:
+            why = f"No has the focus: {pv.plan.to_status.label} is final."
+        else:
+            why = "No has the focus: this cannot be undone."
+        answer = await self.app.push_screen_wait(
+            ConfirmScreen(title, pv.lines, final=final, yes=yes, focus_note=why))
         return bool(answer)
 
     def _preview(self, target: Target, action: str, **kw: Any) -> Preview | None:
@@ -266,7 +274,8 @@ class Flows:
             "Nobody outside the depot is told until the copy is sent.",
         ]
         answer = await self.app.push_screen_wait(
-            ConfirmScreen(f"Duplicate order {target.number} as new?", lines, final=False, yes="Duplicate"))
+            ConfirmScreen(f"Duplicate order {target.number} as new?", lines, final=False, yes="Duplicate",
+                          focus_note=""))
         if not answer:
             return
         self._act(target, lambda: services.duplicate(self.depot, target.number))
@@ -375,7 +384,8 @@ class Flows:
         if action == "archive" and kw.get("archived") is False:
             what = "Unarchive"
         answer = await self.app.push_screen_wait(
-            BulkConfirmScreen(f"{what}: {len(numbers)} orders?", items, final=final))
+            BulkConfirmScreen(f"{what}: {len(numbers)} orders?", items, final=final,
+                              focus_note="No has the focus: some of this cannot be undone." if final else ""))
         if not answer:
             return False
         try:

@@ -52,11 +52,13 @@ class ConfirmScreen(ModalScreen[bool]):
         final: bool,
         yes: str = "Yes",
         no: str = "No",
+        focus_note: str = "No has the focus: this cannot be undone.",
     ) -> None:
         super().__init__(classes="dialog-screen")
         self.title_text = title
         self.lines = list(lines)
         self.final = final
+        self.focus_note = focus_note
         self.yes = yes
         self.no = no
 
@@ -65,9 +67,8 @@ class ConfirmScreen(ModalScreen[bool]):
             yield Static(Text(clean(self.title_text, single_line=True), style="bold"), classes="dialog-title")
             with VerticalScroll(classes="dialog-body"):
                 yield Static(sentences(self.lines), id="confirm-lines")
-            if self.final:
-                yield Static(Text("No has the focus: this cannot be taken back.", style="italic"),
-                             classes="dialog-hint")
+            if self.final and self.focus_note:
+                yield Static(Text(self.focus_note, style="italic"), classes="dialog-hint")
             with Horizontal(classes="dialog-buttons"):
                 yield Button(Text(f"Yes (y): {self.yes}" if self.yes != "Yes" else "Yes (y)"), id="yes",
                              variant="error" if self.final else "primary")
@@ -90,9 +91,10 @@ class ConfirmScreen(ModalScreen[bool]):
 class BulkConfirmScreen(ConfirmScreen):
     """One confirm for several orders: what happens to each, or why it is refused."""
 
-    def __init__(self, title: str, items: Sequence[tuple[str, Sequence[str], bool]], *, final: bool) -> None:
+    def __init__(self, title: str, items: Sequence[tuple[str, Sequence[str], bool]], *, final: bool,
+                 focus_note: str = "") -> None:
         # items: (order number, sentences, allowed)
-        super().__init__(title, [], final=final)
+        super().__init__(title, [], final=final, focus_note=focus_note)
         self.items = list(items)
 
     def compose(self) -> ComposeResult:
@@ -113,9 +115,8 @@ class BulkConfirmScreen(ConfirmScreen):
                          classes="dialog-hint")
             with VerticalScroll(classes="dialog-body"):
                 yield Static(body, id="confirm-lines")
-            if self.final:
-                yield Static(Text("No has the focus: this cannot be taken back.", style="italic"),
-                             classes="dialog-hint")
+            if self.final and self.focus_note:
+                yield Static(Text(self.focus_note, style="italic"), classes="dialog-hint")
             with Horizontal(classes="dialog-buttons"):
                 yield Button(Text("Yes (y)"), id="yes", variant="error" if self.final else "primary")
                 yield Button(Text("No (n)"), id="no")

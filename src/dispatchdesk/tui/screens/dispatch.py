@@ -70,6 +70,7 @@ class DispatchScreen(Screen[None]):
         Binding("left,h", "side(-1)", "Previous list", show=False),
         Binding("right,l", "side(1)", "Next list", show=False),
         Binding("enter", "open", "Open"),
+        Binding("enter", "drop", "Drop"),
         Binding("s", "set_status", "Status"),
         Binding("s", "bulk('set_status')", "Status sel."),
         Binding("t,delete", "trash", "Trash"),
@@ -294,6 +295,8 @@ class DispatchScreen(Screen[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("why", "side", "escape", "help", "toggle_tab", "filter"):
             return True
+        if action == "drop":
+            return self.carry is not None
         if action == "undo":
             return self.flows.can_undo()
         if action == "bulk":
@@ -302,7 +305,7 @@ class DispatchScreen(Screen[None]):
             if self.card is None:
                 return False
             if self.carry is not None:
-                return action in ("open", "carry")
+                return action == "carry"
             if self.selected and action in ("set_status", "trash", "archive"):
                 return False
             acts = self.actions
@@ -402,10 +405,10 @@ class DispatchScreen(Screen[None]):
             return
         self.flows.start(getattr(self.flows, name)(card, *args), name=name)
 
+    def action_drop(self) -> None:
+        self._drop()
+
     def action_open(self) -> None:
-        if self.carry is not None:
-            self._drop()
-            return
         if self.card is not None:
             self.app.open_order(self.card.number)  # type: ignore[attr-defined]
 
@@ -551,6 +554,9 @@ class DispatchScreen(Screen[None]):
         self._drop_carry()
         self.carry = Carry(message.card, message.status_list.key, None, by_mouse=True)
         self.active = message.status_list
+        message.status_list.carried = message.card.number
+        message.status_list.refresh()
+        self.refresh_bindings()
         self._update_status_line()
 
     def on_status_list_drag_moved(self, message: StatusList.DragMoved) -> None:
@@ -657,31 +663,39 @@ class DispatchScreen(Screen[None]):
             pass
 
     # ------------------------------------------------------------------ help and palette
+    #: (keys, what they do, the action that tells whether it is available now)
+    HELP: tuple[tuple[str, str, str], ...] = (
+        ("←/→  h/l", "previous / next list", ""),
+        ("↑/↓  k/j", "previous / next card; home, end, page up/down", ""),
+        ("enter", "open the order: fields, lines, notices, history", "open"),
+        ("s", "set status: every status, refused ones say why", "set_status"),
+        ("t  delete", "trash: reject the order and tell the partner", "trash"),
+        ("c", "create cancellation… (reason, lines, number)", "cancel"),
+        ("a", "archive / unarchive", "archive"),
+        ("g", "tags…", "tags"),
+        ("d", "duplicate as new (a new number)", "duplicate"),
+        ("m", "pick the card up; ←/→ choose the list; enter or m drops; esc puts it back", "carry"),
+        ("space", "select for a bulk action; then t, s or a act on every selected card", "select"),
+        ("/", "filter every list by number, partner or address", "filter"),
+        ("o  shift+F10  menu", "the card's menu", "menu"),
+        ("u  ctrl+z", "undo the last action while its undo window is open", "undo"),
+        ("i", "switch tab: Dispatch / All information", ""),
+        ("esc", "put back a moved card; clear the selection; clear the filter", ""),
+        ("1", "this screen", ""),
+        ("ctrl+p", "the command palette: every action by name", ""),
+        ("ctrl+q", "quit", ""),
+    )
+
     def action_help(self) -> None:
-        keys: list[tuple[str, str, bool]] = [
-            ("←/→ h/l", "previous / next list", True),
-            ("↑/↓ k/j", "previous / next card (home, end, page up/down)", True),
-        ]
-        seen: set[str] = set()
-        for binding in self.BINDINGS:
-            if not isinstance(binding, Binding) or binding.action.startswith("why") or binding.action == "side":
-                continue
-            if binding.action in seen:
-                continue
-            seen.add(binding.action)
-            action, _, rest = binding.action.partition("(")
-            params: tuple[object, ...] = (rest.rstrip(")").strip("'"),) if rest else ()
-            keys.append((binding.key.replace(",", " / "), binding.description or action,
-                         self.check_action(action, params) is True))
-        keys += [("1", "the Dispatch screen", True), ("ctrl+p", "the command palette: every action", True),
-                 ("ctrl+q", "quit", True)]
-        for key, screen in (("3", "the Link screen"), ("4", "the Partners screen")):
-            if self.app.check_action(f"mode_{key}", ()) is True:
+        keys = [(k, what, not action or self.check_action(action, ()) is True) for k, what, action in self.HELP]
+        for key, mode, screen in (("3", "link", "the Link screen: notices, follow-ups"),
+                                  ("4", "partners", "the Partners screen")):
+            if self.app.check_action("mode", (mode,)) is True:
                 keys.append((key, screen, True))
         notes = [
             "Mouse: click a card to highlight it, double-click to open it, right-click for its menu.",
-            "Drag a card onto another list to set that status (the same checks and confirm as s).",
-            "Dropping a Dispatched or Accepted card on Created calls the shipment back (the partner is told).",
+            "Drag a card onto another list to set that status: the same checks and confirm as s.",
+            "Dropping a Dispatched or Accepted card on Created calls the shipment back; the partner is told.",
         ]
         self.app.push_screen(HelpScreen("Dispatch: keys", keys, notes))
 
@@ -698,10 +712,11 @@ class DispatchScreen(Screen[None]):
                     refusal = acts.moves[st]
                     out.append((f"Set status of {n}: {st.label}",
                                 lambda st=st, card=card: self.flows.start(self.flows.set_status(card, st)),
-                                clean(refusal, single_line=True) if refusal else "allowed"))
-                out.append((f"Trash order {n}", self.action_trash, clean(acts.trash or "t", single_line=True)))
+                                "not allowed now: choosing it says why" if refusal else "s"))
+                out.append((f"Trash order {n}", self.action_trash,
+                            "not allowed now: choosing it says why" if acts.trash else "t"))
                 out.append((f"Create cancellation of {n}…", self.action_cancel,
-                            clean(acts.cancel or "c", single_line=True)))
+                            "not allowed now: choosing it says why" if acts.cancel else "c"))
             out.append((f"Duplicate order {n} as new", self.action_duplicate, "d"))
             out.append((f"Tags of order {n}…", self.action_tags, "g"))
             out.append((f"{'Unarchive' if card.archived else 'Archive'} order {n}", self.action_archive, "a"))

@@ -37,13 +37,14 @@ class MenuItem:
     outside: str = ""  # text from outside (an order number, a partner), appended literally
 
 
-def _prompt(item: MenuItem) -> Text:
+def _prompt(item: MenuItem, width: int) -> Text:
     label = Text(item.label)
     if item.outside:
         label.append(clean(item.outside, single_line=True, limit=60))
     if item.submenu:
         label.append(" ▸")
     if item.key:
+        label.pad_right(max(0, width - label.cell_len))
         label.append(f"  {item.key}", style="dim")
     if item.refused:
         label.append("\n  ")
@@ -70,8 +71,9 @@ class MenuScreen(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="menu", id=self.menu_id):
             yield Static(Text(clean(self.title_text, single_line=True), style="bold"), classes="menu-title")
+            width = max((len(i.label) + (2 if i.submenu else 0) for i in self.items if not i.outside), default=0)
             yield OptionList(
-                *[Option(_prompt(i), id=i.id, disabled=i.refused is not None) for i in self.items],
+                *[Option(_prompt(i, width), id=i.id, disabled=i.refused is not None) for i in self.items],
                 classes="menu-options",
             )
 
