@@ -194,6 +194,8 @@ def test_progress_of_own_order_tells_nobody(rows, depot, new_order):
         (Status.DELIVERED, Status.CREATED, "Handle it as a return"),
         (Status.DELIVERED, Status.PICKED_UP, "Delivered"),
         (Status.ACCEPTED, Status.ACCEPTED, "already Accepted"),
+        (Status.PICKED_UP, Status.REJECTED, "Handle it as a return"),
+        (Status.DELIVERED, Status.REJECTED, "Handle it as a return"),
         (Status.CREATED, Status.CANCELLED, "Use Create cancellation"),
         (Status.ACCEPTED, Status.CANCELLED, "Use Create cancellation"),
     ],
