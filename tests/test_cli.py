@@ -101,6 +101,8 @@ def test_env_db_and_db_flag_before_or_after_the_command(tmp_path, monkeypatch, c
     assert rc == 0 and "No orders match." in out
     rc, out, _ = cli("order", "list", "--db", str(other), db=False)
     assert rc == 0 and "No orders match." in out
+    rc, out, _ = cli("order", "--db", str(other), "list", db=False)
+    assert rc == 0 and "No orders match." in out
     assert other.exists()
 
 

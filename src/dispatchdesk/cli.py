@@ -290,7 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_relay)
 
     # partners ---------------------------------------------------------------
-    p = sub.add_parser("partner", help="add, list and change partners")
+    p = sub.add_parser("partner", parents=[common], help="add, list and change partners")
     psub = p.add_subparsers(title="partner commands", metavar="ACTION", parser_class=_Parser, required=True)
     q = psub.add_parser("add", parents=[common], help="add a partner",
                         description="Add a partner. Its link is HTTP with --url and --secret, "
@@ -338,7 +338,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_report)
 
     # orders -----------------------------------------------------------------
-    p = sub.add_parser("order", help="look at orders and act on them")
+    p = sub.add_parser("order", parents=[common], help="look at orders and act on them")
     osub = p.add_subparsers(title="order commands", metavar="ACTION", parser_class=_Parser, required=True)
     q = osub.add_parser("list", parents=[common], help="list orders")
     q.add_argument("--status", type=_status_arg, action="append", help="only this status (repeatable)")
