@@ -37,3 +37,13 @@ async def make_side(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
         s.depot.close()
 
 
+
+
+@pytest.fixture
+def link_desk(tmp_path: Path) -> Any:
+    """A depot with notices in every state and follow-ups, under a clock that stands still."""
+    from screenkit import build
+
+    desk = build(tmp_path / "screens.sqlite")
+    yield desk
+    desk.depot.close()

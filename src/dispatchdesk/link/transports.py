@@ -179,10 +179,10 @@ def email_message(notice: ClaimedNotice, settings: SmtpSettings) -> EmailMessage
         what = NoticeKind(notice.kind).label
     except ValueError:
         what = notice.kind
+    if notice.kind == NoticeKind.ORDER.value:
+        what = "new order"
     p = notice.payload
-    subject = f"{settings.depot_name}: {what}"
-    if notice.order:
-        subject += f" of order {notice.order}"
+    subject = f"{settings.depot_name}: {notice.label}"
     if p.get("your_ref"):
         subject += f" (your {p['your_ref']})"
     lines = [f"{settings.depot_name} sends you a {what}.", ""]

@@ -50,6 +50,7 @@ __all__ = [
     "RetryPolicy",
     "claim_due",
     "link_partners",
+    "notice_label",
     "note_received",
     "open_orders_from",
     "peek",
@@ -159,11 +160,18 @@ class ClaimedNotice:
 
     @property
     def label(self) -> str:
-        try:
-            what = NoticeKind(self.kind).label
-        except ValueError:
-            what = self.kind
-        return f"{what} of order {self.order}" if self.order else what
+        return notice_label(self.kind, self.order)
+
+
+def notice_label(kind: str, order: str | None) -> str:
+    """'new order DD-000012', 'revocation of order DD-000012', 'answer'... for sentences."""
+    if kind == NoticeKind.ORDER.value:
+        return f"new order {order}" if order else "new order"
+    try:
+        what = NoticeKind(kind).label
+    except ValueError:
+        what = kind
+    return f"{what} of order {order}" if order else what
 
 
 # --------------------------------------------------------------------------- claiming
@@ -212,12 +220,7 @@ def _to_follow_up(s: Session, n: Notice, now: datetime, why: str) -> FollowUp:
     n.next_attempt_at = None
     n.claimed_by = None
     n.lease_until = None
-    number = n.order.number if n.order is not None else None
-    try:
-        what = NoticeKind(n.kind).label
-    except ValueError:
-        what = n.kind
-    what = f"the {what} of order {number}" if number else f"the {what}"
+    what = "the " + notice_label(n.kind, n.order.number if n.order is not None else None)
     f = FollowUp(
         order_id=n.order_id,
         partner_id=n.partner_id,
@@ -449,12 +452,7 @@ def _apply(s: Session, n: Notice, d: Delivery, now: datetime, policy: RetryPolic
 
 
 def _label(n: Notice) -> str:
-    try:
-        what = NoticeKind(n.kind).label
-    except ValueError:
-        what = n.kind
-    number = n.order.number if n.order is not None else None
-    return f"{what} of order {number}" if number else what
+    return notice_label(n.kind, n.order.number if n.order is not None else None)
 
 
 def _audit(s: Session, n: Notice, now: datetime, action: str, detail: str, actor: str = RELAY_ACTOR) -> None:
