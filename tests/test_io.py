@@ -40,6 +40,7 @@ from dispatchdesk.services import (
 from dispatchdesk.services.io import (
     export_csv,
     export_json,
+    export_json_file,
     export_pdf,
     export_xlsx,
     import_json,
@@ -221,6 +222,35 @@ def test_export_filters(demo):
         export_json(demo, partner="Nobody")
     with pytest.raises(InvalidInput):
         export_json(demo, status="lost")
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [{}, {"status": "cancelled"}, {"status": "created"}, {"partner": "Northline Haulage"},
+     {"partner": HOSTILE_PARTNER}, {"archived": True}, {"archived": False}],
+)
+def test_the_fast_json_file_is_exactly_export_json(demo, tmp_path, filters):
+    """On SQLite the file is built by SQLite's JSON functions; it must parse to export_json."""
+    path = tmp_path / "fast.json"
+    n = export_json_file(demo, path, **filters)
+    written = json.loads(path.read_text(encoding="utf-8"))
+    expected = export_json(demo, **filters)
+    assert n == len(expected["orders"])
+    for key in ("orders", "notices", "followups"):
+        assert written[key] == expected[key], key
+
+
+def test_the_fast_json_file_keeps_odd_values(fresh, tmp_path):
+    import_json(fresh, {"orders": [
+        {"number": "Z-1", "pickup_address": "\x1b[31m\u202e\"quoted\" \\ back", "delivery_address": "東京\n2",
+         "weight_kg": 0, "parcels": 1, "created_at": "2025-06-01T10:00:00.5+00:00",
+         "cancellation_request": {"lines": {"A": 1}, "message": "x"}, "lines": []},
+        {"number": "Z-2", "pickup_address": "a", "delivery_address": "b", "weight_kg": 12.25,
+         "created_at": "2025-06-01T10:00:00+02:00", "tags": ["b", "a"]},
+    ]})
+    path = tmp_path / "odd.json"
+    export_json_file(fresh, path)
+    assert json.loads(path.read_text(encoding="utf-8")) == export_json(fresh)
 
 
 def test_filtered_export_carries_only_its_orders_notices(demo):

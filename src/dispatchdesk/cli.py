@@ -709,9 +709,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     filters = {"status": args.status, "partner": args.partner, "archived": args.archived}
     depot = _open(args)
     try:
-        if args.format == "json":
+        if args.format == "json" and args.output:
+            n = io.export_json_file(depot, args.output, **filters)
+        elif args.format == "json":
             data = io.export_json(depot, **filters)
-            io.write_json(data, args.output or sys.stdout)
+            io.write_json(data, sys.stdout)
             n = len(data["orders"])
         elif args.format == "csv":
             n = io.export_csv(depot, args.output or sys.stdout, **filters)
