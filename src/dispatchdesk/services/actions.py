@@ -27,6 +27,7 @@ from ..domain import (
     Plan,
     ReasonCode,
     Status,
+    cancellation_quantities,
     delivery,
     plan_archive,
     plan_cancellation,
@@ -320,6 +321,11 @@ def request_cancellation(
         if Status(order.status).terminal:
             raise Refused([f"Order {order.number} is already {Status(order.status).label}."])
         facts = order_facts(order)
+        wanted: dict[str, int] = {}
+        if lines:
+            wanted, refusals = cancellation_quantities(facts, lines)
+            if refusals:
+                raise Refused(refusals)
         transport, fups = delivery(
             facts.assignee,
             NoticeKind.CANCEL_REQUEST,
@@ -340,7 +346,7 @@ def request_cancellation(
             uow.session,
             order,
             plan,
-            extra={"message": message, "lines": dict(lines or {})},
+            extra={"message": message, "lines": wanted},
             reason=message or None,
         )
         uow.commit()

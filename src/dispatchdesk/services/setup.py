@@ -272,12 +272,25 @@ def check_order(o: OrderInput) -> list[tuple[str, str]]:
         or not 0 <= o.weight_kg <= 100000
     ):
         problems.append(("weight_kg", "Weight must be a number of kilograms from 0 to 100000."))
-    if o.pickup_after and o.deliver_by and o.deliver_by < o.pickup_after:
+    times_ok = True
+    for key, label in (("pickup_after", "Pickup-after"), ("deliver_by", "Deliver-by")):
+        value = getattr(o, key)
+        if value is None:
+            continue
+        if not isinstance(value, datetime):
+            problems.append((key, f"{label} must be a date and time."))
+            times_ok = False
+        elif value.tzinfo is None:
+            problems.append((key, f"{label} needs a time zone (for example +00:00)."))
+            times_ok = False
+    if times_ok and o.pickup_after and o.deliver_by and o.deliver_by < o.pickup_after:
         problems.append(("deliver_by", "Deliver-by is before pickup-after."))
     seen = set()
     for i, ln in enumerate(o.lines, 1):
         if not ln.article.strip():
             problems.append((f"line{i}", f"Line {i} has no article."))
+        elif len(ln.article.strip()) > 100:
+            problems.append((f"line{i}", f"Line {i}: the article can be at most 100 characters."))
         elif ln.article.strip() in seen:
             problems.append((f"line{i}", f"Article {ln.article.strip()!r} appears twice."))
         seen.add(ln.article.strip())
@@ -294,6 +307,14 @@ def check_order(o: OrderInput) -> list[tuple[str, str]]:
         )
     if o.source is None and o.partner_ref:
         problems.append(("partner_ref", "A partner's reference needs the partner it came from."))
+    if o.partner_ref and len(o.partner_ref) > 100:
+        problems.append(("partner_ref", "The partner's reference can be at most 100 characters."))
+    for tag in o.tags:
+        t = " ".join(str(tag).split())
+        if not t:
+            problems.append(("tags", "A tag cannot be empty."))
+        elif len(t) > 50:
+            problems.append(("tags", f"The tag {t[:20]!r}… is longer than 50 characters."))
     return problems
 
 
@@ -347,7 +368,7 @@ def create_order(
                 )
                 for i, ln in enumerate(o.lines, 1)
             ],
-            tags=[Tag(name=t) for t in dict.fromkeys(o.tags)],
+            tags=[Tag(name=t) for t in dict.fromkeys(" ".join(t.split()) for t in o.tags)],
             documents=[Document(kind=k, number=n, created_at=now) for k, n in documents],
             backorders=[Backorder(article=a, quantity=q) for a, q in backorders],
         )
@@ -381,6 +402,11 @@ def add_document(depot: Depot, number: str, kind: str, doc_number: str) -> None:
         raise InvalidInput(
             f"Document kind {kind!r} is not known; use delivery_note or invoice."
         ) from None
+    doc_number = " ".join((doc_number or "").split())
+    if not doc_number:
+        raise InvalidInput(f"The {k.label} needs its number.")
+    if len(doc_number) > 100:
+        raise InvalidInput(f"The {k.label} number can be at most 100 characters.")
     with depot.uow() as uow:
         order = load_order(uow.session, number)
         order.documents.append(Document(kind=k.value, number=doc_number, created_at=depot.now()))
