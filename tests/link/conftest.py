@@ -39,11 +39,33 @@ async def make_side(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
 
 
 
-@pytest.fixture
-def link_desk(tmp_path: Path) -> Any:
-    """A depot with notices in every state and follow-ups, under a clock that stands still."""
+@pytest.fixture(scope="session")
+def _link_template(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The screens' depot, built once; each test gets its own copy of the file."""
     from screenkit import build
 
-    desk = build(tmp_path / "screens.sqlite")
-    yield desk
+    path = tmp_path_factory.mktemp("link-template") / "screens.sqlite"
+    desk = build(path)
     desk.depot.close()
+    return desk
+
+
+@pytest.fixture
+def link_desk(_link_template: Any, tmp_path: Path) -> Any:
+    """A depot with notices in every state and follow-ups, under a clock that stands still."""
+    import dataclasses
+    import shutil
+
+    from screenkit import Clock
+
+    from dispatchdesk.services import Depot
+    from dispatchdesk.store import Database
+
+    path = tmp_path / "screens.sqlite"
+    shutil.copyfile(_link_template.path, path)
+    clock = Clock()
+    clock.now = _link_template.clock.now
+    depot = Depot(Database.open(path), actor="anna", clock=clock)
+    desk = dataclasses.replace(_link_template, depot=depot, clock=clock, path=path)
+    yield desk
+    depot.close()
