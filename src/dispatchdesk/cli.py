@@ -892,7 +892,7 @@ def _print_detail(o: Any, now: datetime, undo_s: int) -> None:
         if a.from_status and a.to_status and a.from_status != a.to_status:
             move = f" {Status(a.from_status).label} → {Status(a.to_status).label}"
         undone = " (undone)" if a.undone else ""
-        out(f"  {_when(a.at)}  {_col(a.actor, 12)}  {a.action}{move}{undone}")
+        out(f"  {_when(a.at)}  {_col(a.actor, 20)}  {a.action}{move}{undone}")
         if a.detail:
             out(f"      {_cell(a.detail, 300)}")
     allowed = [s.label for s, why in o.moves.items() if why is None]
