@@ -15,6 +15,7 @@ held (services.outbox). Several relays on one database are safe: each notice is 
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import os
 import signal
@@ -29,7 +30,7 @@ import aiohttp
 from aiohttp import web
 
 from ..domain import Transport
-from ..services import ERRORS, Depot
+from ..services import ERRORS, Depot, DispatchError
 from ..services.outbox import (
     ClaimedNotice,
     Delivery,
@@ -48,8 +49,9 @@ __all__ = ["Relay", "RelayError", "RelayStats", "parse_listen", "run_relay"]
 log = logging.getLogger("dispatchdesk.link")
 
 
-class RelayError(Exception):
-    """The relay cannot start (for example: the listen address is taken)."""
+class RelayError(DispatchError):
+    """The relay cannot start (for example: the listen address is taken). A DispatchError, so
+    the command line and the console show its message as a sentence."""
 
 
 def parse_listen(listen: str) -> tuple[str, int]:
@@ -175,10 +177,18 @@ class Relay:
                 await site.start()
                 addr = self._runner.addresses[0]
                 self.address = (addr[0], addr[1])
-            except (OSError, RelayError) as e:
+            except RelayError:
                 await self._close_network()
                 self.state = "stopped"
-                raise RelayError(f"The link endpoint cannot listen on {self.listen}: {e}") from None
+                raise
+            except OSError as e:
+                await self._close_network()
+                self.state = "stopped"
+                why = (
+                    "the address is already in use (is another relay, or a console with --listen, running?)"
+                    if e.errno == errno.EADDRINUSE else (e.strerror or str(e))
+                )
+                raise RelayError(f"The link endpoint cannot listen on {self.listen}: {why}.") from None
         self._main = asyncio.create_task(self._run(), name="dispatchdesk-relay")
         self._senders = [asyncio.create_task(self._sender(), name=f"dispatchdesk-relay-send-{i}")
                          for i in range(self.concurrency)]

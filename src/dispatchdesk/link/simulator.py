@@ -40,7 +40,7 @@ import aiohttp
 from aiohttp import web
 
 from ..domain import NoticeKind
-from ..services import ERRORS, Depot, set_setting
+from ..services import ERRORS, Depot, DispatchError, set_setting
 from ..services.outbox import LinkPartner, link_partners, open_orders_from
 from .endpoint import make_app
 from .signing import SignatureError, sign, verify
@@ -60,7 +60,7 @@ def _default_port() -> int:
     return DEMO_PARTNER_PORT
 
 
-class SimulatorError(Exception):
+class SimulatorError(DispatchError):
     """The simulator cannot start (its port is taken, say); the message says what to do."""
 
 
