@@ -7,6 +7,7 @@ Other test folders keep their own fixtures in their own conftest.py (tests/tui, 
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -66,9 +67,23 @@ def _open_depot(
     return Depot(Database.open(url_or_path), actor=actor, clock=clock)
 
 
+@pytest.fixture(scope="session")
+def _migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An empty depot database at the newest migration, made once per test session."""
+    path = tmp_path_factory.mktemp("template") / "depot.sqlite"
+    Database.open(path).close()  # closing the last connection folds the WAL into the file
+    return path
+
+
 @pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "depot.sqlite"
+def db_path(tmp_path: Path, _migrated_template: Path) -> Path:
+    """A fresh, empty, migrated depot database file of this test's own."""
+    path = tmp_path / "depot.sqlite"
+    shutil.copyfile(_migrated_template, path)
+    wal = _migrated_template.with_name(_migrated_template.name + "-wal")
+    if wal.exists():  # not folded in after all: the schema may live there
+        shutil.copyfile(wal, path.with_name(path.name + "-wal"))
+    return path
 
 
 @pytest.fixture
