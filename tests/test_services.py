@@ -614,3 +614,31 @@ def test_every_action_bumps_the_version_once(rows, depot, new_order):
         x = rows(depot, n)
         assert x.order.version == r.version == v + 1 == x.last.after_version
         v += 1
+
+
+def test_one_trash_issues_seven_statements(depot, new_order):
+    """The order with its partners in one query; no lines, documents, back-orders or tags
+    loaded; one plain query for what the checks and the outbox need; then the writes."""
+    from sqlalchemy import event
+
+    n = new_order(source="Plain Client")
+    dispatch(depot, n, "Swift Haulage")
+    seen: list[str] = []
+
+    def log(conn, cursor, statement, parameters, context, executemany):
+        seen.append(" ".join(statement.split())[:40])
+
+    event.listen(depot.db.engine, "before_cursor_execute", log)
+    try:
+        trash(depot, n)
+    finally:
+        event.remove(depot.db.engine, "before_cursor_execute", log)
+    assert [s.split(" (")[0].split(" SET")[0][:22] for s in seen] == [
+        "BEGIN IMMEDIATE",
+        "SELECT orders.id, orde",  # with both partners joined
+        "SELECT ? AS k, CAST(do",  # documents, back-orders, undo window, last sequence
+        "UPDATE orders",  # checked against the version
+        "INSERT INTO notices",  # both notices in one executemany
+        "INSERT INTO audit",
+        "UPDATE depot",  # the change sequence other sessions watch
+    ]
