@@ -98,13 +98,21 @@ async def test_a_mailbox_the_server_refuses_fails_the_notice_with_its_answer(mak
     assert "550" in error and "No such mailbox" in error and inbox.messages == []
 
 
-async def test_without_an_smtp_server_the_notice_fails_and_says_what_to_set(make_side):
-    a = await make_side("Alpha")
+async def test_without_an_smtp_server_the_notice_waits_and_says_what_to_set(make_side, smtp):
+    from linkkit import RetryPolicy
+
+    a = await make_side("Alpha", policy=RetryPolicy(delays=(0.3,) * 30, jitter=0.0))
     add_partner(a.depot, PartnerInput(name="Boxed", role="warehouse", email="ops@boxed.example"))
     dispatch(a.depot, make_order(a.depot), "Boxed")
-    [(kind, state, error)] = await eventually(lambda: (n := _notices(a.depot)) and n[0][1] == "failed" and n,
-                                              what="the notice to fail")
-    assert "smtp_host" in error
+    [(kind, state, error)] = await eventually(lambda: (n := _notices(a.depot)) and n[0][2] and n,
+                                              what="a first attempt")
+    assert state == "queued" and "smtp_host" in error
+    # once the setting is made, it goes out by itself
+    inbox, port = smtp()
+    set_setting(a.depot, "smtp_port", str(port))
+    set_setting(a.depot, "smtp_host", "127.0.0.1")
+    await eventually(lambda: _notices(a.depot)[0][1] == "sent", what="sent once set")
+    assert len(inbox.messages) == 1
 
 
 async def test_an_smtp_server_that_is_down_is_retried(make_side):

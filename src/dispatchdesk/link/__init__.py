@@ -1,7 +1,13 @@
 """The partner link: the relay worker, its transports (signed HTTP, e-mail), the link endpoint
 and the demo simulator.
 
-Nothing is imported here, so that `import dispatchdesk.link` stays cheap; use the modules:
+Nothing of the link is imported here, so that `import dispatchdesk.link` stays cheap; use the modules:
 dispatchdesk.link.relay (Relay, run_relay), .endpoint (make_app), .transports, .signing,
 .simulator (DemoSimulator).
 """
+
+import logging
+
+# Nothing is printed unless the program configures logging (run_relay does): inside the
+# console a stray warning on stderr would garble the screen.
+logging.getLogger(__name__).addHandler(logging.NullHandler())

@@ -226,8 +226,9 @@ class EmailTransport:
             return Delivery.failed(f"{notice.partner} has no e-mail address; set one on the Partners screen.",
                                    contacted=False)
         if not s.host:
-            return Delivery.failed("No SMTP server is set: set smtp_host (and smtp_port, smtp_sender) "
-                                   "in the depot's settings, then retry.", contacted=False)
+            # a setting missing, not a refusal: it goes out by itself once the setting is made
+            return Delivery.retry("No SMTP server is set: set smtp_host (and smtp_port, smtp_sender) "
+                                  "in the depot's settings.")
         msg = email_message(notice, s)
         try:
             await asyncio.wait_for(

@@ -61,7 +61,7 @@ STATE_FILTERS: tuple[tuple[str, tuple[NoticeState, ...]], ...] = (
 
 #: (label, key, width at 80 columns, width from 120 columns); None = as wide as its text
 HEALTH_COLUMNS = (("Partner", "partner", 18, 28), ("Link", "link", 6, 6), ("Health", "health", 7, 7),
-                  ("Contact", "contact", 7, 7), ("Wait", "waiting", 4, 4), ("Fail", "failed", 4, 4),
+                  ("Contact", "contact", 7, 7), ("Open", "waiting", 4, 4), ("Fail", "failed", 4, 4),
                   ("Last error", "error", None, None))
 NOTICE_COLUMNS = (("Age", "age", 3, 4), ("Order", "order", 9, 12), ("Partner", "partner", 14, 26),
                   ("What", "what", 12, 15), ("State", "state", 12, 14), ("Try", "tries", 3, 3),
@@ -598,8 +598,10 @@ class LinkScreen(Screen[None]):
         self.reload()
 
     def action_help(self) -> None:
-        keys = [(k, what, not action or self.check_action(action, ()) is True) for k, what, action in self.HELP]
+        keys = [(k, what, True) for k, what, _action in self.HELP]
         notes = [
+            "Partners: Open counts their notices not yet answered (held, queued or sent); Fail the failed "
+            "ones; Contact is when their server last answered.",
             "Notice states: held (inside the undo window) → queued → sent (the partner's server said yes) "
             "→ acknowledged (the partner's answer: accepted or refused); or failed, or a follow-up.",
             "A failed notice holds back later notices of the same order to that partner until it is "

@@ -364,7 +364,7 @@ class PartnersScreen(Screen[None]):
         self.app.call_from_thread(self.reload)
 
     def action_help(self) -> None:
-        keys = [(k, what, not action or self.check_action(action, ()) is True) for k, what, action in self.HELP]
+        keys = [(k, what, True) for k, what, _action in self.HELP]
         notes = [
             "The shared secret is typed the same on both depots (16 characters or more); it is never shown "
             "whole, only its last two characters.",
