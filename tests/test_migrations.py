@@ -319,13 +319,6 @@ def test_upgrade_from_0001_keeps_every_row_sqlite(tmp_path):
     check_upgrade(str(tmp_path / "old.sqlite"))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="store bug: 0002's batch mode copies `partners` with SQLite foreign keys on, so "
-    "dropping the old table fails once an order references a partner; Depot.open works "
-    "around it (services.core.migrate). When Database.migrate() is fixed, this passes: "
-    "remove the xfail and the work-around.",
-)
 def test_upgrade_from_0001_through_database_open(tmp_path):
     check_upgrade(str(tmp_path / "old.sqlite"), Database.open)
 

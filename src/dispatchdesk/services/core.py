@@ -16,8 +16,6 @@ from typing import Any
 
 from sqlalchemy import String, bindparam, cast, func, insert, literal, select, union_all
 from sqlalchemy import inspect as sa_inspect
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 from sqlalchemy.orm.exc import StaleDataError
@@ -39,8 +37,7 @@ from ..domain import (
     Status,
     Transport,
 )
-from ..store import HEAD_REVISION, Database, StorageError, UnitOfWork
-from ..store.db import alembic_config, describe_db_error
+from ..store import Database, StorageError, UnitOfWork
 from ..store.models import (
     AuditEntry,
     Backorder,
@@ -118,13 +115,7 @@ class Depot:
 
     @classmethod
     def open(cls, db: str | os.PathLike[str], *, actor: str | None = None) -> Depot:
-        database = Database.open(db, migrate=False)
-        try:
-            migrate(database)
-        except BaseException:
-            database.close()
-            raise
-        return cls(database, actor or current_user())
+        return cls(Database.open(db), actor or current_user())
 
     def uow(self, *, write: bool = True) -> UnitOfWork:
         return UnitOfWork(self.db, write=write)
@@ -154,43 +145,6 @@ def _undo_value(value: str | None) -> int:
         return max(0, int(value)) if value is not None else DEFAULT_UNDO_SECONDS
     except ValueError:
         return DEFAULT_UNDO_SECONDS
-
-
-def migrate(database: Database) -> None:
-    """Database.migrate(), made safe for SQLite: foreign keys off while Alembic's batch mode
-    copies a table, and every key checked before the upgrade commits.
-
-    Work-around for a store bug: migration 0002 recreates `partners` (batch mode), and with
-    foreign keys on, dropping the old copy fails as soon as one order references a partner,
-    so a real 0001 depot could not be upgraded at all.
-    """
-    if not database.is_sqlite or database.current_revision() == HEAD_REVISION:
-        database.migrate()
-        return
-    from alembic import command
-
-    cfg = alembic_config()
-    engine = database.engine.execution_options(dispatchdesk_write=True)
-    try:
-        with engine.connect() as conn:
-            raw = conn.connection.driver_connection  # no transaction is open yet
-            raw.execute("PRAGMA foreign_keys = OFF")  # a no-op inside a transaction
-            try:
-                with conn.begin():
-                    cfg.attributes["connection"] = conn
-                    command.upgrade(cfg, "head")
-                    broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
-                    if broken:
-                        raise StorageError(
-                            f"Upgrading the database {database.where} would break "
-                            f"{len(broken)} reference(s) (first in table {broken[0][0]}); "
-                            "nothing was changed."
-                        )
-                    conn.execute(sqlite_insert(DepotMeta).values(id=1).prefix_with("OR IGNORE"))
-            finally:
-                raw.execute("PRAGMA foreign_keys = ON")
-    except DBAPIError as e:
-        raise StorageError(describe_db_error(e, database.where)) from None
 
 
 # --------------------------------------------------------------------------- results

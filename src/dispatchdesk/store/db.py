@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, text, update
+from sqlalchemy import Engine, create_engine, event, exists, insert, literal, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError, StatementError
 from sqlalchemy.orm import Session, sessionmaker
@@ -55,7 +55,9 @@ def describe_db_error(exc: BaseException, where: str) -> str:
     if "locked" in msg or "busy" in msg:
         return f"The database {where} is locked by another program; nothing was changed. Try again in a moment."
     if "readonly" in msg or "read-only" in msg or "read only" in msg:
-        return f"The database {where} is read-only; nothing was changed. Check its file permissions."
+        return (
+            f"The database {where} is read-only; nothing was changed. Check its file permissions."
+        )
     if "disk is full" in msg or "database or disk is full" in msg or "no space" in msg:
         return f"The disk holding the database {where} is full; nothing was changed. Free some space and try again."
     if "unable to open" in msg:
@@ -139,22 +141,49 @@ class Database:
             raise StorageError(describe_db_error(e, self.where)) from None
 
     def migrate(self, revision: str = "head") -> None:
-        """Bring the schema up to date; cheap when it already is."""
+        """Bring the schema up to date; cheap when it already is.
+
+        On SQLite, Alembic's batch mode rebuilds a table by copying it; with foreign keys on,
+        dropping the old copy fails once other rows reference it. So foreign keys are off for
+        the upgrade (a PRAGMA that only works outside a transaction) and every reference is
+        checked before it commits: a broken one rolls the whole upgrade back.
+        """
         if revision == "head" and self.current_revision() == HEAD_REVISION:
             return
         from alembic import command
 
         cfg = alembic_config()
         try:
-            with self._write_engine.begin() as conn:
-                cfg.attributes["connection"] = conn
-                command.upgrade(cfg, revision)
+            with self._write_engine.connect() as conn:
+                raw = conn.connection.driver_connection if self.is_sqlite else None
+                if raw is not None:
+                    raw.execute("PRAGMA foreign_keys = OFF")
+                try:
+                    with conn.begin():
+                        cfg.attributes["connection"] = conn
+                        command.upgrade(cfg, revision)
+                        if raw is not None:
+                            broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                            if broken:
+                                raise StorageError(
+                                    f"Upgrading the database {self.where} would break "
+                                    f"{len(broken)} reference(s) (first in table {broken[0][0]}); "
+                                    "nothing was changed."
+                                )
+                        if revision == "head":
+                            conn.execute(
+                                insert(DepotMeta.__table__).from_select(
+                                    ["id"],
+                                    select(literal(1)).where(
+                                        ~exists().where(DepotMeta.__table__.c.id == 1)
+                                    ),
+                                )
+                            )
+                finally:
+                    if raw is not None:
+                        raw.execute("PRAGMA foreign_keys = ON")
         except (OperationalError, DBAPIError) as e:
             raise StorageError(describe_db_error(e, self.where)) from None
-        if revision == "head":
-            with self.writer() as s, s.begin():
-                if s.get(DepotMeta, 1) is None:
-                    s.add(DepotMeta(id=1))
 
     def change_seq(self) -> int:
         """A number that grows with every committed change; screens watch it."""
@@ -175,6 +204,11 @@ def _display(url: str) -> str:
     if u.drivername.startswith("sqlite"):
         return u.database or "(in memory)"
     return u.render_as_string(hide_password=True)
+
+
+_depot = DepotMeta.__table__
+#: Built once: every commit runs it, so it skips the ORM.
+_BUMP_CHANGE_SEQ = update(_depot).where(_depot.c.id == 1).values(change_seq=_depot.c.change_seq + 1)
 
 
 class UnitOfWork:
@@ -204,9 +238,7 @@ class UnitOfWork:
     def commit(self) -> None:
         """Commit, and bump the change sequence that other sessions watch."""
         try:
-            self.session.execute(
-                update(DepotMeta).where(DepotMeta.id == 1).values(change_seq=DepotMeta.change_seq + 1)
-            )
+            self.session.connection().execute(_BUMP_CHANGE_SEQ)
             self.session.commit()
         except (OperationalError, DBAPIError) as e:
             self.session.rollback()
@@ -220,8 +252,18 @@ def _is_storage_problem(exc: BaseException) -> bool:
     msg = str(getattr(exc, "orig", exc)).lower()
     return any(
         w in msg
-        for w in ("locked", "busy", "readonly", "read-only", "disk", "unable to open", "not a database",
-                  "malformed", "no space", "connection")
+        for w in (
+            "locked",
+            "busy",
+            "readonly",
+            "read-only",
+            "disk",
+            "unable to open",
+            "not a database",
+            "malformed",
+            "no space",
+            "connection",
+        )
     )
 
 

@@ -147,9 +147,7 @@ class Order(Base):
     replaces: Mapped[Order | None] = relationship(remote_side=[id])
 
     __mapper_args__ = {"version_id_col": version}
-    __table_args__ = (
-        Index("ix_orders_source_ref", "source_id", "partner_ref"),
-    )
+    __table_args__ = (Index("ix_orders_source_ref", "source_id", "partner_ref"),)
 
 
 class OrderLine(Base):
@@ -261,6 +259,7 @@ class FollowUp(Base):
 
     partner: Mapped[Partner | None] = relationship(lazy="joined")
     order: Mapped[Order | None] = relationship()
+    notice: Mapped[Notice | None] = relationship()  # so a flush writes the notice first
 
 
 class Cancellation(Base):
