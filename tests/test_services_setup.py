@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from sqlalchemy import select
 
 from dispatchdesk.services import (
     InvalidInput,
@@ -25,6 +26,7 @@ from dispatchdesk.services import (
     trash,
     update_partner,
 )
+from dispatchdesk.store.models import FollowUp, Notice, Partner
 
 
 def order_input(**kw) -> OrderInput:
@@ -244,3 +246,32 @@ def test_request_cancellation_checks_the_lines(depot, partners, new_order, count
     with pytest.raises(Refused, match="Only 2 of 'BOX-S' are open"):
         request_cancellation(depot, n, "", {"BOX-S": 3})
     assert counts(depot) == c
+
+
+def test_confirming_an_email_follow_up_acknowledges_the_email_notice(depot, partners, make_order):
+    """An e-mail gets no answer over the link; the follow-up that confirmed it is the answer."""
+    with depot.uow(write=False) as uow:
+        name = uow.session.scalars(
+            select(Partner.name).where(
+                Partner.link == "email", Partner.role.in_(("warehouse", "subcontractor"))
+            )
+        ).first()
+    assert name, "the partners fixture needs an e-mail partner that takes orders"
+    number = make_order(depot)
+    dispatch(depot, number, name)
+    with depot.uow() as uow:
+        n = uow.session.scalars(select(Notice).where(Notice.transport == "email")).one()
+        n.state = "sent"  # the relay handed it to the SMTP server
+        fid = uow.session.scalars(select(FollowUp.id).where(FollowUp.notice_id == n.id)).one()
+        uow.commit()
+    set_followup_done(depot, fid)
+    with depot.uow(write=False) as uow:
+        n = uow.session.scalars(select(Notice).where(Notice.transport == "email")).one()
+        assert (n.state, n.outcome) == ("acknowledged", "accepted")
+        assert n.acknowledged_at is not None
+    set_followup_done(depot, fid, done=False)  # reopening the task does not un-confirm the e-mail
+    with depot.uow(write=False) as uow:
+        assert (
+            uow.session.scalars(select(Notice.state).where(Notice.transport == "email")).one()
+            == "acknowledged"
+        )

@@ -24,9 +24,11 @@ from ..domain import (
     NoticeKind,
     NoticePlan,
     NoticeState,
+    Outcome,
     Plan,
     ReasonCode,
     Status,
+    Transport,
     cancellation_quantities,
     delivery,
     plan_archive,
@@ -693,6 +695,19 @@ def set_followup_done(depot: Depot, followup_id: int, done: bool = True) -> None
             raise NotFound(f"There is no follow-up {followup_id}.")
         f.done_at = depot.now() if done else None
         f.done_by = depot.actor if done else None
+        # An e-mail gets no answer over the link: the person who confirmed it with the partner
+        # (the follow-up) is the acknowledgement. Reopening the follow-up does not undo that.
+        n = f.notice
+        if (
+            done
+            and n is not None
+            and n.transport == Transport.EMAIL.value
+            and n.state == NoticeState.SENT.value
+        ):
+            n.state = NoticeState.ACKNOWLEDGED.value
+            n.outcome = Outcome.ACCEPTED.value
+            n.answer = f"Confirmed by {depot.actor}: {f.text}"
+            n.acknowledged_at = depot.now()
         uow.session.add(
             AuditEntry(
                 order_id=f.order_id,

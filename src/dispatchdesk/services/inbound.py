@@ -370,7 +370,16 @@ def _on_revoked(depot: Depot, s: Session, partner: Partner, msg: dict[str, Any])
             [f"{partner.name} did not send us order {order.number}; it cannot revoke it."]
         )
     r = react_to_revocation(order_facts(order), partner_facts(partner), depot.now())  # type: ignore[arg-type]
-    return order.number, _react(depot, s, order, partner, msg, r, "revoked")
+    return order.number, _react(
+        depot,
+        s,
+        order,
+        partner,
+        msg,
+        r,
+        "revoked",
+        request_message=_str(msg, "message", required=False, limit=MAX_TEXT),
+    )
 
 
 def _on_cancel_request(
