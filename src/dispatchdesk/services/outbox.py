@@ -236,9 +236,13 @@ def _due_query(now: datetime, limit: int) -> Any:
     earlier = aliased(Notice)
     blocked = exists().where(
         earlier.order_id == Notice.order_id,
-        earlier.partner_id == Notice.partner_id,
         earlier.seq < Notice.seq,
-        earlier.state.in_(BLOCKING),
+        # expressions, so that no database combines the partner or state index into this
+        # look-up: the (order_id, seq) index finds the few earlier notices of the order at
+        # once, while PostgreSQL with stale statistics (after a burst of new notices) would
+        # otherwise AND in an index holding every notice of the partner, for each row
+        func.coalesce(earlier.partner_id, 0) == Notice.partner_id,
+        func.coalesce(earlier.state, "").in_(BLOCKING),
     )
     return (
         select(Notice.id)
