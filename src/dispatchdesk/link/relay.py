@@ -46,6 +46,9 @@ from .transports import DEADLINE_SECONDS, EmailTransport, HttpTransport, SmtpSet
 
 __all__ = ["Relay", "RelayError", "RelayStats", "parse_listen", "run_relay"]
 
+#: How long "partner X down" stays in the state after the last failed attempt to reach X.
+DOWN_FOR = 30 * 60
+
 log = logging.getLogger("dispatchdesk.link")
 
 
@@ -133,7 +136,7 @@ class Relay:
         self._session: aiohttp.ClientSession | None = None
         self._runner: web.AppRunner | None = None
         self._transports: dict[Transport, Any] = {}
-        self._down: dict[str, str] = {}  # partner -> why we think it is down
+        self._down: dict[str, tuple[str, float]] = {}  # partner -> (why we think it is down, when)
         self._db_error: str | None = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -345,19 +348,26 @@ class Relay:
         elif d.outcome is Outcome.RETRY:
             self.stats.retried += 1
             if not d.contacted or (d.status or 0) >= 500:
-                self._down[c.partner] = d.error
+                self._down[c.partner] = (d.error, time.monotonic())
             log.info("relay: %s to %s will be retried: %s", c.label, c.partner, d.error)
         else:
             self.stats.failed += 1
             self._down.pop(c.partner, None)
             log.warning("relay: %s to %s failed: %s", c.label, c.partner, d.error)
 
+    def _fresh_down(self) -> bool:
+        """Forget a partner seen down more than DOWN_FOR seconds ago with nothing tried since."""
+        now = time.monotonic()
+        for name in [n for n, (_, at) in self._down.items() if now - at > DOWN_FOR]:
+            del self._down[name]
+        return bool(self._down)
+
     def _update_state(self) -> None:
         if self._stopping:
             self.state = "stopping"
         elif self._db_error:
             self.state = "database problem"
-        elif self._down:
+        elif self._fresh_down():
             names = sorted(self._down)
             self.state = f"partner {names[0]} down" if len(names) == 1 else f"{len(names)} partners down"
         elif self._inflight:
@@ -370,9 +380,9 @@ class Relay:
         """The last database problem, or why a partner seems down, as a sentence."""
         if self._db_error:
             return self._db_error
-        if self._down:
+        if self._fresh_down():
             name = sorted(self._down)[0]
-            return f"{name}: {self._down[name]}"
+            return f"{name}: {self._down[name][0]}"
         return None
 
 
