@@ -50,6 +50,7 @@ __all__ = [
     "RetryPolicy",
     "claim_due",
     "link_partners",
+    "notice_counts",
     "notice_label",
     "note_received",
     "open_orders_from",
@@ -585,6 +586,16 @@ def peek(depot: Depot) -> Peek:
             ) is not None
     waiting = rows.get(NoticeState.HELD.value, 0) + rows.get(NoticeState.QUEUED.value, 0)
     return Peek(waiting, rows.get(NoticeState.FAILED.value, 0), due)
+
+
+def notice_counts(depot: Depot, *, partner: str | None = None) -> dict[NoticeState, int]:
+    """How many notices are in each state (of one partner, when given)."""
+    q = select(Notice.state, func.count()).group_by(Notice.state)
+    if partner is not None:
+        q = q.join(Partner, Notice.partner_id == Partner.id).where(Partner.name == partner)
+    with depot.uow(write=False) as uow:
+        rows = dict(uow.session.execute(q).all())
+    return {st: int(rows.get(st.value, 0)) for st in NoticeState}
 
 
 # --------------------------------------------------------------------------- the link endpoint

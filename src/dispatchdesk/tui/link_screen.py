@@ -22,6 +22,7 @@ numbers) is shown through dispatchdesk.text as literal text, never parsed as mar
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -35,7 +36,7 @@ from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
 
 from ..domain import NoticeKind, NoticeState
 from ..services import ERRORS, Depot, queries, set_followup_done
-from ..services.outbox import notice_label, retry, skip
+from ..services.outbox import notice_counts, notice_label, retry, skip
 from ..services.queries import FollowUpView, NoticeView, PartnerView
 from ..text import clean
 from .screens.confirm import ConfirmScreen
@@ -47,6 +48,8 @@ __all__ = ["STATE_FILTERS", "LinkScreen", "health", "kind_label", "until"]
 
 #: Notices shown at most (newest first); the title says when there are more.
 NOTICE_LIMIT = 500
+#: Seconds between two reads of the lists while the database keeps changing.
+RELOAD_EVERY = 1.0
 
 #: (name, states) the f key cycles through; () = every state.
 STATE_FILTERS: tuple[tuple[str, tuple[NoticeState, ...]], ...] = (
@@ -167,6 +170,8 @@ class LinkScreen(Screen[None]):
         self.problem = ""
         self.generation = 0
         self.loads = 0  # loads applied (tests wait on it)
+        self._last_reload = -1e9
+        self._pending: Any = None
 
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
@@ -214,7 +219,17 @@ class LinkScreen(Screen[None]):
 
     # ------------------------------------------------------------------ loading
     def depot_changed(self, reveal: str | None = None) -> None:
-        """The app calls this when the database changed (here or in another session)."""
+        """The app calls this when the database changed (here or in another session). While the
+        relay is busy that is often: the lists are read again at most once a second."""
+        now = time.monotonic()
+        wait = RELOAD_EVERY - (now - self._last_reload)
+        if wait <= 0:
+            self.reload()
+        elif self._pending is None:
+            self._pending = self.set_timer(wait, self._reload_pending)
+
+    def _reload_pending(self) -> None:
+        self._pending = None
         self.reload()
 
     def _tick(self) -> None:
@@ -222,6 +237,7 @@ class LinkScreen(Screen[None]):
             self.reload()  # ages and "retry in…" move on
 
     def reload(self) -> None:
+        self._last_reload = time.monotonic()
         self.generation += 1
         self._load(self.generation, STATE_FILTERS[self.state_filter][1], self.partner_filter, self.open_only)
 
@@ -231,19 +247,12 @@ class LinkScreen(Screen[None]):
             partners = queries.partners(self.depot)
             notices = queries.notices(self.depot, states=states, partner=partner, limit=NOTICE_LIMIT)
             followups = queries.followups(self.depot, open_only=open_only)
-            counts = self._counts(partner)
+            counts = notice_counts(self.depot, partner=partner)
             now = self.depot.now()
         except ERRORS as e:
             self.app.call_from_thread(self._set_problem, str(e))
             return
         self.app.call_from_thread(self._apply, generation, _Loaded(partners, notices, followups, counts, now))
-
-    def _counts(self, partner: str | None) -> dict[NoticeState, int]:
-        out: dict[NoticeState, int] = {}
-        for state in NoticeState:
-            n = len(queries.notices(self.depot, states=(state,), partner=partner, limit=NOTICE_LIMIT + 1))
-            out[state] = n
-        return out
 
     def _set_problem(self, problem: str) -> None:
         self.problem = clean(problem, single_line=True)
