@@ -61,7 +61,7 @@ async def test_drag_dispatched_to_created_cancels_the_shipment(desk: Any) -> Non
         await pilot.hover(source, offset=(4, 10))
         await pilot.hover(target, offset=(4, 6))
         assert app.screen.carry is not None and app.screen.carry.target == "created"
-        assert app.screen.query_one("#col-work-created").has_class("-drop-target")
+        assert app.screen.query_one("#list-work-created").has_class("-drop-target")
         await pilot.mouse_up(target, offset=(4, 6))
         confirm = await confirm_shown(pilot)
         text = confirm_text(confirm)
@@ -188,7 +188,7 @@ async def test_keyboard_pick_up_move_and_drop(desk: Any) -> None:
         assert app.screen.carry is not None
         await pilot.press("left")
         assert app.screen.carry.target == "created"
-        assert app.screen.query_one("#col-work-created").has_class("-drop-target")
+        assert app.screen.query_one("#list-work-created").has_class("-drop-target")
         await pilot.press("enter")
         confirm = await confirm_shown(pilot)
         assert "Dispatched → Created" in confirm_text(confirm)

@@ -74,7 +74,9 @@ def card_offset(lst: Any, number: str, row: int = 0) -> tuple[int, int]:
             break
     else:
         raise AssertionError(f"order {number} is not in the list {lst.key}")
-    return 3, index * 3 + row - int(lst.scroll_y)
+    top = lst.content_region.y - lst.region.y  # the title line (top border)
+    left = lst.content_region.x - lst.region.x
+    return left + 3, top + index * 3 + row - int(lst.scroll_y)
 
 
 async def highlight(pilot: Pilot[Any], key: str, number: str, board: str = "work") -> Any:

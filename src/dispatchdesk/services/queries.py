@@ -241,6 +241,18 @@ def board_page(depot: Depot, key: str, offset: int, limit: int) -> list[Card]:
         return _cards(uow.session, uow.session.execute(q).all())
 
 
+def board_pages(depot: Depot, windows: list[tuple[str, int, int]]) -> list[list[Card]]:
+    """Several windows (list key, offset, limit) at once, in one read transaction."""
+    out: list[list[Card]] = []
+    with depot.uow(write=False) as uow:
+        s = uow.session
+        for key, offset, limit in windows:
+            q = (select(*_CARD_COLUMNS).where(_list_where(key))
+                 .order_by(Order.status_changed_at, Order.id).offset(max(0, offset)).limit(max(0, limit)))
+            out.append(_cards(s, s.execute(q).all()))
+    return out
+
+
 def cards_by_ids(depot: Depot, ids: list[int]) -> list[Card]:
     """The cards of these orders, in the order given (ids no longer there are left out)."""
     if not ids:
@@ -695,6 +707,7 @@ __all__ = [
     "SearchIndex",
     "board_counts",
     "board_page",
+    "board_pages",
     "card_position",
     "cards_by_ids",
     "fresh_cancellation_number",

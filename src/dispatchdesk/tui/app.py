@@ -23,14 +23,14 @@ from typing import Any
 from textual import work
 from textual.app import App
 from textual.binding import Binding
-from textual.screen import Screen
 
 from ..resources import styles_dir
 from ..services import ERRORS, Depot
 from .commands import DeskCommands
 from .flows import Flows
+from .loader import BoardData, Prefetch
 from .screens.detail import OrderDetailScreen
-from .screens.dispatch import DispatchScreen
+from .screens.dispatch import WORK_KEYS, DispatchScreen
 
 #: How often the database's change sequence is read (SPEC 8: other sessions' changes within ~1 s).
 POLL_SECONDS = 0.5
@@ -45,13 +45,28 @@ def _optional(module: str, name: str) -> tuple[Any, str]:
         return None, f"{type(e).__name__}: {e}"
 
 
+#: Stylesheets loaded with a screen when it first opens, not at start-up.
+ON_DEMAND = {"dialogs.tcss", "detail.tcss", "link.tcss"}
+
+
 def stylesheets() -> list[Path]:
-    return sorted(styles_dir().glob("*.tcss"))
+    """The board's stylesheet (and any other not loaded on demand)."""
+    return [p for p in sorted(styles_dir().glob("*.tcss")) if p.name not in ON_DEMAND]
+
+
+def _with_css(screen: Any, name: str) -> Any:
+    """A screen of another part (Link, Partners) with the stylesheet it is drawn with."""
+    path = styles_dir() / name
+    if path.is_file() and path not in screen.css_path:
+        screen.css_path.append(path)
+    return screen
 
 
 class DeskApp(App[None]):
     TITLE = "dispatchdesk"
     COMMANDS = App.COMMANDS | {DeskCommands}
+    MODES = {"dispatch": DispatchScreen}
+    DEFAULT_MODE = "dispatch"
     BINDINGS = [
         Binding("1", "mode('dispatch')", "Dispatch", show=False),
         Binding("3", "mode('link')", "Link", show=False),
@@ -86,14 +101,15 @@ class DeskApp(App[None]):
         self.relay_problem = ""
         self.simulator: Any = None
         self.screens_available: dict[str, str] = {}
-        self.add_mode("dispatch", DispatchScreen)
+        #: the first load of the board starts now, while Textual starts
+        self._prefetch: Prefetch | None = Prefetch(depot, WORK_KEYS)
         link_screen, why = _optional("dispatchdesk.tui.link_screen", "LinkScreen")
         if link_screen is not None:
-            self.add_mode("link", lambda: link_screen(self.depot))
+            self.add_mode("link", lambda: _with_css(link_screen(self.depot), "link.tcss"))
         self.screens_available["link"] = why
         partners_screen, why = _optional("dispatchdesk.tui.partners_screen", "PartnersScreen")
         if partners_screen is not None:
-            self.add_mode("partners", lambda: partners_screen(self.depot))
+            self.add_mode("partners", lambda: _with_css(partners_screen(self.depot), "link.tcss"))
         self.screens_available["partners"] = why
 
     # ------------------------------------------------------------------ start and stop
@@ -102,7 +118,6 @@ class DeskApp(App[None]):
             self.depot_name = self.depot.setting("depot_name") or ""
         except ERRORS:
             self.depot_name = ""
-        await self.switch_mode("dispatch")
         self._watch()
         self.run_worker(self._start_background(), group="background")
 
@@ -199,6 +214,10 @@ class DeskApp(App[None]):
             if callable(handler):
                 handler()
 
+    def take_prefetch(self) -> BoardData | None:
+        prefetch, self._prefetch = self._prefetch, None
+        return prefetch.take() if prefetch is not None else None
+
     def open_order(self, number: str) -> None:
         self.push_screen(OrderDetailScreen(number))
 
@@ -215,9 +234,6 @@ class DeskApp(App[None]):
         if "partners" in self._modes:
             out.append(("Partners screen", lambda: self.run_action("mode('partners')"), "4"))
         return out
-
-    def get_default_screen(self) -> Screen[Any]:
-        return Screen()
 
 
 def run(depot: Depot, *, demo: bool = False, listen: str | None = None, relay: bool = True) -> None:

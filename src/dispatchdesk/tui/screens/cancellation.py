@@ -29,6 +29,7 @@ from textual.widgets import Button, Input, Label, Select, Static
 from ...domain import CancellationRequest, ReasonCode
 from ...services.queries import LineView
 from ...text import clean
+from ..css import stylesheet
 
 REASONS: dict[ReasonCode, str] = {
     ReasonCode.NOT_IN_STOCK: "Not in stock",
@@ -42,6 +43,8 @@ REASONS: dict[ReasonCode, str] = {
 
 class CancellationForm(ModalScreen[CancellationRequest | None]):
     """Dismisses with the CancellationRequest the dispatcher filled in, or None."""
+
+    CSS_PATH = stylesheet("dialogs.tcss")
 
     BINDINGS = [
         Binding("ctrl+s", "submit", "Send"),

@@ -22,6 +22,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
 from ...text import clean
+from ..css import stylesheet
 
 
 def sentences(lines: Sequence[str], *, bullet: str = "• ") -> Text:
@@ -37,6 +38,8 @@ def sentences(lines: Sequence[str], *, bullet: str = "• ") -> Text:
 
 class ConfirmScreen(ModalScreen[bool]):
     """Ask Yes or No, saying everything the action will do."""
+
+    CSS_PATH = stylesheet("dialogs.tcss")
 
     BINDINGS = [
         Binding("y", "answer(True)", "Yes"),
@@ -124,6 +127,8 @@ class BulkConfirmScreen(ConfirmScreen):
 
 class ResultScreen(ModalScreen[None]):
     """What a bulk action did, order by order."""
+
+    CSS_PATH = stylesheet("dialogs.tcss")
 
     BINDINGS = [Binding("escape,enter,space", "close", "Close")]
 

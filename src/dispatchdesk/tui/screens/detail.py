@@ -26,14 +26,16 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from ...domain import Direction
 from ...services import ERRORS, queries
 from ...services.queries import OrderActions, OrderDetail
 from ...text import clean, literal
+from ..css import stylesheet
 from ..symbols import when
 from ..widgets.header import DeskHeader
+from ..widgets.keybar import KeyBar
 from .help import HelpScreen
 
 DIRECTIONS = {
@@ -205,6 +207,8 @@ def render_detail(d: OrderDetail, now_undo: str = "") -> list[RenderableType]:
 
 
 class OrderDetailScreen(Screen[None]):
+
+    CSS_PATH = stylesheet("detail.tcss")
     BINDINGS = [
         Binding("escape,q,backspace", "back", "Back"),
         Binding("s", "set_status", "Status"),
@@ -238,7 +242,7 @@ class OrderDetailScreen(Screen[None]):
         yield DeskHeader()
         with VerticalScroll(id="detail-body"):
             yield Static("", id="detail", markup=False)
-        yield Footer(compact=True)
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self.query_one(DeskHeader).view = "Order"

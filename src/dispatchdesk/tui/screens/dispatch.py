@@ -36,16 +36,19 @@ from textual.css.query import NoMatches
 from textual.errors import NoWidget
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Static, TabbedContent, TabPane
+from textual.widgets import Input, Static
 
 from ...domain import WORKING, Status
 from ...services import ERRORS, queries
 from ...services.queries import ARCHIVED, LIST_KEYS, Card, OrderActions, SearchIndex
 from ...text import clean
+from ..loader import PAGE_SIZE, BoardData, load_board
 from ..symbols import list_title
-from ..widgets.board import Board, column_of
+from ..widgets.board import Board, list_of
 from ..widgets.header import DeskHeader
-from ..widgets.status_list import PAGE_SIZE, StatusList
+from ..widgets.keybar import KeyBar
+from ..widgets.status_list import StatusList
+from ..widgets.tabbar import TabBar
 from .help import HelpScreen
 
 WORK_KEYS = tuple(s.value for s in WORKING)
@@ -120,33 +123,31 @@ class DispatchScreen(Screen[None]):
         self.drawn = False
         self._reveal: str | None = None
         self.problem = ""
+        self.tab = "work"
+        self._first_load_done = False
 
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
         yield DeskHeader()
-        with TabbedContent(initial="tab-work", id="tabs"):
-            with TabPane("Dispatch", id="tab-work"):
-                yield Board(WORK_KEYS, board_id="work")
-            with TabPane("All information", id="tab-all"):
-                yield Board(LIST_KEYS, board_id="all")
+        yield TabBar(id="tabbar")
+        yield Board(WORK_KEYS, board_id="work")
         yield Static("", id="status-line", markup=False)
-        field = Input(placeholder="filter: number, partner or address (enter keeps it, esc clears)",
-                      id="filter", select_on_focus=False)
-        field.cursor_blink = self.app.blink  # type: ignore[attr-defined]
-        yield field
-        yield Footer(compact=True)
+        yield KeyBar(id="keybar")
 
     def on_mount(self) -> None:
         self.query_one(DeskHeader).view = "Dispatch"
-        self.query_one("#filter", Input).display = False
-        for lst in self.query(StatusList):
-            lst.selected = self._selected_numbers
-            lst.now = self.depot.now()
+        self._prepare_lists(self.query_one("#board-work", Board))
         first = self.board.lists()[0]
         self.active = first
         first.focus()
         self.set_interval(30, self._tick)
         self.reload()
+
+    def _prepare_lists(self, board: Board) -> None:
+        now = self.depot.now()
+        for lst in board.lists():
+            lst.selected = self._selected_numbers
+            lst.now = now
 
     @property
     def depot(self) -> Any:
@@ -158,8 +159,8 @@ class DispatchScreen(Screen[None]):
 
     @property
     def board(self) -> Board:
-        tabs = self.query_one(TabbedContent)
-        return self.query_one("#board-work" if tabs.active == "tab-work" else "#board-all", Board)
+        """The board of the tab shown."""
+        return self.query_one(f"#board-{self.tab}", Board)
 
     def all_lists(self) -> list[StatusList]:
         return list(self.query(StatusList))
@@ -178,21 +179,37 @@ class DispatchScreen(Screen[None]):
         self.reload()
 
     def reload(self) -> None:
-        self._load(self.filter_text if self.filter_ids is not None or self.filter_text else None)
+        text = self.filter_text or None
+        wanted = {lst.key: lst.wanted_pages() for lst in self.board.lists()}
+        self._load(text, wanted)
 
     @work(thread=True, exclusive=True, group="board")
-    def _load(self, text: str | None) -> None:
-        try:
-            counts = queries.board_counts(self.depot)
-            ids = None
-            if text:
-                ids = self._index().match(text)
-        except ERRORS as e:
-            self.app.call_from_thread(self._set_problem, str(e))
-            return
-        self.app.call_from_thread(self._apply, counts, text, ids)
+    def _load(self, text: str | None, wanted: dict[str, list[int]]) -> None:
+        data = None
+        if not self._first_load_done:
+            take = getattr(self.app, "take_prefetch", None)
+            data = take() if callable(take) and not text else None
+        if data is None:
+            data = load_board(self.depot, wanted, text, self._index)
+        self.app.call_from_thread(self._apply_data, data)
 
-    def _index(self, *, wait: bool = True) -> SearchIndex:
+    def _apply_data(self, data: BoardData) -> None:
+        self._first_load_done = True
+        if data.problem:
+            self._set_problem(data.problem)
+            return
+        self._apply(data.counts, data.text, data.ids)
+        if data.text is not None and data.text != self.filter_text:
+            return
+        for (key, page), cards in data.pages.items():
+            lst = self.board.list_for(key)
+            if lst is not None:
+                lst.set_page(page, cards, self.generation)
+        for lst in self.board.lists():
+            lst.ask_visible()
+        self._check_drawn()
+
+    def _index(self) -> SearchIndex:
         """The filter's index, rebuilt when the database changed since it was built."""
         with self._index_lock:
             index = self.index
@@ -215,22 +232,21 @@ class DispatchScreen(Screen[None]):
         self.problem = problem
         self._update_status_line()
 
-    def _apply(self, counts: dict[str, int], text: str | None, ids: dict[str, list[int]] | None) -> None:
+    def _apply(self, counts: dict[str, int], text: str | None, ids: dict[str, list[int]] | None,
+               reset_only: Board | None = None) -> None:
         if text is not None and text != self.filter_text:
             return  # the filter changed meanwhile; its own load follows
         self.problem = ""
-        self.generation += 1
+        if reset_only is None:
+            self.generation += 1
         self.counts = counts
         self.filter_ids = ids
-        for board in self.query(Board):
-            for column in board.columns():
-                shown = len(ids[column.key]) if ids is not None else None
-                column.set_counts(counts.get(column.key, 0), shown)
-                lst = column.status_list
+        for board in [reset_only] if reset_only is not None else self.query(Board):
+            for lst in board.lists():
+                shown = len(ids[lst.key]) if ids is not None else None
+                lst.set_counts(counts.get(lst.key, 0), shown)
                 lst.empty_text = "(no match)" if ids is not None else "(none)"
-                lst.reset(shown if shown is not None else counts.get(column.key, 0), self.generation)
-        for lst in self.board.lists():
-            lst.ask_visible()
+                lst.reset(shown if shown is not None else counts.get(lst.key, 0), self.generation)
         self.actions = None
         self._refresh_actions()
         self._update_status_line()
@@ -261,6 +277,9 @@ class DispatchScreen(Screen[None]):
 
     def _page_loaded(self, lst: StatusList, page: int, cards: list[Card], generation: int) -> None:
         lst.set_page(page, cards, generation)
+        self._check_drawn()
+
+    def _check_drawn(self) -> None:
         if not self.drawn and all(x.ready for x in self.board.lists()):
             self.drawn = True
             self.call_after_refresh(self.post_message, self.Drawn())
@@ -358,19 +377,43 @@ class DispatchScreen(Screen[None]):
         new.cursor = min(int(new.scroll_y) // 3 + max(0, row), max(0, new.total - 1))
 
     def action_toggle_tab(self) -> None:
-        tabs = self.query_one(TabbedContent)
-        tabs.active = "tab-all" if tabs.active == "tab-work" else "tab-work"
+        self.show_tab("all" if self.tab == "work" else "work")
 
-    @on(TabbedContent.TabActivated)
-    def _tab_changed(self, event: TabbedContent.TabActivated) -> None:
-        event.stop()
+    def on_tab_bar_chosen(self, message: TabBar.Chosen) -> None:
+        message.stop()
+        self.show_tab(message.tab)
+
+    def show_tab(self, tab: str) -> None:
+        """Show the tab Dispatch ("work") or All information ("all"), built the first time."""
+        if tab == self.tab:
+            return
         self._drop_carry()
         key = self.active.key if self.active is not None else Status.CREATED.value
-        board = self.board
+        old = self.board
+        self.tab = tab
+        self.query_one(TabBar).active = tab
+        self.query_one(DeskHeader).view = "Dispatch" if tab == "work" else "All information"
+        try:
+            board = self.query_one(f"#board-{tab}", Board)
+        except NoMatches:
+            board = Board(LIST_KEYS if tab == "all" else WORK_KEYS, board_id=tab)
+            self.mount(board, after=old)
+            self.call_after_refresh(self._first_show, board, key)
+            old.display = False
+            return
+        old.display = False
+        board.display = True
+        self._focus_list(board, key)
+
+    def _first_show(self, board: Board, key: str) -> None:
+        self._prepare_lists(board)
+        self._apply(self.counts, self.filter_text or None, self.filter_ids, reset_only=board)
+        self._focus_list(board, key)
+
+    def _focus_list(self, board: Board, key: str) -> None:
         target = board.list_for(key) or board.lists()[0]
         self.active = target
-        self.query_one(DeskHeader).view = "Dispatch" if board.board_id == "work" else "All information"
-        self.call_after_refresh(target.focus)
+        target.focus()
         for lst in board.lists():
             lst.ask_visible()
         self._refresh_actions()
@@ -390,7 +433,12 @@ class DispatchScreen(Screen[None]):
                 return
             index = ids.index(oid)
         if key not in self.board.keys:
-            self.query_one(TabbedContent).active = "tab-all"
+            self.show_tab("all")
+            self.call_after_refresh(self._reveal_in, key, index)
+            return
+        self._reveal_in(key, index)
+
+    def _reveal_in(self, key: str, index: int) -> None:
         lst = self.board.list_for(key)
         if lst is None:
             return
@@ -515,20 +563,20 @@ class DispatchScreen(Screen[None]):
         if self.carry is None:
             return
         self.carry.target = key
-        for column in self.board.columns():
+        for lst in self.board.lists():
             note = None
-            if column.key == key:
+            if lst.key == key:
                 note = list_title(key) + (" (from here)" if key == self.carry.source else "")
-            column.set_drop(note)
+            lst.set_drop(note)
         self._update_status_line()
 
     def _drop_carry(self) -> None:
         carry, self.carry = self.carry, None
         for board in self.query(Board):
-            for column in board.columns():
-                column.set_drop(None)
-                column.status_list.carried = None
-                column.status_list.refresh()
+            for lst in board.lists():
+                lst.set_drop(None)
+                lst.carried = None
+                lst.refresh()
         if carry is not None:
             self._update_status_line()
             self.refresh_bindings()
@@ -567,8 +615,8 @@ class DispatchScreen(Screen[None]):
             widget, _ = self.get_widget_at(message.screen_x, message.screen_y)
         except NoWidget:
             widget = None
-        column = column_of(widget)
-        key = column.key if column is not None and column in self.board.columns() else None
+        target = list_of(widget)
+        key = target.key if target is not None and target in self.board.lists() else None
         if key != self.carry.target:
             self._set_carry_target(key)
 
@@ -579,8 +627,19 @@ class DispatchScreen(Screen[None]):
         self._drop()
 
     # ------------------------------------------------------------------ filter
+    def _filter_field(self) -> Input:
+        try:
+            return self.query_one("#filter", Input)
+        except NoMatches:
+            field = Input(placeholder="filter: number, partner or address (enter keeps it, esc clears)",
+                          id="filter", select_on_focus=False)
+            field.cursor_blink = self.app.blink  # type: ignore[attr-defined]
+            field.display = False
+            self.mount(field, before=self.query_one("#keybar"))
+            return field
+
     def action_filter(self) -> None:
-        field = self.query_one("#filter", Input)
+        field = self._filter_field()
         field.display = True
         self.query_one("#status-line", Static).display = False
         field.focus()
@@ -602,17 +661,17 @@ class DispatchScreen(Screen[None]):
         self.filter_text = text
         if not text:
             self.filter_ids = None
-        self._load(text or None)
+        self._load(text or None, {lst.key: [0] for lst in self.board.lists()})
 
     def _close_filter_field(self) -> None:
-        field = self.query_one("#filter", Input)
+        field = self._filter_field()
         field.display = False
         self.query_one("#status-line", Static).display = True
         (self.active or self.board.lists()[0]).focus()
         self._update_status_line()
 
     def clear_filter(self) -> None:
-        field = self.query_one("#filter", Input)
+        field = self._filter_field()
         with field.prevent(Input.Changed):
             field.value = ""
         self.set_filter("")
@@ -623,7 +682,7 @@ class DispatchScreen(Screen[None]):
             card = self.carry.card
             self._drop_carry()
             self.notify(f"Order {clean(card.number)} was not moved.", markup=False)
-        elif self.query_one("#filter", Input).has_focus:
+        elif self.focused is not None and self.focused.id == "filter":
             self.clear_filter()
         elif self.selected:
             self.clear_selection()

@@ -11,6 +11,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from ..css import stylesheet
 from ..symbols import CARRIED, MARKS, SELECTED
 
 
@@ -31,6 +32,8 @@ def legend() -> Text:
 
 
 class HelpScreen(ModalScreen[None]):
+
+    CSS_PATH = stylesheet("dialogs.tcss")
     BINDINGS = [Binding("escape,question_mark,q,enter", "close", "Close")]
 
     def __init__(self, title: str, keys: Sequence[tuple[str, str, bool]], notes: Sequence[str] = (),

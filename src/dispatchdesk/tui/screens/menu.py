@@ -25,6 +25,7 @@ from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from ...text import clean
+from ..css import stylesheet
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,8 @@ def _prompt(item: MenuItem, width: int) -> Text:
 
 class MenuScreen(ModalScreen[str | None]):
     """Dismisses with the chosen item's id, or None."""
+
+    CSS_PATH = stylesheet("dialogs.tcss")
 
     BINDINGS = [
         Binding("escape,left", "close", "Close"),

@@ -18,6 +18,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Static
 
 from ...text import clean
+from ..css import stylesheet
 
 
 def split_tags(text: str) -> list[str]:
@@ -26,6 +27,8 @@ def split_tags(text: str) -> list[str]:
 
 class TagsScreen(ModalScreen[tuple[list[str], list[str]] | None]):
     """Dismisses with (tags to add, tags to remove), or None."""
+
+    CSS_PATH = stylesheet("dialogs.tcss")
 
     BINDINGS = [
         Binding("ctrl+s", "save", "Save"),

@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
 from rich.style import Style
+from rich.text import Text
 from textual import events
 from textual.binding import Binding
 from textual.geometry import Offset, Region, Size
@@ -36,12 +37,11 @@ from textual.strip import Strip
 from ...domain import Direction
 from ...services.queries import ARCHIVED, Card, _town
 from ...text import clean
-from ..symbols import CARRIED, SELECTED, URGENT, age, mark_symbols
+from ..loader import PAGE_SIZE
+from ..symbols import CARRIED, SELECTED, URGENT, age, list_title, mark_symbols
 
 #: Lines per card.
 CARD_HEIGHT = 3
-#: Cards per page asked of the screen.
-PAGE_SIZE = 50
 
 
 def fit(text: str, width: int) -> str:
@@ -181,6 +181,30 @@ class StatusList(ScrollView, can_focus=True):
         self._press: tuple[Card, int, int] | None = None
         self._dragging = False
         self._last_highlight: tuple[str, int] | None = None
+        self.count = 0
+        self.shown_count: int | None = None  # with a filter: the cards that match
+        self.drop_note = ""
+        self._update_title()
+
+    # ------------------------------------------------------------------ title
+    def _update_title(self) -> None:
+        if self.drop_note:
+            self.border_title = Text.assemble("▼ ", self.drop_note)
+            return
+        title = Text(list_title(self.key))
+        title.append(f" {self.count:,}" if self.shown_count is None else f" {self.shown_count:,}/{self.count:,}")
+        self.border_title = title
+
+    def set_counts(self, count: int, shown: int | None) -> None:
+        self.count = count
+        self.shown_count = shown
+        self._update_title()
+
+    def set_drop(self, note: str | None) -> None:
+        """Show (or stop showing) that a card would land here."""
+        self.drop_note = note or ""
+        self.set_class(bool(note), "-drop-target")
+        self._update_title()
 
     @property
     def current(self) -> Card | None:
@@ -244,6 +268,13 @@ class StatusList(ScrollView, can_focus=True):
         for page in range(first, last + 1):
             self._ask(page)
         self._ask(self.cursor // PAGE_SIZE)
+
+    def wanted_pages(self) -> list[int]:
+        """The pages to load on a refresh: the visible ones and the cursor's."""
+        if not self.total:
+            return [0]
+        first, last = self._visible_pages()
+        return sorted(set(range(first, last + 1)) | {self.cursor // PAGE_SIZE})
 
     def _visible_pages(self) -> tuple[int, int]:
         top = int(self.scroll_y) // CARD_HEIGHT

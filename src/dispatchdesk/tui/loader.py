@@ -1,0 +1,71 @@
+"""Loading the board: counts, the filter's matches and the visible pages, in one go.
+
+Plain functions run in a worker thread (never touching a widget); the screen applies the
+result on the UI thread. The app starts the first load before the screen is even built, so
+the database works while Textual starts (`Prefetch`).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ..services import ERRORS, Depot, queries
+from ..services.queries import Card, SearchIndex
+
+#: Cards per page (a page is asked for as a whole).
+PAGE_SIZE = 50
+
+
+@dataclass
+class BoardData:
+    counts: dict[str, int]
+    text: str | None  # the filter it was loaded for
+    ids: dict[str, list[int]] | None  # with a filter: the matching ids of each list
+    pages: dict[tuple[str, int], list[Card]] = field(default_factory=dict)
+    problem: str = ""
+
+
+def load_board(
+    depot: Depot,
+    wanted: dict[str, list[int]],
+    text: str | None = None,
+    index: Callable[[], SearchIndex] | None = None,
+) -> BoardData:
+    """Counts of every list, the filter's matches, and the pages `wanted` ({list key: [page]})."""
+    try:
+        counts = queries.board_counts(depot)
+        ids = index().match(text) if (text and index is not None) else None
+        pages: dict[tuple[str, int], list[Card]] = {}
+        if ids is None:
+            windows = [(key, page * PAGE_SIZE, PAGE_SIZE) for key, ps in wanted.items() for page in ps]
+            for (key, offset, _), cards in zip(windows, queries.board_pages(depot, windows), strict=True):
+                pages[(key, offset // PAGE_SIZE)] = cards
+        else:
+            for key, ps in wanted.items():
+                for page in ps:
+                    pages[(key, page)] = queries.cards_by_ids(
+                        depot, ids[key][page * PAGE_SIZE:(page + 1) * PAGE_SIZE])
+        return BoardData(counts, text, ids, pages)
+    except ERRORS as e:
+        return BoardData({}, text, None, problem=str(e))
+
+
+class Prefetch:
+    """The first load of the board, started in a thread as soon as the app is made."""
+
+    def __init__(self, depot: Depot, keys: tuple[str, ...]) -> None:
+        self._result: BoardData | None = None
+        self._thread = threading.Thread(target=self._run, args=(depot, keys), name="dispatchdesk-prefetch",
+                                        daemon=True)
+        self._thread.start()
+
+    def _run(self, depot: Depot, keys: tuple[str, ...]) -> None:
+        self._result = load_board(depot, {k: [0] for k in keys})
+
+    def take(self) -> BoardData | None:
+        """Wait for the first load (in a worker thread) and hand it over once."""
+        self._thread.join()
+        result, self._result = self._result, None
+        return result
