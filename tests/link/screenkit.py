@@ -16,7 +16,6 @@ from sqlalchemy import select
 from textual.app import App
 from textual.pilot import Pilot
 
-from dispatchdesk.resources import styles_dir
 from dispatchdesk.services import (
     CancellationRequest,
     Depot,
@@ -183,7 +182,10 @@ class ScreenApp(App[None]):
     """Shows one screen the way the console does (same styles, header, relay text)."""
 
     def __init__(self, depot: Depot, make: Callable[[Depot], Any]) -> None:
-        super().__init__(css_path=sorted(styles_dir().glob("*.tcss")))  # type: ignore[arg-type]
+        from dispatchdesk.tui.app import stylesheets
+
+        # what the console loads at start; each screen and dialog brings its own stylesheet
+        super().__init__(css_path=stylesheets())  # type: ignore[arg-type]
         self.depot = depot
         self.depot_name = "Ridings Depot"
         self.blink = False

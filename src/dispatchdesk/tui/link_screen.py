@@ -32,17 +32,19 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
+from textual.widgets import DataTable, Static, TabbedContent, TabPane
 
 from ..domain import NoticeKind, NoticeState
 from ..services import ERRORS, Depot, queries, set_followup_done
 from ..services.outbox import notice_counts, notice_label, retry, skip
 from ..services.queries import FollowUpView, NoticeView, PartnerView
 from ..text import clean
+from .css import stylesheet
 from .screens.confirm import ConfirmScreen
 from .screens.help import HelpScreen
 from .symbols import age
 from .widgets.header import DeskHeader
+from .widgets.keybar import KeyBar
 
 __all__ = ["STATE_FILTERS", "LinkScreen", "health", "kind_label", "until"]
 
@@ -132,6 +134,8 @@ class _Loaded:
 class LinkScreen(Screen[None]):
     """Notices by state and partner, each partner's link health, the follow-ups."""
 
+    CSS_PATH = stylesheet("link.tcss")
+
     BINDINGS = [
         Binding("enter", "open", "Open", show=False),
         Binding("f", "state_filter", "State"),
@@ -187,7 +191,7 @@ class LinkScreen(Screen[None]):
                 yield Static("", id="followup-filter", classes="link-filter")
                 yield DataTable(id="link-followups", cursor_type="row")
         yield Static("", id="link-status")
-        yield Footer(compact=True)
+        yield KeyBar(id="keybar")
 
     def on_mount(self) -> None:
         self.query_one(DeskHeader).view = "Link"

@@ -23,7 +23,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, Checkbox, DataTable, Footer, Input, Select, Static
+from textual.widgets import Button, Checkbox, DataTable, Input, Select, Static
 
 from ..domain import CancelMethod, RejectionMapsTo, Role
 from ..services import (
@@ -39,11 +39,13 @@ from ..services import (
 )
 from ..services.queries import PartnerView, hide_secret
 from ..text import clean
+from .css import stylesheet
 from .link_screen import health
 from .screens.confirm import ConfirmScreen
 from .screens.help import HelpScreen
 from .symbols import age
 from .widgets.header import DeskHeader
+from .widgets.keybar import KeyBar
 
 __all__ = ["PartnerForm", "PartnersScreen", "field_for"]
 
@@ -166,6 +168,8 @@ def describe(p: PartnerView, now: Any) -> Text:
 class PartnersScreen(Screen[None]):
     """The partners and their settings."""
 
+    CSS_PATH = stylesheet("link.tcss")
+
     BINDINGS = [
         Binding("a", "add", "Add"),
         Binding("e,enter", "edit", "Edit"),
@@ -195,7 +199,7 @@ class PartnersScreen(Screen[None]):
         yield DataTable(id="partners-table", cursor_type="row")
         yield Static("", id="partner-detail")
         yield Static("", id="partners-status")
-        yield Footer(compact=True)
+        yield KeyBar(id="keybar")
 
     def on_mount(self) -> None:
         self.query_one(DeskHeader).view = "Partners"
@@ -385,6 +389,8 @@ class PartnersScreen(Screen[None]):
 
 class PartnerForm(ModalScreen[str | None]):
     """Add a partner, or edit one (`current` given). Dismisses with the saved name, or None."""
+
+    CSS_PATH = [*stylesheet("dialogs.tcss"), *stylesheet("link.tcss")]
 
     BINDINGS = [
         Binding("ctrl+s", "save", "Save"),
