@@ -195,7 +195,7 @@ class LinkScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.query_one(DeskHeader).view = "Link"
-        self._wide: bool | None = None
+        self._wide: int | None = None  # the width the columns were made for
         self._columns()
         self.query_one("#link-notices", DataTable).focus()
         self._show_filters()
@@ -203,17 +203,21 @@ class LinkScreen(Screen[None]):
         self.reload()
 
     def _columns(self) -> None:
-        """(Re)make the tables' columns for the screen's width: wider ones from 120 columns."""
-        wide = self.size.width >= WIDE
-        if wide == self._wide:
+        """(Re)make the tables' columns for the screen's width: wider ones from 120 columns, and
+        the last column takes what is left (fixed widths: nothing is measured from the rows)."""
+        width = self.size.width
+        if width == self._wide:
             return
-        self._wide = wide
+        self._wide = width
+        wide = width >= WIDE
         for table_id, columns in (("#link-health", HEALTH_COLUMNS), ("#link-notices", NOTICE_COLUMNS),
                                   ("#link-followups", FOLLOWUP_COLUMNS)):
             table = self.query_one(table_id, DataTable)
             table.clear(columns=True)
-            for label, key, narrow, broad in columns:
-                table.add_column(Text(label, style="bold"), key=key, width=broad if wide else narrow)
+            fixed = [(broad if wide else narrow) for _, _, narrow, broad in columns[:-1]]
+            rest = max(10, width - sum(fixed) - 2 * len(columns) - 1)
+            for (label, key, _, _), w in zip(columns, [*fixed, rest], strict=True):
+                table.add_column(Text(label, style="bold"), key=key, width=w)
         if self.loaded is not None:
             self._apply(self.generation, self.loaded)
 

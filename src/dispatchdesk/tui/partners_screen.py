@@ -203,20 +203,24 @@ class PartnersScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.query_one(DeskHeader).view = "Partners"
-        self._wide: bool | None = None
+        self._wide: int | None = None  # the width the columns were made for
         self._columns()
         self.query_one("#partners-table", DataTable).focus()
         self.reload()
 
     def _columns(self) -> None:
-        wide = self.size.width >= WIDE
-        if wide == self._wide:
+        """(Re)make the columns for the screen's width; the last takes what is left."""
+        width = self.size.width
+        if width == self._wide:
             return
-        self._wide = wide
+        self._wide = width
+        wide = width >= WIDE
         table = self.query_one("#partners-table", DataTable)
         table.clear(columns=True)
-        for label, key, narrow, broad in COLUMNS:
-            table.add_column(Text(label, style="bold"), key=key, width=broad if wide else narrow)
+        fixed = [(broad if wide else narrow) for _, _, narrow, broad in COLUMNS[:-1]]
+        rest = max(10, width - sum(fixed) - 2 * len(COLUMNS) - 1)
+        for (label, key, _, _), w in zip(COLUMNS, [*fixed, rest], strict=True):
+            table.add_column(Text(label, style="bold"), key=key, width=w)
         if self.partners:
             self._apply(self.generation, self.partners, self.now, None)
 
