@@ -132,24 +132,24 @@ async def test_filters_by_state_and_partner(link_desk: Any) -> None:
     async with app.run_test(size=SIZE) as pilot:
         screen = await loaded(pilot)
         table = screen.query_one("#link-notices", DataTable)
-        assert table.row_count == 13
+        assert table.row_count == 14
         await pilot.press("f", "f")  # failed
         await loaded(pilot, 3)
         assert [r[4] for r in table_text(table)] == ["! FAILED"]
         await pilot.press("escape")
         await loaded(pilot, 4)
-        assert table.row_count == 13
+        assert table.row_count == 14
         # enter on a partner's health row shows only its notices
         health = screen.query_one("#link-health", DataTable)
         health.focus()
         health.move_cursor(row=health.get_row_index("Swift Haulage"))
         await pilot.press("enter")
         await loaded(pilot, 5)
-        assert {r[2] for r in table_text(table)} == {"Swift Haulage"} and table.row_count == 5
+        assert {r[2] for r in table_text(table)} == {"Swift Haulage"} and table.row_count == 6
         assert screen.partner_filter == "Swift Haulage"
         await pilot.press("p")  # the next partner after Swift Haulage: none left, so all again
         await loaded(pilot, 6)
-        assert screen.partner_filter is None and table.row_count == 13
+        assert screen.partner_filter is None and table.row_count == 14
 
 
 async def test_follow_ups_done_and_not_done(link_desk: Any) -> None:

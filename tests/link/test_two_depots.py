@@ -61,7 +61,8 @@ async def test_a_sends_to_b_and_b_sees_an_inbound_created_order(make_side):
     row = order_row(b.depot, number=theirs)
     assert row.status == "created" and row.source == "Alpha" and row.partner_ref == number
     assert row.lines == {"BOX-S": (2, 0), "PALLET": (1, 0)}
-    await eventually(lambda: _state(a, number, "order.new") == "sent", what="A's notice to be sent")
+    # B's receipt comes back: A can see that B heard
+    await eventually(lambda: _state(a, number, "order.new") == "acknowledged", what="A's notice acknowledged by B")
     assert order_row(a.depot, number=number).status == "dispatched"
 
 
@@ -76,7 +77,8 @@ async def test_b_trashes_it_and_a_sees_rejected_or_created_as_its_setting_says(m
     assert row.partner_status == "rejected"
     assert row.assignee == ("Bravo" if expected == "rejected" else None)
     assert order_row(b.depot, number=theirs).status == "rejected"
-    await eventually(lambda: _state(b, theirs, "order.rejected") == "sent", what="B's rejection notice sent")
+    await eventually(lambda: _state(b, theirs, "order.rejected") == "acknowledged",
+                     what="B's rejection notice acknowledged by A")
 
 
 @pytest.mark.parametrize("auto_trash", [True, False])

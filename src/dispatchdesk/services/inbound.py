@@ -211,6 +211,10 @@ def receive(depot: Depot, partner_name: str, msg: Any) -> ReceiveResult:
         if handler is None:
             raise InvalidInput(f"A partner cannot send us a {kind.label} message.")
         order_number, text = handler(depot, s, partner, msg)
+        if kind in _ANSWERED_HERE and order_number is not None:
+            # The sender's notice is acknowledged only by a business answer: say we applied it.
+            order = s.scalars(select(Order).where(Order.number == order_number)).unique().one()
+            _answer(depot, s, order, partner, msg, Outcome.ACCEPTED.value, text)
         partner.last_contact_at = depot.now()
         s.add(
             ReceivedMessage(
@@ -268,7 +272,7 @@ def _answer(
 ) -> Notice:
     """Our business answer to a partner's message, queued like any notice."""
     facts = partner_facts(partner)
-    transport, _ = delivery(
+    transport, followups = delivery(
         facts, NoticeKind.ANSWER, order.number if order else "", now=depot.now(), since=None
     )  # type: ignore[arg-type]
     payload = {
@@ -278,7 +282,7 @@ def _answer(
         "order": order.number if order else None,
         "your_ref": msg.get("order"),
     }
-    return add_notice(
+    notice = add_notice(
         s,
         order,
         partner,
@@ -287,6 +291,9 @@ def _answer(
         undo_seconds=0,
         payload=payload,
     )
+    # an answer that cannot go over the link (stopped) is a task for a person, like any notice
+    write_followups(s, order, followups, [notice], {partner.name: partner}, depot.now())
+    return notice
 
 
 def _on_order(depot: Depot, s: Session, partner: Partner, msg: dict[str, Any]) -> tuple[str, str]:
@@ -806,6 +813,12 @@ def _on_cancel_request_refused(
     )
     return order.number, "Refusal recorded."
 
+
+#: Kinds whose handler decides no answer of its own: we answer "accepted" once applied.
+#: (Revocations, cancellations and cancellation requests answer accepted or refused themselves.)
+_ANSWERED_HERE = frozenset(
+    {NoticeKind.ORDER, NoticeKind.REJECTION, NoticeKind.STATUS, NoticeKind.CANCEL_REQUEST_REFUSED}
+)
 
 _HANDLERS = {
     NoticeKind.ORDER: _on_order,
