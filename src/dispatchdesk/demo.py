@@ -94,7 +94,9 @@ class DemoPartner:
 #: A partner whose name is made of what a terminal or Textual would act on, if shown raw:
 #: ANSI colour and screen-clearing sequences, an OSC window title, Textual action markup,
 #: a closing tag, a right-to-left override and 8-bit C1 controls.
-HOSTILE_PARTNER = "Evil\x1b[31m Red\x1b[0m \x1b]0;owned\x07[@click=app.quit]Trading[/] \u202eLTD\u009b2J"
+HOSTILE_PARTNER = (
+    "Evil\x1b[31m Red\x1b[0m \x1b]0;owned\x07[@click=app.quit]Trading[/] \u202eLTD\u009b2J"
+)
 
 
 def demo_partners() -> list[DemoPartner]:
@@ -108,53 +110,96 @@ def demo_partners() -> list[DemoPartner]:
         DemoPartner(
             "northline",
             "Subcontractor depot linked over HTTP; both depots agreed to auto-trash revoked orders.",
-            P("Northline Haulage", "subcontractor", url=demo_url("northline"), secret=secret("northline"),
-              auto_trash=True),
+            P(
+                "Northline Haulage",
+                "subcontractor",
+                url=demo_url("northline"),
+                secret=secret("northline"),
+                auto_trash=True,
+            ),
         ),
         DemoPartner(
             "baltic",
             "Client depot linked over HTTP; its rejections send our order back to Created, and "
             "its revocations are trashed here automatically.",
-            P("Baltic Freight Depot", "client", url=demo_url("baltic"), secret=secret("baltic"),
-              rejection_maps_to="created", auto_trash=True),
+            P(
+                "Baltic Freight Depot",
+                "client",
+                url=demo_url("baltic"),
+                secret=secret("baltic"),
+                rejection_maps_to="created",
+                auto_trash=True,
+            ),
         ),
         DemoPartner(
             "shopwise",
             "Channel (marketplace) over HTTP: a reason is required and cancellations are taken "
             "only within 30 minutes of the order.",
-            P("Shopwise Marketplace", "channel", url=demo_url("shopwise"), secret=secret("shopwise"),
-              cancel_method="api-window", window_seconds=1800, reason_required=True),
+            P(
+                "Shopwise Marketplace",
+                "channel",
+                url=demo_url("shopwise"),
+                secret=secret("shopwise"),
+                cancel_method="api-window",
+                window_seconds=1800,
+                reason_required=True,
+            ),
         ),
         DemoPartner(
             "parcelkeep",
             "Fulfilment service reached only by e-mail: cancellations go by e-mail with a "
             "follow-up to confirm.",
-            P("Parcelkeep Fulfilment", "warehouse", email="ops@parcelkeep.example", cancel_method="email"),
+            P(
+                "Parcelkeep Fulfilment",
+                "warehouse",
+                email="ops@parcelkeep.example",
+                cancel_method="email",
+            ),
         ),
         DemoPartner(
             "eastgate",
             "Warehouse over HTTP that refuses a cancellation once picking has started; every "
             "cancellation is also checked on by a person.",
-            P("Eastgate Warehouse", "warehouse", url=demo_url("eastgate"), secret=secret("eastgate"),
-              follow_up_after_send=True),
+            P(
+                "Eastgate Warehouse",
+                "warehouse",
+                url=demo_url("eastgate"),
+                secret=secret("eastgate"),
+                follow_up_after_send=True,
+            ),
         ),
         DemoPartner(
             "kowalski",
             "Subcontractor with no link at all: every notice becomes a follow-up; its "
             "rejections send our order back to Created.",
-            P("Kowalski Transport", "subcontractor", cancel_method="manual", rejection_maps_to="created"),
+            P(
+                "Kowalski Transport",
+                "subcontractor",
+                cancel_method="manual",
+                rejection_maps_to="created",
+            ),
         ),
         DemoPartner(
             "harbour",
             "Client that sends orders by e-mail; its revocations only flag the order "
             "(no auto-trash).",
-            P("Harbour Foods", "client", email="orders@harbourfoods.example", cancel_method="email"),
+            P(
+                "Harbour Foods",
+                "client",
+                email="orders@harbourfoods.example",
+                cancel_method="email",
+            ),
         ),
         DemoPartner(
             "cornercrafts",
             "Small shop (channel) over HTTP that wants cancellations passed on to it.",
-            P("Corner Crafts Shop", "channel", url=demo_url("cornercrafts"), secret=secret("cornercrafts"),
-              pass_cancellations=True),
+            P(
+                "Corner Crafts Shop",
+                "channel",
+                url=demo_url("cornercrafts"),
+                secret=secret("cornercrafts"),
+                pass_cancellations=True,
+            ),
         ),
         DemoPartner(
             "hostile",
@@ -184,13 +229,48 @@ _ARTICLES = [
     ("SOFA-3", "Three-seat sofa, wrapped"),
 ]
 
-_STREETS = ["Mill Lane", "High Street", "Station Road", "Church Walk", "Quay Side", "Park Avenue",
-            "Market Square", "Canal Street", "Victoria Road", "Orchard Close", "Dock Road", "King Street"]
-_TOWNS = [("Leeds", "LS1"), ("York", "YO1"), ("Hull", "HU1"), ("Sheffield", "S1"), ("Bradford", "BD1"),
-          ("Harrogate", "HG1"), ("Wakefield", "WF1"), ("Doncaster", "DN1"), ("Scarborough", "YO11"),
-          ("Lincoln", "LN1"), ("Manchester", "M1"), ("Durham", "DH1")]
-_COMPANIES = ["Acme Ltd", "J. Patel", "Greenleaf Garden Centre", "M. Okafor", "Riverside Café", "Bright Dental",
-              "S. Novak", "Hillside School", "Nordic Interiors", "T. Brennan", "Parkway Motors", "L. Moreau"]
+_STREETS = [
+    "Mill Lane",
+    "High Street",
+    "Station Road",
+    "Church Walk",
+    "Quay Side",
+    "Park Avenue",
+    "Market Square",
+    "Canal Street",
+    "Victoria Road",
+    "Orchard Close",
+    "Dock Road",
+    "King Street",
+]
+_TOWNS = [
+    ("Leeds", "LS1"),
+    ("York", "YO1"),
+    ("Hull", "HU1"),
+    ("Sheffield", "S1"),
+    ("Bradford", "BD1"),
+    ("Harrogate", "HG1"),
+    ("Wakefield", "WF1"),
+    ("Doncaster", "DN1"),
+    ("Scarborough", "YO11"),
+    ("Lincoln", "LN1"),
+    ("Manchester", "M1"),
+    ("Durham", "DH1"),
+]
+_COMPANIES = [
+    "Acme Ltd",
+    "J. Patel",
+    "Greenleaf Garden Centre",
+    "M. Okafor",
+    "Riverside Café",
+    "Bright Dental",
+    "S. Novak",
+    "Hillside School",
+    "Nordic Interiors",
+    "T. Brennan",
+    "Parkway Motors",
+    "L. Moreau",
+]
 _TAGS = ["express", "fragile", "cold chain", "two-man lift", "ADR", "call ahead", "VIP"]
 _ACTORS = ["anna", "ben", "chris"]
 
@@ -229,11 +309,21 @@ class _Builder:
 
     def msg(self, partner: str, kind: NoticeKind, **body: Any) -> Any:
         self.msg_seq += 1
-        return receive(self.d, partner, {"id": f"demo-{self.msg_seq:05d}", "kind": kind.value, **body})
+        return receive(
+            self.d, partner, {"id": f"demo-{self.msg_seq:05d}", "kind": kind.value, **body}
+        )
 
-    def new(self, start: datetime, *, source: str | None = None, tags: int = 0, lines: int | None = None,
-            documents: list[tuple[str, str]] = (), backorders: list[tuple[str, int]] = (),  # type: ignore[assignment]
-            **kw: Any) -> str:
+    def new(
+        self,
+        start: datetime,
+        *,
+        source: str | None = None,
+        tags: int = 0,
+        lines: int | None = None,
+        documents: list[tuple[str, str]] = (),
+        backorders: list[tuple[str, int]] = (),  # type: ignore[assignment]
+        **kw: Any,
+    ) -> str:
         self.at(start)
         r = self.rng
         o = OrderInput(
@@ -251,10 +341,14 @@ class _Builder:
         return create_order(self.d, o, documents=list(documents), backorders=list(backorders))
 
     def age(self, low_min: float, high_min: float) -> datetime:
-        return (self.end - timedelta(minutes=self.rng.uniform(low_min, high_min))).replace(microsecond=0)
+        return (self.end - timedelta(minutes=self.rng.uniform(low_min, high_min))).replace(
+            microsecond=0
+        )
 
     def later(self, minutes: float) -> datetime:
-        return (self.t + timedelta(minutes=minutes * self.rng.uniform(0.6, 1.4))).replace(microsecond=0)
+        return (self.t + timedelta(minutes=minutes * self.rng.uniform(0.6, 1.4))).replace(
+            microsecond=0
+        )
 
 
 def build_demo(depot: Depot, *, now: datetime | None = None) -> None:
@@ -262,8 +356,12 @@ def build_demo(depot: Depot, *, now: datetime | None = None) -> None:
     with depot.uow(write=False) as uow:
         n = uow.session.scalar(select(func.count()).select_from(Order)) or 0
     if n:
-        raise Refused([f"The database {depot.db.where} already has {n} orders; the demo is built only "
-                       "into an empty depot. Choose a new file with --db."])
+        raise Refused(
+            [
+                f"The database {depot.db.where} already has {n} orders; the demo is built only "
+                "into an empty depot. Choose a new file with --db."
+            ]
+        )
     end = (now or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
     saved_clock, saved_actor = depot.clock, depot.actor
     b = _Builder(depot, end)
@@ -328,13 +426,20 @@ def _build(b: _Builder) -> None:
     # --- Dispatched: inbound orders passed on, and our own orders sent out
     for i in range(34):
         src = senders[i % 4] if i % 3 else None
-        n = b.new(b.age(20, 60 * 50), source=src, tags=int(maybe(0.25)),
-                  backorders=[("BOX-S", 2)] if i == 7 else [])
+        n = b.new(
+            b.age(20, 60 * 50),
+            source=src,
+            tags=int(maybe(0.25)),
+            backorders=[("BOX-S", 2)] if i == 7 else [],
+        )
         sent(n, takers[i % len(takers)], minutes=r.uniform(2, 15))
 
     # --- Accepted, Picked up, Delivered: the partner reports, or our own driver
-    for status, count, age_h in ((Status.ACCEPTED, 26, (1, 60)), (Status.PICKED_UP, 24, (3, 90)),
-                                  (Status.DELIVERED, 44, (8, 24 * 25))):
+    for status, count, age_h in (
+        (Status.ACCEPTED, 26, (1, 60)),
+        (Status.PICKED_UP, 24, (3, 90)),
+        (Status.DELIVERED, 44, (8, 24 * 25)),
+    ):
         for i in range(count):
             src = senders[i % 4] if i % 4 != 3 else None
             own_driver = i % 5 == 4
@@ -385,21 +490,39 @@ def _build(b: _Builder) -> None:
         n = b.new(b.age(30, 60 * 24 * 5), source=senders[i % 4])
         b.at(b.later(15))
         if i % 2:
-            reject(d, n, notify_buyer=True, message="We cannot deliver to this address on the requested day.")
+            reject(
+                d,
+                n,
+                notify_buyer=True,
+                message="We cannot deliver to this address on the requested day.",
+            )
         else:
             reject(d, n, notify_buyer=False)
 
     # --- Cancellations of channel orders (inside and outside Shopwise's 30-minute window)
-    reasons = [ReasonCode.NOT_IN_STOCK, ReasonCode.DAMAGED, ReasonCode.INVALID_ADDRESS,
-               ReasonCode.CLIENT_CANCELLED, ReasonCode.INCOMPLETE]
+    reasons = [
+        ReasonCode.NOT_IN_STOCK,
+        ReasonCode.DAMAGED,
+        ReasonCode.INVALID_ADDRESS,
+        ReasonCode.CLIENT_CANCELLED,
+        ReasonCode.INCOMPLETE,
+    ]
     for i in range(14):
         ch = channels[i % 2]
         n = b.new(b.age(60, 60 * 24 * 10), source=ch)
         b.at(b.later(10 if i % 3 == 0 else 90))
         reason = reasons[i % len(reasons)] if i % 7 else ReasonCode.OTHER
-        cancel(d, n, CancellationRequest(reason, comment="Customer moved abroad." if reason is ReasonCode.OTHER
-                                         else ("Sorry, the item is out of stock." if i % 2 else ""),
-                                         internal_note="Checked with the stock list." if i % 4 == 0 else ""))
+        cancel(
+            d,
+            n,
+            CancellationRequest(
+                reason,
+                comment="Customer moved abroad."
+                if reason is ReasonCode.OTHER
+                else ("Sorry, the item is out of stock." if i % 2 else ""),
+                internal_note="Checked with the stock list." if i % 4 == 0 else "",
+            ),
+        )
         if i % 5 == 4:
             b.at(b.later(60 * 24))
             archive(d, n)
@@ -412,8 +535,14 @@ def _build(b: _Builder) -> None:
         n = b.new(b.age(90, 60 * 24 * 8), source=ch)
         sent(n, wh)
         b.at(b.later(20))
-        res = cancel(d, n, CancellationRequest(ReasonCode.NOT_IN_STOCK if i % 2 else ReasonCode.CLIENT_CANCELLED,
-                                               comment="Please stop this order."))
+        res = cancel(
+            d,
+            n,
+            CancellationRequest(
+                ReasonCode.NOT_IN_STOCK if i % 2 else ReasonCode.CLIENT_CANCELLED,
+                comment="Please stop this order.",
+            ),
+        )
         if wh == P["eastgate"]:
             b.at(b.later(3))
             release_held_notices(d)
@@ -421,18 +550,36 @@ def _build(b: _Builder) -> None:
             if notice is not None:
                 b.at(b.later(5))
                 if i % 3 == 2:
-                    b.msg(wh, NoticeKind.ANSWER, notice=notice, outcome="refused",
-                          message="Picking has started; the order will be handled as a return.")
+                    b.msg(
+                        wh,
+                        NoticeKind.ANSWER,
+                        notice=notice,
+                        outcome="refused",
+                        message="Picking has started; the order will be handled as a return.",
+                    )
                 else:
-                    b.msg(wh, NoticeKind.ANSWER, notice=notice, outcome="accepted", message="Cancelled, nothing picked.")
+                    b.msg(
+                        wh,
+                        NoticeKind.ANSWER,
+                        notice=notice,
+                        outcome="accepted",
+                        message="Cancelled, nothing picked.",
+                    )
 
     # --- Partial cancellations: the order stays open with the rest
     for _ in range(5):
         n = b.new(b.age(60, 60 * 24 * 3), source=channels[1], lines=3)
         b.at(b.later(10))
         first = order_detail(d, n).lines[0]
-        cancel(d, n, CancellationRequest(ReasonCode.NOT_IN_STOCK, comment="One article is out of stock.",
-                                         lines={first.article: 1}))
+        cancel(
+            d,
+            n,
+            CancellationRequest(
+                ReasonCode.NOT_IN_STOCK,
+                comment="One article is out of stock.",
+                lines={first.article: 1},
+            ),
+        )
 
     # --- A client revokes: Baltic (auto-trash) is cancelled here at once; Harbour only flags
     for i in range(12):
@@ -442,7 +589,13 @@ def _build(b: _Builder) -> None:
             sent(n, subs[0])
         b.at(b.later(40))
         ref = _partner_ref(d, n)
-        b.msg(src, NoticeKind.REVOCATION, order=ref, your_ref=n, message="Our customer no longer needs it.")
+        b.msg(
+            src,
+            NoticeKind.REVOCATION,
+            order=ref,
+            your_ref=n,
+            message="Our customer no longer needs it.",
+        )
 
     # --- A channel's customer asks to cancel: untouched orders are cancelled at once, others flagged
     for i in range(10):
@@ -452,8 +605,14 @@ def _build(b: _Builder) -> None:
             sent(n, takers[i % 4])
         b.at(b.later(25))
         ref = _partner_ref(d, n)
-        b.msg(ch, NoticeKind.CANCEL_REQUEST, order=ref, your_ref=n, message="Customer changed their mind.",
-              lines={})
+        b.msg(
+            ch,
+            NoticeKind.CANCEL_REQUEST,
+            order=ref,
+            your_ref=n,
+            message="Customer changed their mind.",
+            lines={},
+        )
         if i in (8, 9):
             b.at(b.later(5))
             try:
@@ -479,7 +638,9 @@ def _build(b: _Builder) -> None:
         sub = subs[i % 2]
         sent(n, sub)
         b.at(b.later(40))
-        b.msg(sub, NoticeKind.REJECTION, order=n, your_ref=n, message="No driver free for that slot.")
+        b.msg(
+            sub, NoticeKind.REJECTION, order=n, your_ref=n, message="No driver free for that slot."
+        )
 
     # --- We ask a warehouse to cancel an order a channel's customer called off
     for i in range(2):
@@ -490,9 +651,17 @@ def _build(b: _Builder) -> None:
 
     # --- Duplicate as new: a rejected and a cancelled order sent again under new numbers
     with d.uow(write=False) as uow:
-        finals = list(uow.session.scalars(
-            select(Order.number).where(Order.status.in_([Status.REJECTED.value, Status.CANCELLED.value]),
-                                       Order.archived.is_(False)).order_by(Order.id).limit(4)))
+        finals = list(
+            uow.session.scalars(
+                select(Order.number)
+                .where(
+                    Order.status.in_([Status.REJECTED.value, Status.CANCELLED.value]),
+                    Order.archived.is_(False),
+                )
+                .order_by(Order.id)
+                .limit(4)
+            )
+        )
     for n in finals:
         b.at(b.later(60))
         duplicate(d, n)
@@ -507,8 +676,12 @@ def _build(b: _Builder) -> None:
 
     # --- Checks refusing: orders with documents and back-orders in every working status
     for i, st in enumerate((Status.CREATED, Status.DISPATCHED, Status.ACCEPTED)):
-        n = b.new(b.age(60, 60 * 24 * 2), source=senders[i], documents=[doc("invoice")],
-                  backorders=[("TV-55", 1)])
+        n = b.new(
+            b.age(60, 60 * 24 * 2),
+            source=senders[i],
+            documents=[doc("invoice")],
+            backorders=[("TV-55", 1)],
+        )
         if st is not Status.CREATED:
             sent(n, subs[0])
         if st is Status.ACCEPTED:
@@ -516,7 +689,9 @@ def _build(b: _Builder) -> None:
 
     # --- Tags on a few more orders, through the service
     with d.uow(write=False) as uow:
-        some = list(uow.session.scalars(select(Order.number).order_by(Order.id).offset(5).limit(60)))
+        some = list(
+            uow.session.scalars(select(Order.number).order_by(Order.id).offset(5).limit(60))
+        )
     for n in some[::6]:
         b.at(b.later(1))
         set_tags(d, n, add=[r.choice(_TAGS)])
@@ -538,8 +713,12 @@ def _hostile(b: _Builder) -> None:
     d = b.d
     esc = "\x1b"
     lines = [
-        LineInput("EVIL-1", 2, f"{esc}[5mblink{esc}[0m [bold red]not markup[/] \u009b31mC1 CSI\u0085next"),
-        LineInput("[@click=app.quit]", 1, "[link=https://evil.example]click me[/link] \u202eelbat\u202c"),
+        LineInput(
+            "EVIL-1", 2, f"{esc}[5mblink{esc}[0m [bold red]not markup[/] \u009b31mC1 CSI\u0085next"
+        ),
+        LineInput(
+            "[@click=app.quit]", 1, "[link=https://evil.example]click me[/link] \u202eelbat\u202c"
+        ),
     ]
     n = b.new(
         b.age(15, 50),
@@ -552,8 +731,12 @@ def _hostile(b: _Builder) -> None:
     b.at(b.later(2))
     set_tags(d, n, add=["[@click=app.quit]", "[/]"])
     # a second one, already trashed, so the hostile text is in the Rejected list and the audit too
-    n2 = b.new(b.age(60, 120), source=HOSTILE_PARTNER,
-               delivery=f"{esc}[1;31mRED{esc}[0m Lane, Leeds LS1", partner_ref="EVIL-2")
+    n2 = b.new(
+        b.age(60, 120),
+        source=HOSTILE_PARTNER,
+        delivery=f"{esc}[1;31mRED{esc}[0m Lane, Leeds LS1",
+        partner_ref="EVIL-2",
+    )
     b.at(b.later(5))
     trash(d, n2)
 
@@ -566,10 +749,22 @@ def _settle_outbox(b: _Builder) -> None:
     recent = b.end - timedelta(hours=2)
     with d.uow() as uow:
         s = uow.session
-        rows = list(s.execute(
-            select(Notice.id, Notice.transport, Notice.created_at, Notice.kind, Notice.partner_id, Notice.awaits_answer)
-            .where(Notice.state == NoticeState.QUEUED.value).order_by(Notice.created_at, Notice.id)
-        ))
+        rows = list(
+            s.execute(
+                select(
+                    Notice.id,
+                    Notice.transport,
+                    Notice.created_at,
+                    Notice.kind,
+                    Notice.partner_id,
+                    Notice.awaits_answer,
+                )
+                .where(Notice.state == NoticeState.QUEUED.value)
+                .order_by(
+                    Notice.created_at, Notice.order_id, Notice.seq
+                )  # ids are random: never order by them
+            )
+        )
         answers: list[tuple[str, datetime]] = []
         failed = 0
         for i, (nid, transport, created, kind, _pid, awaits) in enumerate(rows):
@@ -581,8 +776,10 @@ def _settle_outbox(b: _Builder) -> None:
                 n.state = NoticeState.FAILED.value
                 n.attempts = 8
                 n.next_attempt_at = None
-                n.last_error = (f"Connection refused by 127.0.0.1:{DEMO_PARTNER_PORT} after 8 attempts "
-                                "over 33 hours; retry or skip it.")
+                n.last_error = (
+                    f"Connection refused by 127.0.0.1:{DEMO_PARTNER_PORT} after 8 attempts "
+                    "over 33 hours; retry or skip it."
+                )
                 continue
             n.state = NoticeState.SENT.value
             n.attempts = 1
@@ -601,21 +798,35 @@ def _settle_outbox(b: _Builder) -> None:
                 n.acknowledged_at = when
         uow.commit()
     with d.uow(write=False) as uow:
-        partner_of = dict(uow.session.execute(
-            select(Notice.id, Notice.partner_id).where(Notice.id.in_([a for a, _ in answers[::8]]))
-        ).all())
+        partner_of = dict(
+            uow.session.execute(
+                select(Notice.id, Notice.partner_id).where(
+                    Notice.id.in_([a for a, _ in answers[::8]])
+                )
+            ).all()
+        )
         names = dict(uow.session.execute(select(Partner.id, Partner.name)).all())
     for nid, when in answers[::8]:
         b.at(when)
         try:
-            b.msg(names[partner_of[nid]], NoticeKind.ANSWER, notice=nid, outcome="accepted", message="OK")
+            b.msg(
+                names[partner_of[nid]],
+                NoticeKind.ANSWER,
+                notice=nid,
+                outcome="accepted",
+                message="OK",
+            )
         except ERRORS:
             pass
     # some follow-ups already done by a dispatcher
     with d.uow(write=False) as uow:
-        fids = list(uow.session.scalars(
-            select(FollowUp.id).where(FollowUp.done_at.is_(None), FollowUp.withdrawn.is_(False))
-            .order_by(FollowUp.id)))
+        fids = list(
+            uow.session.scalars(
+                select(FollowUp.id)
+                .where(FollowUp.done_at.is_(None), FollowUp.withdrawn.is_(False))
+                .order_by(FollowUp.id)
+            )
+        )
     b.at(b.end - timedelta(seconds=20))
     for fid in fids[::3]:
         set_followup_done(d, fid)
