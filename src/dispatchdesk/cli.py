@@ -711,6 +711,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     try:
         if args.format == "json" and args.output:
             n = io.export_json_file(depot, args.output, **filters)
+        elif args.format == "json" and not sys.stdout.isatty():
+            n = io.export_json_file(depot, sys.stdout, **filters)
         elif args.format == "json":
             data = io.export_json(depot, **filters)
             io.write_json(data, sys.stdout)

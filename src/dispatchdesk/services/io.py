@@ -433,13 +433,13 @@ def write_json(data: dict[str, Any], dest: str | os.PathLike[str] | IO[str]) -> 
 
 def export_json_file(
     depot: Depot,
-    path: str | os.PathLike[str],
+    path: str | os.PathLike[str] | IO[str],
     *,
     status: Status | str | None = None,
     partner: str | None = None,
     archived: bool | None = None,
 ) -> int:
-    """``export_json`` written to a file (atomically); returns the number of orders.
+    """``export_json`` written to a file (atomically) or a pipe; returns the number of orders.
 
     On SQLite the records are built as JSON by SQLite itself (its JSON functions, in C), so
     that 100,000 orders take a second or two; the file parses to exactly what
@@ -451,11 +451,37 @@ def export_json_file(
         flt = _filter(s, status, partner, archived)
         conn = s.connection()
         if conn.dialect.name == "sqlite":
+            if hasattr(path, "write"):
+                # a stream gets pure ASCII, as write_json gives it: SQLite's JSON escapes
+                # control characters, and _AsciiStream escapes the rest (bidi overrides…)
+                return _SqliteJson(conn, flt).write(_AsciiStream(path))  # type: ignore[arg-type]
             with _atomic(path, binary=False) as f:
                 return _SqliteJson(conn, flt).write(f)
     data = export_json(depot, status=status, partner=partner, archived=archived)
     write_json(data, path)
     return len(data["orders"])
+
+
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+
+
+def _json_escape(m: re.Match[str]) -> str:
+    c = ord(m.group())
+    if c < 0x10000:
+        return f"\\u{c:04x}"
+    c -= 0x10000
+    return f"\\u{0xD800 + (c >> 10):04x}\\u{0xDC00 + (c & 0x3FF):04x}"
+
+
+class _AsciiStream:
+    """Writes JSON text to a stream as pure ASCII: every other character as a \\u escape
+    (a surrogate pair beyond the BMP), which is what json.dumps(ensure_ascii=True) does."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        return self.stream.write(_NON_ASCII.sub(_json_escape, text))
 
 
 class _SqliteJson:
