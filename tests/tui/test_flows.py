@@ -424,3 +424,156 @@ async def test_cancellation_form_refuses_a_used_number(desk: Any) -> None:
         await pilot.press("escape")
         await settle(pilot)
     assert queries.order_detail(desk.depot, number).cancellations == ()
+
+
+async def test_keys_1_3_4_switch_screens_when_installed(desk: Any) -> None:
+    import importlib.util
+
+    from dispatchdesk.tui.screens.dispatch import DispatchScreen
+
+    app = make_app(desk)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await board_ready(pilot)
+        for key, module, name in (("3", "dispatchdesk.tui.link_screen", "LinkScreen"),
+                                  ("4", "dispatchdesk.tui.partners_screen", "PartnersScreen")):
+            installed = importlib.util.find_spec(module) is not None
+            await pilot.press(key)
+            await pilot.pause()
+            if installed:
+                await wait_for(pilot, lambda name=name: type(app.screen).__name__ == name, name)
+            else:
+                assert isinstance(app.screen, DispatchScreen)
+            await pilot.press("1")
+            await wait_for(pilot, lambda: isinstance(app.screen, DispatchScreen), "the board again")
+
+
+async def test_drag_created_to_dispatched_asks_for_the_partner(desk: Any) -> None:
+    number = desk["created_own"]
+    app = make_app(desk)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await board_ready(pilot)
+        source = status_list(app, "created")
+        target = status_list(app, "dispatched")
+        await pilot.mouse_down(source, offset=card_offset(source, number))
+        await pilot.hover(target, offset=(4, 8))
+        await pilot.mouse_up(target, offset=(4, 8))
+        await wait_for(pilot, lambda: isinstance(app.screen, MenuScreen), "the partner menu")
+        options = app.screen.query_one(OptionList)
+        names = [str(o.prompt) for o in options.options]
+        assert any("Swift Haulage" in n for n in names) and not any("Northwind" in n for n in names)
+        index = next(i for i, n in enumerate(names) if "Swift Haulage" in n)
+        await choose(pilot, options.options[index].id)
+        confirm = await confirm_shown(pilot)
+        assert "It is sent to Swift Haulage." in confirm_text(confirm)
+        await pilot.press("y")
+        await settle(pilot)
+    row = order_row(desk.depot, number)
+    assert row["status"] == "dispatched" and row["assignee"] == "Swift Haulage"
+    assert ("order.new", "Swift Haulage", "queued") in row["notices"]
+
+
+async def test_duplicate_and_archive_from_the_menu(desk: Any) -> None:
+    from dispatchdesk.services import queries
+
+    number = desk["delivered"]
+    app = make_app(desk)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await board_ready(pilot)
+        await highlight(pilot, "delivered", number)
+        await pilot.press("o")
+        await wait_for(pilot, lambda: isinstance(app.screen, MenuScreen))
+        trash = app.screen.query_one(OptionList).get_option("trash")
+        assert trash.disabled and "goods have left" in str(trash.prompt)
+        await choose(pilot, "duplicate")
+        await confirm_shown(pilot)
+        await pilot.press("y")
+        await settle(pilot)
+        await highlight(pilot, "delivered", number)
+        await pilot.press("a")
+        await confirm_shown(pilot)
+        await pilot.press("y")
+        await settle(pilot)
+        assert number not in [c.number for c in status_list(app, "delivered").loaded_cards()]
+    assert order_row(desk.depot, number)["archived"] is True
+    copies = [c for c in queries.board(desk.depot) if c.number not in desk.numbers.values()]
+    assert len(copies) == 1 and copies[0].status.value == "created"
+    assert queries.order_detail(desk.depot, copies[0].number).replaces == number
+
+
+async def test_actions_from_the_order_detail(desk: Any) -> None:
+    from dispatchdesk.tui.screens.detail import OrderDetailScreen
+
+    number = desk["created_inbound"]
+    app = make_app(desk)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await board_ready(pilot)
+        await highlight(pilot, "created", number)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, OrderDetailScreen))
+        await pilot.press("t")
+        await confirm_shown(pilot)
+        await pilot.press("y")
+        await settle(pilot)
+        assert isinstance(app.screen, OrderDetailScreen)
+        await wait_for(pilot, lambda: "Rejected" in text_of(app.screen.query_one("#detail")).split("\n")[0],
+                       "the detail to show the new status")
+        assert "rejection" in text_of(app.screen.query_one("#detail"))
+    assert order_row(desk.depot, number)["status"] == "rejected"
+
+
+async def test_a_click_on_the_key_line_runs_the_key(desk: Any) -> None:
+    from dispatchdesk.tui.widgets.keybar import KeyBar
+
+    app = make_app(desk)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await board_ready(pilot)
+        await highlight(pilot, "created", desk["created_inbound"])
+        bar = app.screen.query_one(KeyBar)
+        bar.render()
+        trash = next(k for k in bar._keys if k.action == "trash")
+        await pilot.click(bar, offset=(trash.start + 1, 0))
+        await confirm_shown(pilot)
+        await pilot.press("n")
+        await settle(pilot)
+    assert order_row(desk.depot, desk["created_inbound"])["status"] == "created"
+
+
+class FakeRelay:
+    def __init__(self) -> None:
+        self.state = "sending 3"
+        self.waiting = 5
+        self.started = self.stopped = False
+
+    async def start(self) -> None:
+        self.started = True
+
+    async def stop(self) -> None:
+        self.stopped = True
+
+
+async def test_the_header_shows_the_relay(desk: Any) -> None:
+    from dispatchdesk.tui.widgets.header import DeskHeader
+
+    relay = FakeRelay()
+    app = make_app(desk, relay=relay)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await board_ready(pilot)
+        header = app.screen.query_one(DeskHeader)
+        await wait_for(pilot, lambda: "relay: sending 3 · 5 waiting" in str(header.render()), "the relay state")
+        relay.state, relay.waiting = "partner Swift Haulage down", 7
+        await wait_for(pilot, lambda: "partner Swift Haulage down · 7 waiting" in str(header.render()))
+        assert relay.started
+    assert relay.stopped
+
+
+async def test_no_color_keeps_every_state_visible(desk: Any, monkeypatch: Any) -> None:
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = make_app(desk)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await board_ready(pilot)
+        assert app.no_color
+        lst = status_list(app, "created")
+        cursor = lst.get_component_rich_style("card--cursor")
+        assert cursor.reverse  # the highlighted card is reversed, not only coloured
+        assert lst.get_component_rich_style("card--number").bold
+        assert lst.get_component_rich_style("card--urgent").bold

@@ -15,14 +15,17 @@
 
 from __future__ import annotations
 
+import importlib.util
 import threading
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from textual import work
 from textual.app import App
 from textual.binding import Binding
+from textual.screen import Screen
 
 from ..resources import styles_dir
 from ..services import ERRORS, Depot
@@ -34,6 +37,14 @@ from .screens.dispatch import WORK_KEYS, DispatchScreen
 
 #: How often the database's change sequence is read (SPEC 8: other sessions' changes within ~1 s).
 POLL_SECONDS = 0.5
+
+
+def _installed(module: str) -> bool:
+    """Is the module there (without importing it)?"""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def _optional(module: str, name: str) -> tuple[Any, str]:
@@ -91,7 +102,8 @@ class DeskApp(App[None]):
         self.blink = blink
         self.poll = poll
         self.exit_when_drawn = exit_when_drawn
-        self.drawn_at: float | None = None
+        self.drawn_at: float | None = None  # time.perf_counter() when the board was first drawn
+        self.drawn_wall: float | None = None  # the same moment as time.time()
         self.started_at = time.perf_counter()
         self.flows = Flows(self)
         self.depot_name = ""
@@ -103,14 +115,18 @@ class DeskApp(App[None]):
         self.screens_available: dict[str, str] = {}
         #: the first load of the board starts now, while Textual starts
         self._prefetch: Prefetch | None = Prefetch(depot, WORK_KEYS)
-        link_screen, why = _optional("dispatchdesk.tui.link_screen", "LinkScreen")
-        if link_screen is not None:
-            self.add_mode("link", lambda: _with_css(link_screen(self.depot), "link.tcss"))
-        self.screens_available["link"] = why
-        partners_screen, why = _optional("dispatchdesk.tui.partners_screen", "PartnersScreen")
-        if partners_screen is not None:
-            self.add_mode("partners", lambda: _with_css(partners_screen(self.depot), "link.tcss"))
-        self.screens_available["partners"] = why
+        # Link (3) and Partners (4) belong to the link part: bound only when installed, and
+        # imported when first opened, so that start-up does not pay for them.
+        for mode, module, name in (("link", "dispatchdesk.tui.link_screen", "LinkScreen"),
+                                   ("partners", "dispatchdesk.tui.partners_screen", "PartnersScreen")):
+            if _installed(module):
+                self.add_mode(mode, partial(self._make_screen, module, name))
+
+    def _make_screen(self, module: str, name: str) -> Screen[Any]:
+        cls, why = _optional(module, name)
+        if cls is None:
+            raise RuntimeError(f"{module} cannot be loaded: {why}")
+        return _with_css(cls(self.depot), "link.tcss")
 
     # ------------------------------------------------------------------ start and stop
     async def on_mount(self) -> None:
@@ -209,7 +225,11 @@ class DeskApp(App[None]):
 
     async def action_mode(self, mode: str) -> None:
         if mode in self._modes and self.current_mode != mode:
-            await self.switch_mode(mode)
+            try:
+                await self.switch_mode(mode)
+            except Exception as e:  # noqa: BLE001 - another part's screen failed to load: say so, stay
+                self.notify(f"That screen cannot open: {e}", severity="error", markup=False)
+                return
             handler = getattr(self.screen, "depot_changed", None)
             if callable(handler):
                 handler()
@@ -224,6 +244,7 @@ class DeskApp(App[None]):
     def on_dispatch_screen_drawn(self, message: DispatchScreen.Drawn) -> None:
         if self.drawn_at is None:
             self.drawn_at = time.perf_counter()
+            self.drawn_wall = time.time()
             if self.exit_when_drawn:
                 self.exit()
 

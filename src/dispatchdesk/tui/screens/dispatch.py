@@ -335,7 +335,7 @@ class DispatchScreen(Screen[None]):
             if action == "cancel":
                 return acts.cancel is None
             if action in ("set_status", "carry"):
-                return any(v is None for v in acts.moves.values()) or action == "set_status"
+                return any(v is None for v in acts.moves.values())
         return True
 
     def action_why(self, action: str) -> None:
@@ -351,7 +351,7 @@ class DispatchScreen(Screen[None]):
             return
         reason = {"trash": acts.trash, "cancel": acts.cancel}.get(action)
         if action in ("set_status", "carry"):
-            reason = acts.moves.get(acts.status) or f"Order {card.number} cannot move from {acts.status.label}."
+            reason = next((why for st, why in acts.moves.items() if st is not acts.status and why), None)
         if reason:
             self.notify(clean(reason), severity="warning", markup=False, timeout=8)
 

@@ -279,7 +279,7 @@ class StatusList(ScrollView, can_focus=True):
     def _visible_pages(self) -> tuple[int, int]:
         top = int(self.scroll_y) // CARD_HEIGHT
         height = max(1, self.scrollable_content_region.height or self.size.height or 1)
-        bottom = min(self.total - 1, (int(self.scroll_y) + height) // CARD_HEIGHT)
+        bottom = min(self.total - 1, (int(self.scroll_y) + height - 1) // CARD_HEIGHT)
         return top // PAGE_SIZE, max(top, bottom) // PAGE_SIZE
 
     def _ask(self, page: int) -> None:

@@ -1,0 +1,393 @@
+"""Benchmark of the dispatch console (issue 3) on the demo depot and on 100,000 orders.
+
+    .venv/bin/python tests/bench/bench_tui.py [--orders N] [--repeat N] [--keep DIR] [--board-index]
+
+Every figure is measured in this run, alternating with its baseline so that a busy machine
+moves both:
+
+1. Start to the board drawn (the visible lists show their cards), as a ratio to a BARE
+   Textual app showing one label:
+   a. in process: from App() to the first frame with the cards (headless, 80x24);
+   b. whole process: from launching Python to that frame, imports included.
+   On the demo depot and on --orders orders. Target: at most 2x at --orders orders.
+2. Filtering --orders orders: the index (built once, in the background, when the filter is
+   first used), the match itself, and the filter end to end in the app (typed -> every list
+   counted and its first cards shown). Target: end to end under 100 ms.
+3. Scrolling a list of tens of thousands of cards: one page down, and one card down (which
+   also asks the services what the new card allows), in ms.
+4. Peak memory (ru_maxrss) of the console process on --orders orders after drawing,
+   filtering and scrolling, next to the bare app's. Target: under 200 MB.
+
+--board-index adds the index (status, status_changed_at, id) to the big database first: the
+schema has no such index yet (see the note printed at the end), and it is what makes the
+first pages of a list cheap.
+
+Prints every figure; exits 1 when a target is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+START_RATIO = 2.0
+FILTER_MS = 100.0
+PEAK_MB = 200.0
+
+# ----------------------------------------------------------------------------- the depots
+
+
+def build_big(path: Path, n: int) -> None:
+    """`n` orders with lines, notices and follow-ups, by bulk insert through the models' tables."""
+    from sqlalchemy import insert
+
+    from dispatchdesk.services import Depot, PartnerInput, add_partner
+    from dispatchdesk.store.models import DepotMeta, FollowUp, Notice, Order, OrderLine, Partner
+
+    depot = Depot.open(path, actor="bench")
+    for name, role in (("Swift Haulage", "subcontractor"), ("Northwind Retail", "client"),
+                       ("Shopfront", "channel"), ("Central Warehouse", "warehouse"),
+                       ("Corner Bakery", "client"), ("Van Man", "subcontractor")):
+        add_partner(depot, PartnerInput(name=name, role=role))
+    with depot.uow() as uow:
+        ids = {p.name: p.id for p in uow.session.query(Partner)}
+    rnd = random.Random(1)
+    towns = ["Leeds", "York", "Hull", "Bradford", "Wakefield", "Harrogate", "Sheffield", "Doncaster"]
+    base = datetime(2025, 1, 1, tzinfo=UTC)
+    statuses = ["created", "dispatched", "accepted", "picked_up", "delivered", "rejected", "cancelled"]
+    weights = [30, 20, 15, 10, 15, 5, 5]
+    sources = [None, ids["Northwind Retail"], ids["Shopfront"], ids["Corner Bakery"]]
+    takers = [ids["Swift Haulage"], ids["Central Warehouse"], ids["Van Man"]]
+    orders, lines, notices, followups = [], [], [], []
+    for i in range(1, n + 1):
+        status = rnd.choices(statuses, weights)[0]
+        at = base + timedelta(minutes=rnd.randrange(0, 100_000))
+        assignee = rnd.choice(takers) if status in ("dispatched", "accepted", "picked_up", "delivered") else None
+        orders.append(dict(
+            id=i, number=f"DD-{i:06d}", version=1, status=status, source_id=rnd.choice(sources),
+            assignee_id=assignee, partner_ref=f"R{i}" if i % 3 else None,
+            pickup_address=f"{i % 400} Mill Lane, {rnd.choice(towns)} LS{i % 20} 1AA",
+            delivery_address=f"{i % 300} High Street, {rnd.choice(towns)}", parcels=1 + i % 5,
+            weight_kg=float(i % 50), archived=rnd.random() < 0.05, cancellation_requested=i % 97 == 0,
+            partner_not_informed=status == "rejected" and i % 7 == 0, created_at=at, status_changed_at=at))
+        lines.append(dict(order_id=i, lineno=1, article="BOX", description="a box", quantity=2, cancelled=0))
+        if assignee and i % 5 == 0:
+            state = rnd.choice(["queued", "sent", "acknowledged", "failed"])
+            notices.append(dict(id=str(uuid.UUID(int=rnd.getrandbits(128))), order_id=i, partner_id=assignee,
+                                kind="order.new", transport="http", payload={}, state=state, seq=1,
+                                attempts=1, created_at=at, awaits_answer=False))
+        if i % 50 == 0:
+            followups.append(dict(order_id=i, text="Phone the partner", created_at=at, withdrawn=False))
+    with depot.uow() as uow:
+        s = uow.session
+        for table, rows in ((Order, orders), (OrderLine, lines), (Notice, notices), (FollowUp, followups)):
+            for k in range(0, len(rows), 20_000):
+                s.execute(insert(table), rows[k:k + 20_000])
+        s.get(DepotMeta, 1).next_order_seq = n + 1
+        uow.commit()
+    depot.close()
+
+
+def build_demo_depot(path: Path) -> None:
+    from dispatchdesk.demo import build_demo
+    from dispatchdesk.services import Depot
+
+    depot = Depot.open(path)
+    build_demo(depot)
+    depot.close()
+
+
+def add_board_index(path: Path) -> None:
+    import sqlite3
+
+    con = sqlite3.connect(path)
+    con.execute("CREATE INDEX IF NOT EXISTS ix_orders_board ON orders (status, status_changed_at, id)")
+    con.commit()
+    con.close()
+
+
+# ----------------------------------------------------------------------------- in process
+
+
+def bare_app() -> Any:
+    from textual.app import App
+    from textual.widgets import Label
+
+    class Bare(App[None]):
+        drawn_at: float | None = None
+
+        def compose(self) -> Any:
+            yield Label("hello")
+
+        def on_mount(self) -> None:
+            self.call_after_refresh(self._drawn)
+
+        def _drawn(self) -> None:
+            self.drawn_at = time.perf_counter()
+
+    return Bare()
+
+
+def desk_app(path: Path) -> Any:
+    from dispatchdesk.services import Depot
+    from dispatchdesk.tui.app import DeskApp
+
+    return DeskApp(Depot.open(path), relay=False, blink=False)
+
+
+async def time_start(make: Any) -> float:
+    t0 = time.perf_counter()
+    app = make()
+    async with app.run_test(size=(80, 24)) as pilot:
+        while app.drawn_at is None:
+            await pilot.pause(0.001)
+        return app.drawn_at - t0
+
+
+async def in_process_starts(depots: dict[str, Path], repeat: int) -> dict[str, list[float]]:
+    times: dict[str, list[float]] = {"bare": [], **{k: [] for k in depots}}
+    await time_start(bare_app)  # warm the imports and the caches once
+    for path in depots.values():
+        await time_start(lambda path=path: desk_app(path))
+    for _ in range(repeat):
+        times["bare"].append(await time_start(bare_app))
+        for name, path in depots.items():
+            times[name].append(await time_start(lambda path=path: desk_app(path)))
+    return times
+
+
+async def filter_and_scroll(path: Path) -> dict[str, Any]:
+    """Filter and scroll timings in the app on the big depot."""
+    from dispatchdesk.services import queries
+
+    out: dict[str, Any] = {}
+    app = desk_app(path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        while app.drawn_at is None:
+            await pilot.pause(0.001)
+        screen = app.screen
+        t = time.perf_counter()
+        screen.index = queries.search_index(app.depot)
+        screen._index_built_at = time.monotonic()
+        out["index_s"] = time.perf_counter() - t
+        out["match_ms"] = {}
+        out["filter_ms"] = {}
+        for text in ("york", "DD-0500", "northwind", "mill leeds", "no such order"):
+            t = time.perf_counter()
+            screen.index.match(text)
+            out["match_ms"][text] = (time.perf_counter() - t) * 1000
+            runs = []
+            for _ in range(3):
+                t = time.perf_counter()
+                screen.set_filter(text)
+                while not (screen.filter_ids is not None and screen.filter_text == text
+                           and all(lst.ready for lst in screen.board.lists())
+                           and not any(w.group in ("board", "pages") and w.is_running for w in app.workers)):
+                    await pilot.pause(0.001)
+                runs.append((time.perf_counter() - t) * 1000)
+                screen.set_filter("")
+                while screen.filter_ids is not None or not all(lst.ready for lst in screen.board.lists()):
+                    await pilot.pause(0.001)
+            out["filter_ms"][text] = statistics.median(runs)
+        lst = screen.board.lists()[0]
+        lst.focus()
+        await pilot.pause()
+        pages = []
+        for _ in range(30):
+            t = time.perf_counter()
+            await pilot.press("pagedown")
+            while not lst.ready:
+                await pilot.pause(0.001)
+            pages.append((time.perf_counter() - t) * 1000)
+        cards = []
+        for _ in range(60):
+            t = time.perf_counter()
+            await pilot.press("j")
+            while not lst.ready:
+                await pilot.pause(0.001)
+            cards.append((time.perf_counter() - t) * 1000)
+        out["page_ms"] = statistics.median(pages)
+        out["page_p90_ms"] = sorted(pages)[int(len(pages) * 0.9)]
+        out["card_ms"] = statistics.median(cards)
+        out["card_p90_ms"] = sorted(cards)[int(len(cards) * 0.9)]
+        out["list_cards"] = lst.total
+    return out
+
+
+# ----------------------------------------------------------------------------- whole process
+
+BARE_CHILD = r"""
+import resource, sys, time
+from textual.app import App
+from textual.widgets import Label
+class Bare(App):
+    def compose(self):
+        yield Label("hello")
+    def on_mount(self):
+        self.call_after_refresh(self._drawn)
+    def _drawn(self):
+        self.drawn_wall = time.time()
+        self.exit()
+app = Bare()
+app.run(headless=True, size=(80, 24))
+print(app.drawn_wall, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+DESK_CHILD = r"""
+import resource, sys, time
+from dispatchdesk.services import Depot
+from dispatchdesk.tui.app import DeskApp
+scenario = sys.argv[2] == "scenario"
+app = DeskApp(Depot.open(sys.argv[1]), relay=False, blink=False, exit_when_drawn=not scenario)
+
+async def work(pilot):
+    while app.drawn_at is None:
+        await pilot.pause(0.001)
+    screen = app.screen
+    for text in ("york", "DD-05", "northwind"):
+        screen.set_filter(text)
+        while screen.filter_ids is None or screen.filter_text != text:
+            await pilot.pause(0.01)
+        await pilot.pause(0.05)
+    screen.set_filter("")
+    await pilot.pause(0.1)
+    for _ in range(40):
+        await pilot.press("pagedown")
+    await pilot.press("i")
+    await pilot.pause(0.3)
+    app.exit()
+
+app.run(headless=True, size=(80, 24), auto_pilot=work if scenario else None)
+print(app.drawn_wall, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def child(code: str, *args: str) -> tuple[float, float]:
+    """(seconds from launch to drawn, peak RSS in MB) of a fresh Python process."""
+    start = time.time()
+    done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"child failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    wall, rss_kb = done.stdout.split()[-2:]
+    return float(wall) - start, int(rss_kb) / 1024
+
+
+def whole_process_starts(depots: dict[str, Path], repeat: int) -> dict[str, list[float]]:
+    times: dict[str, list[float]] = {"bare": [], **{k: [] for k in depots}}
+    child(BARE_CHILD)
+    for _ in range(repeat):
+        times["bare"].append(child(BARE_CHILD)[0])
+        for name, path in depots.items():
+            times[name].append(child(DESK_CHILD, str(path), "start")[0])
+    return times
+
+
+# ----------------------------------------------------------------------------- report
+
+
+def med(xs: list[float]) -> float:
+    return statistics.median(xs)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--orders", type=int, default=100_000)
+    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--keep", type=Path, help="build the depots here and keep them")
+    parser.add_argument("--board-index", action="store_true",
+                        help="add the index (status, status_changed_at, id) to the big depot")
+    args = parser.parse_args()
+
+    work = args.keep or Path(tempfile.mkdtemp(prefix="bench_tui_"))
+    work.mkdir(parents=True, exist_ok=True)
+    big = work / f"big-{args.orders}.sqlite"
+    demo = work / "demo.sqlite"
+    try:
+        if not big.exists():
+            t = time.perf_counter()
+            build_big(big, args.orders)
+            print(f"built {args.orders:,} orders in {time.perf_counter() - t:.1f} s: {big}")
+        if not demo.exists():
+            t = time.perf_counter()
+            build_demo_depot(demo)
+            print(f"built the demo depot in {time.perf_counter() - t:.1f} s: {demo}")
+        if args.board_index:
+            add_board_index(big)
+            print("added the index ix_orders_board (status, status_changed_at, id) to the big depot")
+        depots = {"demo": demo, f"{args.orders:,} orders": big}
+        big_name = f"{args.orders:,} orders"
+        misses: list[str] = []
+
+        print(f"\n1a. start to board drawn, in process (median of {args.repeat}, 80x24, headless)")
+        times = asyncio.run(in_process_starts(depots, args.repeat))
+        bare = med(times["bare"])
+        print(f"    bare Textual app, one label   {bare * 1000:7.1f} ms")
+        for name in depots:
+            ratio = med(times[name]) / bare
+            print(f"    console, {name:<20} {med(times[name]) * 1000:7.1f} ms   {ratio:5.2f} x bare")
+        in_ratio = med(times[big_name]) / bare
+
+        print(f"\n1b. start to board drawn, whole process from launch (median of {args.repeat})")
+        ptimes = whole_process_starts(depots, args.repeat)
+        pbare = med(ptimes["bare"])
+        print(f"    bare Textual app, one label   {pbare * 1000:7.1f} ms")
+        for name in depots:
+            ratio = med(ptimes[name]) / pbare
+            print(f"    console, {name:<20} {med(ptimes[name]) * 1000:7.1f} ms   {ratio:5.2f} x bare")
+        proc_ratio = med(ptimes[big_name]) / pbare
+        verdict = "PASS" if proc_ratio <= START_RATIO else "MISS"
+        print(f"    target: at most {START_RATIO:g} x bare at {big_name}: whole process {proc_ratio:.2f} x "
+              f"[{verdict}], in process {in_ratio:.2f} x")
+        if proc_ratio > START_RATIO:
+            misses.append(f"start-up {proc_ratio:.2f} x bare (whole process), {in_ratio:.2f} x (in process)")
+
+        print(f"\n2. filtering {big_name}")
+        fs = asyncio.run(filter_and_scroll(big))
+        print(f"    index of the searchable text, built once: {fs['index_s'] * 1000:7.1f} ms")
+        worst = 0.0
+        for text in fs["filter_ms"]:
+            worst = max(worst, fs["filter_ms"][text])
+            print(f"    {text!r:<18} match {fs['match_ms'][text]:6.1f} ms   end to end in the app "
+                  f"{fs['filter_ms'][text]:6.1f} ms")
+        verdict = "PASS" if worst < FILTER_MS else "MISS"
+        print(f"    target: under {FILTER_MS:g} ms end to end: worst {worst:.1f} ms [{verdict}]")
+        if worst >= FILTER_MS:
+            misses.append(f"filter {worst:.1f} ms")
+
+        print(f"\n3. scrolling the list Created ({fs['list_cards']:,} cards)")
+        print(f"    page down: median {fs['page_ms']:.1f} ms, p90 {fs['page_p90_ms']:.1f} ms")
+        print(f"    card down: median {fs['card_ms']:.1f} ms, p90 {fs['card_p90_ms']:.1f} ms")
+
+        print("\n4. peak memory (ru_maxrss) of the whole process")
+        _, bare_mb = child(BARE_CHILD)
+        _, desk_mb = child(DESK_CHILD, str(big), "scenario")
+        verdict = "PASS" if desk_mb < PEAK_MB else "MISS"
+        print(f"    bare Textual app              {bare_mb:7.1f} MB")
+        print(f"    console on {big_name}, after filtering 3 times, scrolling and opening All information:"
+              f" {desk_mb:.1f} MB ({desk_mb / bare_mb:.2f} x bare) [{verdict}; target under {PEAK_MB:g} MB]")
+        if desk_mb >= PEAK_MB:
+            misses.append(f"peak memory {desk_mb:.1f} MB")
+
+        print("\nsummary: " + ("every target met" if not misses else "MISSED: " + "; ".join(misses)))
+        print(json.dumps({"in_process_ratio": round(in_ratio, 2), "whole_process_ratio": round(proc_ratio, 2),
+                          "filter_worst_ms": round(worst, 1), "peak_mb": round(desk_mb, 1)}))
+        return 1 if misses else 0
+    finally:
+        if args.keep is None:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
