@@ -255,15 +255,21 @@ def board_pages(depot: Depot, windows: list[tuple[str, int, int]]) -> list[list[
 
 def cards_by_ids(depot: Depot, ids: list[int]) -> list[Card]:
     """The cards of these orders, in the order given (ids no longer there are left out)."""
-    if not ids:
-        return []
+    return cards_by_id_lists(depot, [ids])[0]
+
+
+def cards_by_id_lists(depot: Depot, id_lists: list[list[int]]) -> list[list[Card]]:
+    """Several lists of cards by id, in one read transaction (each in the order given)."""
+    wanted = [i for ids in id_lists for i in ids]
+    if not wanted:
+        return [[] for _ in id_lists]
     with depot.uow(write=False) as uow:
         rows = []
-        for i in range(0, len(ids), 500):
-            chunk = ids[i:i + 500]
+        for i in range(0, len(wanted), 500):
+            chunk = wanted[i:i + 500]
             rows.extend(uow.session.execute(select(*_CARD_COLUMNS).where(Order.id.in_(chunk))).all())
         by_id = {c.id: c for c in _cards(uow.session, rows)}
-    return [by_id[i] for i in ids if i in by_id]
+    return [[by_id[i] for i in ids if i in by_id] for ids in id_lists]
 
 
 def card_position(depot: Depot, number: str) -> tuple[str, int, int] | None:
@@ -709,6 +715,7 @@ __all__ = [
     "board_page",
     "board_pages",
     "card_position",
+    "cards_by_id_lists",
     "cards_by_ids",
     "fresh_cancellation_number",
     "order_actions",

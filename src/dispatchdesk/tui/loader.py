@@ -32,10 +32,15 @@ def load_board(
     wanted: dict[str, list[int]],
     text: str | None = None,
     index: Callable[[], SearchIndex] | None = None,
+    counts: dict[str, int] | None = None,
 ) -> BoardData:
-    """Counts of every list, the filter's matches, and the pages `wanted` ({list key: [page]})."""
+    """Counts of every list, the filter's matches, and the pages `wanted` ({list key: [page]}).
+
+    `counts` given (the filter changed, not the database) are used as they are.
+    """
     try:
-        counts = queries.board_counts(depot)
+        if counts is None:
+            counts = queries.board_counts(depot)
         ids = index().match(text) if (text and index is not None) else None
         pages: dict[tuple[str, int], list[Card]] = {}
         if ids is None:
@@ -43,10 +48,10 @@ def load_board(
             for (key, offset, _), cards in zip(windows, queries.board_pages(depot, windows), strict=True):
                 pages[(key, offset // PAGE_SIZE)] = cards
         else:
-            for key, ps in wanted.items():
-                for page in ps:
-                    pages[(key, page)] = queries.cards_by_ids(
-                        depot, ids[key][page * PAGE_SIZE:(page + 1) * PAGE_SIZE])
+            keys = [(key, page) for key, ps in wanted.items() for page in ps]
+            lists = [ids[key][page * PAGE_SIZE:(page + 1) * PAGE_SIZE] for key, page in keys]
+            for key_page, cards in zip(keys, queries.cards_by_id_lists(depot, lists), strict=True):
+                pages[key_page] = cards
         return BoardData(counts, text, ids, pages)
     except ERRORS as e:
         return BoardData({}, text, None, problem=str(e))

@@ -184,13 +184,14 @@ class DispatchScreen(Screen[None]):
         self._load(text, wanted)
 
     @work(thread=True, exclusive=True, group="board")
-    def _load(self, text: str | None, wanted: dict[str, list[int]]) -> None:
+    def _load(self, text: str | None, wanted: dict[str, list[int]],
+              counts: dict[str, int] | None = None) -> None:
         data = None
         if not self._first_load_done:
             take = getattr(self.app, "take_prefetch", None)
             data = take() if callable(take) and not text else None
         if data is None:
-            data = load_board(self.depot, wanted, text, self._index)
+            data = load_board(self.depot, wanted, text, self._index, counts)
         self.app.call_from_thread(self._apply_data, data)
 
     def _apply_data(self, data: BoardData) -> None:
@@ -661,7 +662,9 @@ class DispatchScreen(Screen[None]):
         self.filter_text = text
         if not text:
             self.filter_ids = None
-        self._load(text or None, {lst.key: [0] for lst in self.board.lists()})
+        # only the filter changed: the lists' counts are the ones on screen
+        counts = self.counts if self._first_load_done else None
+        self._load(text or None, {lst.key: [0] for lst in self.board.lists()}, counts)
 
     def _close_filter_field(self) -> None:
         field = self._filter_field()
