@@ -577,3 +577,19 @@ async def test_no_color_keeps_every_state_visible(desk: Any, monkeypatch: Any) -
         assert cursor.reverse  # the highlighted card is reversed, not only coloured
         assert lst.get_component_rich_style("card--number").bold
         assert lst.get_component_rich_style("card--urgent").bold
+
+
+async def test_filter_by_number_and_by_address(desk: Any) -> None:
+    app = make_app(desk)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await board_ready(pilot)
+        # the seed's addresses take turns: Leeds -> York, Bradford -> Harrogate, Hull (Quay Side) -> Wakefield
+        for text, expected in (("000005", {"accepted": [desk["accepted"]]}),
+                               ("quay side", {"created": [desk["created_own"], desk["shop"]],
+                                              "accepted": [desk["accepted"]]})):
+            app.screen.set_filter(text)
+            await wait_for(pilot, lambda text=text: app.screen.filter_text == text
+                           and app.screen.filter_ids is not None)
+            await settle(pilot)
+            shown = {lst.key: [c.number for c in lst.loaded_cards()] for lst in app.screen.board.lists()}
+            assert {k: v for k, v in shown.items() if v} == expected

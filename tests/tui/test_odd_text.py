@@ -136,3 +136,25 @@ async def test_the_command_palette_and_help(desk: Any) -> None:
         await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
         assert_literal(app, expect="Dispatch: keys")
         assert app.is_running
+
+
+async def test_the_bulk_confirm_and_result(desk: Any) -> None:
+    from dispatchdesk.tui.screens.confirm import BulkConfirmScreen, ResultScreen
+
+    app = make_app(desk)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await board_ready(pilot)
+        for name in ("odd", "invoiced"):
+            await highlight(pilot, "created", desk[name])
+            await pilot.press("space")
+        await pilot.press("t")
+        await wait_for(pilot, lambda: isinstance(app.screen, BulkConfirmScreen))
+        assert_literal(app, expect="[@click=app.quit]")
+        await pilot.press("y")
+        await wait_for(pilot, lambda: isinstance(app.screen, ResultScreen))
+        assert_literal(app, expect="")
+        await pilot.press("escape")
+        await settle(pilot)
+        assert app.is_running
+    assert order_row(desk.depot, desk["odd"])["status"] == "rejected"
+    assert order_row(desk.depot, desk["invoiced"])["status"] == "created"

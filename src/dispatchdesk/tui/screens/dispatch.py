@@ -210,6 +210,13 @@ class DispatchScreen(Screen[None]):
             lst.ask_visible()
         self._check_drawn()
 
+    @work(thread=True, group="index")
+    def _warm_index(self) -> None:
+        try:
+            self._index()
+        except ERRORS as e:
+            self.app.call_from_thread(self._set_problem, str(e))
+
     def _index(self) -> SearchIndex:
         """The filter's index, rebuilt when the database changed since it was built."""
         with self._index_lock:
@@ -222,8 +229,6 @@ class DispatchScreen(Screen[None]):
                     if not fresh:
                         self.app.call_from_thread(self.set_timer, INDEX_MIN_INTERVAL, self.reload)
                     return index
-            if index is None:
-                self.app.call_from_thread(self._set_status_note, "Indexing the orders for the filter…")
             index = queries.search_index(self.depot)
             self.index = index
             self._index_built_at = time.monotonic()
@@ -640,6 +645,8 @@ class DispatchScreen(Screen[None]):
             return field
 
     def action_filter(self) -> None:
+        if self.index is None:
+            self._warm_index()  # built while the dispatcher types
         field = self._filter_field()
         field.display = True
         self.query_one("#status-line", Static).display = False
