@@ -291,6 +291,20 @@ def _notice(
     ), fups
 
 
+def _tell(
+    order: OrderFacts, now: datetime, *whom: tuple[PartnerFacts | None, NoticeKind]
+) -> tuple[tuple[NoticePlan, ...], tuple[FollowUpPlan, ...]]:
+    """Notices of these kinds to these partners (None = nobody), with their follow-ups."""
+    notices: list[NoticePlan] = []
+    followups: list[FollowUpPlan] = []
+    for partner, kind in whom:
+        if partner is not None:
+            n, f = _notice(partner, kind, order, now)
+            notices.append(n)
+            followups.extend(f)
+    return tuple(notices), tuple(followups)
+
+
 def plan_dispatch(order: OrderFacts, partner: PartnerFacts, now: datetime) -> Plan:
     refusals = []
     r = move_refusal(order, Status.DISPATCHED)
@@ -361,15 +375,8 @@ def plan_set_status(order: OrderFacts, to: Status, now: datetime) -> Plan:
             final=True,
         )
     # progress: Accepted, Picked up, Delivered
-    notices: list[NoticePlan] = []
-    followups: list[FollowUpPlan] = []
-    if order.source is not None:
-        n, f = _notice(order.source, NoticeKind.STATUS, order, now)
-        notices.append(n)
-        followups.extend(f)
-    return Plan(
-        "set_status", order.number, frm, to, notices=tuple(notices), followups=tuple(followups)
-    )
+    notices, followups = _tell(order, now, (order.source, NoticeKind.STATUS))
+    return Plan("set_status", order.number, frm, to, notices=notices, followups=followups)
 
 
 def plan_revoke(order: OrderFacts, now: datetime) -> Plan:
@@ -377,19 +384,14 @@ def plan_revoke(order: OrderFacts, now: datetime) -> Plan:
     refusal = move_refusal(order, Status.CREATED)
     if refusal:
         return Plan("revoke", order.number, order.status, Status.CREATED, refusals=(refusal,))
-    notices: list[NoticePlan] = []
-    followups: list[FollowUpPlan] = []
-    if order.assignee is not None:
-        n, f = _notice(order.assignee, NoticeKind.REVOCATION, order, now)
-        notices.append(n)
-        followups.extend(f)
+    notices, followups = _tell(order, now, (order.assignee, NoticeKind.REVOCATION))
     return Plan(
         "revoke",
         order.number,
         order.status,
         Status.CREATED,
-        notices=tuple(notices),
-        followups=tuple(followups),
+        notices=notices,
+        followups=followups,
         unassign=order.assignee is not None,
         undoable=True,
     )
@@ -398,24 +400,17 @@ def plan_revoke(order: OrderFacts, now: datetime) -> Plan:
 def plan_trash(order: OrderFacts, now: datetime) -> Plan:
     """SPEC 4.3: reject an order and tell every partner it concerns."""
     refusals = reject_refusals(order)
-    notices: list[NoticePlan] = []
-    followups: list[FollowUpPlan] = []
-    if order.source is not None:
-        n, f = _notice(order.source, NoticeKind.REJECTION, order, now)
-        notices.append(n)
-        followups.extend(f)
-    if order.assignee is not None:
-        n, f = _notice(order.assignee, NoticeKind.REVOCATION, order, now)
-        notices.append(n)
-        followups.extend(f)
+    notices, followups = _tell(
+        order, now, (order.source, NoticeKind.REJECTION), (order.assignee, NoticeKind.REVOCATION)
+    )
     return Plan(
         "trash",
         order.number,
         order.status,
         Status.REJECTED,
         refusals=tuple(refusals),
-        notices=tuple(notices),
-        followups=tuple(followups),
+        notices=notices,
+        followups=followups,
         partner_not_informed=False,
         clear_cancellation_request=True,
         unassign=False,
@@ -569,20 +564,15 @@ def plan_refuse_cancel_request(order: OrderFacts, now: datetime) -> Plan:
     refusals = []
     if order.source is None:
         refusals.append(f"Order {order.number} did not come from a partner.")
-    notices: list[NoticePlan] = []
-    followups: list[FollowUpPlan] = []
-    if order.source is not None:
-        n, f = _notice(order.source, NoticeKind.CANCEL_REQUEST_REFUSED, order, now)
-        notices.append(n)
-        followups.extend(f)
+    notices, followups = _tell(order, now, (order.source, NoticeKind.CANCEL_REQUEST_REFUSED))
     return Plan(
         "refuse_cancel_request",
         order.number,
         order.status,
         order.status,
         refusals=tuple(refusals),
-        notices=tuple(notices),
-        followups=tuple(followups),
+        notices=notices,
+        followups=followups,
         clear_cancellation_request=True,
     )
 
