@@ -168,3 +168,15 @@ def test_help(snap_compare: Any, desk: Any) -> None:
         await settle(pilot)
 
     assert snap_compare(make_app(desk), terminal_size=WIDE, run_before=run_before)
+
+
+def test_all_information_80x24_scrolled_to_cancelled(snap_compare: Any, desk: Any) -> None:
+    async def run_before(pilot: Any) -> None:
+        await pilot.pause()
+        await board_ready(pilot)
+        await pilot.press("i")
+        await settle(pilot)
+        await pilot.press(*["l"] * 6)
+        await settle(pilot)
+
+    assert snap_compare(make_app(desk), terminal_size=SMALL, run_before=run_before)

@@ -402,7 +402,7 @@ class DispatchScreen(Screen[None]):
         try:
             board = self.query_one(f"#board-{tab}", Board)
         except NoMatches:
-            board = Board(LIST_KEYS if tab == "all" else WORK_KEYS, board_id=tab)
+            board = Board(LIST_KEYS if tab == "all" else WORK_KEYS, board_id=tab, min_width=16 if tab == "all" else 14)
             self.mount(board, after=old)
             self.call_after_refresh(self._first_show, board, key)
             old.display = False

@@ -14,10 +14,25 @@ class Board(HorizontalScroll):
 
     can_focus = False
 
-    def __init__(self, keys: tuple[str, ...], *, board_id: str) -> None:
+    def __init__(self, keys: tuple[str, ...], *, board_id: str, min_width: int = 14) -> None:
         super().__init__(id=f"board-{board_id}", classes="board")
         self.keys = keys
         self.board_id = board_id
+        self.min_width = min_width
+
+    def on_resize(self) -> None:
+        """Share the width out; below min_width a list keeps that width and the board scrolls."""
+        lists = self.lists()
+        if not lists:
+            return
+        width = self.size.width
+        each = max(self.min_width, width // len(lists))
+        extra = width - each * len(lists) if each * len(lists) < width else 0
+        for i, lst in enumerate(lists):
+            lst.styles.width = each + (1 if i < extra else 0)
+
+    def on_mount(self) -> None:
+        self.call_after_refresh(self.on_resize)
 
     def compose(self) -> ComposeResult:
         for key in self.keys:
