@@ -415,7 +415,7 @@ def main() -> int:
               f"({fs['card_ms'] / fs['bare_press_ms']:.2f} x the baseline; it also asks the services "
               "what the new card allows)")
 
-        print("\n4. peak memory (ru_maxrss) of the whole process")
+        print("\n4. peak memory (VmHWM) of the whole process")
         _, bare_mb = child(BARE_CHILD)
         _, desk_mb = child(DESK_CHILD, str(big), "scenario")
         verdict = "PASS" if desk_mb < PEAK_MB else "MISS"
