@@ -15,7 +15,7 @@ moves both:
    counted and its first cards shown). Target: end to end under 100 ms.
 3. Scrolling a list of tens of thousands of cards: one page down, and one card down (which
    also asks the services what the new card allows), in ms.
-4. Peak memory (ru_maxrss) of the console process on --orders orders after drawing,
+4. Peak memory (VmHWM) of the console process on --orders orders after drawing,
    filtering and scrolling, next to the bare app's. Target: under 200 MB.
 
 --board-index adds the index (status, status_changed_at, id) to the big database first: the
