@@ -147,7 +147,11 @@ class Order(Base):
     replaces: Mapped[Order | None] = relationship(remote_side=[id])
 
     __mapper_args__ = {"version_id_col": version}
-    __table_args__ = (Index("ix_orders_source_ref", "source_id", "partner_ref"),)
+    __table_args__ = (
+        Index("ix_orders_source_ref", "source_id", "partner_ref"),
+        # each status list reads its first page in this order without sorting the whole list
+        Index("ix_orders_board", "status", "status_changed_at", "id"),
+    )
 
 
 class OrderLine(Base):
@@ -240,6 +244,8 @@ class Notice(Base):
     __table_args__ = (
         UniqueConstraint("order_id", "seq"),
         Index("ix_notices_due", "state", "next_attempt_at"),
+        # the relay's "no earlier notice to this partner still open" check, index-only
+        Index("ix_notices_order_partner_seq", "order_id", "partner_id", "seq"),
     )
 
 
