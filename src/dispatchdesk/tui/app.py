@@ -15,7 +15,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import importlib.util
+import signal
 import threading
 import time
 from functools import partial
@@ -136,6 +139,12 @@ class DeskApp(App[None]):
             self.depot_name = ""
         self._watch()
         self.run_worker(self._start_background(), group="background")
+        # A `kill`, or an SSH connection that drops (hang-up), ends the console the normal way:
+        # the relay stops, the terminal is put back, nothing is left half-written.
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(sig, self.exit)
 
     async def _start_background(self) -> None:
         want = self._want_relay
