@@ -37,6 +37,7 @@ from ..symbols import when
 from ..widgets.header import DeskHeader
 from ..widgets.keybar import KeyBar
 from .help import HelpScreen
+from .order_keys import OrderKeys
 
 DIRECTIONS = {
     Direction.INBOUND: "inbound (received from a partner)",
@@ -206,7 +207,7 @@ def render_detail(d: OrderDetail, now_undo: str = "") -> list[RenderableType]:
     ]
 
 
-class OrderDetailScreen(Screen[None]):
+class OrderDetailScreen(OrderKeys, Screen[None]):
 
     CSS_PATH = stylesheet("detail.tcss")
     BINDINGS = [
@@ -299,27 +300,6 @@ class OrderDetailScreen(Screen[None]):
     def action_set_status(self) -> None:
         if self.detail is not None:
             self.flows.start(self.flows.status_menu(self.detail, self.actions), name="status")
-
-    def action_trash(self) -> None:
-        self._flow("trash")
-
-    def action_cancel(self) -> None:
-        self._flow("cancel")
-
-    def action_archive(self) -> None:
-        self._flow("archive")
-
-    def action_tags(self) -> None:
-        self._flow("tags")
-
-    def action_duplicate(self) -> None:
-        self._flow("duplicate")
-
-    def action_menu(self) -> None:
-        self._flow("menu")
-
-    def action_undo(self) -> None:
-        self.flows.start(self.flows.undo(), name="undo")
 
     def action_help(self) -> None:
         keys = []

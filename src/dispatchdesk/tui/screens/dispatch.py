@@ -50,6 +50,7 @@ from ..widgets.keybar import KeyBar
 from ..widgets.status_list import StatusList
 from ..widgets.tabbar import TabBar
 from .help import HelpScreen
+from .order_keys import OrderKeys
 
 WORK_KEYS = tuple(s.value for s in WORKING)
 #: Rebuild the filter's index at most this often while the database keeps changing.
@@ -66,7 +67,7 @@ class Carry:
     by_mouse: bool
 
 
-class DispatchScreen(Screen[None]):
+class DispatchScreen(OrderKeys, Screen[None]):
     """Tabs Dispatch (the five working lists) and All information (every list, and archived)."""
 
     BINDINGS = [
@@ -470,27 +471,6 @@ class DispatchScreen(Screen[None]):
         card = self.card
         if card is not None:
             self.flows.start(self.flows.status_menu(card, self.actions), name="status")
-
-    def action_trash(self) -> None:
-        self._flow("trash")
-
-    def action_cancel(self) -> None:
-        self._flow("cancel")
-
-    def action_archive(self) -> None:
-        self._flow("archive")
-
-    def action_tags(self) -> None:
-        self._flow("tags")
-
-    def action_duplicate(self) -> None:
-        self._flow("duplicate")
-
-    def action_menu(self) -> None:
-        self._flow("menu")
-
-    def action_undo(self) -> None:
-        self.flows.start(self.flows.undo(), name="undo")
 
     def on_status_list_menu_requested(self, message: StatusList.MenuRequested) -> None:
         message.stop()
