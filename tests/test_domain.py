@@ -375,15 +375,18 @@ def test_cancel_method_applies_to_cancellations_only() -> None:
     assert deliver(p, NoticeKind.REVOCATION) == (Transport.HTTP, [])
 
 
+def what(kind: NoticeKind) -> str:
+    """How a follow-up names the notice: 'new order ORD-1', 'the revocation of order ORD-1'."""
+    return "new order ORD-1" if kind is NoticeKind.ORDER else f"the {kind.label} of order ORD-1"
+
+
 @pytest.mark.parametrize("method", list(CancelMethod))
 @pytest.mark.parametrize("kind", [NoticeKind.REVOCATION, NoticeKind.REJECTION, NoticeKind.ORDER])
 def test_delivery_link_none_is_manual(method: CancelMethod, kind: NoticeKind) -> None:
     p = replace(SUB, link=LinkKind.NONE, cancel_method=method, window_seconds=300)
     transport, followups = deliver(p, kind, since=NOW)
     assert transport is Transport.MANUAL
-    assert followups == [
-        FollowUpPlan("Fast Freight", f"Tell Fast Freight by hand: the {kind.label} of order ORD-1.")
-    ]
+    assert followups == [FollowUpPlan("Fast Freight", f"Tell Fast Freight by hand: {what(kind)}.")]
 
 
 def test_delivery_link_email() -> None:
@@ -407,7 +410,7 @@ def test_delivery_link_stopped_is_manual(kind: NoticeKind) -> None:
         [
             FollowUpPlan(
                 "Fast Freight",
-                f"The link to Fast Freight is stopped; tell them by hand: the {kind.label} of order ORD-1.",
+                f"The link to Fast Freight is stopped; tell them by hand: {what(kind)}.",
             )
         ],
     )

@@ -79,7 +79,7 @@ def test_dispatch_to_a_partner_without_link_is_a_follow_up(rows, depot, new_orde
     assert (notice.transport, notice.state) == ("manual", "follow-up")
     [f] = x.followups
     assert f.partner.name == "Van Man" and f.notice_id == notice.id
-    assert f.text == f"Tell Van Man by hand: the order of order {n}."
+    assert f.text == f"Tell Van Man by hand: new order {n}."
     assert x.last.followups == [f.id] == list(r.followups)
 
 

@@ -231,7 +231,9 @@ def delivery(
     since: datetime | None,
 ) -> tuple[Transport, list[FollowUpPlan]]:
     """How a notice of this kind reaches this partner, and which follow-ups go with it."""
-    what = f"the {kind.label} of order {order}"
+    what = (
+        f"new order {order}" if kind is NoticeKind.ORDER else f"the {kind.label} of order {order}"
+    )
     if partner.link_stopped:
         return Transport.MANUAL, [
             FollowUpPlan(

@@ -23,6 +23,7 @@ from sqlalchemy.orm.attributes import flag_modified
 from ..domain import (
     CancellationRequest,
     FollowUpPlan,
+    LinkKind,
     NoticeKind,
     NoticePlan,
     NoticeState,
@@ -211,7 +212,11 @@ def receive(depot: Depot, partner_name: str, msg: Any) -> ReceiveResult:
         if handler is None:
             raise InvalidInput(f"A partner cannot send us a {kind.label} message.")
         order_number, text = handler(depot, s, partner, msg)
-        if kind in _ANSWERED_HERE and order_number is not None:
+        if (
+            kind in _ANSWERED_HERE
+            and order_number is not None
+            and partner.link == LinkKind.HTTP.value
+        ):
             # The sender's notice is acknowledged only by a business answer: say we applied it.
             order = s.scalars(select(Order).where(Order.number == order_number)).unique().one()
             _answer(depot, s, order, partner, msg, Outcome.ACCEPTED.value, text)
@@ -814,7 +819,8 @@ def _on_cancel_request_refused(
     return order.number, "Refusal recorded."
 
 
-#: Kinds whose handler decides no answer of its own: we answer "accepted" once applied.
+#: Kinds whose handler decides no answer of its own: we answer "accepted" once applied —
+#: over the link only (a receipt is no task to give a person for a partner who phoned it in).
 #: (Revocations, cancellations and cancellation requests answer accepted or refused themselves.)
 _ANSWERED_HERE = frozenset(
     {NoticeKind.ORDER, NoticeKind.REJECTION, NoticeKind.STATUS, NoticeKind.CANCEL_REQUEST_REFUSED}
