@@ -78,11 +78,7 @@ def board(depot: Depot, flt: BoardFilter = BoardFilter(), *, limit: int | None =
     src = aliased(Partner)
     asg = aliased(Partner)
     q = (
-        select(
-            Order.id, Order.number, Order.status, Order.version, src.name, asg.name, Order.pickup_address,
-            Order.delivery_address, Order.status_changed_at, Order.created_at, Order.archived,
-            Order.cancellation_requested, Order.partner_not_informed, Order.cancellation_refused,
-        )
+        select(*_CARD_COLUMNS)
         .outerjoin(src, Order.source_id == src.id)
         .outerjoin(asg, Order.assignee_id == asg.id)
         .where(Order.archived.is_(flt.archived), Order.status.in_([s.value for s in flt.statuses]))
@@ -99,30 +95,7 @@ def board(depot: Depot, flt: BoardFilter = BoardFilter(), *, limit: int | None =
     if limit is not None:
         q = q.limit(limit)
     with depot.uow(write=False) as uow:
-        s = uow.session
-        rows = s.execute(q).all()
-        ids = [r[0] for r in rows]
-        notice_marks = _notice_marks(s, ids if len(ids) < 5000 else None)
-        open_fu = set(
-            s.scalars(select(FollowUp.order_id).where(FollowUp.done_at.is_(None), FollowUp.withdrawn.is_(False),
-                                                      FollowUp.order_id.is_not(None)).distinct())
-        )
-    out = []
-    for (oid, number, status, version, src_name, asg_name, pick, deliv, changed, created, archived,
-         c_req, not_inf, c_ref) in rows:
-        marks = set(notice_marks.get(oid, ()))
-        if c_req:
-            marks.add(Mark.CANCELLATION_REQUESTED)
-        if not_inf:
-            marks.add(Mark.PARTNER_NOT_INFORMED)
-        if c_ref:
-            marks.add(Mark.CANCELLATION_REFUSED)
-        if oid in open_fu:
-            marks.add(Mark.FOLLOW_UP_OPEN)
-        direction = Direction.INBOUND if src_name else (Direction.OUTBOUND if asg_name else Direction.OWN)
-        out.append(Card(number, Status(status), version, src_name or asg_name or "", direction, pick, deliv,
-                        changed, created, archived, frozenset(marks), oid))
-    return out
+        return _cards(uow.session, uow.session.execute(q).all())
 
 
 def _escape_like(text: str) -> str:
@@ -189,16 +162,23 @@ _CARD_COLUMNS = (
 )
 
 
+_MANY_IDS = 5000
+
+
 def _cards(session, rows) -> list[Card]:  # type: ignore[no-untyped-def]
     """Rows of _CARD_COLUMNS -> cards with their marks (two small queries for the marks)."""
     if not rows:
         return []
     names = dict(session.execute(select(Partner.id, Partner.name)).all())
-    ids = [r[0] for r in rows]
+    # Past a few thousand cards, read the marks of every order rather than bind that many ids
+    # (SQLite caps the number of bound variables); the rows not shown are simply not used.
+    ids = [r[0] for r in rows] if len(rows) < _MANY_IDS else None
     notice_marks = _notice_marks(session, ids)
-    open_fu = set(session.scalars(
-        select(FollowUp.order_id).where(FollowUp.order_id.in_(ids), FollowUp.done_at.is_(None),
-                                        FollowUp.withdrawn.is_(False)).distinct()))
+    open_q = select(FollowUp.order_id).where(
+        FollowUp.done_at.is_(None), FollowUp.withdrawn.is_(False), FollowUp.order_id.is_not(None))
+    if ids is not None:
+        open_q = open_q.where(FollowUp.order_id.in_(ids))
+    open_fu = set(session.scalars(open_q.distinct()))
     out = []
     for (oid, number, status, version, src_id, asg_id, pick, deliv, changed, created, archived,
          c_req, not_inf, c_ref) in rows:
