@@ -834,15 +834,24 @@ def test_describe_by_hand_and_by_email() -> None:
 
 def test_describe_status_stays_and_refusals_have_no_undo_sentence() -> None:
     plan = plan_trash(order(S.DELIVERED), NOW)
+    # a refused plan says only why: nothing about who would be told (issue 11, item 11)
     assert plan.describe(10) == [
-        "Order ORD-1: Delivered → Rejected.",
-        "Nobody outside the depot will be told.",
         "Refused: Order ORD-1 is Delivered: the goods have left. Handle it as a return.",
     ]
+    # archive is taken back by Unarchive: no "cannot be undone" (issue 11, item 7)
     assert plan_archive(order(S.ACCEPTED)).describe(10) == [
         "Order ORD-1 stays Accepted.",
         "Nobody outside the depot will be told.",
     ]
+
+
+def test_summary_and_record_say_what_changed_in_the_past_tense() -> None:
+    archived = plan_archive(order(S.ACCEPTED))
+    assert archived.summary() == "Order ORD-1 archived; it stays Accepted."
+    assert archived.record() == "Archived. Nobody outside the depot was told."
+    trash = plan_trash(order(S.CREATED, source=CLIENT), NOW)
+    assert trash.summary() == "Order ORD-1: Created → Rejected. Acme Logistics will be told."
+    assert "will" not in trash.record() and "can be undone" not in trash.record()
 
 
 def test_describe_dispatch_is_not_held() -> None:

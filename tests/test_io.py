@@ -29,10 +29,10 @@ from dispatchdesk.services import (
     InvalidInput,
     NotFound,
     Refused,
+    Trash,
     cancel,
     dispatch,
     duplicate,
-    preview,
     queries,
     set_tags,
     trash,
@@ -132,7 +132,7 @@ def test_every_check_can_be_seen_refusing_in_the_demo(demo):
     """SPEC 4.5: in the demo there is an order for each check that keeps it from being trashed."""
     seen: set[str] = set()
     for c in _all_cards(demo):
-        pv = preview(demo, c.number, "trash")
+        pv = Trash(c.number).preview(demo)
         for r in pv.plan.refusals:
             if "is already" in r:
                 seen.add("final")

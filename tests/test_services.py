@@ -8,16 +8,19 @@ import pytest
 
 from dispatchdesk.domain import Status
 from dispatchdesk.services import (
+    Archive,
+    Bulk,
     Conflict,
+    Duplicate,
     InvalidInput,
     NotFound,
     Refused,
+    SetStatus,
+    Trash,
     archive,
-    bulk,
     cancel_shipment,
     dispatch,
     duplicate,
-    preview,
     set_status,
     set_tags,
     trash,
@@ -53,7 +56,7 @@ def test_dispatch_assigns_queues_the_order_notice_and_audits(rows, depot, new_or
     assert x.last.action == "dispatch"
     assert x.last.actor == "tester"
     assert (x.last.from_status, x.last.to_status) == ("created", "dispatched")
-    assert "It is sent to Swift Haulage." in x.last.detail
+    assert "Sent to Swift Haulage." in x.last.detail
     assert x.last.undoable_until is None  # sending is not an undoable action
     [notice] = x.notices
     assert x.last.notices == [notice.id] == list(r.notices)
@@ -133,7 +136,7 @@ def test_set_status_created_to_accepted_is_our_own_driver(rows, depot, new_order
     assert x.order.status == "accepted"
     assert x.last.action == "set_status"
     assert (x.last.from_status, x.last.to_status) == ("created", "accepted")
-    assert x.last.detail.startswith(f"Order {n}: Created → Accepted.")
+    assert x.last.detail.startswith("Created → Accepted.")
     assert x.notices == []  # an own order: nobody to tell
 
 
@@ -224,7 +227,7 @@ def test_silent_rejected_marks_partner_not_informed(rows, depot, new_order, frm)
     n = new_order(source="Plain Client")
     if frm is not Status.CREATED:
         advance_to(depot, n, frm)
-    p = preview(depot, n, "set_status", status=Status.REJECTED)
+    p = SetStatus(n, status=Status.REJECTED).preview(depot)
     assert "Plain Client will NOT be told; use Trash to tell them." in p.lines
     if frm is not Status.CREATED:
         assert "Swift Haulage will NOT be told; use Trash to tell them." in p.lines
@@ -242,7 +245,7 @@ def test_silent_rejected_marks_partner_not_informed(rows, depot, new_order, frm)
         frm.value,
         "rejected",
     )
-    assert "will NOT be told" in x.last.detail
+    assert "was NOT told." in x.last.detail
     assert x.last.notices == []
 
 
@@ -319,7 +322,7 @@ def test_cancel_shipment_of_a_partner_without_link_makes_a_follow_up(rows, depot
 def test_trash_tells_the_source_and_takes_back_from_the_assignee(rows, depot, new_order):
     n = new_order(source="Plain Client", ref="PC-1")
     dispatch(depot, n, "Swift Haulage")
-    p = preview(depot, n, "trash")
+    p = Trash(n).preview(depot)
     assert "Plain Client will be told over the link after the undo window (rejection)." in p.lines
     assert "Swift Haulage will be told over the link after the undo window (revocation)." in p.lines
 
@@ -413,7 +416,7 @@ def test_archive_and_tags_allowed_on_final_orders(rows, depot, final_order):
     r = set_tags(depot, n, add=["claim"], remove=["fragile"], expected_version=r.version)
     x = rows(depot, n)
     assert [t.name for t in x.order.tags] == ["claim"]
-    assert x.last.action == "tags" and x.last.detail == "Tags: claim"
+    assert x.last.action == "tags" and x.last.detail == "Tags: claim."
     assert r.version == x.order.version
 
     archive(depot, n, False, expected_version=r.version)
@@ -533,7 +536,7 @@ def test_bulk_trash_reports_each_order_and_commits_the_others(rows, make_order, 
     bad = make_order(depot, source="Plain Client", documents=[("invoice", "INV-9")])
     good2 = new_order(source="Corner Bakery")
 
-    result = bulk(depot, [good1, bad, good2], "trash")
+    result = Bulk(tuple(Trash(n) for n in (good1, bad, good2))).execute(depot)
 
     assert [(i.order, i.ok) for i in result.items] == [(good1, True), (bad, False), (good2, True)]
     assert result.failed[0].message == f"Order {bad} is referenced by an invoice."
@@ -548,7 +551,7 @@ def test_bulk_with_versions_refuses_the_stale_one(rows, depot, new_order):
     a, b = new_order(), new_order()
     va, vb = rows(depot, a).order.version, rows(depot, b).order.version
     set_tags(depot, b, add=["changed"])  # someone else changes b
-    result = bulk(depot, [a, b], "archive", versions={a: va, b: vb})
+    result = Bulk((Archive(a, expected_version=va), Archive(b, expected_version=vb))).execute(depot)
     assert [i.ok for i in result.items] == [True, False]
     assert b in result.items[1].message and "changed by someone else" in result.items[1].message
     assert rows(depot, b).order.archived is False
@@ -556,7 +559,7 @@ def test_bulk_with_versions_refuses_the_stale_one(rows, depot, new_order):
 
 def test_bulk_move_and_unknown_order(rows, depot, new_order):
     a = new_order()
-    result = bulk(depot, [a, "NOPE-1"], "set_status", status=Status.ACCEPTED)
+    result = Bulk(tuple(SetStatus(n, status=Status.ACCEPTED) for n in (a, "NOPE-1"))).execute(depot)
     assert [i.ok for i in result.items] == [True, False]
     assert "no order numbered 'NOPE-1'" in result.items[1].message
     assert rows(depot, a).order.status == "accepted"
@@ -564,7 +567,7 @@ def test_bulk_move_and_unknown_order(rows, depot, new_order):
 
 def test_bulk_refuses_an_action_it_cannot_do(depot, new_order):
     with pytest.raises(InvalidInput, match="cannot be done in bulk"):
-        bulk(depot, [new_order()], "duplicate")
+        Bulk((Duplicate(new_order()),))  # type: ignore[arg-type]
 
 
 # --------------------------------------------------------------------------- conflicts
@@ -572,7 +575,7 @@ def test_bulk_refuses_an_action_it_cannot_do(depot, new_order):
 
 def test_stale_expected_version_is_a_conflict_naming_the_order(rows, counts, depot, new_order):
     n = new_order(source="Plain Client")
-    seen = preview(depot, n, "trash").version
+    seen = Trash(n).preview(depot).version
     set_tags(depot, n, add=["meanwhile"])
     c = counts(depot)
     with pytest.raises(Conflict, match=rf"Order {n} was changed by someone else.*now Created"):
@@ -587,8 +590,8 @@ def test_two_depots_on_one_file_second_writer_gets_conflict(
     n = new_order(source="Plain Client")
     other = open_depot(db_path, actor="colleague")
     try:
-        mine = preview(depot, n, "trash").version
-        theirs = preview(other, n, "set_status", status=Status.ACCEPTED).version
+        mine = Trash(n).preview(depot).version
+        theirs = SetStatus(n, status=Status.ACCEPTED).preview(other).version
         assert mine == theirs
         set_status(other, n, Status.ACCEPTED, expected_version=theirs)
         c = counts(depot)

@@ -7,13 +7,14 @@ import pytest
 
 from dispatchdesk.domain import Status
 from dispatchdesk.services import (
+    Cancel,
     CancellationRequest,
     InvalidInput,
     ReasonCode,
     Refused,
+    Reject,
     cancel,
     dispatch,
-    preview,
     reject,
     set_status,
     trash,
@@ -80,7 +81,7 @@ def test_full_cancellation_writes_the_cancellation_and_holds_the_notice(rows, de
 
 def test_partial_cancellation_leaves_the_order_open_with_the_rest(rows, depot, new_order):
     n = new_order(source="Plain Client", lines={"A": 5, "B": 2})
-    p = preview(depot, n, "cancel", request=req(lines={"A": 3}))
+    p = Cancel(n, request=req(lines={"A": 3})).preview(depot)
     assert "This is a partial cancellation: the order stays open with the rest." in p.lines
 
     cancel(depot, n, req(lines={"A": 3}), expected_version=p.version)
@@ -144,7 +145,7 @@ def test_reused_cancellation_number_refused_with_nothing_written(rows, counts, d
     cancel(depot, a, req(number="CN-X1"))
     before = rows(depot, b)
     c = counts(depot)
-    p = preview(depot, b, "cancel", request=req(number="CN-X1"))
+    p = Cancel(b, request=req(number="CN-X1")).preview(depot)
     assert not p.allowed
     assert "Refused: Cancellation number 'CN-X1' is already used; choose another." in p.lines
 
@@ -212,7 +213,7 @@ def test_api_window_inside_the_window_goes_over_the_link(rows, depot, clock, new
 def test_api_window_outside_the_window_is_a_follow_up(rows, depot, clock, new_order):
     n = new_order(source="Shopfront")
     clock.advance(1801)
-    p = preview(depot, n, "cancel", request=req())
+    p = Cancel(n, request=req()).preview(depot)
     assert any("Shopfront will NOT be told automatically" in line for line in p.lines)
 
     cancel(depot, n, req())
@@ -285,7 +286,7 @@ def test_follow_up_after_send_partner_is_checked_on(rows, depot, new_order):
 def test_warehouse_cancellation_is_pending_until_it_answers(rows, depot, new_order):
     n = new_order()
     dispatch(depot, n, "Central Warehouse")
-    p = preview(depot, n, "cancel", request=req())
+    p = Cancel(n, request=req()).preview(depot)
     assert any("The order changes when Central Warehouse confirms" in line for line in p.lines)
 
     r = cancel(depot, n, req())
@@ -413,7 +414,7 @@ def test_reject_with_notify_buyer_sends_the_message(rows, depot, new_order):
 
 def test_reject_without_notify_buyer_tells_nobody_and_marks_it(rows, depot, new_order):
     n = new_order(source="Plain Client")
-    p = preview(depot, n, "reject", notify_buyer=False)
+    p = Reject(n, notify_buyer=False).preview(depot)
     assert "Plain Client will NOT be told (notify the buyer is off)." in p.lines
     reject(depot, n, notify_buyer=False, message="not sent")
     x = rows(depot, n)
@@ -458,14 +459,14 @@ def test_number_taken_by_a_parallel_session_is_refused_not_a_crash(
 
     a, b = new_order(source="Plain Client"), new_order(source="Plain Client")
     cancel(depot, a, req(number="CN-RACE"))
-    real_plan = actions._plan
+    real_plan = actions.Cancel.plan
 
-    def plan_without_number_check(depot, session, order, action, **kw):
-        if action == "cancel":  # as if the other session had not committed yet
-            kw["request"] = dataclasses.replace(kw["request"], number="")
-        return real_plan(depot, session, order, action, **kw)
+    def plan_without_number_check(self, depot, session, order):
+        # as if the other session had not committed yet
+        unchecked = dataclasses.replace(self, request=dataclasses.replace(self.request, number=""))
+        return real_plan(unchecked, depot, session, order)
 
-    monkeypatch.setattr(actions, "_plan", plan_without_number_check)
+    monkeypatch.setattr(actions.Cancel, "plan", plan_without_number_check)
     c = counts(depot)
     with pytest.raises(Refused, match="Cancellation number 'CN-RACE' is already used"):
         cancel(depot, b, req(number="CN-RACE"))

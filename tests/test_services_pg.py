@@ -8,14 +8,14 @@ import pytest
 
 from dispatchdesk.domain import Status, plan_trash
 from dispatchdesk.services import (
+    Bulk,
     CancellationRequest,
     Conflict,
     ReasonCode,
     Refused,
-    bulk,
+    Trash,
     cancel,
     dispatch,
-    preview,
     receive,
     release_held_notices,
     set_status,
@@ -37,7 +37,7 @@ def pg(pg_fresh_url: str, open_depot, add_partners):
 def test_dispatch_trash_and_undo(pg, clock, make_order, rows):
     n = make_order(pg, source="Plain Client", ref="PC-1")
     dispatch(pg, n, "Swift Haulage")
-    r = trash(pg, n, expected_version=preview(pg, n, "trash").version)
+    r = trash(pg, n, expected_version=Trash(n).preview(pg).version)
     x = rows(pg, n)
     assert x.order.status == "rejected"
     assert [(m.kind, m.state) for m in x.notices] == [
@@ -111,7 +111,7 @@ def test_partner_messages(pg, rows):
 def test_bulk(pg, make_order, rows):
     good = make_order(pg, source="Plain Client")
     bad = make_order(pg, source="Plain Client", documents=[("invoice", "I-1")])
-    result = bulk(pg, [good, bad], "trash")
+    result = Bulk((Trash(good), Trash(bad))).execute(pg)
     assert [i.ok for i in result.items] == [True, False]
     assert rows(pg, good).order.status == "rejected"
     assert rows(pg, bad).order.status == "created"
@@ -120,7 +120,7 @@ def test_bulk(pg, make_order, rows):
 def test_stale_version_is_a_conflict(pg, pg_fresh_url, make_order, rows, counts, open_depot):
     n = make_order(pg, source="Plain Client")
     other = open_depot(pg_fresh_url, actor="colleague")
-    v = preview(pg, n, "trash").version
+    v = Trash(n).preview(pg).version
     set_status(other, n, Status.ACCEPTED, expected_version=v)
     c = counts(pg)
     with pytest.raises(Conflict, match=f"Order {n} was changed by someone else"):

@@ -149,6 +149,15 @@ class NoticePlan:
         when = " after the undo window" if self.held else ""
         return f"{self.partner} will be told {how}{when} ({what})."
 
+    def record(self) -> str:
+        """The same, as the history says it afterwards."""
+        what = self.kind.label
+        if self.transport is Transport.HTTP:
+            return f"{self.partner} to be told over the link ({what})."
+        if self.transport is Transport.EMAIL:
+            return f"{self.partner} to be told by e-mail ({what})."
+        return f"{self.partner} to be told by a person (follow-up, {what})."
+
 
 @dataclass(frozen=True)
 class FollowUpPlan:
@@ -174,6 +183,9 @@ class Plan:
     clear_cancellation_request: bool = False
     undoable: bool = False  # within the undo window
     final: bool = False  # the result cannot be changed afterwards (terminal)
+    reversible: bool = False  # another action simply takes it back (unarchive, tags)
+    #: what a change that keeps the status does, in the past tense ("archived")
+    what: str = ""
     extra: Mapping[str, object] = field(default_factory=dict)
 
     @property
@@ -187,6 +199,9 @@ class Plan:
     def describe(self, undo_seconds: int) -> list[str]:
         """The confirm's sentences: what happens, who is told, what fails, undo or not."""
         lines: list[str] = []
+        if not self.allowed:
+            # a refused plan does nothing: say why, and nothing about who would be told
+            return [f"Refused: {r}" for r in self.refusals]
         if self.from_status is self.to_status:
             lines.append(f"Order {self.order} stays {self.from_status.label}.")
         else:
@@ -200,13 +215,48 @@ class Plan:
         if not self.notices and not self.warnings:
             lines.append("Nobody outside the depot will be told.")
         lines.extend(self.warnings)
-        lines.extend(f"Refused: {r}" for r in self.refusals)
-        if self.allowed:
-            if self.undoable and undo_seconds > 0:
-                lines.append(f"It can be undone for {undo_seconds} s afterwards.")
-            elif self.final or self.notices or self.from_status is not self.to_status:
-                lines.append("It cannot be undone.")
+        if self.undoable and undo_seconds > 0:
+            lines.append(f"It can be undone for {undo_seconds} s afterwards.")
+        elif self.reversible and not self.notices:
+            pass
+        elif self.final or self.notices or self.from_status is not self.to_status:
+            lines.append("It cannot be undone.")
         return lines
+
+    def summary(self, *, to: Status | None = None, followups: int = 0) -> str:
+        """The result's sentence once done: what changed (never "Created → Created")."""
+        to = to or self.to_status
+        if to is not self.from_status:
+            out = f"Order {self.order}: {self.from_status.label} → {to.label}."
+        elif self.what:
+            out = f"Order {self.order} {self.what}; it stays {to.label}."
+        else:
+            out = f"Order {self.order} stays {to.label}."
+        told = sorted({n.partner for n in self.notices if n.transport is not Transport.MANUAL})
+        if told:
+            out += " " + ", ".join(told) + " will be told."
+        if followups:
+            out += f" {followups} follow-up{'s' if followups > 1 else ''} created."
+        return out
+
+    def record(self) -> str:
+        """What the history keeps of it: what happened, in the past tense."""
+        if self.from_status is not self.to_status:
+            parts = [f"{self.from_status.label} → {self.to_status.label}."]
+        else:
+            parts = [(self.what[:1].upper() + self.what[1:] + ".") if self.what else "Status kept."]
+        if self.assign:
+            parts.append(f"Sent to {self.assign}.")
+        if self.unassign:
+            parts.append("Taken back from the partner.")
+        parts.extend(n.record() for n in self.notices)
+        parts.extend(f"Follow-up created: {f.text}" for f in self.followups)
+        not_told = [w.split(";")[0].rstrip(".").replace(" will NOT be told", " was NOT told") + "."
+                    for w in self.warnings if " will NOT be told" in w]
+        parts.extend(not_told)
+        if not self.notices and not self.followups and not not_told:
+            parts.append("Nobody outside the depot was told.")
+        return " ".join(parts)
 
     def without_undo(self, action: str | None = None) -> Plan:
         """The same plan applied on a partner's word: no undo window, nothing held."""
@@ -542,6 +592,11 @@ def plan_cancellation(order: OrderFacts, req: CancellationRequest, now: datetime
         clear_cancellation_request=not partial and not awaits,
         undoable=True,
         final=to is Status.CANCELLED,
+        what=(
+            "waits for the partner to confirm the cancellation"
+            if awaits
+            else "had part of its lines cancelled" if partial else ""
+        ),
         extra={"quantities": wanted, "partial": partial},
     )
 
@@ -558,6 +613,8 @@ def plan_archive(order: OrderFacts, archive: bool = True) -> Plan:
         order.status,
         order.status,
         refusals=tuple(refusals),
+        reversible=True,
+        what="archived" if archive else "taken out of the archive",
     )
 
 
@@ -576,6 +633,7 @@ def plan_refuse_cancel_request(order: OrderFacts, now: datetime) -> Plan:
         notices=notices,
         followups=followups,
         clear_cancellation_request=True,
+        what="had its cancellation request refused",
     )
 
 

@@ -2,24 +2,37 @@
 follow-ups in one transaction, then returns a result or raises an error a dispatcher can act on.
 
     depot = Depot.open(path_or_url)
-    preview(depot, "DD-000001", "trash").lines   # what the confirm says
-    trash(depot, "DD-000001", expected_version=3)
+    Trash("DD-000001", expected_version=3).preview(depot).lines   # what the confirm says
+    Trash("DD-000001", expected_version=3).execute(depot)
 """
 
 from ..domain import CancellationRequest, ReasonCode, Status
 from ..store import StorageError
 from .actions import (
     BULK_ACTIONS,
+    Action,
+    Archive,
+    Bulk,
     BulkItem,
+    BulkPreview,
     BulkResult,
+    CallBack,
+    Cancel,
+    Duplicate,
+    FollowUpDone,
+    OrderAction,
+    RefuseRequest,
+    Reject,
+    Send,
+    SetStatus,
+    SetTags,
+    Trash,
+    Undo,
     archive,
-    bulk,
     cancel,
     cancel_shipment,
     dispatch,
     duplicate,
-    preview,
-    preview_bulk,
     refuse_cancel_request,
     reject,
     release_held_notices,
@@ -33,6 +46,7 @@ from .actions import (
 from .core import (
     ERRORS,
     ActionResult,
+    Cancelled,
     Conflict,
     Depot,
     DispatchError,
@@ -62,6 +76,23 @@ from .setup import (
 __all__ = [
     "BULK_ACTIONS",
     "ERRORS",
+    "Action",
+    "Archive",
+    "Bulk",
+    "BulkPreview",
+    "CallBack",
+    "Cancel",
+    "Cancelled",
+    "Duplicate",
+    "FollowUpDone",
+    "OrderAction",
+    "RefuseRequest",
+    "Reject",
+    "Send",
+    "SetStatus",
+    "SetTags",
+    "Trash",
+    "Undo",
     "SETTINGS",
     "ActionResult",
     "BulkItem",
@@ -84,7 +115,6 @@ __all__ = [
     "add_document",
     "add_partner",
     "archive",
-    "bulk",
     "cancel",
     "cancel_shipment",
     "check_order",
@@ -94,8 +124,6 @@ __all__ = [
     "dispatch",
     "duplicate",
     "partner_input",
-    "preview",
-    "preview_bulk",
     "receive",
     "refuse_cancel_request",
     "reject",

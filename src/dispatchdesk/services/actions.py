@@ -1,17 +1,23 @@
-"""One function per dispatcher action. Each is one transaction; each returns an ActionResult
-or raises a DispatchError whose message says what to do.
+"""Every change a dispatcher can make, as a small typed object: `preview()` words the whole
+confirm (here, next to the rule it explains), `execute()` does it in one transaction and returns
+a result whose sentence says what changed. Errors are DispatchErrors with a code (and, for
+forms, the field they belong to).
 
-Every action has a `preview_…` twin that returns the Plan and its sentences for the confirm,
-with the order's version; passing that version back as `expected_version` makes the action
-refuse (Conflict) if someone else changed the order in between.
+    action = Trash("DD-000001", expected_version=3)
+    action.preview(depot).lines      # what the confirm says
+    action.execute(depot)            # refused (Conflict) if someone changed the order since
+
+The plain functions below (`trash(depot, number)` …) are the same actions for scripts and for
+the services themselves.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -60,6 +66,7 @@ from .core import (
     Preview,
     Refused,
     apply_plan,
+    changed_by_someone,
     load_order,
     load_partner,
     next_number,
@@ -68,31 +75,231 @@ from .core import (
     snapshot,
 )
 
-# --------------------------------------------------------------------------- planning
+# --------------------------------------------------------------------------- the base
 
 
-def _plan(
-    depot: Depot, session: Session, order: Order, action: str, **kw: Any
-) -> tuple[Plan, Partner | None]:
-    # only a cancellation looks at the lines: the other actions never load them
-    facts = order_facts(order, lines=action == "cancel")
-    now = depot.now()
-    if action == "set_status":
-        to = kw["status"]
-        if to is Status.DISPATCHED and kw.get("partner"):
-            partner = load_partner(session, kw["partner"])
-            return plan_dispatch(facts, partner_facts(partner), now), partner
-        return plan_set_status(facts, to, now), None
-    if action == "dispatch":
-        partner = load_partner(session, kw["partner"])
-        return plan_dispatch(facts, partner_facts(partner), now), partner
-    if action == "trash":
-        return plan_trash(facts, now), None
-    if action == "reject":
-        return plan_reject(facts, now, notify_buyer=kw.get("notify_buyer", True)), None
-    if action == "cancel":
-        req: CancellationRequest = kw["request"]
-        plan = plan_cancellation(facts, req, now)
+class Action(ABC):
+    """A change a dispatcher can make. Both methods open their own transaction."""
+
+    @abstractmethod
+    def preview(self, depot: Depot) -> Preview:
+        """What the confirm says: everything the action will do, before it happens."""
+
+    @abstractmethod
+    def execute(self, depot: Depot) -> Any:
+        """Do it, in one transaction; raise a DispatchError (nothing changed) when refused."""
+
+
+def focus(plan: Plan, undo_seconds: int) -> tuple[bool, str]:
+    """Whether the confirm puts the focus on No (the result is final), and the note saying why."""
+    undoable = plan.undoable and undo_seconds > 0
+    if plan.reversible and not plan.notices:
+        return False, ""
+    if plan.final and undoable:
+        return True, (
+            f"No has the focus: {plan.to_status.label} is final once the undo window has closed."
+        )
+    if plan.final:
+        return True, f"No has the focus: {plan.to_status.label} is final."
+    if undoable:
+        return False, ""
+    return True, "No has the focus: this cannot be undone."
+
+
+@dataclass(frozen=True)
+class OrderAction(Action):
+    """An action on one order, checked by the domain's Plan and written by apply_plan.
+
+    `expected_version` is the version the dispatcher saw: if someone else changed the order
+    since, the preview says so and the execution is refused (Conflict)."""
+
+    number: str
+    expected_version: int | None = field(default=None, kw_only=True)
+
+    verb: ClassVar[str] = "Yes"
+    #: only cancellations look at the lines; the other actions never load them
+    needs_lines: ClassVar[bool] = False
+
+    # ------------------------------------------------------------ what each action says
+    @abstractmethod
+    def plan(self, depot: Depot, session: Session, order: Order) -> tuple[Plan, Partner | None]:
+        """The domain's plan for this order, and the partner it is sent to (if any)."""
+
+    def title(self, plan: Plan) -> str:
+        return f"{self.label(plan)}: order {plan.order}?"
+
+    def label(self, plan: Plan) -> str:
+        return self.verb
+
+    def details(self, plan: Plan) -> list[str]:
+        """Lines the confirm adds after the plan's own sentences."""
+        return []
+
+    # ------------------------------------------------------------ what each action writes
+    def change(self, order: Order) -> None:
+        """Changes to the order's own columns, in the same UPDATE as the status."""
+
+    def reason(self) -> str | None:
+        return None
+
+    def extra(self) -> dict[str, Any] | None:
+        """What the notices carry besides the order."""
+        return None
+
+    def after(
+        self, depot: Depot, session: Session, order: Order, plan: Plan, result: ActionResult
+    ) -> ActionResult:
+        """What the action writes once the plan is applied (same transaction)."""
+        return result
+
+    # ------------------------------------------------------------ the two steps
+    def preview(self, depot: Depot) -> Preview:
+        with depot.uow(write=False) as uow:
+            order = load_order(uow.session, self.number)
+            status = Status(order.status)
+            if self.expected_version is not None and order.version != self.expected_version:
+                sentence = changed_by_someone(order.number, status)
+                return Preview(
+                    f"Order {order.number} has changed", (sentence,), refusals=(sentence,),
+                    version=order.version, changed=True,
+                )
+            plan, _ = self.plan(depot, uow.session, order)
+            undo_s = depot.undo_seconds(uow.session)
+            final, note = focus(plan, undo_s)
+            lines = plan.describe(undo_s)
+            if plan.allowed:
+                lines = lines[:1] + self.details(plan) + lines[1:]
+            return Preview(
+                self.title(plan),
+                tuple(lines),
+                yes=self.label(plan),
+                refusals=plan.refusals,
+                final=final,
+                focus_note=note,
+                version=order.version,
+                plan=plan,
+            )
+
+    def execute(self, depot: Depot) -> ActionResult:
+        with depot.uow() as uow:
+            session = uow.session
+            order = load_order(session, self.number, expected_version=self.expected_version)
+            plan, partner = self.plan(depot, session, order)
+            before = snapshot(order)
+            if plan.allowed:
+                self.change(order)
+            result = apply_plan(
+                depot,
+                session,
+                order,
+                plan,
+                assign=partner,
+                reason=self.reason(),
+                extra=self.extra(),
+                audit_before=before,
+            )
+            result = self.after(depot, session, order, plan, result)
+            uow.commit()
+            return result
+
+    def facts(self, order: Order) -> Any:
+        return order_facts(order, lines=self.needs_lines)
+
+
+# --------------------------------------------------------------------------- status moves
+
+
+@dataclass(frozen=True)
+class SetStatus(OrderAction):
+    """Set status (and a drop on a list). Created from Dispatched/Accepted cancels the sent
+    shipment (SPEC 4.1); Rejected this way tells nobody and marks the order (SPEC 4.3);
+    Dispatched needs the partner (then it is a Send)."""
+
+    status: Status = Status.CREATED
+    partner: str | None = None
+
+    def plan(self, depot: Depot, session: Session, order: Order) -> tuple[Plan, Partner | None]:
+        facts = self.facts(order)
+        if self.status is Status.DISPATCHED and self.partner:
+            partner = load_partner(session, self.partner)
+            return plan_dispatch(facts, partner_facts(partner), depot.now()), partner
+        return plan_set_status(facts, self.status, depot.now()), None
+
+    def label(self, plan: Plan) -> str:
+        if self.status is Status.DISPATCHED and self.partner:
+            return "Send"
+        if self.status is Status.CREATED and plan.unassign:
+            return "Cancel the shipment"
+        return f"Set {self.status.label}"
+
+    def title(self, plan: Plan) -> str:
+        return f"{self.label(plan)}: order {plan.order}, {plan.from_status.label} → {self.status.label}?"
+
+
+@dataclass(frozen=True)
+class Send(SetStatus):
+    """Created → Dispatched: send to a subcontractor or forward to a warehouse."""
+
+    status: Status = Status.DISPATCHED
+
+
+@dataclass(frozen=True)
+class CallBack(SetStatus):
+    """SPEC 4.1: bring a sent shipment back to Created; the subcontractor is told."""
+
+    status: Status = Status.CREATED
+
+
+@dataclass(frozen=True)
+class Trash(OrderAction):
+    """SPEC 4.3: reject an order and tell the client (and take it back from a subcontractor)."""
+
+    verb: ClassVar[str] = "Trash"
+
+    def plan(self, depot: Depot, session: Session, order: Order) -> tuple[Plan, Partner | None]:
+        return plan_trash(self.facts(order), depot.now()), None
+
+
+@dataclass(frozen=True)
+class Reject(OrderAction):
+    """SPEC 4.5: reject from order reception; the buyer is told only if notify_buyer, with the
+    message."""
+
+    notify_buyer: bool = True
+    message: str = ""
+    verb: ClassVar[str] = "Reject"
+
+    def plan(self, depot: Depot, session: Session, order: Order) -> tuple[Plan, Partner | None]:
+        if self.notify_buyer and len(self.message) > 4000:
+            raise InvalidInput(
+                "The message to the buyer is longer than 4000 characters.", field="message"
+            )
+        plan = plan_reject(self.facts(order), depot.now(), notify_buyer=self.notify_buyer)
+        return plan, None
+
+    def details(self, plan: Plan) -> list[str]:
+        if self.notify_buyer and self.message.strip():
+            return [f"The message that goes with it: {self.message.strip()}"]
+        return []
+
+    def reason(self) -> str | None:
+        return self.message or None
+
+    def extra(self) -> dict[str, Any] | None:
+        return {"message": self.message} if self.notify_buyer and self.message else None
+
+
+@dataclass(frozen=True)
+class Cancel(OrderAction):
+    """SPEC 4.4: create a cancellation (all lines, or some: a partial cancellation)."""
+
+    request: CancellationRequest = field(default_factory=lambda: CancellationRequest(None))
+    verb: ClassVar[str] = "Cancel it"
+    needs_lines: ClassVar[bool] = True
+
+    def plan(self, depot: Depot, session: Session, order: Order) -> tuple[Plan, Partner | None]:
+        req = self.request
+        plan = plan_cancellation(self.facts(order), req, depot.now())
         refusals = list(plan.refusals)
         if req.number:
             taken = session.scalar(
@@ -105,138 +312,47 @@ def _plan(
         if refusals != list(plan.refusals):
             plan = Plan(**{**plan.__dict__, "refusals": tuple(refusals)})
         return plan, None
-    if action == "archive":
-        return plan_archive(facts, kw.get("archived", True)), None
-    if action == "refuse_cancel_request":
-        plan = plan_refuse_cancel_request(facts, now)
-        if not order.cancellation_requested:
-            plan = Plan(
-                **{
-                    **plan.__dict__,
-                    "refusals": plan.refusals
-                    + (f"Order {order.number} has no cancellation request to refuse.",),
-                }
-            )
-        return plan, None
-    raise ValueError(f"unknown action {action!r}")
 
+    def title(self, plan: Plan) -> str:
+        if plan.extra.get("partial"):
+            return f"Cancel part of order {plan.order}?"
+        return f"Cancel order {plan.order}?"
 
-def preview(depot: Depot, number: str, action: str, **kw: Any) -> Preview:
-    """What `action` would do to the order, in sentences, without doing it."""
-    with depot.uow(write=False) as uow:
-        order = load_order(uow.session, number)
-        plan, _ = _plan(depot, uow.session, order, action, **kw)
-        return Preview(plan, tuple(plan.describe(depot.undo_seconds(uow.session))), order.version)
-
-
-def _act(
-    depot: Depot,
-    number: str,
-    action: str,
-    *,
-    expected_version: int | None,
-    reason: str | None = None,
-    extra: dict[str, Any] | None = None,
-    after: Callable[[Session, Order, Plan, ActionResult], None] | None = None,
-    change: Callable[[Order], None] | None = None,
-    **kw: Any,
-) -> ActionResult:
-    with depot.uow() as uow:
-        order = load_order(uow.session, number, expected_version=expected_version)
-        plan, partner = _plan(depot, uow.session, order, action, **kw)
-        before = snapshot(order)
-        if change is not None and plan.allowed:
-            # changes to the order's own columns go in the same UPDATE as the status, so the
-            # version in the result is the one the next action must quote
-            change(order)
-        result = apply_plan(
-            depot,
-            uow.session,
-            order,
-            plan,
-            assign=partner,
-            reason=reason,
-            extra=extra,
-            audit_before=before,
+    def details(self, plan: Plan) -> list[str]:
+        req = self.request
+        quantities: Mapping[str, int] = plan.extra.get("quantities", {})  # type: ignore[assignment]
+        out = []
+        number = req.number.strip()
+        out.append(
+            f"Cancellation number: {number}." if number
+            else "Cancellation number: the next free one."
         )
-        if after is not None:
-            after(uow.session, order, plan, result)
-        uow.commit()
-        return result
+        out.append(f"Reason: {req.reason.value if req.reason else 'none given'}.")
+        if req.comment.strip():
+            out.append(f"Comment to the partner: {req.comment.strip()}")
+        if req.internal_note.strip():
+            out.append(f"Internal note (never sent): {req.internal_note.strip()}")
+        if quantities:
+            out.append(
+                "Lines cancelled: "
+                + ", ".join(f"{article} × {qty}" for article, qty in quantities.items())
+                + "."
+            )
+        return out
 
+    def reason(self) -> str | None:
+        return self.request.reason.value if self.request.reason else None
 
-# --------------------------------------------------------------------------- status moves
+    def extra(self) -> dict[str, Any] | None:
+        return {
+            "reason": self.request.reason.value if self.request.reason else None,
+            "comment": self.request.comment,
+        }
 
-
-def set_status(
-    depot: Depot,
-    number: str,
-    status: Status | str,
-    *,
-    partner: str | None = None,
-    expected_version: int | None = None,
-) -> ActionResult:
-    """Set status (and a drop on a list). Created from Dispatched/Accepted cancels the sent
-    shipment (SPEC 4.1); Rejected this way tells nobody and marks the order (SPEC 4.3)."""
-    to = status if isinstance(status, Status) else _parse_status(status)
-    return _act(
-        depot, number, "set_status", expected_version=expected_version, status=to, partner=partner
-    )
-
-
-def dispatch(
-    depot: Depot, number: str, partner: str, *, expected_version: int | None = None
-) -> ActionResult:
-    """Created → Dispatched: send to a subcontractor or forward to a warehouse."""
-    return _act(depot, number, "dispatch", expected_version=expected_version, partner=partner)
-
-
-def cancel_shipment(
-    depot: Depot, number: str, *, expected_version: int | None = None
-) -> ActionResult:
-    """SPEC 4.1: bring a sent shipment back to Created; the subcontractor is told."""
-    return set_status(depot, number, Status.CREATED, expected_version=expected_version)
-
-
-def trash(depot: Depot, number: str, *, expected_version: int | None = None) -> ActionResult:
-    """SPEC 4.3: reject an order and tell the client (and take it back from a subcontractor)."""
-    return _act(depot, number, "trash", expected_version=expected_version)
-
-
-def reject(
-    depot: Depot,
-    number: str,
-    *,
-    notify_buyer: bool = True,
-    message: str = "",
-    expected_version: int | None = None,
-) -> ActionResult:
-    """SPEC 4.5: reject from order reception; the buyer is told only if notify_buyer."""
-    if notify_buyer and len(message) > 4000:
-        raise InvalidInput("The message to the buyer is longer than 4000 characters.")
-    return _act(
-        depot,
-        number,
-        "reject",
-        expected_version=expected_version,
-        notify_buyer=notify_buyer,
-        extra={"message": message} if notify_buyer and message else None,
-        reason=message or None,
-    )
-
-
-def cancel(
-    depot: Depot,
-    number: str,
-    request: CancellationRequest,
-    *,
-    expected_version: int | None = None,
-) -> ActionResult:
-    """SPEC 4.4: create a cancellation (all lines, or some: a partial cancellation)."""
-    if request.reason is ReasonCode.OTHER and not request.comment.strip():
-        raise InvalidInput("Reason OTHER needs a comment that says what the reason is.")
-
-    def after(session: Session, order: Order, plan: Plan, result: ActionResult) -> None:
+    def after(
+        self, depot: Depot, session: Session, order: Order, plan: Plan, result: ActionResult
+    ) -> ActionResult:
+        request = self.request
         quantities: Mapping[str, int] = plan.extra.get("quantities", {})  # type: ignore[assignment]
         cn = request.number.strip() or next_number(session, "cancellation")
         pending = plan.awaits_answer
@@ -271,45 +387,232 @@ def cancel(
         if entry is not None:
             entry.detail = f"Cancellation {cn}. " + entry.detail
         session.flush()
+        return result
 
-    extra = {
-        "reason": request.reason.value if request.reason else None,
-        "comment": request.comment,
-    }
-    try:
-        return _act(
-            depot,
-            number,
-            "cancel",
-            expected_version=expected_version,
-            request=request,
-            reason=request.reason.value if request.reason else None,
-            extra=extra,
-            after=after,
+    def execute(self, depot: Depot) -> ActionResult:
+        if self.request.reason is ReasonCode.OTHER and not self.request.comment.strip():
+            raise InvalidInput(
+                "Reason OTHER needs a comment that says what the reason is.", field="comment"
+            )
+        try:
+            return super().execute(depot)
+        except IntegrityError:
+            # another session took the same number between our check and our commit
+            raise Refused(
+                [f"Cancellation number {self.request.number.strip()!r} is already used; choose another."]
+            ) from None
+
+
+@dataclass(frozen=True)
+class RefuseRequest(OrderAction):
+    """SPEC 4.6: answer a channel's cancellation request with No, and why."""
+
+    message: str = ""
+    verb: ClassVar[str] = "Refuse the request"
+
+    def plan(self, depot: Depot, session: Session, order: Order) -> tuple[Plan, Partner | None]:
+        plan = plan_refuse_cancel_request(self.facts(order), depot.now())
+        extra: tuple[str, ...] = ()
+        if not order.cancellation_requested:
+            extra += (f"Order {order.number} has no cancellation request to refuse.",)
+        if not self.message.strip():
+            extra += (
+                "Say why the cancellation is refused (for example: already picked up; it will "
+                "be handled as a return).",
+            )
+        if extra:
+            plan = Plan(**{**plan.__dict__, "refusals": plan.refusals + extra})
+        return plan, None
+
+    def title(self, plan: Plan) -> str:
+        return f"Refuse the cancellation request on order {plan.order}?"
+
+    def details(self, plan: Plan) -> list[str]:
+        return [f"The answer that goes with it: {self.message.strip()}"]
+
+    def reason(self) -> str | None:
+        return self.message
+
+    def extra(self) -> dict[str, Any] | None:
+        return {"message": self.message}
+
+    def execute(self, depot: Depot) -> ActionResult:
+        if not self.message.strip():
+            raise InvalidInput(
+                "Say why the cancellation is refused (for example: already picked up; it will "
+                "be handled as a return).",
+                field="message",
+            )
+        return super().execute(depot)
+
+
+@dataclass(frozen=True)
+class Archive(OrderAction):
+    """Archive (or bring back from the archive). Allowed on every order, final ones included."""
+
+    archived: bool = True
+
+    def plan(self, depot: Depot, session: Session, order: Order) -> tuple[Plan, Partner | None]:
+        return plan_archive(self.facts(order), self.archived), None
+
+    def label(self, plan: Plan) -> str:
+        return "Archive" if self.archived else "Unarchive"
+
+    def details(self, plan: Plan) -> list[str]:
+        if self.archived:
+            return ["It leaves the working lists; it stays in All information, searches, "
+                    "exports and reports, and Unarchive brings it back."]
+        return ["It comes back to the working lists."]
+
+    def change(self, order: Order) -> None:
+        order.archived = self.archived
+
+
+@dataclass(frozen=True)
+class SetTags(OrderAction):
+    """Add and remove tags. Allowed on every order, final ones included."""
+
+    add: tuple[str, ...] = ()
+    remove: tuple[str, ...] = ()
+    verb: ClassVar[str] = "Save the tags"
+
+    def _wanted(self) -> tuple[list[str], list[str]]:
+        return [_clean_tag(t) for t in self.add], [t.strip() for t in self.remove]
+
+    def plan(self, depot: Depot, session: Session, order: Order) -> tuple[Plan, Partner | None]:
+        add, remove = self._wanted()
+        have = [t.name for t in order.tags]
+        refusals = tuple(
+            f"Order {order.number} has no tag {t!r}." for t in remove if t not in have
         )
-    except IntegrityError:
-        # another session took the same number between our check and our commit
-        raise Refused(
-            [f"Cancellation number {request.number.strip()!r} is already used; choose another."]
-        ) from None
+        after = sorted({*have, *add} - set(remove))
+        status = Status(order.status)
+        return Plan(
+            "tags",
+            order.number,
+            status,
+            status,
+            refusals=refusals,
+            reversible=True,
+            what=f"has the tags {', '.join(after)}" if after else "has no tags",
+            extra={"before": sorted(have), "after": after},
+        ), None
+
+    def title(self, plan: Plan) -> str:
+        return f"Change the tags of order {plan.order}?"
+
+    def details(self, plan: Plan) -> list[str]:
+        before = ", ".join(plan.extra["before"]) or "none"  # type: ignore[arg-type]
+        after = ", ".join(plan.extra["after"]) or "none"  # type: ignore[arg-type]
+        return [f"Tags: {before} → {after}."]
+
+    def execute(self, depot: Depot) -> ActionResult:
+        add, remove = self._wanted()
+        with depot.uow() as uow:
+            order = load_order(uow.session, self.number, expected_version=self.expected_version)
+            plan, _ = self.plan(depot, uow.session, order)
+            if not plan.allowed:
+                raise InvalidInput(plan.refusals[0], field="remove")
+            before = snapshot(order)
+            have = {t.name for t in order.tags}
+            for name in add:
+                if name not in have:
+                    order.tags.append(Tag(name=name))
+                    have.add(name)
+            order.tags = [t for t in order.tags if t.name not in remove]
+            after: list[str] = plan.extra["after"]  # type: ignore[assignment]
+            detail = "Tags: " + (", ".join(after) or "none") + "."
+            result = apply_plan(depot, uow.session, order, plan, detail=detail, audit_before=before)
+            uow.commit()
+            return result
+
+
+def _clean_tag(tag: str) -> str:
+    t = " ".join(tag.split())
+    if not t:
+        raise InvalidInput("A tag cannot be empty.", field="add")
+    if len(t) > 50:
+        raise InvalidInput(f"The tag {t[:20]!r}… is longer than 50 characters.", field="add")
+    return t
+
+
+# --------------------------------------------------------------------------- the plain functions
+
+
+def set_status(
+    depot: Depot,
+    number: str,
+    status: Status | str,
+    *,
+    partner: str | None = None,
+    expected_version: int | None = None,
+) -> ActionResult:
+    to = status if isinstance(status, Status) else _parse_status(status)
+    return SetStatus(number, status=to, partner=partner, expected_version=expected_version).execute(depot)
+
+
+def dispatch(
+    depot: Depot, number: str, partner: str, *, expected_version: int | None = None
+) -> ActionResult:
+    return Send(number, partner=partner, expected_version=expected_version).execute(depot)
+
+
+def cancel_shipment(
+    depot: Depot, number: str, *, expected_version: int | None = None
+) -> ActionResult:
+    return CallBack(number, expected_version=expected_version).execute(depot)
+
+
+def trash(depot: Depot, number: str, *, expected_version: int | None = None) -> ActionResult:
+    return Trash(number, expected_version=expected_version).execute(depot)
+
+
+def reject(
+    depot: Depot,
+    number: str,
+    *,
+    notify_buyer: bool = True,
+    message: str = "",
+    expected_version: int | None = None,
+) -> ActionResult:
+    return Reject(
+        number, notify_buyer=notify_buyer, message=message, expected_version=expected_version
+    ).execute(depot)
+
+
+def cancel(
+    depot: Depot,
+    number: str,
+    request: CancellationRequest,
+    *,
+    expected_version: int | None = None,
+) -> ActionResult:
+    return Cancel(number, request=request, expected_version=expected_version).execute(depot)
 
 
 def refuse_cancel_request(
     depot: Depot, number: str, message: str, *, expected_version: int | None = None
 ) -> ActionResult:
-    """SPEC 4.6: answer a channel's cancellation request with No, and why."""
-    if not message.strip():
-        raise InvalidInput(
-            "Say why the cancellation is refused (for example: already picked up; it will be handled as a return)."
-        )
-    return _act(
-        depot,
-        number,
-        "refuse_cancel_request",
-        expected_version=expected_version,
-        extra={"message": message},
-        reason=message,
-    )
+    return RefuseRequest(number, message=message, expected_version=expected_version).execute(depot)
+
+
+def archive(
+    depot: Depot, number: str, archived: bool = True, *, expected_version: int | None = None
+) -> ActionResult:
+    return Archive(number, archived=archived, expected_version=expected_version).execute(depot)
+
+
+def set_tags(
+    depot: Depot,
+    number: str,
+    *,
+    add: Iterable[str] = (),
+    remove: Iterable[str] = (),
+    expected_version: int | None = None,
+) -> ActionResult:
+    return SetTags(
+        number, add=tuple(add), remove=tuple(remove), expected_version=expected_version
+    ).execute(depot)
 
 
 def request_cancellation(
@@ -329,9 +632,9 @@ def request_cancellation(
             if refusals:
                 raise Refused(refusals)
         transport, fups = delivery(
-            facts.assignee,
+            facts.assignee,  # type: ignore[arg-type]
             NoticeKind.CANCEL_REQUEST,
-            order.number,  # type: ignore[arg-type]
+            order.number,
             now=depot.now(),
             since=order.dispatched_at,
         )
@@ -342,6 +645,7 @@ def request_cancellation(
             Status(order.status),
             notices=(NoticePlan(order.assignee.name, NoticeKind.CANCEL_REQUEST, transport, False),),
             followups=tuple(FollowUpPlan(f.partner, f.text) for f in fups),
+            what=f"had its cancellation asked of {order.assignee.name}",
         )
         result = apply_plan(
             depot,
@@ -355,116 +659,111 @@ def request_cancellation(
         return result
 
 
-def archive(
-    depot: Depot, number: str, archived: bool = True, *, expected_version: int | None = None
-) -> ActionResult:
-    """Archive (or bring back from the archive). Allowed on every order, final ones included."""
-
-    def change(order: Order) -> None:
-        order.archived = archived
-
-    return _act(
-        depot,
-        number,
-        "archive",
-        expected_version=expected_version,
-        archived=archived,
-        change=change,
-    )
-
-
-def set_tags(
-    depot: Depot,
-    number: str,
-    *,
-    add: Iterable[str] = (),
-    remove: Iterable[str] = (),
-    expected_version: int | None = None,
-) -> ActionResult:
-    """Add and remove tags. Allowed on every order, final ones included."""
-    add = [_clean_tag(t) for t in add]
-    remove = [t.strip() for t in remove]
-    with depot.uow() as uow:
-        order = load_order(uow.session, number, expected_version=expected_version)
-        before = snapshot(order)
-        have = {t.name for t in order.tags}
-        for name in add:
-            if name not in have:
-                order.tags.append(Tag(name=name))
-                have.add(name)
-        missing = [t for t in remove if t not in have]
-        if missing:
-            raise InvalidInput(f"Order {order.number} has no tag {missing[0]!r}.")
-        order.tags = [t for t in order.tags if t.name not in remove]
-        plan = Plan("tags", order.number, Status(order.status), Status(order.status))
-        detail = "Tags: " + (", ".join(sorted(have - set(remove))) or "none")
-        result = apply_plan(depot, uow.session, order, plan, detail=detail, audit_before=before)
-        uow.commit()
-        return result
-
-
-def _clean_tag(tag: str) -> str:
-    t = " ".join(tag.split())
-    if not t:
-        raise InvalidInput("A tag cannot be empty.")
-    if len(t) > 50:
-        raise InvalidInput(f"The tag {t[:20]!r}… is longer than 50 characters.")
-    return t
-
-
 # --------------------------------------------------------------------------- undo
 
 
-def undo(depot: Depot, number: str) -> ActionResult:
+@dataclass(frozen=True)
+class _UndoFound:
+    entry: AuditEntry
+    notices: list[Notice | None]
+    followups: list[FollowUp | None]
+
+
+def _undo_target(session: Session, order: Order, now: datetime) -> _UndoFound:
+    """The action on `order` that can still be undone, or Refused saying why not."""
+    s = session
+    entry = s.scalars(
+        select(AuditEntry)
+        .where(
+            # the last action that changed the order (a follow-up done or a document
+            # recorded does not change it, and must not hide the action before it)
+            AuditEntry.order_id == order.id,
+            AuditEntry.undo_of.is_(None),
+            AuditEntry.after_version.is_not(None),
+        )
+        .order_by(AuditEntry.id.desc())
+        .limit(1)
+    ).first()
+    if entry is None or entry.undoable_until is None or entry.undone_by is not None:
+        raise Refused([f"There is nothing to undo on order {order.number}."])
+    if now > entry.undoable_until:
+        raise Refused([f"The undo window for order {order.number} has closed: the action is final."])
+    if order.version != entry.after_version:
+        raise Refused([f"Order {order.number} changed again after that action; it cannot be undone."])
+    notices = [s.get(Notice, nid) for nid in entry.notices]
+    gone = [
+        n for n in notices if n is not None and n.state not in (NoticeState.HELD, NoticeState.FOLLOW_UP)
+    ]
+    if gone:
+        raise Refused(
+            [
+                f"The {NoticeKind(gone[0].kind).label} notice to {gone[0].partner.name} "
+                "has already been released for sending; it cannot be undone."
+            ]
+        )
+    followups = [s.get(FollowUp, fid) for fid in entry.followups]
+    done = [f for f in followups if f is not None and f.done_at is not None]
+    if done:
+        raise Refused(
+            [
+                f"The follow-up {done[0].text!r} was already marked done by {done[0].done_by}; "
+                "the partner may have been told, so it cannot be undone."
+            ]
+        )
+    return _UndoFound(entry, notices, followups)
+
+
+@dataclass(frozen=True)
+class Undo(Action):
     """SPEC 4.7: inside the undo window, put the order back and withdraw the held notices."""
+
+    number: str
+
+    def preview(self, depot: Depot) -> Preview:
+        with depot.uow(write=False) as uow:
+            order = load_order(uow.session, self.number)
+            title = f"Undo the last action on order {order.number}?"
+            try:
+                found = _undo_target(uow.session, order, depot.now())
+            except Refused as e:
+                return Preview(title, tuple(f"Refused: {r}" for r in e.reasons), yes="Undo",
+                               refusals=tuple(e.reasons), version=order.version)
+            entry = found.entry
+            back = Status((entry.before or {}).get("status", order.status))
+            now_status = Status(order.status)
+            title = f"Undo {entry.action} of {entry.at:%H:%M:%S} on order {order.number}?"
+            lines = [
+                f"Order {order.number}: {now_status.label} → {back.label}, as it was before."
+                if back is not now_status
+                else f"Order {order.number} is put back as it was; it stays {back.label}."
+            ]
+            for n in found.notices:
+                if n is not None:
+                    lines.append(
+                        f"The {NoticeKind(n.kind).label} notice to {n.partner.name} is withdrawn; "
+                        "it was never sent."
+                    )
+            for f in found.followups:
+                if f is not None:
+                    lines.append(f"The follow-up {f.text!r} is withdrawn.")
+            lines.append("The history keeps both the action and its undo.")
+            return Preview(title, tuple(lines), yes="Undo", version=order.version)
+
+    def execute(self, depot: Depot) -> ActionResult:
+        return _undo(depot, self.number)
+
+
+def undo(depot: Depot, number: str) -> ActionResult:
+    return Undo(number).execute(depot)
+
+
+def _undo(depot: Depot, number: str) -> ActionResult:
     now = depot.now()
     with depot.uow() as uow:
         s = uow.session
         order = load_order(s, number)
-        entry = s.scalars(
-            select(AuditEntry)
-            .where(
-                # the last action that changed the order (a follow-up done or a document
-                # recorded does not change it, and must not hide the action before it)
-                AuditEntry.order_id == order.id,
-                AuditEntry.undo_of.is_(None),
-                AuditEntry.after_version.is_not(None),
-            )
-            .order_by(AuditEntry.id.desc())
-            .limit(1)
-        ).first()
-        if entry is None or entry.undoable_until is None or entry.undone_by is not None:
-            raise Refused([f"There is nothing to undo on order {order.number}."])
-        if now > entry.undoable_until:
-            raise Refused(
-                [f"The undo window for order {order.number} has closed: the action is final."]
-            )
-        if order.version != entry.after_version:
-            raise Refused(
-                [f"Order {order.number} changed again after that action; it cannot be undone."]
-            )
-        notices = [s.get(Notice, nid) for nid in entry.notices]
-        gone = [
-            n
-            for n in notices
-            if n is not None and n.state not in (NoticeState.HELD, NoticeState.FOLLOW_UP)
-        ]
-        if gone:
-            raise Refused(
-                [
-                    f"The {NoticeKind(gone[0].kind).label} notice to {gone[0].partner.name} "
-                    "has already been released for sending; it cannot be undone."
-                ]
-            )
-        followups = [s.get(FollowUp, fid) for fid in entry.followups]
-        done = [f for f in followups if f is not None and f.done_at is not None]
-        if done:
-            raise Refused(
-                [
-                    f"The follow-up {done[0].text!r} was already marked done by {done[0].done_by}; "
-                    "the partner may have been told, so it cannot be undone."
-                ]
-            )
+        found = _undo_target(s, order, now)
+        entry, notices, followups = found.entry, found.notices, found.followups
         with s.no_autoflush:  # one UPDATE of the order: its version goes up by one
             b = entry.before or {}
             frm = Status(order.status)
@@ -482,6 +781,8 @@ def undo(depot: Depot, number: str) -> ActionResult:
             order.cancellation_request = b["cancellation_request"]
             order.cancellation_refused = b.get("cancellation_refused")
             order.status_changed_at = datetime.fromisoformat(b["status_changed_at"])
+            if "archived" in b:
+                order.archived = b["archived"]
             for ln in order.lines:
                 if ln.article in b.get("lines", {}):
                     ln.cancelled = b["lines"][ln.article]
@@ -547,8 +848,36 @@ def release_held_notices(depot: Depot) -> int:
 # --------------------------------------------------------------------------- duplicate
 
 
-def duplicate(depot: Depot, number: str) -> ActionResult:
+@dataclass(frozen=True)
+class Duplicate(Action):
     """SPEC 4.8: copy the order under a new number; the copy records which order it replaces."""
+
+    number: str
+
+    def preview(self, depot: Depot) -> Preview:
+        with depot.uow(write=False) as uow:
+            order = load_order(uow.session, self.number)
+            n = order.number
+            return Preview(
+                f"Duplicate order {n} as new?",
+                (
+                    f"A new order is created in Created with a new number, a copy of order {n}.",
+                    f"The copy records that it replaces {n}; order {n} stays as it is.",
+                    "Nobody outside the depot is told until the copy is sent.",
+                ),
+                yes="Duplicate",
+                version=order.version,
+            )
+
+    def execute(self, depot: Depot) -> ActionResult:
+        return _duplicate(depot, self.number)
+
+
+def duplicate(depot: Depot, number: str) -> ActionResult:
+    return Duplicate(number).execute(depot)
+
+
+def _duplicate(depot: Depot, number: str) -> ActionResult:
     now = depot.now()
     with depot.uow() as uow:
         s = uow.session
@@ -644,48 +973,122 @@ class BulkResult:
         return f"{len(self.succeeded)} done, {len(self.failed)} refused."
 
 
-BULK_ACTIONS: dict[str, Callable[..., ActionResult]] = {
-    "trash": trash,
-    "set_status": set_status,
-    "archive": archive,
-    "cancel_shipment": cancel_shipment,
-}
+@dataclass(frozen=True)
+class BulkPreview:
+    """One confirm for several orders: each order's own lines, and whether it can be done."""
+
+    title: str
+    items: tuple[tuple[str, tuple[str, ...], bool], ...]
+    yes: str
+    final: bool
+    focus_note: str
+
+    @property
+    def allowed(self) -> bool:
+        """Yes is offered only when at least one order can be done."""
+        return any(ok for _, _, ok in self.items)
 
 
-def bulk(depot: Depot, numbers: Iterable[str], action: str, **kw: Any) -> BulkResult:
+#: The actions that can be done on several orders at once (SPEC 4.9).
+BULK_ACTIONS: tuple[type[OrderAction], ...] = (SetStatus, Trash, Archive)
+
+
+@dataclass(frozen=True)
+class Bulk(Action):
     """SPEC 4.9: the same action on several orders; each is checked and committed on its own."""
-    fn = BULK_ACTIONS.get(action)
-    if fn is None:
-        raise InvalidInput(
-            f"{action!r} cannot be done in bulk; choose one of: {', '.join(BULK_ACTIONS)}."
+
+    actions: tuple[OrderAction, ...]
+
+    def __post_init__(self) -> None:
+        for a in self.actions:
+            if not isinstance(a, BULK_ACTIONS):
+                raise InvalidInput(
+                    f"{type(a).__name__} cannot be done in bulk; only Set status, Trash and Archive."
+                )
+
+    def preview(self, depot: Depot) -> BulkPreview:  # type: ignore[override]
+        items: list[tuple[str, tuple[str, ...], bool]] = []
+        final = False
+        label = "Yes"
+        for a in self.actions:
+            try:
+                pv = a.preview(depot)
+            except DispatchError as e:
+                items.append((a.number, (str(e),), False))
+                continue
+            if pv.changed:
+                status = pv.plan.from_status.label if pv.plan else ""
+                line = (
+                    f"Order {a.number} was changed by someone else since you selected it"
+                    + (f": it is now {status}" if status else "")
+                    + ". It will be refused."
+                )
+                items.append((a.number, (line,), False))
+                continue
+            if pv.allowed:
+                label = pv.yes
+                final = final or pv.final
+            items.append((a.number, pv.lines, pv.allowed))
+        what = self.label(label)
+        return BulkPreview(
+            f"{what}: {len(self.actions)} orders?",
+            tuple(items),
+            yes=what if any(ok for _, _, ok in items) else "Yes",
+            final=final,
+            focus_note="No has the focus: some of this cannot be undone." if final else "",
         )
-    versions: Mapping[str, int] = kw.pop("versions", {}) or {}
-    items = []
-    for number in numbers:
-        try:
-            r = fn(depot, number, expected_version=versions.get(number), **kw)
-            items.append(BulkItem(number, True, r.message, r))
-        except ERRORS as e:
-            items.append(BulkItem(number, False, str(e)))
-    return BulkResult(tuple(items))
 
+    def label(self, yes: str) -> str:
+        first = self.actions[0] if self.actions else None
+        if isinstance(first, SetStatus) and not (first.status is Status.DISPATCHED and first.partner):
+            return f"Set status {first.status.label}"
+        if isinstance(first, SetStatus):
+            return f"Send to {first.partner}"
+        return yes
 
-def preview_bulk(
-    depot: Depot, numbers: Iterable[str], action: str, **kw: Any
-) -> list[tuple[str, Preview | DispatchError]]:
-    plan_action = {"cancel_shipment": "set_status"}.get(action, action)
-    if action == "cancel_shipment":
-        kw = {**kw, "status": Status.CREATED}
-    out: list[tuple[str, Preview | DispatchError]] = []
-    for n in numbers:
-        try:
-            out.append((n, preview(depot, n, plan_action, **kw)))
-        except DispatchError as e:
-            out.append((n, e))
-    return out
+    def execute(self, depot: Depot) -> BulkResult:
+        items = []
+        for a in self.actions:
+            try:
+                r = a.execute(depot)
+                items.append(BulkItem(a.number, True, r.message, r))
+            except ERRORS as e:
+                items.append(BulkItem(a.number, False, str(e)))
+        return BulkResult(tuple(items))
 
 
 # --------------------------------------------------------------------------- follow-ups
+
+
+@dataclass(frozen=True)
+class FollowUpDone(Action):
+    """Tick a follow-up done (a person told the partner), or open it again."""
+
+    followup_id: int
+    done: bool = True
+
+    def preview(self, depot: Depot) -> Preview:
+        with depot.uow(write=False) as uow:
+            f = uow.session.get(FollowUp, self.followup_id)
+            if f is None:
+                raise NotFound(f"There is no follow-up {self.followup_id}.")
+            if self.done:
+                lines = [f"The follow-up is marked done by {depot.actor}: {f.text}"]
+                n = f.notice
+                if n is not None and n.transport == Transport.EMAIL.value and n.state == NoticeState.SENT.value:
+                    lines.append(
+                        f"The e-mail to {n.partner.name} counts as acknowledged: you confirmed it with them."
+                    )
+                return Preview("Mark the follow-up done?", tuple(lines), yes="Done")
+            return Preview(
+                "Open the follow-up again?",
+                (f"The follow-up is open again: {f.text}",),
+                yes="Open it",
+            )
+
+    def execute(self, depot: Depot) -> str:
+        set_followup_done(depot, self.followup_id, self.done)
+        return "Follow-up marked done." if self.done else "Follow-up open again."
 
 
 def set_followup_done(depot: Depot, followup_id: int, done: bool = True) -> None:
@@ -730,17 +1133,30 @@ def _parse_status(text: str) -> Status:
 
 __all__ = [
     "BULK_ACTIONS",
+    "Action",
+    "Archive",
+    "Bulk",
     "BulkItem",
+    "BulkPreview",
     "BulkResult",
+    "CallBack",
+    "Cancel",
     "Conflict",
+    "Duplicate",
+    "FollowUpDone",
+    "OrderAction",
+    "RefuseRequest",
+    "Reject",
+    "Send",
+    "SetStatus",
+    "SetTags",
+    "Trash",
+    "Undo",
     "archive",
-    "bulk",
     "cancel",
     "cancel_shipment",
     "dispatch",
     "duplicate",
-    "preview",
-    "preview_bulk",
     "refuse_cancel_request",
     "reject",
     "release_held_notices",

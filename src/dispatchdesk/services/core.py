@@ -60,10 +60,18 @@ DEFAULT_UNDO_SECONDS = 10
 
 
 class DispatchError(Exception):
-    """A refusal or failure whose message a dispatcher can act on."""
+    """A refusal or failure whose message a dispatcher can act on.
 
-    def __init__(self, message: str, reasons: Iterable[str] = ()) -> None:
+    `code` says what kind of problem it is (for scripts and screens); `field` names the form
+    field it belongs to, when it came from one."""
+
+    code: str = "failed"
+
+    def __init__(
+        self, message: str, reasons: Iterable[str] = (), *, field: str | None = None
+    ) -> None:
         self.reasons = list(reasons) or [message]
+        self.field = field
         super().__init__(message)
 
     @property
@@ -74,6 +82,8 @@ class DispatchError(Exception):
 class Refused(DispatchError):
     """The rules do not allow it. `reasons` names every check that failed."""
 
+    code = "refused"
+
     def __init__(self, reasons: Iterable[str]) -> None:
         reasons = list(reasons)
         super().__init__(" ".join(reasons), reasons)
@@ -82,13 +92,36 @@ class Refused(DispatchError):
 class Conflict(DispatchError):
     """Someone else changed the order first; nothing was overwritten."""
 
+    code = "conflict"
+
 
 class NotFound(DispatchError):
-    pass
+    code = "not_found"
 
 
 class InvalidInput(DispatchError):
     """Bad input: a form field, an imported record, a link message, a setting."""
+
+    code = "invalid"
+
+
+class Cancelled(DispatchError):
+    """The dispatcher gave up waiting (for a lock held by another program); nothing changed."""
+
+    code = "cancelled"
+
+
+def changed_by_someone(number: str, status: Status, *, at_once: bool = False) -> str:
+    """The one sentence for "someone else changed this order first"."""
+    if at_once:
+        return (
+            f"Order {number} was changed by someone else at the same moment; "
+            "nothing was changed. Look again and retry."
+        )
+    return (
+        f"Order {number} was changed by someone else while you were looking at it: "
+        f"it is now {status.label}. Nothing was changed; look again and retry."
+    )
 
 
 #: Everything a screen or the command line should catch and show as a sentence.
@@ -166,15 +199,27 @@ class ActionResult:
 
 @dataclass(frozen=True)
 class Preview:
-    """What an action would do, for the confirm. `version` is what the action must match."""
+    """Everything the confirm says before an action happens, worded here and nowhere else.
 
-    plan: Plan
+    `title` is the question, `lines` what will happen (who is told and how, what fails, whether
+    it can be undone), `yes` the label of the button that does it. `final` puts the focus on No
+    (the result cannot be taken back), and `focus_note` says why. `version` is the order's
+    version the action must still find (None for actions that are not on one order); `changed`
+    is set when the order is no longer the one the dispatcher saw."""
+
+    title: str
     lines: tuple[str, ...]
-    version: int
+    yes: str = "Yes"
+    refusals: tuple[str, ...] = ()
+    final: bool = False
+    focus_note: str = ""
+    version: int | None = None
+    plan: Plan | None = None
+    changed: bool = False
 
     @property
     def allowed(self) -> bool:
-        return self.plan.allowed
+        return not self.refusals
 
 
 # --------------------------------------------------------------------------- loading
@@ -272,10 +317,7 @@ def load_order(session: Session, number: str, *, expected_version: int | None = 
     if order is None:
         raise NotFound(f"There is no order numbered {number!r}.")
     if expected_version is not None and order.version != expected_version:
-        raise Conflict(
-            f"Order {order.number} was changed by someone else while you were looking at it: "
-            f"it is now {Status(order.status).label}. Nothing was changed; look again and retry."
-        )
+        raise Conflict(changed_by_someone(order.number, Status(order.status)))
     return order
 
 
@@ -484,10 +526,7 @@ def apply_plan(
         session.flush()  # the order's UPDATE, checked against its version
     except StaleDataError:
         session.rollback()
-        raise Conflict(
-            f"Order {number} was changed by someone else at the same moment; "
-            "nothing was changed. Look again and retry."
-        ) from None
+        raise Conflict(changed_by_someone(number, frm, at_once=True)) from None
 
     partners_by_name = {p.name: p for p in (order.source, order.assignee, assign) if p is not None}
     # an unassigned partner is still told (revocation): keep the one we had before
@@ -528,7 +567,7 @@ def apply_plan(
             from_status=frm.value,
             to_status=order.status,
             reason=reason,
-            detail=detail or " ".join(plan.describe(undo_s)),
+            detail=detail or plan.record(),
             notices=[n.id for n in notices],
             followups=[f.id for f in followups],
             before=before,
@@ -538,12 +577,7 @@ def apply_plan(
             undo_of=None,
         ),
     ).inserted_primary_key[0]
-    told = [n for n in plan.notices if n.transport is not Transport.MANUAL]
-    message = f"Order {order.number}: {frm.label} → {Status(order.status).label}."
-    if told:
-        message += " " + ", ".join(sorted({n.partner for n in told})) + " will be told."
-    if followups:
-        message += f" {len(followups)} follow-up{'s' if len(followups) > 1 else ''} created."
+    message = plan.summary(to=Status(order.status), followups=len(followups))
     return ActionResult(
         order=order.number,
         action=plan.action,
