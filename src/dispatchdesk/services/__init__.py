@@ -10,6 +10,7 @@ from ..domain import CancellationRequest, ReasonCode, Status
 from ..store import StorageError
 from .actions import (
     BULK_ACTIONS,
+    NO_BULK_CANCEL,
     Action,
     Archive,
     Bulk,
@@ -40,11 +41,16 @@ from .actions import (
     set_followup_done,
     set_status,
     set_tags,
+    tags_unchanged,
     trash,
     undo,
 )
 from .core import (
     ERRORS,
+    GIVING_UP,
+    NO_PARTNER_TO_SEND_TO,
+    NOTHING_TO_UNDO,
+    WAITING,
     ActionResult,
     Cancelled,
     Conflict,
@@ -54,7 +60,9 @@ from .core import (
     NotFound,
     Preview,
     Refused,
+    changed_by_someone,
     current_user,
+    patiently,
 )
 from .inbound import ReceiveResult, receive
 from .setup import (
@@ -76,6 +84,14 @@ from .setup import (
 __all__ = [
     "BULK_ACTIONS",
     "ERRORS",
+    "GIVING_UP",
+    "NO_BULK_CANCEL",
+    "NOTHING_TO_UNDO",
+    "NO_PARTNER_TO_SEND_TO",
+    "WAITING",
+    "changed_by_someone",
+    "patiently",
+    "tags_unchanged",
     "Action",
     "Archive",
     "Bulk",

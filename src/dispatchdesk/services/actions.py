@@ -48,6 +48,7 @@ from ..domain import (
 from ..store.models import (
     AuditEntry,
     Cancellation,
+    DepotMeta,
     FollowUp,
     Notice,
     Order,
@@ -126,7 +127,7 @@ class OrderAction(Action):
         """The domain's plan for this order, and the partner it is sent to (if any)."""
 
     def title(self, plan: Plan) -> str:
-        return f"{self.label(plan)}: order {plan.order}?"
+        return f"{self.label(plan)} order {plan.order}?"
 
     def label(self, plan: Plan) -> str:
         return self.verb
@@ -294,6 +295,9 @@ class Cancel(OrderAction):
     """SPEC 4.4: create a cancellation (all lines, or some: a partial cancellation)."""
 
     request: CancellationRequest = field(default_factory=lambda: CancellationRequest(None))
+    #: the number was pre-filled and left as it was: if someone took it meanwhile, use the
+    #: next free one instead of refusing
+    renumber: bool = False
     verb: ClassVar[str] = "Cancel it"
     needs_lines: ClassVar[bool] = True
 
@@ -301,16 +305,15 @@ class Cancel(OrderAction):
         req = self.request
         plan = plan_cancellation(self.facts(order), req, depot.now())
         refusals = list(plan.refusals)
-        if req.number:
-            taken = session.scalar(
-                select(Cancellation.id).where(Cancellation.number == req.number.strip())
-            )
-            if taken is not None:
-                refusals.append(
-                    f"Cancellation number {req.number.strip()!r} is already used; choose another."
-                )
-        if refusals != list(plan.refusals):
-            plan = Plan(**{**plan.__dict__, "refusals": tuple(refusals)})
+        number = req.number.strip()
+        if number and _cancellation_number_taken(session, number):
+            if self.renumber:
+                number = free_cancellation_number(session)
+            else:
+                refusals.append(f"Cancellation number {number!r} is already used; choose another.")
+        plan = Plan(
+            **{**plan.__dict__, "refusals": tuple(refusals), "extra": {**plan.extra, "number": number}}
+        )
         return plan, None
 
     def title(self, plan: Plan) -> str:
@@ -322,7 +325,7 @@ class Cancel(OrderAction):
         req = self.request
         quantities: Mapping[str, int] = plan.extra.get("quantities", {})  # type: ignore[assignment]
         out = []
-        number = req.number.strip()
+        number = str(plan.extra.get("number") or "")
         out.append(
             f"Cancellation number: {number}." if number
             else "Cancellation number: the next free one."
@@ -354,7 +357,7 @@ class Cancel(OrderAction):
     ) -> ActionResult:
         request = self.request
         quantities: Mapping[str, int] = plan.extra.get("quantities", {})  # type: ignore[assignment]
-        cn = request.number.strip() or next_number(session, "cancellation")
+        cn = str(plan.extra.get("number") or "") or next_number(session, "cancellation")
         pending = plan.awaits_answer
         if not pending:
             for ln in order.lines:
@@ -525,6 +528,25 @@ class SetTags(OrderAction):
             result = apply_plan(depot, uow.session, order, plan, detail=detail, audit_before=before)
             uow.commit()
             return result
+
+
+def _cancellation_number_taken(session: Session, number: str) -> bool:
+    return session.scalar(select(Cancellation.id).where(Cancellation.number == number)) is not None
+
+
+def free_cancellation_number(session: Session) -> str:
+    """The next cancellation number nobody has used, without taking it."""
+    meta = session.get(DepotMeta, 1)
+    n = meta.next_cancellation_seq if meta is not None else 1
+    while True:
+        number = f"CN-{n:06d}"
+        if not _cancellation_number_taken(session, number):
+            return number
+        n += 1
+
+
+def tags_unchanged(number: str) -> str:
+    return f"Tags of order {number} unchanged."
 
 
 def _clean_tag(tag: str) -> str:
@@ -989,6 +1011,11 @@ class BulkPreview:
         return any(ok for _, _, ok in self.items)
 
 
+#: Why Cancelled is not offered for a selection.
+NO_BULK_CANCEL = (
+    "Cancel orders one at a time: each needs its cancellation form (reason, lines, number)."
+)
+
 #: The actions that can be done on several orders at once (SPEC 4.9).
 BULK_ACTIONS: tuple[type[OrderAction], ...] = (SetStatus, Trash, Archive)
 
@@ -1133,6 +1160,7 @@ def _parse_status(text: str) -> Status:
 
 __all__ = [
     "BULK_ACTIONS",
+    "NO_BULK_CANCEL",
     "Action",
     "Archive",
     "Bulk",

@@ -7,12 +7,15 @@ the notices after the commit.
 
 from __future__ import annotations
 
+import contextvars
 import getpass
 import os
+import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import String, bindparam, cast, func, insert, literal, select, union_all
 from sqlalchemy import inspect as sa_inspect
@@ -54,6 +57,8 @@ from ..store.models import (
 )
 
 DEFAULT_UNDO_SECONDS = 10
+
+T = TypeVar("T")
 
 
 # --------------------------------------------------------------------------- errors
@@ -151,7 +156,7 @@ class Depot:
         return cls(Database.open(db), actor or current_user())
 
     def uow(self, *, write: bool = True) -> UnitOfWork:
-        return UnitOfWork(self.db, write=write)
+        return UnitOfWork(self.db, write=write, before_commit=_not_given_up if write else None)
 
     def now(self) -> datetime:
         return self.clock()
@@ -178,6 +183,63 @@ def _undo_value(value: str | None) -> int:
         return max(0, int(value)) if value is not None else DEFAULT_UNDO_SECONDS
     except ValueError:
         return DEFAULT_UNDO_SECONDS
+
+
+# --------------------------------------------------------------------------- waiting for a lock
+
+#: What the console says while a write waits for another program's lock, and when given up.
+WAITING = (
+    "Waiting for the database: another program is writing to it. "
+    "This goes through as soon as it is free; Esc gives up, and nothing is changed."
+)
+GIVING_UP = "Given up: nothing was changed."
+NOTHING_TO_UNDO = "There is nothing to undo: the undo window has closed."
+NO_PARTNER_TO_SEND_TO = (
+    "There is no subcontractor or warehouse to send it to yet: add one with "
+    "`dispatchdesk partner add`."
+)
+#: How long a write waits for a lock before it gives up by itself (seconds).
+WAIT_LIMIT = 60.0
+
+_GIVE_UP: contextvars.ContextVar[threading.Event | None] = contextvars.ContextVar(
+    "dispatchdesk_give_up", default=None
+)
+
+
+def _not_given_up() -> None:
+    """Called by every write transaction just before its commit: a write the dispatcher gave up
+    on is rolled back whole, even if the lock came free in the meantime."""
+    event = _GIVE_UP.get()
+    if event is not None and event.is_set():
+        raise Cancelled(GIVING_UP)
+
+
+def patiently(
+    fn: Callable[[], T], give_up: threading.Event, *, limit: float = WAIT_LIMIT
+) -> T:
+    """Run one action (in a worker thread), waiting while another program holds the database's
+    write lock: each try waits up to the busy timeout, then tries again until it goes through,
+    `give_up` is set (Cancelled) or `limit` seconds pass (the locked StorageError, saying how
+    long it waited). Nothing is half-done in any case: each try is one transaction."""
+    token = _GIVE_UP.set(give_up)
+    deadline = time.monotonic() + limit
+    try:
+        while True:
+            if give_up.is_set():
+                raise Cancelled(GIVING_UP)
+            try:
+                return fn()
+            except StorageError as e:
+                if not getattr(e, "locked", False):
+                    raise
+                if give_up.is_set():
+                    raise Cancelled(GIVING_UP) from None
+                if time.monotonic() >= deadline:
+                    raise StorageError(
+                        f"{e} (Gave up after waiting {limit:.0f} s.)", locked=True
+                    ) from None
+    finally:
+        _GIVE_UP.reset(token)
 
 
 # --------------------------------------------------------------------------- results

@@ -29,7 +29,6 @@ from ..domain import (
 from ..store.models import (
     AuditEntry,
     Cancellation,
-    DepotMeta,
     FollowUp,
     Notice,
     Order,
@@ -340,6 +339,8 @@ class OrderActions:
     trash: str | None
     cancel: str | None
     undo_until: datetime | None
+    #: the one sentence why nothing moves this order (Rejected, Cancelled), else None
+    final: str | None = None
 
     #: Set status to Dispatched asks for the subcontractor or warehouse
     NEEDS_PARTNER = Status.DISPATCHED
@@ -386,6 +387,7 @@ def order_actions(depot: Depot, number: str) -> OrderActions:
             trash=trash,
             cancel=_cancel_refusal(facts, now),
             undo_until=_undo_until(s, o.id, o.version, now),
+            final=move_refusal(facts, Status.CREATED) if facts.status.terminal else None,
         )
 
 
@@ -401,15 +403,10 @@ def fresh_cancellation_number(depot: Depot) -> str:
     Read-only: two forms opened at once can show the same number; the second to be sent is
     refused with 'already used' and the form offers a new one.
     """
+    from .actions import free_cancellation_number
+
     with depot.uow(write=False) as uow:
-        s = uow.session
-        meta = s.get(DepotMeta, 1)
-        n = meta.next_cancellation_seq if meta is not None else 1
-        while True:
-            number = f"CN-{n:06d}"
-            if s.scalar(select(Cancellation.id).where(Cancellation.number == number)) is None:
-                return number
-            n += 1
+        return free_cancellation_number(uow.session)
 
 
 # --------------------------------------------------------------------------- one order

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,17 @@ BUSY_TIMEOUT_MS = 5000
 
 
 class StorageError(Exception):
-    """The database cannot be used; the message says why in words."""
+    """The database cannot be used; the message says why in words. `locked`: another program
+    holds the write lock (waiting may help)."""
+
+    def __init__(self, message: str, *, locked: bool = False) -> None:
+        super().__init__(message)
+        self.locked = locked
+
+
+def _is_lock(exc: BaseException) -> bool:
+    msg = str(getattr(exc, "orig", exc)).lower()
+    return "locked" in msg or "busy" in msg
 
 
 def to_url(db: str | os.PathLike[str]) -> str:
@@ -214,9 +224,13 @@ _BUMP_CHANGE_SEQ = update(_depot).where(_depot.c.id == 1).values(change_seq=_dep
 class UnitOfWork:
     """One transaction. Rolls back unless `commit()` was called; translates storage errors."""
 
-    def __init__(self, db: Database, *, write: bool = True) -> None:
+    def __init__(
+        self, db: Database, *, write: bool = True, before_commit: Callable[[], None] | None = None
+    ) -> None:
         self.db = db
         self.write = write
+        #: called just before the commit; raising there rolls everything back
+        self.before_commit = before_commit
         self.session: Session = (db.writer if write else db.reader)()
         self._committed = False
 
@@ -233,17 +247,21 @@ class UnitOfWork:
             exc, StorageError
         ):
             if _is_storage_problem(exc):
-                raise StorageError(describe_db_error(exc, self.db.where)) from exc
+                raise StorageError(
+                    describe_db_error(exc, self.db.where), locked=_is_lock(exc)
+                ) from exc
 
     def commit(self) -> None:
         """Commit, and bump the change sequence that other sessions watch."""
+        if self.before_commit is not None:
+            self.before_commit()
         try:
             self.session.connection().execute(_BUMP_CHANGE_SEQ)
             self.session.commit()
         except (OperationalError, DBAPIError) as e:
             self.session.rollback()
             if _is_storage_problem(e):
-                raise StorageError(describe_db_error(e, self.db.where)) from None
+                raise StorageError(describe_db_error(e, self.db.where), locked=_is_lock(e)) from None
             raise
         self._committed = True
 

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from textual import work
+from textual.actions import SkipAction
 from textual.app import App
 from textual.binding import Binding
 from textual.screen import Screen
@@ -85,6 +86,9 @@ class DeskApp(App[None]):
         Binding("1", "mode('dispatch')", "Dispatch", show=False),
         Binding("3", "mode('link')", "Link", show=False),
         Binding("4", "mode('partners')", "Partners", show=False),
+        # Esc while a write waits for another program's lock gives it up (else Esc is the
+        # screen's own: the action skips)
+        Binding("escape", "give_up", "Give up", show=False, priority=True),
     ]
 
     def __init__(
@@ -132,11 +136,12 @@ class DeskApp(App[None]):
         return _with_css(cls(self.depot), "link.tcss")
 
     # ------------------------------------------------------------------ start and stop
+    def action_give_up(self) -> None:
+        if not self.flows.give_up():
+            raise SkipAction()
+
     async def on_mount(self) -> None:
-        try:
-            self.depot_name = self.depot.setting("depot_name") or ""
-        except ERRORS:
-            self.depot_name = ""
+        self._read_depot_name()
         self._watch()
         self.run_worker(self._start_background(), group="background")
         # A `kill`, or an SSH connection that drops (hang-up), ends the console the normal way:
@@ -195,6 +200,14 @@ class DeskApp(App[None]):
         state = str(getattr(self.relay, "state", "") or "?")
         waiting = getattr(self.relay, "waiting", 0) or 0
         return f"relay: {state} · {waiting} waiting"
+
+    @work(thread=True, group="watch", exit_on_error=False)
+    def _read_depot_name(self) -> None:
+        try:
+            name = self.depot.setting("depot_name") or ""
+        except ERRORS:
+            name = ""
+        self.call_from_thread(setattr, self, "depot_name", name)
 
     # ------------------------------------------------------------------ watching the database
     @work(thread=True, group="watch", exit_on_error=False)

@@ -1,24 +1,29 @@
 """What happens when a dispatcher acts on an order: preview, confirm, act, tell, offer Undo.
 
 The same flows serve the board (keys, menu, drag and drop, command palette) and the order
-detail screen. The services decide and word everything; a flow only asks, shows and calls.
-Each flow runs as a worker of the app (it waits for the dispatcher's answers).
+detail screen. Each action is a typed object of the services (`services.Trash(...)` …): its
+`preview()` words the whole confirm and its `execute()` does it; a flow only asks, shows and
+calls. Every call to the database runs in a thread (`asyncio.to_thread`), never on the event
+loop, so keys, the clock and the relay go on while a write waits for a lock; Esc gives up the
+waiting write, and nothing is half-done.
 """
 
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from functools import partial
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from textual.geometry import Offset
 from textual.worker import Worker
 
 from .. import services
 from ..domain import Status
-from ..services import ERRORS, Conflict, Preview, queries
+from ..services import ERRORS, Conflict, queries
 from ..text import clean
 from .screens.cancellation import CancellationForm
 from .screens.confirm import BulkConfirmScreen, ConfirmScreen, ResultScreen
@@ -27,6 +32,11 @@ from .screens.tags import TagsScreen
 
 if TYPE_CHECKING:
     from .app import DeskApp
+
+T = TypeVar("T")
+
+#: How long a write waits quietly before the screen says it is waiting (seconds).
+QUIET_WAIT = 0.4
 
 
 class Target(Protocol):
@@ -43,6 +53,12 @@ class Undoable:
     numbers: tuple[str, ...]
     until: datetime
 
+
+class _Failed:
+    """A read that failed (already told)."""
+
+
+FAILED = _Failed()
 
 #: Menu item id -> (label, key on the board)
 MENU = {
@@ -69,6 +85,8 @@ class Flows:
     def __init__(self, app: DeskApp) -> None:
         self.app = app
         self.last_undo: Undoable | None = None
+        #: set while a write waits for the database; Esc sets it to give up
+        self.waiting: threading.Event | None = None
 
     @property
     def depot(self) -> services.Depot:
@@ -82,21 +100,14 @@ class Flows:
         self.app.notify(clean(message), severity=severity, timeout=timeout, markup=False)  # type: ignore[arg-type]
 
     def _error(self, error: BaseException, target: Target | None = None) -> None:
-        if isinstance(error, Conflict):
+        if isinstance(error, services.Cancelled):
+            self._tell(str(error), severity="warning", timeout=8)
+        elif isinstance(error, Conflict):
             self._tell(str(error), severity="warning", timeout=10)
             self.app.depot_changed(reveal=target.number if target else None)
         else:
             self._tell(str(error), severity="error", timeout=10)
             self.app.depot_changed()
-
-    def _changed_under_us(self, target: Target, pv: Preview) -> None:
-        self._tell(
-            f"Order {target.number} was changed by someone else while you were looking at it: it is now "
-            f"{pv.plan.from_status.label}. Nothing was changed; the board shows it as it is now.",
-            severity="warning",
-            timeout=10,
-        )
-        self.app.depot_changed(reveal=target.number)
 
     def _done(self, result: services.ActionResult) -> None:
         message = result.message
@@ -113,43 +124,86 @@ class Flows:
     def can_undo(self) -> bool:
         return self.last_undo is not None and self.depot.now() < self.last_undo.until
 
-    # ------------------------------------------------------------------ asking
-    async def _confirm(self, title: str, pv: Preview, *, yes: str = "Yes") -> bool:
-        undo_seconds = self.depot.undo_seconds()
-        undoable = pv.plan.undoable and undo_seconds > 0
-        final = pv.plan.final or not undoable
-        if pv.plan.final and undoable:
-            why = f"No has the focus: {pv.plan.to_status.label} is final once the undo window has closed."
-        elif pv.plan.final:
-            why = f"No has the focus: {pv.plan.to_status.label} is final."
-        else:
-            why = "No has the focus: this cannot be undone."
-        answer = await self.app.push_screen_wait(
-            ConfirmScreen(title, pv.lines, final=final, yes=yes, focus_note=why))
-        return bool(answer)
-
-    def _preview(self, target: Target, action: str, **kw: Any) -> Preview | None:
-        """The services' preview; None (after telling why) when it cannot go on."""
+    # ------------------------------------------------------------------ the database, off the loop
+    async def read(self, fn: Callable[..., T], *args: Any, target: Target | None = None) -> T | _Failed:
+        """A read of the services in a thread; FAILED (after telling why) when it fails."""
         try:
-            pv = services.preview(self.depot, target.number, action, **kw)
+            return await asyncio.to_thread(fn, self.depot, *args)
         except ERRORS as e:
             self._error(e, target)
+            return FAILED
+
+    async def execute(self, action: services.Action) -> Any:
+        """Run the action in a thread. If the database is locked by another program, it waits
+        (the screen says so after a moment) until the lock goes, a limit passes, or the
+        dispatcher presses Esc; a refused or abandoned write has changed nothing."""
+        cancel = threading.Event()
+        task = asyncio.ensure_future(
+            asyncio.to_thread(services.patiently, partial(action.execute, self.depot), cancel)
+        )
+        done, _ = await asyncio.wait({task}, timeout=QUIET_WAIT)
+        if done:
+            return task.result()
+        self.waiting = cancel
+        self.app.refresh_bindings()
+        self._tell(services.WAITING, severity="warning", timeout=3600)
+        try:
+            return await task
+        finally:
+            self.waiting = None
+            self.app.clear_notifications()
+            self.app.refresh_bindings()
+
+    def give_up(self) -> bool:
+        """Esc while a write waits: give it up. False when nothing was waiting."""
+        if self.waiting is None:
+            return False
+        self.waiting.set()
+        self.waiting = None
+        self.app.clear_notifications()
+        self._tell(services.GIVING_UP, severity="warning", timeout=8)
+        return True
+
+    # ------------------------------------------------------------------ asking
+    async def confirm(self, pv: services.Preview) -> bool:
+        answer = await self.app.push_screen_wait(
+            ConfirmScreen(pv.title, pv.lines, final=pv.final, yes=pv.yes, focus_note=pv.focus_note))
+        return bool(answer)
+
+    async def preview(self, action: services.Action, target: Target | None = None) -> services.Preview | None:
+        """The action's preview; None (after telling why) when it cannot go on."""
+        pv = await self.read(lambda depot: action.preview(depot), target=target)
+        if isinstance(pv, _Failed):
             return None
-        if pv.version != target.version:
-            self._changed_under_us(target, pv)
+        if pv.changed:
+            self._tell(" ".join(pv.refusals), severity="warning", timeout=10)
+            self.app.depot_changed(reveal=target.number if target else None)
             return None
         if not pv.allowed:
-            self._tell(" ".join(pv.plan.refusals), severity="warning", timeout=10)
+            self._tell(" ".join(pv.refusals), severity="warning", timeout=10)
             return None
         return pv
 
-    def _act(self, target: Target, fn: Callable[[], services.ActionResult]) -> services.ActionResult | None:
+    async def run(self, action: services.Action, target: Target | None = None,
+                  *, ask: bool = True) -> Any:
+        """Preview, confirm, execute, tell. Returns the result, or None when nothing was done."""
+        if ask:
+            pv = await self.preview(action, target)
+            if pv is None or not await self.confirm(pv):
+                return None
+        return await self._execute_and_tell(action, target)
+
+    async def _execute_and_tell(self, action: services.Action, target: Target | None) -> Any:
         try:
-            result = fn()
+            result = await self.execute(action)
         except ERRORS as e:
             self._error(e, target)
             return None
-        self._done(result)
+        if isinstance(result, services.ActionResult):
+            self._done(result)
+        elif isinstance(result, str):
+            self._tell(result)
+            self.app.depot_changed()
         return result
 
     # ------------------------------------------------------------------ one order
@@ -162,26 +216,15 @@ class Flows:
             partner = await self.pick_partner(target)
             if partner is None:
                 return
-        pv = self._preview(target, "set_status", status=to, partner=partner)
-        if pv is None:
-            return
-        verb = "Send" if partner else ("Cancel the shipment" if to is Status.CREATED and pv.plan.unassign
-                                       else f"Set {to.label}")
-        title = f"{verb}: order {target.number}, {pv.plan.from_status.label} → {to.label}?"
-        if not await self._confirm(title, pv, yes=verb):
-            return
-        self._act(target, lambda: services.set_status(self.depot, target.number, to, partner=partner,
-                                                      expected_version=target.version))
+        await self.run(services.SetStatus(target.number, status=to, partner=partner,
+                                          expected_version=target.version), target)
 
     async def pick_partner(self, target: Target) -> str | None:
-        try:
-            names = queries.partner_names(self.depot, roles=("subcontractor", "warehouse"))
-        except ERRORS as e:
-            self._error(e)
+        names = await self.read(partial(queries.partner_names, roles=("subcontractor", "warehouse")))
+        if isinstance(names, _Failed):
             return None
         if not names:
-            self._tell("There is no subcontractor or warehouse to send it to yet: add one with "
-                       "`dispatchdesk partner add`.", severity="warning")
+            self._tell(services.NO_PARTNER_TO_SEND_TO, severity="warning")
             return None
         items = [MenuItem(f"p{i}", "", outside=name) for i, name in enumerate(names)]
         choice = await self.app.push_screen_wait(
@@ -191,107 +234,84 @@ class Flows:
         return names[int(choice[1:])]
 
     async def trash(self, target: Target) -> None:
-        pv = self._preview(target, "trash")
-        if pv is None:
-            return
-        if not await self._confirm(f"Trash order {target.number}?", pv, yes="Trash"):
-            return
-        self._act(target, lambda: services.trash(self.depot, target.number, expected_version=target.version))
+        await self.run(services.Trash(target.number, expected_version=target.version), target)
 
     async def archive(self, target: Target) -> None:
-        archived = not target.archived
-        pv = self._preview(target, "archive", archived=archived)
-        if pv is None:
-            return
-        what = "Archive" if archived else "Unarchive"
-        if not await self._confirm(f"{what} order {target.number}?", pv, yes=what):
-            return
-        self._act(target, lambda: services.archive(self.depot, target.number, archived,
-                                                   expected_version=target.version))
+        await self.run(services.Archive(target.number, archived=not target.archived,
+                                        expected_version=target.version), target)
 
     async def cancel(self, target: Target) -> None:
-        try:
-            detail = queries.order_detail(self.depot, target.number)
-            actions = queries.order_actions(self.depot, target.number)
-            number = queries.fresh_cancellation_number(self.depot)
-        except ERRORS as e:
-            self._error(e, target)
+        got = await self.read(_cancel_context, target.number, target=target)
+        if isinstance(got, _Failed):
             return
+        detail, actions, prefilled = got
         if detail.version != target.version:
-            self._tell(
-                f"Order {target.number} was changed by someone else while you were looking at it: it is now "
-                f"{detail.status.label}. Nothing was changed; the board shows it as it is now.",
-                severity="warning", timeout=10)
+            self._tell(services.changed_by_someone(target.number, detail.status), severity="warning", timeout=10)
             self.app.depot_changed(reveal=target.number)
             return
         if actions.cancel:
             self._tell(actions.cancel, severity="warning", timeout=10)
             return
 
-        def check(req: services.CancellationRequest) -> Sequence[str]:
-            try:
-                return services.preview(self.depot, target.number, "cancel", request=req).plan.refusals
-            except ERRORS as e:
-                return [str(e)]
+        async def check(req: services.CancellationRequest) -> Sequence[str]:
+            pv = await asyncio.to_thread(_safe_preview, self.depot, services.Cancel(target.number, request=req))
+            return pv.refusals if isinstance(pv, services.Preview) else [str(pv)]
 
-        req = await self.app.push_screen_wait(CancellationForm(
-            target.number, detail.lines, number, check=check,
-            new_number=lambda: queries.fresh_cancellation_number(self.depot), blink=self.app.blink))
-        if req is None:
-            return
-        pv = self._preview(target, "cancel", request=req)
-        if pv is None:
-            return
-        title = f"Cancel order {target.number}?"
-        if pv.plan.extra.get("partial"):
-            title = f"Cancel part of order {target.number}?"
-        if not await self._confirm(title, pv, yes="Cancel it"):
-            return
-        self._act(target, lambda: services.cancel(self.depot, target.number, req, expected_version=target.version))
+        async def new_number() -> str:
+            return await asyncio.to_thread(queries.fresh_cancellation_number, self.depot)
+
+        req: services.CancellationRequest | None = None
+        while True:
+            req = await self.app.push_screen_wait(CancellationForm(
+                target.number, detail.lines, prefilled, check=check, new_number=new_number,
+                blink=self.app.blink, initial=req))
+            if req is None:
+                return
+            # an untouched pre-filled number that someone else took meanwhile is renumbered
+            action = services.Cancel(target.number, request=req, expected_version=target.version,
+                                     renumber=req.number == prefilled)
+            pv = await self.preview(action, target)
+            if pv is None:
+                continue
+            if await self.confirm(pv):
+                await self._execute_and_tell(action, target)
+                return
+            # No goes back to the form, with everything that was typed
 
     async def tags(self, target: Target) -> None:
-        try:
-            detail = queries.order_detail(self.depot, target.number)
-            known = queries.order_tags(self.depot)
-        except ERRORS as e:
-            self._error(e, target)
+        got = await self.read(_tags_context, target.number, target=target)
+        if isinstance(got, _Failed):
             return
+        have, known = got
         answer = await self.app.push_screen_wait(
-            TagsScreen(target.number, detail.tags, known=known, blink=self.app.blink))
+            TagsScreen(target.number, have, known=known, blink=self.app.blink))
         if answer is None:
             return
         add, remove = answer
         if not add and not remove:
-            self._tell(f"Tags of order {target.number} unchanged.")
+            self._tell(services.tags_unchanged(target.number))
             return
-        self._act(target, lambda: services.set_tags(self.depot, target.number, add=add, remove=remove,
-                                                    expected_version=target.version))
+        # Save in the tags dialog is the dispatcher's yes: the change is shown in the result
+        await self.run(services.SetTags(target.number, add=tuple(add), remove=tuple(remove),
+                                        expected_version=target.version), target, ask=False)
 
     async def duplicate(self, target: Target) -> None:
-        lines = [
-            f"A new order is created in Created with a new number, a copy of order {target.number}.",
-            f"The copy records that it replaces {target.number}; order {target.number} stays as it is.",
-            "Nobody outside the depot is told until the copy is sent.",
-        ]
-        answer = await self.app.push_screen_wait(
-            ConfirmScreen(f"Duplicate order {target.number} as new?", lines, final=False, yes="Duplicate",
-                          focus_note=""))
-        if not answer:
-            return
-        self._act(target, lambda: services.duplicate(self.depot, target.number))
+        await self.run(services.Duplicate(target.number), target)
 
     async def undo(self) -> None:
         last = self.last_undo
         if last is None or self.depot.now() >= last.until:
             self.last_undo = None
-            self._tell("There is nothing to undo: the undo window has closed.", severity="warning")
+            self._tell(services.NOTHING_TO_UNDO, severity="warning")
             self.app.refresh_bindings()
             return
         self.last_undo = None
+        self.app.clear_notifications()  # "Press u to undo (9 s)" is over
         messages = []
         for number in last.numbers:
             try:
-                messages.append(services.undo(self.depot, number).message)
+                result = await self.execute(services.Undo(number))
+                messages.append(result.message)
             except ERRORS as e:
                 messages.append(str(e))
         self._tell(" ".join(messages), timeout=8)
@@ -299,15 +319,14 @@ class Flows:
 
     # ------------------------------------------------------------------ the menu
     async def menu(self, target: Target, at: Offset | None = None) -> None:
-        try:
-            acts = queries.order_actions(self.depot, target.number)
-        except ERRORS as e:
-            self._error(e, target)
+        acts = await self.read(queries.order_actions, target.number, target=target)
+        if isinstance(acts, _Failed):
             return
         arch = "unarchive" if acts.archived else "archive"
         items = [
             MenuItem("open", MENU["open"][0], MENU["open"][1]),
-            MenuItem("status", MENU["status"][0], MENU["status"][1], submenu=True),
+            MenuItem("status", MENU["status"][0], MENU["status"][1], submenu=True,
+                     refused=acts.final),
             MenuItem("trash", MENU["trash"][0], MENU["trash"][1], refused=acts.trash),
             MenuItem("cancel", MENU["cancel"][0], MENU["cancel"][1], refused=acts.cancel),
             MenuItem("duplicate", MENU["duplicate"][0], MENU["duplicate"][1]),
@@ -336,11 +355,14 @@ class Flows:
     async def status_menu(self, target: Target, acts: queries.OrderActions | None = None,
                           at: Offset | None = None) -> None:
         if acts is None:
-            try:
-                acts = queries.order_actions(self.depot, target.number)
-            except ERRORS as e:
-                self._error(e, target)
+            got = await self.read(queries.order_actions, target.number, target=target)
+            if isinstance(got, _Failed):
                 return
+            acts = got
+        if acts.final:
+            # one sentence, not the same refusal on every status
+            self._tell(acts.final, severity="warning", timeout=8)
+            return
         items = [MenuItem(st.value, status_label(st), refused=acts.moves[st]) for st in Status]
         choice = await self.app.push_screen_wait(
             MenuScreen(f"Set status of order {target.number} ({acts.status.label})", items,
@@ -349,52 +371,29 @@ class Flows:
             await self.set_status(target, Status(choice))
 
     # ------------------------------------------------------------------ several orders
-    async def bulk(self, targets: Sequence[Target], action: str, **kw: Any) -> bool:
+    async def bulk(self, actions: Sequence[services.OrderAction]) -> bool:
         """SPEC 4.9. Returns True when the action ran (the selection can then be cleared)."""
-        numbers = [t.number for t in targets]
-        versions = {t.number: t.version for t in targets}
-        if action == "set_status" and kw.get("status") is Status.DISPATCHED:
-            partner = await self.pick_partner(targets[0])
-            if partner is None:
-                return False
-            kw["partner"] = partner
-        try:
-            previews = await asyncio.to_thread(services.preview_bulk, self.depot, numbers, action, **kw)
-        except ERRORS as e:
-            self._error(e)
+        bulk = services.Bulk(tuple(actions))
+        pv = await self.read(lambda depot: bulk.preview(depot))
+        if isinstance(pv, _Failed):
             return False
-        items: list[tuple[str, Sequence[str], bool]] = []
-        final = False
-        for number, p in previews:
-            if isinstance(p, Preview):
-                lines = list(p.lines)
-                allowed = p.allowed
-                if p.version != versions[number]:
-                    lines.insert(0, f"Order {number} was changed by someone else since you selected it: "
-                                    f"it is now {p.plan.from_status.label}. It will be refused.")
-                    allowed = False
-                if allowed and (p.plan.final or not p.plan.undoable):
-                    final = True
-                items.append((number, lines, allowed))
-            else:
-                items.append((number, [str(p)], False))
-        what = {"trash": "Trash", "archive": "Archive", "set_status": "Set status"}.get(action, action)
-        if action == "set_status":
-            what = f"Set status {kw['status'].label}"
-        if action == "archive" and kw.get("archived") is False:
-            what = "Unarchive"
+        if not pv.allowed:
+            # nothing in the selection can be done: no Yes to press, say why for each
+            self.app.push_screen(ResultScreen(pv.title.rstrip("?") + ": none can be done.",
+                                              [(n, False, " ".join(lines)) for n, lines, _ in pv.items]))
+            return False
         answer = await self.app.push_screen_wait(
-            BulkConfirmScreen(f"{what}: {len(numbers)} orders?", items, final=final,
-                              focus_note="No has the focus: some of this cannot be undone." if final else ""))
+            BulkConfirmScreen(pv.title, pv.items, final=pv.final, focus_note=pv.focus_note))
         if not answer:
             return False
         try:
-            result = await asyncio.to_thread(services.bulk, self.depot, numbers, action, versions=versions, **kw)
+            result = await self.execute(bulk)
         except ERRORS as e:
             self._error(e)
             return False
         undo = [i.result for i in result.succeeded if i.result is not None and i.result.undo_until is not None]
         summary = result.summary()
+        what = pv.title.split(":")[0]
         if undo:
             until = min(r.undo_until for r in undo if r.undo_until is not None)
             self.last_undo = Undoable(tuple(r.order for r in undo), until)
@@ -406,3 +405,19 @@ class Flows:
         self.app.push_screen(ResultScreen(f"{what}: {result.summary()}",
                                           [(i.order, i.ok, i.message) for i in result.items]))
         return True
+
+
+def _safe_preview(depot: services.Depot, action: services.Action) -> services.Preview | BaseException:
+    try:
+        return action.preview(depot)
+    except ERRORS as e:
+        return e
+
+
+def _cancel_context(depot: services.Depot, number: str) -> tuple[Any, Any, str]:
+    return (queries.order_detail(depot, number), queries.order_actions(depot, number),
+            queries.fresh_cancellation_number(depot))
+
+
+def _tags_context(depot: services.Depot, number: str) -> tuple[Sequence[str], Sequence[str]]:
+    return queries.order_detail(depot, number).tags, queries.order_tags(depot)

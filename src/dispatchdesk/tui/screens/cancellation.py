@@ -4,8 +4,10 @@ Reason code, a comment that goes to the partner, an internal note that never lea
 depot, the cancellation number (filled in with a fresh one, editable) and the quantity to
 cancel of every open line (default: all of it; fewer is a partial cancellation).
 
-The form checks nothing itself: `check(request)` (the services' preview) returns the
-sentences that refuse it, and the form shows them and stays open.
+The form checks nothing itself: `check(request)` (the services' preview, awaited off the
+event loop) returns the sentences that refuse it; the form shows them and stays open, and
+checks again as the dispatcher corrects the fields, so a fixed error goes away. `initial`
+fills the form again with what was typed (after No on the confirm).
 
 | Key | Action |
 | --- | --- |
@@ -17,9 +19,10 @@ sentences that refuse it, and the form shows them and stays open.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from rich.text import Text
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
@@ -58,9 +61,10 @@ class CancellationForm(ModalScreen[CancellationRequest | None]):
         lines: Sequence[LineView],
         number: str,
         *,
-        check: Callable[[CancellationRequest], Sequence[str]] | None = None,
-        new_number: Callable[[], str] | None = None,
+        check: Callable[[CancellationRequest], Awaitable[Sequence[str]]] | None = None,
+        new_number: Callable[[], Awaitable[str]] | None = None,
         blink: bool = True,
+        initial: CancellationRequest | None = None,
     ) -> None:
         super().__init__(classes="dialog-screen")
         self.order = order
@@ -70,6 +74,8 @@ class CancellationForm(ModalScreen[CancellationRequest | None]):
         self.check = check
         self.new_number = new_number
         self.blink = blink
+        self.initial = initial
+        self.shown_problems = False
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog form", id="cancellation"):
@@ -116,6 +122,16 @@ class CancellationForm(ModalScreen[CancellationRequest | None]):
         return field
 
     def on_mount(self) -> None:
+        init = self.initial
+        if init is not None:
+            if init.reason is not None:
+                self.query_one("#reason", Select).value = init.reason.value
+            self.query_one("#comment", Input).value = init.comment
+            self.query_one("#note", Input).value = init.internal_note
+            self.query_one("#number", Input).value = init.number
+            for i, ln in enumerate(self.lines):
+                if init.lines:
+                    self.query_one(f"#qty-{i}", Input).value = str(init.lines.get(ln.article, 0))
         self.query_one("#reason", Select).focus()
 
     # ------------------------------------------------------------------ reading the form
@@ -162,18 +178,34 @@ class CancellationForm(ModalScreen[CancellationRequest | None]):
             self.query_one(".dialog-body", VerticalScroll).scroll_end(animate=False)
 
     # ------------------------------------------------------------------ actions
-    def action_submit(self) -> None:
+    async def _problems(self) -> tuple[CancellationRequest | None, list[str]]:
         req, problems = self.request()
         if req is not None and self.check is not None:
-            problems = list(self.check(req))
+            problems = list(await self.check(req))
+        return req, problems
+
+    async def action_submit(self) -> None:
+        req, problems = await self._problems()
         if problems or req is None:
             self.show_problems(problems)
+            self.shown_problems = True
             return
         self.dismiss(req)
 
-    def action_new_number(self) -> None:
+    @on(Input.Changed)
+    @on(Select.Changed)
+    def _recheck(self) -> None:
+        """Once errors are shown, they follow the fields: a fixed one goes away."""
+        if self.shown_problems:
+            self.run_worker(self._recheck_now(), exclusive=True, group="recheck")
+
+    async def _recheck_now(self) -> None:
+        _, problems = await self._problems()
+        self.show_problems(problems)
+
+    async def action_new_number(self) -> None:
         if self.new_number is not None:
-            self.query_one("#number", Input).value = self.new_number()
+            self.query_one("#number", Input).value = await self.new_number()
 
     def action_close(self) -> None:
         self.dismiss(None)
@@ -182,9 +214,9 @@ class CancellationForm(ModalScreen[CancellationRequest | None]):
         event.stop()
         self.focus_next()
 
-    def on_button_pressed(self, event: Button.Pressed) -> None:
+    async def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()
         if event.button.id == "send":
-            self.action_submit()
+            await self.action_submit()
         else:
             self.dismiss(None)

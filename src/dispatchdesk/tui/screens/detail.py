@@ -22,6 +22,7 @@ from typing import Any
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
@@ -242,7 +243,7 @@ class OrderDetailScreen(OrderKeys, Screen[None]):
     def compose(self) -> ComposeResult:
         yield DeskHeader()
         with VerticalScroll(id="detail-body"):
-            yield Static("", id="detail", markup=False)
+            yield Static("Reading the order…", id="detail", markup=False)
         yield KeyBar()
 
     def on_mount(self) -> None:
@@ -250,17 +251,26 @@ class OrderDetailScreen(OrderKeys, Screen[None]):
         self.load()
         self.query_one("#detail-body").focus()
 
+    @work(thread=True, exclusive=True, group="detail", exit_on_error=False)
     def load(self) -> None:
-        body = self.query_one("#detail", Static)
+        """Read the order off the event loop; the screen shows it when it comes."""
         try:
-            self.detail = queries.order_detail(self.depot, self.number)
-            self.actions = queries.order_actions(self.depot, self.number)
+            detail = queries.order_detail(self.depot, self.number)
+            actions = queries.order_actions(self.depot, self.number)
         except ERRORS as e:
-            body.update(Text(clean(str(e)), style="bold"))
-            self.detail = None
-            self.actions = None
-            self.refresh_bindings()
+            self.app.call_from_thread(self._show_error, str(e))
             return
+        self.app.call_from_thread(self._show, detail, actions)
+
+    def _show_error(self, error: str) -> None:
+        self.query_one("#detail", Static).update(Text(clean(error), style="bold"))
+        self.detail = None
+        self.actions = None
+        self.refresh_bindings()
+
+    def _show(self, detail: OrderDetail, actions: OrderActions) -> None:
+        body = self.query_one("#detail", Static)
+        self.detail, self.actions = detail, actions
         undo = ""
         if self.actions.undo_until is not None:
             undo = f"the last action can be undone until {self.actions.undo_until.astimezone():%H:%M:%S} (u)"

@@ -38,6 +38,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Input, Static
 
+from ... import services
 from ...domain import WORKING, Status
 from ...services import ERRORS, queries
 from ...services.queries import ARCHIVED, LIST_KEYS, Card, OrderActions, SearchIndex
@@ -312,11 +313,24 @@ class DispatchScreen(OrderKeys, Screen[None]):
         if card is None:
             self.actions = None
         elif self.actions is None or (self.actions.number, self.actions.version) != (card.number, card.version):
-            try:
-                self.actions = queries.order_actions(self.depot, card.number)
-            except ERRORS:
-                self.actions = None
+            self._load_actions(card.number)
         self.refresh_bindings()
+
+    @work(thread=True, exclusive=True, group="actions", exit_on_error=False)
+    def _load_actions(self, number: str) -> None:
+        """What the rules allow on the highlighted order, read off the event loop; the footer
+        offers only the keys that need no answer until it comes."""
+        try:
+            actions: OrderActions | None = queries.order_actions(self.depot, number)
+        except ERRORS:
+            actions = None
+        self.app.call_from_thread(self._actions_loaded, number, actions)
+
+    def _actions_loaded(self, number: str, actions: OrderActions | None) -> None:
+        card = self.card
+        if card is not None and card.number == number:
+            self.actions = actions
+            self.refresh_bindings()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("why", "side", "escape", "help", "toggle_tab", "filter"):
@@ -425,12 +439,16 @@ class DispatchScreen(OrderKeys, Screen[None]):
             lst.ask_visible()
         self._refresh_actions()
 
+    @work(thread=True, group="reveal", exit_on_error=False)
     def reveal(self, number: str) -> None:
-        """Show the order where it is now (after someone else changed it)."""
+        """Show the order where it is now (after someone else changed it); read off the loop."""
         try:
             pos = queries.card_position(self.depot, number)
         except ERRORS:
             return
+        self.app.call_from_thread(self._reveal_at, pos)
+
+    def _reveal_at(self, pos: Any) -> None:
         if pos is None:
             return
         key, index, oid = pos
@@ -516,19 +534,28 @@ class DispatchScreen(OrderKeys, Screen[None]):
     async def _bulk(self, targets: list[Card], action: str) -> None:
         from ..screens.menu import MenuItem, MenuScreen
 
-        kw: dict[str, Any] = {}
+        actions: list[services.OrderAction] = []
         if action == "set_status":
             items = [MenuItem(st.value, st.label) for st in Status if st is not Status.CANCELLED]
-            items.append(MenuItem("cancelled", "Cancelled", refused="Cancel orders one at a time: each needs "
-                                  "its cancellation form (reason, lines, number)."))
+            items.append(MenuItem("cancelled", "Cancelled", refused=services.NO_BULK_CANCEL))
             choice = await self.app.push_screen_wait(
                 MenuScreen(f"Set status of {len(targets)} selected orders", items, menu_id="status-menu"))
             if choice is None:
                 return
-            kw["status"] = Status(choice)
-        if action == "archive":
-            kw["archived"] = not all(t.archived for t in targets)
-        if await self.flows.bulk(targets, action, **kw):
+            status = Status(choice)
+            partner = None
+            if status is Status.DISPATCHED:
+                partner = await self.flows.pick_partner(targets[0])
+                if partner is None:
+                    return
+            actions = [services.SetStatus(t.number, status=status, partner=partner, expected_version=t.version)
+                       for t in targets]
+        elif action == "archive":
+            archived = not all(t.archived for t in targets)
+            actions = [services.Archive(t.number, archived=archived, expected_version=t.version) for t in targets]
+        elif action == "trash":
+            actions = [services.Trash(t.number, expected_version=t.version) for t in targets]
+        if actions and await self.flows.bulk(actions):
             self.clear_selection()
 
     # ------------------------------------------------------------------ pick up, move, drop
