@@ -329,9 +329,9 @@ def request_cancellation(
             if refusals:
                 raise Refused(refusals)
         transport, fups = delivery(
-            facts.assignee,
+            partner_facts(order.assignee),
             NoticeKind.CANCEL_REQUEST,
-            order.number,  # type: ignore[arg-type]
+            order.number,
             now=depot.now(),
             since=order.dispatched_at,
         )
