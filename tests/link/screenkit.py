@@ -35,7 +35,7 @@ from dispatchdesk.services import (
 from dispatchdesk.services.outbox import Delivery, RetryPolicy, claim_due, record_result, skip
 from dispatchdesk.store import Database
 from dispatchdesk.store.models import FollowUp
-from helpers import Clock, wait_for  # noqa: F401 - the suite's own, used here and re-exported
+from helpers import Clock, wait_for
 
 # Snapshots show times; make them the same on every machine.
 os.environ["TZ"] = "UTC"
