@@ -11,7 +11,6 @@ import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +34,7 @@ from dispatchdesk.store.models import (
     Order,
     ReceivedMessage,
 )
+from helpers import Clock
 
 PG_HOST = "127.0.0.1"
 PG_PORT = 5432
@@ -42,27 +42,14 @@ PG_USER = "postgres"
 SECRET = "s3cret-s3cret-s3cret-0"
 
 
-class FakeClock:
-    """A clock that stands still until the test moves it."""
-
-    def __init__(self, start: datetime | None = None) -> None:
-        self.now = start or datetime(2025, 3, 14, 9, 0, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> datetime:
-        self.now = self.now + timedelta(seconds=seconds)
-        return self.now
-
-
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
+def clock() -> Clock:
+    """The suite's test clock (tests/helpers.py): it stands still until the test moves it."""
+    return Clock()
 
 
 def _open_depot(
-    url_or_path: str | os.PathLike[str], clock: FakeClock, actor: str = "tester"
+    url_or_path: str | os.PathLike[str], clock: Clock, actor: str = "tester"
 ) -> Depot:
     return Depot(Database.open(url_or_path), actor=actor, clock=clock)
 
@@ -87,7 +74,7 @@ def db_path(tmp_path: Path, _migrated_template: Path) -> Path:
 
 
 @pytest.fixture
-def depot(db_path: Path, clock: FakeClock) -> Iterator[Depot]:
+def depot(db_path: Path, clock: Clock) -> Iterator[Depot]:
     d = _open_depot(db_path, clock)
     yield d
     d.close()
@@ -340,7 +327,7 @@ def make_order_fixture() -> Callable[..., str]:
 
 
 @pytest.fixture(name="open_depot")
-def open_depot_fixture(clock: FakeClock) -> Iterator[Callable[..., Depot]]:
+def open_depot_fixture(clock: Clock) -> Iterator[Callable[..., Depot]]:
     """open_depot(path_or_url, actor=...): another session on a database, same clock."""
     opened: list[Depot] = []
 

@@ -99,7 +99,7 @@ def database_location(arg: str | None, *, create_dir: bool = True) -> str:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as e:
-            from .store import StorageError
+            from .services import StorageError
 
             raise StorageError(
                 f"Cannot create the data directory {path.parent}: {e.strerror or e}. "
@@ -554,9 +554,7 @@ def cmd_relay(args: argparse.Namespace) -> int:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    from sqlalchemy import func, select
-
-    from .store.models import Order, Partner
+    from .services import queries
 
     depot = _open(args)
     try:
@@ -568,9 +566,8 @@ def cmd_init(args: argparse.Namespace) -> int:
             from .demo import add_demo_partners
 
             add_demo_partners(depot)
-        with depot.uow(write=False) as uow:
-            orders = uow.session.scalar(select(func.count()).select_from(Order)) or 0
-            partners = uow.session.scalar(select(func.count()).select_from(Partner)) or 0
+        orders = sum(queries.counts(depot).values()) + sum(queries.counts(depot, archived=True).values())
+        partners = len(queries.partner_names(depot))
         out(f"The database {depot.db.where} is ready: {partners} partners, {orders} orders.")
     finally:
         depot.close()

@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from .domain import CancellationRequest, NoticeKind, NoticeState, ReasonCode, Status
+from .link import DEMO_PARTNER_PORT
 from .services import (
     ERRORS,
     Depot,
@@ -66,8 +67,6 @@ __all__ = [
     "demo_url",
 ]
 
-#: The port the demo simulator listens on (127.0.0.1): the demo's HTTP partners point there.
-DEMO_PARTNER_PORT = 8731
 #: The fixed "now" of the JSON copy in data/demo.json.
 DEMO_EPOCH = datetime(2025, 6, 2, 16, 30, tzinfo=UTC)
 SEED = 20250602

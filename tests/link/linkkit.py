@@ -10,6 +10,7 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -27,6 +28,7 @@ from dispatchdesk.services import (
 from dispatchdesk.services.outbox import RetryPolicy  # noqa: F401 - re-exported for tests
 from dispatchdesk.store import Database
 from dispatchdesk.store.models import Notice, Order, ReceivedMessage
+from helpers import wait_for
 
 T = TypeVar("T")
 
@@ -45,18 +47,9 @@ def open_depot(path: Path, actor: str = "tester") -> Depot:
     return Depot(Database.open(path), actor=actor)
 
 
-async def eventually(check: Callable[[], T], *, timeout: float = 15.0, interval: float = 0.05,
-                     what: str = "the condition") -> T:
-    """Run `check` (in a thread: it reads the database) until it returns something truthy."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while True:
-        last = await asyncio.to_thread(check)
-        if last:
-            return last
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}; last value: {last!r}")
-        await asyncio.sleep(interval)
+#: The suite's wait_for (tests/helpers.py) for the link: `check` runs in a thread (it reads
+#: the database while the loop serves the relays) until it returns something truthy.
+eventually = partial(wait_for, None, in_thread=True)
 
 
 def notice_states(d: Depot, number: str | None = None) -> list[tuple[str, str, str]]:

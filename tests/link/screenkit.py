@@ -8,7 +8,6 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +35,7 @@ from dispatchdesk.services import (
 from dispatchdesk.services.outbox import Delivery, RetryPolicy, claim_due, record_result, skip
 from dispatchdesk.store import Database
 from dispatchdesk.store.models import FollowUp
+from helpers import Clock, wait_for
 
 # Snapshots show times; make them the same on every machine.
 os.environ["TZ"] = "UTC"
@@ -46,17 +46,6 @@ SECRET = "screen-test-secret-0001"
 ODD = "Evil\x1b[31m Red\x1b[0m \x1b]0;owned\x07[@click=app.quit]Trading[/] \u202eLTD"
 ODD_ERROR = "HTTP 422 Unprocessable: \x1b[2J[@click=app.quit]boom[/] \u202eevil \x9b31m"
 NO_JITTER = RetryPolicy(jitter=0.0)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2025, 3, 14, 9, 0, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 @dataclass
@@ -200,14 +189,6 @@ class ScreenApp(App[None]):
 
     def on_mount(self) -> None:
         self.push_screen(self.make(self.depot))
-
-
-async def wait_for(pilot: Pilot[Any], predicate: Callable[[], object], what: str = "", tries: int = 400) -> None:
-    for _ in range(tries):
-        if predicate():
-            return
-        await pilot.pause(0.02)
-    raise AssertionError(f"timed out waiting for {what or predicate}")
 
 
 async def loaded(pilot: Pilot[Any], at_least: int = 1) -> Any:

@@ -16,6 +16,7 @@ from linkkit import SECRET, eventually, free_port, make_order, open_depot, order
 
 from dispatchdesk.cli import main
 from dispatchdesk.services import dispatch, trash
+from helpers import wait_for
 
 CLI = "import sys; from dispatchdesk.cli import main; raise SystemExit(main())"
 
@@ -39,11 +40,7 @@ async def _healthy(port: int) -> None:
         except aiohttp.ClientError:
             return False
 
-    for _ in range(300):
-        if await up():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"no relay answering on port {port}")
+    await wait_for(None, up, f"a relay answering on port {port}")
 
 
 async def test_two_depots_linked_with_the_command_line(tmp_path: Path) -> None:

@@ -9,7 +9,6 @@ import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -27,6 +26,7 @@ from dispatchdesk.services import (
     receive,
 )
 from dispatchdesk.store import Database
+from helpers import Clock
 
 # Snapshots show times; make them the same on every machine.
 os.environ["TZ"] = "UTC"
@@ -40,19 +40,6 @@ ODD = "\x1b[31mRED\x1b[0m\x1b[2J\x1b]0;pwned\x07\x9b1m\x85\u202eevil\u202c[@clic
 #: (The services fold runs of white space in a partner's name, and NEL is white space.)
 ODD_PARTNER = " ".join(("Evil " + ODD).split())
 ODD_NUMBER = "DD-000666"
-
-
-class Clock:
-    """A clock that stands still until the test moves it."""
-
-    def __init__(self) -> None:
-        self.now = datetime(2025, 3, 14, 9, 0, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 @dataclass

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import select
@@ -12,6 +11,7 @@ from textual.worker import WorkerState
 
 from dispatchdesk.services import Depot
 from dispatchdesk.store.models import AuditEntry, Notice, Order
+from helpers import wait_for
 
 
 def make_app(desk: Any, **kw: Any) -> Any:
@@ -23,15 +23,6 @@ def make_app(desk: Any, **kw: Any) -> Any:
 
 
 BUSY = (WorkerState.PENDING, WorkerState.RUNNING)
-
-
-async def wait_for(pilot: Pilot[Any], predicate: Callable[[], object], what: str = "", tries: int = 400) -> None:
-    """Let the app run until `predicate()` holds (it fails the test after ~8 s)."""
-    for _ in range(tries):
-        if predicate():
-            return
-        await pilot.pause(0.02)
-    raise AssertionError(f"timed out waiting for {what or predicate}")
 
 
 def _quiet(app: Any) -> bool:

@@ -11,3 +11,6 @@ import logging
 # Nothing is printed unless the program configures logging (run_relay does): inside the
 # console a stray warning on stderr would garble the screen.
 logging.getLogger(__name__).addHandler(logging.NullHandler())
+
+#: The port the demo simulator listens on (127.0.0.1): the demo's HTTP partners point there.
+DEMO_PARTNER_PORT = 8731

@@ -42,6 +42,7 @@ from aiohttp import web
 from ..domain import NoticeKind
 from ..services import ERRORS, Depot, DispatchError, set_setting
 from ..services.outbox import LinkPartner, link_partners, open_orders_from
+from . import DEMO_PARTNER_PORT
 from .endpoint import make_app
 from .signing import SignatureError, sign, verify
 
@@ -50,14 +51,6 @@ __all__ = ["DEMO_HOST", "DemoSimulator", "SimulatorError", "Timings"]
 log = logging.getLogger("dispatchdesk.link.simulator")
 
 DEMO_HOST = "127.0.0.1"
-
-
-def _default_port() -> int:
-    try:
-        from ..demo import DEMO_PARTNER_PORT
-    except ImportError:  # pragma: no cover - demo.py ships with the package
-        return 8731
-    return DEMO_PARTNER_PORT
 
 
 class SimulatorError(DispatchError):
@@ -91,7 +84,7 @@ class DemoSimulator:
                  timings: Timings | None = None, smtp: bool = True, seed: int | None = None) -> None:
         self.depot = depot
         self.host = host
-        self.port = _default_port() if port is None else port
+        self.port = DEMO_PARTNER_PORT if port is None else port
         self.timings = timings or Timings()
         self.smtp = smtp
         self.rng = random.Random(seed)

@@ -654,7 +654,7 @@ def request_cancellation(
             if refusals:
                 raise Refused(refusals)
         transport, fups = delivery(
-            facts.assignee,  # type: ignore[arg-type]
+            partner_facts(order.assignee),
             NoticeKind.CANCEL_REQUEST,
             order.number,
             now=depot.now(),

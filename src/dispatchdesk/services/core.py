@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 from sqlalchemy import String, bindparam, cast, func, insert, literal, select, union_all
 from sqlalchemy import inspect as sa_inspect
@@ -287,6 +287,10 @@ class Preview:
 # --------------------------------------------------------------------------- loading
 
 
+@overload
+def partner_facts(p: Partner) -> PartnerFacts: ...
+@overload
+def partner_facts(p: Partner | None) -> PartnerFacts | None: ...
 def partner_facts(p: Partner | None) -> PartnerFacts | None:
     if p is None:
         return None
@@ -370,7 +374,8 @@ _PREFETCH = "dispatchdesk.prefetch"
 
 def _take_prefetch(session: Session, order_id: int | None) -> tuple[int, int] | None:
     """(undo seconds, highest notice seq) read with the order's facts, used once."""
-    return session.info.pop((_PREFETCH, order_id), None)
+    prefetched: tuple[int, int] | None = session.info.pop((_PREFETCH, order_id), None)
+    return prefetched
 
 
 def load_order(session: Session, number: str, *, expected_version: int | None = None) -> Order:
@@ -619,7 +624,7 @@ def apply_plan(
     followups = write_followups(session, order, plan.followups, notices, partners_by_name, now)
     can_undo = plan.undoable if undoable is None else undoable
     undo_until = now + timedelta(seconds=undo_s) if (can_undo and undo_s > 0) else None
-    audit_id = conn.execute(
+    audit_key = conn.execute(
         _INSERT_AUDIT,
         dict(
             order_id=order.id,
@@ -638,7 +643,9 @@ def apply_plan(
             undone_by=None,
             undo_of=None,
         ),
-    ).inserted_primary_key[0]
+    ).inserted_primary_key
+    assert audit_key is not None  # a one-row INSERT always has its key
+    audit_id = audit_key[0]
     message = plan.summary(to=Status(order.status), followups=len(followups))
     return ActionResult(
         order=order.number,

@@ -11,6 +11,7 @@ in every such case nothing is stored.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -249,8 +250,8 @@ def _audit(
     frm: str,
     detail: str,
     partner: Partner,
-    notices: list[Notice] = (),
-) -> None:  # type: ignore[assignment]
+    notices: Sequence[Notice] = (),
+) -> None:
     s.add(
         AuditEntry(
             order_id=order.id,
@@ -279,7 +280,7 @@ def _answer(
     facts = partner_facts(partner)
     transport, followups = delivery(
         facts, NoticeKind.ANSWER, order.number if order else "", now=depot.now(), since=None
-    )  # type: ignore[arg-type]
+    )
     payload = {
         "notice": msg["id"],
         "outcome": outcome,
@@ -381,7 +382,7 @@ def _on_revoked(depot: Depot, s: Session, partner: Partner, msg: dict[str, Any])
         raise Refused(
             [f"{partner.name} did not send us order {order.number}; it cannot revoke it."]
         )
-    r = react_to_revocation(order_facts(order), partner_facts(partner), depot.now())  # type: ignore[arg-type]
+    r = react_to_revocation(order_facts(order), partner_facts(partner), depot.now())
     return order.number, _react(
         depot,
         s,
@@ -612,7 +613,7 @@ def _on_rejected(
             [f"Order {order.number} is not with {partner.name}; its rejection changes nothing."]
         )
     facts = order_facts(order)
-    r = react_to_rejection(facts, partner_facts(partner))  # type: ignore[arg-type]
+    r = react_to_rejection(facts, partner_facts(partner))
     frm = order.status
     before = snapshot(order)
     order.partner_status = Status.REJECTED.value
@@ -666,7 +667,7 @@ def _on_status(depot: Depot, s: Session, partner: Partner, msg: dict[str, Any]) 
         raise InvalidInput(
             f"A status update cannot report {reported.label}; send a rejection or an answer instead."
         )
-    r = react_to_status(order_facts(order), partner_facts(partner), reported)  # type: ignore[arg-type]
+    r = react_to_status(order_facts(order), partner_facts(partner), reported)
     frm = order.status
     order.partner_status = reported.value
     order.partner_status_at = depot.now()
@@ -683,7 +684,7 @@ def _on_status(depot: Depot, s: Session, partner: Partner, msg: dict[str, Any]) 
             order.number,
             now=depot.now(),
             since=None,
-        )  # type: ignore[arg-type]
+        )
         n = add_notice(
             s,
             order,

@@ -34,12 +34,12 @@ import os
 import re
 import tempfile
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from sqlalchemy import (
     JSON,
@@ -54,6 +54,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.orm import Session
+from sqlalchemy.schema import Table
 
 from ..domain import (
     Direction,
@@ -154,9 +155,10 @@ def _stamp(value: Any) -> str | None:
                 return f"{value[:10]}T{value[11:19]}+00:00"
             return f"{value[:10]}T{value[11:]}+00:00"
         value = datetime.fromisoformat(value)
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).isoformat()
+    when: datetime = value
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.astimezone(UTC).isoformat()
 
 
 def _json(value: Any) -> Any:
@@ -178,7 +180,7 @@ class _Reader:
             return type_coerce(column, String).label(column.key)
         return column
 
-    def rows(self, q: Any) -> list[Any]:
+    def rows(self, q: Any) -> Sequence[Any]:
         return self.conn.execute(q).all()
 
     def grouped(self, q: Any) -> dict[int, list[tuple[Any, ...]]]:
@@ -375,7 +377,7 @@ def _atomic(path: str | os.PathLike[str], *, binary: bool) -> Iterator[IO[Any]]:
             os.fchmod(fd, 0o666 & ~umask)
         except (AttributeError, OSError):
             pass  # not on every platform; the file stays private
-        with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8", "newline": ""})) as f:
+        with (os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8", newline="")) as f:
             yield f
             f.flush()
             os.fsync(f.fileno())
@@ -419,9 +421,9 @@ def write_json(data: dict[str, Any], dest: str | os.PathLike[str] | IO[str]) -> 
     """
     if hasattr(dest, "write"):
         for chunk in dump_json(data, ascii_only=True):
-            dest.write(chunk)  # type: ignore[union-attr]
+            dest.write(chunk)
         return
-    with _atomic(dest, binary=False) as f:  # type: ignore[arg-type]
+    with _atomic(dest, binary=False) as f:
         buf: list[str] = []
         for chunk in dump_json(data):
             buf.append(chunk)
@@ -750,9 +752,9 @@ def export_csv(
         row = _flat(o)
         w.writerow([_csv_cell(row[key]) for key, _ in ORDER_COLUMNS])
     if hasattr(dest, "write"):
-        dest.write(buf.getvalue())  # type: ignore[union-attr]
+        dest.write(buf.getvalue())
     else:
-        with _atomic(dest, binary=False) as f:  # type: ignore[arg-type]
+        with _atomic(dest, binary=False) as f:
             f.write(buf.getvalue())
     return len(data["orders"])
 
@@ -1238,7 +1240,7 @@ def _check(
     in_db = _existing(s, Order.number, referenced - set(numbers_in_file)) | taken
     cn_in_file: set[str] = set()
     all_cn = [
-        c.get("number") for rec in raw_orders if isinstance(rec, dict) and isinstance(rec.get("cancellations"), list)
+        c["number"] for rec in raw_orders if isinstance(rec, dict) and isinstance(rec.get("cancellations"), list)
         for c in rec["cancellations"] if isinstance(c, dict) and isinstance(c.get("number"), str)
     ]
     cn_taken = _existing(s, Cancellation.number, all_cn)
@@ -1476,7 +1478,7 @@ def _check(
         }))
 
     known_notices = set(seen_ids) | notice_ids_taken
-    refs = {rec.get("notice") for rec in raw_followups if isinstance(rec, dict) and isinstance(rec.get("notice"), str)}
+    refs = {rec["notice"] for rec in raw_followups if isinstance(rec, dict) and isinstance(rec.get("notice"), str)}
     known_notices |= _existing(s, Notice.id, refs - known_notices)
     for i, rec in enumerate(raw_followups):
         if not isinstance(rec, dict):
@@ -1538,7 +1540,7 @@ def _write(depot: Depot, s: Session, source: str, partners: dict[str, Partner], 
         })
     id_of: dict[str, int] = {}
     if order_rows:
-        table = Order.__table__
+        table = cast(Table, Order.__table__)
         for i in range(0, len(order_rows), 5000):
             chunk = order_rows[i : i + 5000]
             res = s.execute(
@@ -1550,8 +1552,8 @@ def _write(depot: Depot, s: Session, source: str, partners: dict[str, Partner], 
     missing |= {o for o, _, _ in plan.followups if o is not None and o not in id_of}
     missing_list = sorted(missing)
     for i in range(0, len(missing_list), _CHUNK):
-        chunk = missing_list[i : i + _CHUNK]
-        id_of.update(dict(s.execute(select(Order.number, Order.id).where(Order.number.in_(chunk))).all()))
+        numbers = missing_list[i : i + _CHUNK]
+        id_of.update(dict(s.execute(select(Order.number, Order.id).where(Order.number.in_(numbers))).all()))
 
     def oid(key: str) -> int:
         return id_of[key_to_number[key]]
@@ -1570,7 +1572,7 @@ def _write(depot: Depot, s: Session, source: str, partners: dict[str, Partner], 
         for k, c in plan.cancellations
     ])
     if plan.replaces:
-        t = Order.__table__
+        t = cast(Table, Order.__table__)
         s.execute(
             update(t).where(t.c.id == bindparam("oid")).values(replaces_id=bindparam("rid")),
             [{"oid": oid(k), "rid": id_of[n]} for k, n in plan.replaces],
@@ -1581,13 +1583,13 @@ def _write(depot: Depot, s: Session, source: str, partners: dict[str, Partner], 
     by_order: dict[int | None, list[dict[str, Any]]] = defaultdict(list)
     for order_number, n in plan.notices:
         by_order[id_of[order_number] if order_number is not None else None].append(n)
-    existing_max: dict[int, int] = {}
+    existing_max: dict[int | None, int] = {}
     new_ids = {id_of[x["number"]] for x in plan.orders}
     old_ids = [o for o in by_order if o is not None and o not in new_ids]
     for i in range(0, len(old_ids), _CHUNK):
-        chunk = old_ids[i : i + _CHUNK]
+        ids = old_ids[i : i + _CHUNK]
         existing_max.update(s.execute(select(Notice.order_id, func.max(Notice.seq))
-                                      .where(Notice.order_id.in_(chunk)).group_by(Notice.order_id)).all())
+                                      .where(Notice.order_id.in_(ids)).group_by(Notice.order_id)).all())
     notice_rows = []
     for order_id, ns in by_order.items():
         given = [n["seq"] for n in ns]

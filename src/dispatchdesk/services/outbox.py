@@ -29,9 +29,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import exists, func, or_, select, update
+from sqlalchemy import CursorResult, exists, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from ..domain import NoticeKind, NoticeState, Transport
@@ -472,13 +472,14 @@ def release_claims(depot: Depot, worker_id: str, notice_ids: Sequence[str]) -> i
     with depot.uow() as uow:
         n = 0
         for i in range(0, len(notice_ids), 500):
-            n += uow.session.execute(
+            # an UPDATE gives a CursorResult (Session.execute is typed as the wider Result)
+            n += cast(CursorResult[Any], uow.session.execute(
                 update(Notice)
                 .where(Notice.id.in_(list(notice_ids[i:i + 500])), Notice.claimed_by == worker_id,
                        Notice.state == NoticeState.QUEUED.value)
                 .values(claimed_by=None, lease_until=None)
                 .execution_options(synchronize_session=False)
-            ).rowcount or 0
+            )).rowcount or 0
         if n:
             uow.commit()
         return n

@@ -6,11 +6,13 @@ Each returns plain frozen dataclasses, so a screen holds no session and no ORM o
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import and_, func, or_, select
-from sqlalchemy.orm import aliased
+from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy.orm import Session, aliased
 
 from ..domain import (
     ALL_STATUSES,
@@ -18,6 +20,7 @@ from ..domain import (
     Direction,
     Mark,
     NoticeState,
+    OrderFacts,
     ReasonCode,
     Status,
     allowed_targets,
@@ -101,7 +104,7 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _notice_marks(session, ids: list[int] | None) -> dict[int, set[Mark]]:  # type: ignore[no-untyped-def]
+def _notice_marks(session: Session, ids: list[int] | None) -> dict[int, set[Mark]]:
     q = select(Notice.order_id, Notice.state, func.count()).where(Notice.order_id.is_not(None)).group_by(
         Notice.order_id, Notice.state)
     if ids is not None:
@@ -110,6 +113,8 @@ def _notice_marks(session, ids: list[int] | None) -> dict[int, set[Mark]]:  # ty
         q = q.where(Notice.order_id.in_(ids))
     out: dict[int, set[Mark]] = defaultdict(set)
     for oid, state, _n in session.execute(q):
+        if oid is None:  # left out by the query already; this narrows the type
+            continue
         st = NoticeState(state)
         if st.waiting:
             out[oid].add(Mark.NOTICE_WAITING)
@@ -147,7 +152,7 @@ ARCHIVED = "archived"
 LIST_KEYS: tuple[str, ...] = tuple(s.value for s in ALL_STATUSES) + (ARCHIVED,)
 
 
-def _list_where(key: str):  # type: ignore[no-untyped-def]
+def _list_where(key: str) -> ColumnElement[bool]:
     if key == ARCHIVED:
         return Order.archived.is_(True)
     # "IS NOT true" rather than "= false": the database then walks the status index in order.
@@ -164,7 +169,7 @@ _CARD_COLUMNS = (
 _MANY_IDS = 5000
 
 
-def _cards(session, rows) -> list[Card]:  # type: ignore[no-untyped-def]
+def _cards(session: Session, rows: Sequence[Sequence[Any]]) -> list[Card]:
     """Rows of _CARD_COLUMNS -> cards with their marks (two small queries for the marks)."""
     if not rows:
         return []
@@ -243,7 +248,7 @@ def cards_by_id_lists(depot: Depot, id_lists: list[list[int]]) -> list[list[Card
     if not wanted:
         return [[] for _ in id_lists]
     with depot.uow(write=False) as uow:
-        rows = []
+        rows: list[Sequence[Any]] = []
         for i in range(0, len(wanted), 500):
             chunk = wanted[i:i + 500]
             rows.extend(uow.session.execute(select(*_CARD_COLUMNS).where(Order.id.in_(chunk))).all())
@@ -310,7 +315,8 @@ def search_index(depot: Depot) -> SearchIndex:
     text: list[str] = []
     with depot.uow(write=False) as uow:
         s = uow.session
-        names = {pid: name.casefold() for pid, name in s.execute(select(Partner.id, Partner.name)).all()}
+        names: dict[int | None, str] = {
+            pid: name.casefold() for pid, name in s.execute(select(Partner.id, Partner.name)).all()}
         for oid, status, archived, number, src, asg, ref, pick, deliv in s.execute(
                 q, execution_options={"yield_per": 2000}):
             ids.append(oid)
@@ -351,7 +357,7 @@ class OrderActions:
         return self.undo_until is not None and now < self.undo_until
 
 
-def _undo_until(session, order_id: int, version: int, now: datetime) -> datetime | None:  # type: ignore[no-untyped-def]
+def _undo_until(session: Session, order_id: int, version: int, now: datetime) -> datetime | None:
     """Until when the order's last action can be undone (the same test services.undo makes)."""
     last = session.scalars(select(AuditEntry).where(AuditEntry.order_id == order_id, AuditEntry.undo_of.is_(None))
                            .order_by(AuditEntry.id.desc()).limit(1)).first()
@@ -391,7 +397,7 @@ def order_actions(depot: Depot, number: str) -> OrderActions:
         )
 
 
-def _cancel_refusal(facts, now: datetime) -> str | None:  # type: ignore[no-untyped-def]
+def _cancel_refusal(facts: OrderFacts, now: datetime) -> str | None:
     """Why the cancellation form cannot be used on this order (reason checks aside: the form asks)."""
     plan = plan_cancellation(facts, CancellationRequest(ReasonCode.OTHER, comment="-"), now)
     return " ".join(plan.refusals) or None

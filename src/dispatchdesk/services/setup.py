@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import select
@@ -34,7 +36,7 @@ class PartnerInput:
     pass_cancellations: bool = False
 
 
-def _choice(enum: Any, value: str, what: str) -> str:
+def _choice(enum: type[StrEnum], value: str, what: str) -> str:
     try:
         return enum(value.strip().lower()).value
     except ValueError:
@@ -119,7 +121,7 @@ def add_partner(depot: Depot, p: PartnerInput) -> str:
             uow.commit()
         except IntegrityError:
             raise InvalidInput(f"There is already a partner named {cols['name']!r}.") from None
-    return cols["name"]
+    return str(cols["name"])
 
 
 def update_partner(depot: Depot, name: str, p: PartnerInput) -> str:
@@ -160,7 +162,7 @@ def update_partner(depot: Depot, name: str, p: PartnerInput) -> str:
             )
         )
         uow.commit()
-    return cols["name"]
+    return str(cols["name"])
 
 
 def partner_input(depot: Depot, name: str) -> PartnerInput:
@@ -324,8 +326,8 @@ def create_order(
     *,
     status: Status = Status.CREATED,
     action: str = "created",
-    documents: list[tuple[str, str]] = (),
-    backorders: list[tuple[str, int]] = (),  # type: ignore[assignment]
+    documents: Sequence[tuple[str, str]] = (),
+    backorders: Sequence[tuple[str, int]] = (),
     extra: dict[str, Any] | None = None,
 ) -> str:
     """Register a new order (status Created). Returns its number."""

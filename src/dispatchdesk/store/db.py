@@ -12,12 +12,13 @@ import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Engine, create_engine, event, exists, insert, literal, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError, StatementError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.schema import Table
 
 from .models import DepotMeta
 
@@ -182,10 +183,10 @@ class Database:
                                 )
                         if revision == "head":
                             conn.execute(
-                                insert(DepotMeta.__table__).from_select(
+                                insert(_depot).from_select(
                                     ["id"],
                                     select(literal(1)).where(
-                                        ~exists().where(DepotMeta.__table__.c.id == 1)
+                                        ~exists().where(_depot.c.id == 1)
                                     ),
                                 )
                             )
@@ -216,7 +217,8 @@ def _display(url: str) -> str:
     return u.render_as_string(hide_password=True)
 
 
-_depot = DepotMeta.__table__
+#: The depot row's Table (the ORM types ``__table__`` as the wider FromClause).
+_depot = cast(Table, DepotMeta.__table__)
 #: Built once: every commit runs it, so it skips the ORM.
 _BUMP_CHANGE_SEQ = update(_depot).where(_depot.c.id == 1).values(change_seq=_depot.c.change_seq + 1)
 
