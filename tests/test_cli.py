@@ -179,6 +179,11 @@ def test_shell_completion_of_commands_order_numbers_and_partner_names(monkeypatc
     assert _complete(monkeypatch, capsys, "dispatchdesk order s") == ["show", "send", "status"]
     numbers = _complete(monkeypatch, capsys, f"dispatchdesk --db {db_path} order show {first[:-1]}")
     assert first in numbers and (second in numbers) == second.startswith(first[:-1])
+    from dispatchdesk.services import archive
+
+    trash(depot, second)
+    archive(depot, second, True)
+    assert _complete(monkeypatch, capsys, f"dispatchdesk --db {db_path} order archive {second}") == [second]
     names = _complete(monkeypatch, capsys, f"dispatchdesk order send {first} --db {db_path} --partner ")
     assert "Swift Haulage" in names and "Plain Client" in names
     assert not [n for n in names if "\x1b" in n]  # never offered raw to the shell

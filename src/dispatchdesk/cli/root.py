@@ -341,8 +341,11 @@ def complete_order(ctx: click.Context, _param: click.Parameter, incomplete: str)
         from ..domain import ALL_STATUSES
         from ..services import queries
 
-        flt = queries.BoardFilter(text=text, statuses=ALL_STATUSES)
-        return sorted(c.number for c in queries.board(depot, flt, limit=200))
+        found: set[str] = set()
+        for archived in (False, True):  # archived ones too (order archive --restore)
+            flt = queries.BoardFilter(text=text, archived=archived, statuses=ALL_STATUSES)
+            found.update(c.number for c in queries.board(depot, flt, limit=200))
+        return sorted(found)
 
     return _complete_from_depot(ctx, numbers, incomplete)
 
