@@ -119,6 +119,27 @@ def test_db_flag_outranks_the_environment_wherever_it_is_given(tmp_path, monkeyp
         assert inbound in out, argv
 
 
+def test_long_options_can_be_shortened_as_before(cli, depot, rows, inbound, own):
+    """argparse took an unambiguous prefix for a long option (--lim for --limit); so does the port."""
+    rc, out, err = cli("order", "list", "--lim", "1", "--sea=Plain")
+    assert rc == 0, err
+    assert inbound in out and out.strip().endswith("1 order.")
+    rc, out, err = cli("order", "tag", inbound, "--ad", "x", "--y")
+    assert rc == 0, err
+    assert [t.name for t in rows(depot, inbound).order.tags] == ["x"]
+    rc, _, err = cli("partner", "set", "Plain Client", "--auto-t", "--rejection=created")
+    assert rc == 0, err
+    rc, _, err = cli("partner", "set", "Plain Client", "--no-auto")
+    assert rc == 0, err
+    # a value that looks like an option is a value, not shortened
+    rc, _, err = cli("order", "cancel", own, "--reason", "OTHER", "--comment", "--y", "--yes")
+    assert rc == 0, err
+    assert rows(depot, own).cancellations[0].comment == "--y"
+    # ambiguous: refused, naming the choices
+    rc, _, err = cli("partner", "set", "Plain Client", "--re", "x")
+    assert rc == 2 and "--re" in err and "--rename" in err and "--reason-required" in err
+
+
 @pytest.mark.parametrize(("argv", "words"), [
     (["order"], "Missing command"),  # a group without its action
     (["partner"], "Missing command"),

@@ -12,7 +12,17 @@ from typing import Any
 
 import click
 
-from .root import CONTEXT, EXIT_OK, EXIT_REFUSED, LISTEN, _open, database_location, db_option, err
+from .root import (
+    CONTEXT,
+    EXIT_OK,
+    EXIT_REFUSED,
+    LISTEN,
+    Command,
+    _open,
+    database_location,
+    db_option,
+    err,
+)
 
 
 def cmd_console(db: str | None, *, demo: bool, listen: str | None, relay: bool) -> int:
@@ -78,7 +88,7 @@ def _exit_on_hangup() -> Iterator[None]:
             signal.signal(sig, handler)
 
 
-@click.command(context_settings=CONTEXT, short_help="run the relay and link endpoint, no screen")
+@click.command(cls=Command, context_settings=CONTEXT, short_help="run the relay and link endpoint, no screen")
 @db_option
 @click.option("--listen", type=LISTEN, metavar="HOST:PORT", default=None, help="where the link endpoint listens")
 def relay(listen: str | None) -> int:

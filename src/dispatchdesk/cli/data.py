@@ -13,6 +13,7 @@ from .root import (
     EXIT_OK,
     EXPORT_FORMATS,
     STATUS,
+    Command,
     _col,
     _open,
     complete_partner,
@@ -21,7 +22,7 @@ from .root import (
 )
 
 
-@click.command("import", context_settings=CONTEXT, short_help="import orders from a JSON file (all or nothing)")
+@click.command("import", cls=Command, context_settings=CONTEXT, short_help="import orders from a JSON file (all or nothing)")
 @db_option
 @click.argument("file", metavar="FILE.json", type=click.Path())
 def import_(file: str) -> int:
@@ -38,7 +39,7 @@ def import_(file: str) -> int:
     return EXIT_OK
 
 
-@click.command(context_settings=CONTEXT, short_help="export orders as JSON, CSV, Excel or PDF")
+@click.command(cls=Command, context_settings=CONTEXT, short_help="export orders as JSON, CSV, Excel or PDF")
 @db_option
 @click.option("--format", "format_", type=click.Choice(EXPORT_FORMATS), default="json", show_default=True)
 @click.option("--status", type=STATUS, help="only orders in this status")
@@ -77,7 +78,7 @@ def export(format_: str, status: Any, partner: str | None, archived: bool | None
     return EXIT_OK
 
 
-@click.command(context_settings=CONTEXT, short_help="work done; rejections and cancellations per partner")
+@click.command(cls=Command, context_settings=CONTEXT, short_help="work done; rejections and cancellations per partner")
 @db_option
 @click.option("--json", "as_json", is_flag=True, help="print the report as JSON")
 def report(as_json: bool) -> int:

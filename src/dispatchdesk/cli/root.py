@@ -362,12 +362,57 @@ def complete_partner(ctx: click.Context, _param: click.Parameter, incomplete: st
 # =========================================================================== the root group
 
 
+def _expand_prefixes(cmd: click.Command, ctx: click.Context, args: list[str]) -> list[str]:
+    """A long option may be shortened to any prefix that names only one of the command's
+    options (``--lim`` for ``--limit``), as argparse allowed. A token that is the value of
+    the option before it is left alone; so is everything after ``--``, and a group's
+    subcommand with its arguments."""
+    takes_value: dict[str, bool] = {}
+    for p in cmd.get_params(ctx):
+        if isinstance(p, click.Option):
+            for o in (*p.opts, *p.secondary_opts):
+                takes_value[o] = not p.is_flag and not p.count
+    longs = [o for o in takes_value if o.startswith("--")]
+    out: list[str] = []
+    value_next = False
+    for i, a in enumerate(args):
+        if value_next:
+            out.append(a)
+            value_next = False
+            continue
+        if a == "--" or (isinstance(cmd, click.Group) and not a.startswith("-")):
+            out.extend(args[i:])
+            break
+        name, eq, value = a.partition("=")
+        if a.startswith("--") and name not in takes_value:
+            hits = [o for o in longs if o.startswith(name)]
+            if len(hits) == 1:
+                name = hits[0]
+            elif len(hits) > 1 and not ctx.resilient_parsing:
+                raise click.UsageError(f"ambiguous option: {name} could match {', '.join(hits)}", ctx)
+        out.append(name + eq + value if a.startswith("--") else a)
+        value_next = takes_value.get(name, False) and not eq
+    return out
+
+
+class Command(click.Command):
+    """A command that takes shortened long options, as before."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, _expand_prefixes(self, ctx, args))
+
+
 class LazyGroup(click.Group):
     """A group whose commands live in other modules, imported only when named (or for --help)."""
+
+    command_class = Command  # what @group.command() makes
 
     def __init__(self, *args: Any, lazy: dict[str, str] | None = None, **kw: Any) -> None:
         super().__init__(*args, **kw)
         self.lazy = dict(lazy or {})  # name -> "module:attribute", relative to this package
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, _expand_prefixes(self, ctx, args))
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return [*self.commands, *(n for n in self.lazy if n not in self.commands)]

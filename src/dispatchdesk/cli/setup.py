@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import click
 
-from .root import CONTEXT, EXIT_OK, _cell, _open, db_option, out
+from .root import CONTEXT, EXIT_OK, Command, _cell, _open, db_option, out
 
 
-@click.command(context_settings=CONTEXT, short_help="create or upgrade the database")
+@click.command(cls=Command, context_settings=CONTEXT, short_help="create or upgrade the database")
 @db_option
 @click.option("--demo", is_flag=True, help="fill it with the demo depot (it must have no orders)")
 @click.option("--demo-partners", is_flag=True,
@@ -39,7 +39,7 @@ def init(demo: bool, demo_partners: bool) -> int:
     return EXIT_OK
 
 
-@click.command(context_settings=CONTEXT, short_help="show or change the depot's settings")
+@click.command(cls=Command, context_settings=CONTEXT, short_help="show or change the depot's settings")
 @db_option
 @click.argument("key", required=False, metavar="KEY")
 @click.argument("value", required=False, metavar="VALUE")
