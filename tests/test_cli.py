@@ -71,7 +71,7 @@ def test_version(cli):
 def test_usage_error_exits_2(cli):
     rc, _, err = cli("order", "frobnicate", "X")
     assert rc == 2
-    assert "invalid choice" in err
+    assert "No such command 'frobnicate'" in err  # click's words (argparse said "invalid choice")
 
 
 def test_default_database_is_created_in_the_data_home(tmp_path, cli):
@@ -106,6 +106,115 @@ def test_env_db_and_db_flag_before_or_after_the_command(tmp_path, monkeypatch, c
     assert other.exists()
 
 
+def test_db_flag_outranks_the_environment_wherever_it_is_given(tmp_path, monkeypatch, cli, inbound, db_path):
+    other = tmp_path / "other.db"
+    cli("init", "--db", str(other), db=False)
+    monkeypatch.setenv("DISPATCHDESK_DB", str(other))
+    for argv in (["--db", str(db_path), "order", "list"], ["order", "--db", str(db_path), "list"],
+                 ["order", "list", "--db", str(db_path)],
+                 # the innermost --db wins, as with the old parser
+                 ["--db", str(other), "order", "--db", str(other), "list", "--db", str(db_path)]):
+        rc, out, err = cli(*argv, db=False)
+        assert rc == 0, err
+        assert inbound in out, argv
+
+
+def test_long_options_can_be_shortened_as_before(cli, depot, rows, inbound, own):
+    """argparse took an unambiguous prefix for a long option (--lim for --limit); so does the port."""
+    rc, out, err = cli("order", "list", "--lim", "1", "--sea=Plain")
+    assert rc == 0, err
+    assert inbound in out and out.strip().endswith("1 order.")
+    rc, out, err = cli("order", "tag", inbound, "--ad", "x", "--y")
+    assert rc == 0, err
+    assert [t.name for t in rows(depot, inbound).order.tags] == ["x"]
+    rc, _, err = cli("partner", "set", "Plain Client", "--auto-t", "--rejection=created")
+    assert rc == 0, err
+    rc, _, err = cli("partner", "set", "Plain Client", "--no-auto")
+    assert rc == 0, err
+    # a value that looks like an option is a value, not shortened
+    rc, _, err = cli("order", "cancel", own, "--reason", "OTHER", "--comment", "--y", "--yes")
+    assert rc == 0, err
+    assert rows(depot, own).cancellations[0].comment == "--y"
+    # ambiguous: refused, naming the choices
+    rc, _, err = cli("partner", "set", "Plain Client", "--re", "x")
+    assert rc == 2 and "--re" in err and "--rename" in err and "--reason-required" in err
+
+
+@pytest.mark.parametrize(("argv", "words"), [
+    (["order"], "Missing command"),  # a group without its action
+    (["partner"], "Missing command"),
+    (["init", "--demo", "--demo-partners"], "--demo-partners is not allowed with --demo"),
+    (["order", "list", "--limit", "many"], "'many' is not a valid integer"),
+    (["order", "show"], "Missing argument 'NUMBER'"),
+    (["export", "--format", "docx"], "'docx' is not one of"),
+])
+def test_usage_errors_name_the_problem_and_exit_2(cli, counts, depot, argv, words):
+    before = counts(depot)
+    rc, out, err = cli(*argv)
+    assert rc == 2
+    assert words in err
+    assert counts(depot) == before
+
+
+def test_help_of_every_command(cli):
+    rc, out, _ = cli("--help", db=False)
+    assert rc == 0
+    for name in ("init", "relay", "partner", "settings", "import", "export", "report", "order"):
+        assert f"  {name} " in out
+    assert "_DISPATCHDESK_COMPLETE=bash_source dispatchdesk" in out
+    rc, out, _ = cli("order", "-h", db=False)
+    assert rc == 0
+    assert out.index("  list ") < out.index("  show ") < out.index("  send ") < out.index("  refuse-request ")
+    rc, out, _ = cli("partner", "set", "--help", db=False)
+    assert rc == 0 and "--auto-trash / --no-auto-trash" in out
+
+
+def test_interrupted_exits_130(cli, monkeypatch, inbound):
+    monkeypatch.setattr(sys, "stdin", _Tty(""))
+
+    def interrupted(_prompt=""):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("builtins.input", interrupted)
+    rc, _, err = cli("order", "trash", inbound)
+    assert rc == 130 and "Interrupted." in err
+
+
+def _complete(monkeypatch, capsys, words: str) -> list[str]:
+    """What click's bash completion offers for the last of ``words``."""
+    monkeypatch.setenv("_DISPATCHDESK_COMPLETE", "bash_complete")
+    monkeypatch.setenv("COMP_WORDS", words)
+    monkeypatch.setenv("COMP_CWORD", str(len(words.split(" ")) - 1))
+    with pytest.raises(SystemExit) as stop:
+        main([])
+    assert stop.value.code == 0
+    return [line.split(",", 1)[1] for line in capsys.readouterr().out.splitlines() if line]
+
+
+def test_shell_completion_of_commands_order_numbers_and_partner_names(monkeypatch, capsys, depot, db_path,
+                                                                     new_order):
+    from dispatchdesk.services import PartnerInput, add_partner
+
+    add_partner(depot, PartnerInput("Evil\x1b[31m Co", "client"))
+    first, second = new_order(source="Plain Client"), new_order()
+    assert _complete(monkeypatch, capsys, "dispatchdesk order s") == ["show", "send", "status"]
+    numbers = _complete(monkeypatch, capsys, f"dispatchdesk --db {db_path} order show {first[:-1]}")
+    assert first in numbers and (second in numbers) == second.startswith(first[:-1])
+    from dispatchdesk.services import archive
+
+    trash(depot, second)
+    archive(depot, second, True)
+    assert _complete(monkeypatch, capsys, f"dispatchdesk --db {db_path} order archive {second}") == [second]
+    names = _complete(monkeypatch, capsys, f"dispatchdesk order send {first} --db {db_path} --partner ")
+    assert "Swift Haulage" in names and "Plain Client" in names
+    assert not [n for n in names if "\x1b" in n]  # never offered raw to the shell
+    assert _complete(monkeypatch, capsys, "dispatchdesk order status X pick") == ["picked_up"]
+    # no database there: nothing offered, and none created
+    monkeypatch.setenv("DISPATCHDESK_DB", str(db_path.with_name("missing.db")))
+    assert _complete(monkeypatch, capsys, "dispatchdesk order show DD") == []
+    assert not db_path.with_name("missing.db").exists()
+
+
 # --------------------------------------------------------------------------- no textual, no aiohttp
 
 
@@ -129,6 +238,23 @@ rc = main(json.loads(sys.argv[1]))
 heavy = sorted({m.split(".")[0] for m in sys.modules if m.split(".")[0] in ("textual", "aiohttp")})
 print("PROBE" + json.dumps({"rc": rc, "heavy": heavy}))
 """
+
+
+def test_version_and_help_import_click_only():
+    probe = ("import json, sys\nfrom dispatchdesk.cli import main\n"
+             "rcs = [main(['--version']), main(['--help']), main(['order', '--help']), main(['order', 'cancel', '-h'])]\n"
+             "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'sqlalchemy', 'textual', 'aiohttp', "
+             "'alembic', 'platformdirs'})\n"
+             "print('PROBE' + json.dumps([rcs, heavy]))")
+    r = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=False)
+    line = next(ln for ln in r.stdout.splitlines() if ln.startswith("PROBE"))
+    assert json.loads(line[5:]) == [[0, 0, 0, 0], []], r.stderr
+
+
+def test_python_m_dispatchdesk_cli():
+    r = subprocess.run([sys.executable, "-m", "dispatchdesk.cli", "--version"], capture_output=True, text=True,
+                       timeout=60, check=False)
+    assert (r.returncode, r.stdout.strip()) == (0, f"dispatchdesk {__version__}")
 
 
 def test_scripted_commands_never_import_textual_or_aiohttp(tmp_path, db_path, inbound, depot):
@@ -213,7 +339,7 @@ def test_partner_add_and_list_never_show_the_secret(cli, depot, rows):
     [
         (["--role", "subcontractor", "--url", "http://127.0.0.1:9/x", "--secret", "short"], 1,
          "at least 16 characters"),
-        (["--role", "driver"], 2, "argument --role: invalid choice: 'driver'"),
+        (["--role", "driver"], 2, "Invalid value for '--role': 'driver' is not one of"),
         (["--role", "channel", "--cancel-method", "api-window"], 1, "api-window needs --window"),
         (["--role", "client", "--url", "http://127.0.0.1:9/x"], 1, "needs the shared secret"),
         (["--role", "warehouse", "--cancel-method", "email"], 1, "needs the partner's --email"),
@@ -670,6 +796,17 @@ def test_demo_console_uses_a_fresh_temporary_copy(cli, monkeypatch):
     ((where, demo, n),) = seen
     assert demo is True and n > 100
     assert not where.exists() and not where.parent.exists()  # the temporary copy is gone
+
+
+def test_demo_console_ignores_the_environment_database(cli, monkeypatch, db_path, inbound):
+    """Only a --db on the command line takes the demo; $DISPATCHDESK_DB still gets a temporary copy."""
+    seen = []
+    _fake_module(monkeypatch, "dispatchdesk.tui.app",
+                 run=lambda depot, **kw: seen.append(Path(depot.db.where)))
+    monkeypatch.setenv("DISPATCHDESK_DB", str(db_path))
+    rc, _, err = cli("--demo", db=False)
+    assert rc == 0, err
+    assert seen and seen[0] != db_path and not seen[0].exists()
 
 
 def test_console_missing_is_a_sentence(cli, monkeypatch, inbound):

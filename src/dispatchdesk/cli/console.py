@@ -1,0 +1,108 @@
+"""The console (``dispatchdesk`` with no command) and ``dispatchdesk relay``.
+
+textual and aiohttp are imported only here, and only when the console or the relay starts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .root import (
+    CONTEXT,
+    EXIT_OK,
+    EXIT_REFUSED,
+    LISTEN,
+    Command,
+    _open,
+    database_location,
+    db_option,
+    err,
+)
+
+
+def cmd_console(db: str | None, *, demo: bool, listen: str | None, relay: bool) -> int:
+    import shutil
+    import tempfile
+
+    from ..services import Depot
+
+    tmpdir: str | None = None
+    if demo and not db:
+        tmpdir = tempfile.mkdtemp(prefix="dispatchdesk-demo-")
+        location = str(Path(tmpdir) / "demo.db")
+    else:
+        location = database_location(db)
+    try:
+        depot = Depot.open(location)
+        try:
+            if demo:
+                from ..demo import build_demo
+
+                err(f"Building the demo depot in {location} …")
+                build_demo(depot)
+            try:
+                from ..tui.app import run
+            except ModuleNotFoundError as e:
+                if e.name and (e.name == "dispatchdesk.tui" or e.name.startswith("dispatchdesk.tui.")):
+                    err("The console (dispatchdesk.tui) is not part of this installation; "
+                        "the other commands work: see dispatchdesk --help.")
+                    return EXIT_REFUSED
+                raise
+            with _exit_on_hangup():
+                run(depot, demo=demo, listen=listen, relay=relay)
+        finally:
+            depot.close()
+    finally:
+        if tmpdir is not None:
+            shutil.rmtree(tmpdir, ignore_errors=True)
+    return EXIT_OK
+
+
+@contextmanager
+def _exit_on_hangup() -> Iterator[None]:
+    """SIGTERM and SIGHUP (a closed SSH session) end the console through SystemExit, so that
+    every ``finally`` runs: the database is closed and a temporary demo copy is removed."""
+    import signal
+
+    def stop(signum: int, _frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    previous: dict[int, Any] = {}
+    for name in ("SIGTERM", "SIGHUP"):
+        sig = getattr(signal, name, None)
+        if sig is None:
+            continue
+        try:
+            previous[sig] = signal.signal(sig, stop)
+        except (ValueError, OSError):  # not the main thread
+            pass
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+@click.command(cls=Command, context_settings=CONTEXT, short_help="run the relay and link endpoint, no screen")
+@db_option
+@click.option("--listen", type=LISTEN, metavar="HOST:PORT", default=None, help="where the link endpoint listens")
+def relay(listen: str | None) -> int:
+    """Deliver notices and receive partners' messages until stopped (Ctrl-C)."""
+    depot = _open()
+    try:
+        try:
+            from ..link.relay import run_relay
+        except ModuleNotFoundError as e:
+            if e.name and (e.name == "dispatchdesk.link.relay" or e.name.startswith("dispatchdesk.link")):
+                err("The relay (dispatchdesk.link.relay) is not part of this installation.")
+                return EXIT_REFUSED
+            raise
+        run_relay(depot, listen)
+    finally:
+        depot.close()
+    return EXIT_OK

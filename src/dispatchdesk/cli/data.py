@@ -1,0 +1,114 @@
+"""``dispatchdesk import``, ``export`` and ``report``."""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime
+from typing import Any
+
+import click
+
+from .root import (
+    CONTEXT,
+    EXIT_OK,
+    EXPORT_FORMATS,
+    STATUS,
+    Command,
+    _col,
+    _open,
+    complete_partner,
+    db_option,
+    out,
+)
+
+
+@click.command("import", cls=Command, context_settings=CONTEXT, short_help="import orders from a JSON file (all or nothing)")
+@db_option
+@click.argument("file", metavar="FILE.json", type=click.Path())
+def import_(file: str) -> int:
+    """Import the export's JSON shape. Every record is checked first; if any is wrong, each
+    problem is named and nothing is written."""
+    from ..services.io import import_json
+
+    depot = _open()
+    try:
+        result = import_json(depot, file)
+    finally:
+        depot.close()
+    out(result.summary())
+    return EXIT_OK
+
+
+@click.command(cls=Command, context_settings=CONTEXT, short_help="export orders as JSON, CSV, Excel or PDF")
+@db_option
+@click.option("--format", "format_", type=click.Choice(EXPORT_FORMATS), default="json", show_default=True)
+@click.option("--status", type=STATUS, help="only orders in this status")
+@click.option("--partner", metavar="NAME", shell_complete=complete_partner,
+              help="only orders from or with this partner")
+@click.option("--archived/--no-archived", default=None,
+              help="--archived: only archived orders; --no-archived: leave them out (default: all)")
+@click.option("-o", "--output", metavar="FILE", type=click.Path(), help="write to FILE (written whole, or not at all)")
+def export(format_: str, status: Any, partner: str | None, archived: bool | None, output: str | None) -> int:
+    """Export orders, Rejected and Cancelled included. JSON and CSV go to standard output
+    without -o; Excel and PDF go to a file."""
+    from ..services import io
+
+    filters = {"status": status, "partner": partner, "archived": archived}
+    depot = _open()
+    try:
+        if format_ == "json" and output:
+            n = io.export_json_file(depot, output, **filters)
+        elif format_ == "json" and not sys.stdout.isatty():
+            n = io.export_json_file(depot, sys.stdout, **filters)
+        elif format_ == "json":
+            data = io.export_json(depot, **filters)
+            io.write_json(data, sys.stdout)
+            n = len(data["orders"])
+        elif format_ == "csv":
+            n = io.export_csv(depot, output or sys.stdout, **filters)
+        else:
+            path = output or f"orders-{datetime.now().strftime('%Y%m%d-%H%M%S')}.{format_}"
+            fn = io.export_xlsx if format_ == "xlsx" else io.export_pdf
+            n = fn(depot, path, **filters)
+            output = path
+    finally:
+        depot.close()
+    if output:
+        out(f"Wrote {n} order{'s' if n != 1 else ''} to {output}.")
+    return EXIT_OK
+
+
+@click.command(cls=Command, context_settings=CONTEXT, short_help="work done; rejections and cancellations per partner")
+@db_option
+@click.option("--json", "as_json", is_flag=True, help="print the report as JSON")
+def report(as_json: bool) -> int:
+    """Counts of work done leave Rejected and Cancelled out; the rejections and cancellations
+    are counted apart, per partner and reason (SPEC 8)."""
+    from ..services import queries
+
+    depot = _open()
+    try:
+        rep = queries.report(depot)
+    finally:
+        depot.close()
+    if as_json:
+        import json
+
+        json.dump(rep, sys.stdout, ensure_ascii=True, indent=1)
+        sys.stdout.write("\n")
+        return EXIT_OK
+    from ..domain import WORKING
+
+    work: dict[str, int] = rep["work"]  # type: ignore[assignment]
+    out("Work (Rejected and Cancelled left out):")
+    for st in WORKING:
+        out(f"  {st.label:<11} {work.get(st.label, 0):>7}")
+    out(f"  {'Total':<11} {sum(work.values()):>7}")
+    out("")
+    rows: list[dict[str, Any]] = rep["rejections_and_cancellations"]  # type: ignore[assignment]
+    out("Rejections and cancellations per partner and reason:")
+    if not rows:
+        out("  none")
+    for r in sorted(rows, key=lambda r: (r["status"], r["partner"], r["reason"])):
+        out(f"  {r['status']:<10} {_col(r['partner'], 32)} {_col(r['reason'], 17)} {r['orders']:>6}")
+    return EXIT_OK
