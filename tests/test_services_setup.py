@@ -51,8 +51,8 @@ def order_input(**kw) -> OrderInput:
         (PartnerInput("X", "client", url="http://x.example"), "needs the shared secret"),
         (PartnerInput("X", "client", url="http://x.example", secret="short"), "at least 16"),
         (PartnerInput("X", "client", email="not-an-address"), "is not an e-mail address"),
-        (PartnerInput("X", "channel", cancel_method="api-window"), "needs --window"),
-        (PartnerInput("X", "warehouse", cancel_method="email"), "needs the partner's --email"),
+        (PartnerInput("X", "channel", cancel_method="api-window"), "needs the window"),
+        (PartnerInput("X", "warehouse", cancel_method="email"), "needs the partner's e-mail"),
         (PartnerInput("X", "client", rejection_maps_to="lost"), "'lost' is not known"),
     ],
 )

@@ -12,7 +12,7 @@ from textual.widgets import Button, Checkbox, DataTable, Input, Select
 from dispatchdesk.services import set_link_stopped
 from dispatchdesk.store.models import AuditEntry, FollowUp, Notice, Partner
 from dispatchdesk.tui.link_screen import LinkScreen
-from dispatchdesk.tui.partners_screen import PartnerForm, PartnersScreen, field_for
+from dispatchdesk.tui.partners_screen import PartnerForm, PartnersScreen
 from dispatchdesk.tui.screens.confirm import ConfirmScreen
 
 SIZE = (100, 30)
@@ -310,9 +310,23 @@ async def test_restart_a_stopped_link(link_desk: Any) -> None:
     assert ("link restarted", "anna") in actions(link_desk)
 
 
-def test_refusals_map_to_their_fields() -> None:
-    assert field_for("Cancel method api-window needs --window SECONDS (more than 0).") == "window_seconds"
-    assert field_for("Cancel method email needs the partner's --email address.") == "email"
-    assert field_for("The shared secret must be at least 16 characters long.") == "secret"
-    assert field_for("Role 'x' is not known; choose one of: client") == "role"
-    assert field_for("A partner needs a name.") == "name"
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"cancel_method": "api-window", "window_seconds": 0}, "window_seconds"),
+        ({"cancel_method": "email"}, "email"),
+        ({"url": "http://x.example/link", "secret": "short"}, "secret"),
+        ({"role": "driver"}, "role"),
+        ({"name": "  "}, "name"),
+        ({"url": "ftp://x"}, "url"),
+        ({"email": "not-an-address"}, "email"),
+    ],
+)
+def test_refusals_name_their_field(changes: dict, field: str) -> None:
+    """The services say which form field a refusal belongs to (no guessing from the words)."""
+    from dispatchdesk.services import InvalidInput, PartnerInput, check_partner
+
+    values = {"name": "Acme", "role": "client", **changes}
+    with pytest.raises(InvalidInput) as e:
+        check_partner(PartnerInput(**values))
+    assert e.value.field == field and e.value.code == "invalid"

@@ -46,10 +46,12 @@ from .rules import (
     react_to_revocation,
     react_to_status,
     reason_refusals,
+    redo_refusal,
     reject_refusals,
 )
 
 __all__ = [
+    "redo_refusal",
     "ALL_STATUSES",
     "CancelMethod",
     "CancellationRequest",

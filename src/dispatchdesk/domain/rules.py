@@ -16,6 +16,7 @@ from .model import (
     CancelMethod,
     LinkKind,
     NoticeKind,
+    NoticeState,
     OrderFacts,
     PartnerFacts,
     ReasonCode,
@@ -733,3 +734,33 @@ def react_to_cancellation(order: OrderFacts, quantities: Mapping[str, int]) -> R
             message=f"Already {order.status.label.lower()}; it will be handled as a return.",
         )
     return Reaction(None, answer="accepted", message="Cancelled.")
+
+
+# --------------------------------------------------------------------------- notices by hand
+
+
+def redo_refusal(
+    *,
+    partner: str,
+    label: str,
+    state: NoticeState,
+    attempts: int,
+    in_flight: bool,
+    link_stopped: bool,
+) -> str | None:
+    """Why a notice cannot be retried or skipped by hand now, or None when it can: it must be
+    failed, or queued after a failed attempt and not being sent this very moment."""
+    waiting_retry = state is NoticeState.QUEUED and attempts > 0
+    if in_flight and waiting_retry:
+        return f"The {label} to {partner} is being sent right now; wait for the answer."
+    if state is not NoticeState.FAILED and not waiting_retry:
+        return (
+            f"The {label} to {partner} is {state.value}; only a failed notice "
+            "(or one waiting for its next retry) can be retried or skipped."
+        )
+    if link_stopped:
+        return (
+            f"The link to {partner} is stopped (they answered 410 Gone). "
+            "Restart it on the Partners screen first."
+        )
+    return None

@@ -65,6 +65,7 @@ from .core import (
     patiently,
 )
 from .inbound import ReceiveResult, receive
+from .link_actions import AddPartner, EditPartner, RetryNotice, SkipNotice, StopLink
 from .setup import (
     SETTINGS,
     LineInput,
@@ -93,6 +94,7 @@ __all__ = [
     "patiently",
     "tags_unchanged",
     "Action",
+    "AddPartner",
     "Archive",
     "Bulk",
     "BulkPreview",
@@ -100,13 +102,17 @@ __all__ = [
     "Cancel",
     "Cancelled",
     "Duplicate",
+    "EditPartner",
     "FollowUpDone",
     "OrderAction",
     "RefuseRequest",
     "Reject",
+    "RetryNotice",
     "Send",
     "SetStatus",
     "SetTags",
+    "SkipNotice",
+    "StopLink",
     "Trash",
     "Undo",
     "SETTINGS",

@@ -34,7 +34,7 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, exists, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
-from ..domain import NoticeKind, NoticeState, Transport
+from ..domain import NoticeKind, NoticeState, Transport, redo_refusal
 from ..store.models import AuditEntry, FollowUp, Notice, Order, Partner, ReceivedMessage
 from ..text import clean
 from .core import Depot, NotFound, Refused
@@ -499,6 +499,18 @@ def _in_flight(n: Notice, now: datetime) -> bool:
     return n.claimed_by is not None and n.lease_until is not None and n.lease_until >= now
 
 
+def _redo_refusal(n: Notice, now: datetime, label: str, *, for_skip: bool = False) -> str | None:
+    """The domain's rule for retrying or skipping by hand, on a stored notice."""
+    return redo_refusal(
+        partner=n.partner.name,
+        label=label,
+        state=NoticeState(n.state),
+        attempts=n.attempts,
+        in_flight=_in_flight(n, now),
+        link_stopped=n.partner.link_stopped and not for_skip,
+    )
+
+
 def retry(depot: Depot, notice_id: str) -> str:
     """Send a failed notice again now, with a fresh series of retries. Returns a sentence."""
     now = depot.now()
@@ -506,15 +518,9 @@ def retry(depot: Depot, notice_id: str) -> str:
         s = uow.session
         n = _load_notice(s, notice_id)
         label = _label(n)
-        state = NoticeState(n.state)
-        if state is NoticeState.QUEUED and n.attempts > 0 and not _in_flight(n, now):
-            pass  # waiting for its next retry: try it now
-        elif state is not NoticeState.FAILED:
-            raise Refused([f"The {label} to {n.partner.name} is {state.value}; only a failed notice "
-                           "(or one waiting for its next retry) can be retried."])
-        if n.partner.link_stopped:
-            raise Refused([f"The link to {n.partner.name} is stopped (they answered 410 Gone). "
-                           "Restart it on the Partners screen first."])
+        refusal = _redo_refusal(n, now, label)
+        if refusal:
+            raise Refused([refusal])
         before = n.attempts
         n.state = NoticeState.QUEUED.value
         n.next_attempt_at = now
@@ -535,12 +541,9 @@ def skip(depot: Depot, notice_id: str) -> str:
         s = uow.session
         n = _load_notice(s, notice_id)
         label = _label(n)
-        state = NoticeState(n.state)
-        if state is NoticeState.QUEUED and n.attempts > 0 and not _in_flight(n, now):
-            pass
-        elif state is not NoticeState.FAILED:
-            raise Refused([f"The {label} to {n.partner.name} is {state.value}; only a failed notice "
-                           "(or one waiting for its next retry) can be skipped."])
+        refusal = _redo_refusal(n, now, label, for_skip=True)
+        if refusal:
+            raise Refused([refusal])
         n.state = NoticeState.SKIPPED.value
         n.next_attempt_at = None
         n.claimed_by = None

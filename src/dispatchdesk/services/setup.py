@@ -36,12 +36,13 @@ class PartnerInput:
     pass_cancellations: bool = False
 
 
-def _choice(enum: type[StrEnum], value: str, what: str) -> str:
+def _choice(enum: type[StrEnum], value: str, what: str, *, field: str | None = None) -> str:
     try:
         return enum(value.strip().lower()).value
     except ValueError:
         raise InvalidInput(
-            f"{what} {value!r} is not known; choose one of: {', '.join(e.value for e in enum)}."
+            f"{what} {value!r} is not known; choose one of: {', '.join(e.value for e in enum)}.",
+            field=field,
         ) from None
 
 
@@ -49,34 +50,45 @@ def check_partner(p: PartnerInput) -> dict[str, Any]:
     """Check a partner's settings; return the columns to store."""
     name = " ".join((p.name or "").split())
     if not name:
-        raise InvalidInput("A partner needs a name.")
+        raise InvalidInput("A partner needs a name.", field="name")
     if len(name) > 200:
-        raise InvalidInput("A partner's name can be at most 200 characters.")
-    role = _choice(Role, p.role, "Role")
-    cancel_method = _choice(CancelMethod, p.cancel_method, "Cancel method")
-    maps_to = _choice(RejectionMapsTo, p.rejection_maps_to, "--rejection-maps-to")
+        raise InvalidInput("A partner's name can be at most 200 characters.", field="name")
+    role = _choice(Role, p.role, "Role", field="role")
+    cancel_method = _choice(CancelMethod, p.cancel_method, "Cancel method", field="cancel_method")
+    maps_to = _choice(
+        RejectionMapsTo, p.rejection_maps_to, "What their rejection does", field="rejection_maps_to"
+    )
     url = (p.url or "").strip() or None
     secret = p.secret or None
     email = (p.email or "").strip() or None
     if url:
         if not re.match(r"^https?://[^\s/]+", url):
             raise InvalidInput(
-                f"The link URL {url!r} must start with http:// or https:// and name a host."
+                f"The link URL {url!r} must start with http:// or https:// and name a host.",
+                field="url",
             )
         if not secret:
             raise InvalidInput(
-                f"A partner linked over HTTP needs the shared secret (at least {MIN_SECRET} characters), the same on both sides."
+                f"A partner linked over HTTP needs the shared secret (at least {MIN_SECRET} characters), the same on both sides.",
+                field="secret",
             )
     if secret is not None and len(secret) < MIN_SECRET:
-        raise InvalidInput(f"The shared secret must be at least {MIN_SECRET} characters long.")
+        raise InvalidInput(
+            f"The shared secret must be at least {MIN_SECRET} characters long.", field="secret"
+        )
     if email and not EMAIL_RE.match(email):
-        raise InvalidInput(f"{email!r} is not an e-mail address.")
+        raise InvalidInput(f"{email!r} is not an e-mail address.", field="email")
     if p.window_seconds < 0:
-        raise InvalidInput("The cancellation window cannot be negative.")
+        raise InvalidInput("The cancellation window cannot be negative.", field="window_seconds")
     if cancel_method == CancelMethod.API_WINDOW.value and p.window_seconds <= 0:
-        raise InvalidInput("Cancel method api-window needs --window SECONDS (more than 0).")
+        raise InvalidInput(
+            "Cancel method api-window needs the window: how many seconds after sending (more than 0).",
+            field="window_seconds",
+        )
     if cancel_method == CancelMethod.EMAIL.value and not email:
-        raise InvalidInput("Cancel method email needs the partner's --email address.")
+        raise InvalidInput(
+            "Cancel method email needs the partner's e-mail address.", field="email"
+        )
     link = LinkKind.HTTP.value if url else (LinkKind.EMAIL.value if email else LinkKind.NONE.value)
     return dict(
         name=name,
@@ -100,13 +112,14 @@ def add_partner(depot: Depot, p: PartnerInput) -> str:
     with depot.uow() as uow:
         s = uow.session
         if s.scalar(select(Partner.id).where(Partner.name == cols["name"])) is not None:
-            raise InvalidInput(f"There is already a partner named {cols['name']!r}.")
+            raise InvalidInput(f"There is already a partner named {cols['name']!r}.", field="name")
         if (
             cols["secret"]
             and s.scalar(select(Partner.id).where(Partner.secret == cols["secret"])) is not None
         ):
             raise InvalidInput(
-                "Another partner already uses that secret; every link needs its own."
+                "Another partner already uses that secret; every link needs its own.",
+                field="secret",
             )
         s.add(Partner(**cols, created_at=depot.now()))
         s.add(
@@ -120,7 +133,7 @@ def add_partner(depot: Depot, p: PartnerInput) -> str:
         try:
             uow.commit()
         except IntegrityError:
-            raise InvalidInput(f"There is already a partner named {cols['name']!r}.") from None
+            raise InvalidInput(f"There is already a partner named {cols['name']!r}.", field="name") from None
     return str(cols["name"])
 
 
@@ -133,7 +146,7 @@ def update_partner(depot: Depot, name: str, p: PartnerInput) -> str:
             cols["name"] != partner.name
             and s.scalar(select(Partner.id).where(Partner.name == cols["name"])) is not None
         ):
-            raise InvalidInput(f"There is already a partner named {cols['name']!r}.")
+            raise InvalidInput(f"There is already a partner named {cols['name']!r}.", field="name")
         if (
             cols["secret"]
             and s.scalar(
@@ -142,7 +155,8 @@ def update_partner(depot: Depot, name: str, p: PartnerInput) -> str:
             is not None
         ):
             raise InvalidInput(
-                "Another partner already uses that secret; every link needs its own."
+                "Another partner already uses that secret; every link needs its own.",
+                field="secret",
             )
         changed = [k for k, v in cols.items() if getattr(partner, k) != v]
         for k, v in cols.items():

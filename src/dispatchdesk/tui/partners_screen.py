@@ -47,7 +47,7 @@ from .symbols import age
 from .widgets.header import DeskHeader
 from .widgets.keybar import KeyBar
 
-__all__ = ["PartnerForm", "PartnersScreen", "field_for"]
+__all__ = ["PartnerForm", "PartnersScreen"]
 
 CANCEL_METHODS = {
     CancelMethod.API.value: "api: sent at once",
@@ -78,28 +78,6 @@ FIELDS = (
     ("auto_trash", "Orders they revoke"),
     ("pass_cancellations", "Cancellations to them"),
 )
-
-
-def field_for(message: str) -> str:
-    """Which field of the form a refusal of services.setup is about."""
-    m = message.lower()
-    rules = (
-        ("secret", "secret"),
-        ("cancel method email", "email"),
-        ("e-mail address", "email"),
-        ("--email", "email"),
-        ("window", "window_seconds"),
-        ("url", "url"),
-        ("http", "url"),
-        ("cancel method", "cancel_method"),
-        ("rejection", "rejection_maps_to"),
-        ("role", "role"),
-        ("name", "name"),
-    )
-    for needle, field in rules:
-        if needle in m:
-            return field
-    return "name"
 
 
 def _link(p: PartnerView) -> str:
@@ -543,7 +521,7 @@ class PartnerForm(ModalScreen[str | None]):
             else:
                 name = update_partner(self.depot, self.current.name, p)
         except InvalidInput as e:
-            self.app.call_from_thread(self.show_problems, {field_for(str(e)): str(e)})
+            self.app.call_from_thread(self.show_problems, {e.field or "name": str(e)})
             return
         except ERRORS as e:
             self.app.call_from_thread(self.show_problems, {"name": str(e)})
