@@ -28,6 +28,7 @@ from ..domain import (
     plan_cancellation,
     plan_set_status,
     plan_trash,
+    redo_refusal,
 )
 from ..store.models import (
     AuditEntry,
@@ -39,6 +40,7 @@ from ..store.models import (
     Tag,
 )
 from .core import Depot, load_order, order_facts
+from .outbox import notice_label
 
 
 @dataclass(frozen=True)
@@ -441,6 +443,8 @@ class NoticeView:
     last_error: str | None
     outcome: str | None
     answer: str | None
+    #: why it cannot be retried or skipped by hand now (the domain's rule), None when it can
+    redo_refusal: str | None = None
 
 
 @dataclass(frozen=True)
@@ -521,9 +525,12 @@ class OrderDetail:
         return self.source or self.assignee or ""
 
 
-def _notice_view(n: Notice, number: str | None) -> NoticeView:
+def _notice_view(n: Notice, number: str | None, now: datetime) -> NoticeView:
+    in_flight = n.claimed_by is not None and n.lease_until is not None and n.lease_until >= now
+    why = redo_refusal(partner=n.partner.name, label=notice_label(n.kind, number), state=NoticeState(n.state),
+                       attempts=n.attempts, in_flight=in_flight, link_stopped=n.partner.link_stopped)
     return NoticeView(n.id, number, n.partner.name, n.kind, n.transport, NoticeState(n.state), n.attempts,
-                      n.created_at, n.next_attempt_at, n.release_at, n.last_error, n.outcome, n.answer)
+                      n.created_at, n.next_attempt_at, n.release_at, n.last_error, n.outcome, n.answer, why)
 
 
 def order_detail(depot: Depot, number: str) -> OrderDetail:
@@ -565,7 +572,7 @@ def order_detail(depot: Depot, number: str) -> OrderDetail:
             partner_status_at=o.partner_status_at,
             replaces=o.replaces.number if o.replaces else None,
             created_at=o.created_at,
-            notices=tuple(_notice_view(n, o.number) for n in notices),
+            notices=tuple(_notice_view(n, o.number, now) for n in notices),
             audit=tuple(AuditView(a.at, a.actor, a.action, a.from_status, a.to_status, a.reason, a.detail,
                                   a.undone_by is not None) for a in audit),
             followups=tuple(FollowUpView(f.id, o.number, f.partner.name if f.partner else None, f.text,
@@ -591,8 +598,9 @@ def notices(depot: Depot, *, states: tuple[NoticeState, ...] = (), partner: str 
         q = q.where(Notice.state.in_([s.value for s in states]))
     if partner:
         q = q.join(Partner, Notice.partner_id == Partner.id).where(Partner.name == partner)
+    now = depot.now()
     with depot.uow(write=False) as uow:
-        return [_notice_view(n, number) for n, number in uow.session.execute(q.limit(limit)).unique().all()]
+        return [_notice_view(n, number, now) for n, number in uow.session.execute(q.limit(limit)).unique().all()]
 
 
 def followups(depot: Depot, *, open_only: bool = False, limit: int = 1000) -> list[FollowUpView]:
@@ -723,3 +731,17 @@ __all__ = [
     "partners",
     "report",
 ]
+
+
+def link_health(p: PartnerView) -> str:
+    """A partner's link in one word: stopped, by hand (no link), error (the last try failed),
+    ok (it answered last time), untried (no contact yet)."""
+    if p.link_stopped:
+        return "stopped"
+    if p.link == "none":
+        return "by hand"
+    if p.last_error_at is not None and (p.last_contact_at is None or p.last_error_at >= p.last_contact_at):
+        return "error"
+    if p.last_contact_at is not None:
+        return "ok"
+    return "untried"

@@ -35,12 +35,12 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Static, TabbedContent, TabPane
 
 from ..domain import NoticeKind, NoticeState
-from ..services import ERRORS, Depot, queries, set_followup_done
-from ..services.outbox import notice_counts, notice_label, retry, skip
+from ..services import ERRORS, Depot, FollowUpDone, RetryNotice, SkipNotice, queries
+from ..services.outbox import notice_counts, notice_label
 from ..services.queries import FollowUpView, NoticeView, PartnerView
 from ..text import clean
+from .asking import ask_and_do
 from .css import stylesheet
-from .screens.confirm import ConfirmScreen
 from .screens.help import HelpScreen
 from .symbols import age
 from .widgets.header import DeskHeader
@@ -104,17 +104,13 @@ def until(at: datetime | None, now: datetime) -> str:
     return "in " + age(now - (at - now), now)
 
 
+HEALTH_STYLE = {"stopped": "bold reverse", "by hand": "dim", "error": "bold", "ok": "", "untried": "dim"}
+
+
 def health(p: PartnerView) -> tuple[str, str]:
-    """(word, style) for a partner's link: stopped, error, ok, untried (no contact yet), by hand."""
-    if p.link_stopped:
-        return "stopped", "bold reverse"
-    if p.link == "none":
-        return "by hand", "dim"
-    if p.last_error_at is not None and (p.last_contact_at is None or p.last_error_at >= p.last_contact_at):
-        return "error", "bold"
-    if p.last_contact_at is not None:
-        return "ok", ""
-    return "untried", "dim"
+    """(word, style) for a partner's link; the word is the services' (queries.link_health)."""
+    word = queries.link_health(p)
+    return word, HEALTH_STYLE.get(word, "")
 
 
 def _t(value: object, *, style: str = "", limit: int | None = None) -> Text:
@@ -447,7 +443,8 @@ class LinkScreen(Screen[None]):
 
     @staticmethod
     def _can_redo(n: NoticeView | None) -> bool:
-        return n is not None and (n.state is NoticeState.FAILED or (n.state is NoticeState.QUEUED and n.attempts > 0))
+        """The domain's rule (the same the services apply), on the row as last read."""
+        return n is not None and n.redo_refusal is None
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("retry", "skip"):
@@ -566,49 +563,23 @@ class LinkScreen(Screen[None]):
 
     def action_retry(self) -> None:
         n = self.current_notice()
-        if not self._can_redo(n):
-            return
-        assert n is not None
-        what = self._describe(n)
-        partner = clean(n.partner, single_line=True)
-        lines = [f"{partner} gets {clean(what)} again now, with a fresh series of retries."]
-        if n.last_error:
-            lines.append(f"Last time: {clean(n.last_error, single_line=True, limit=300)}")
-        lines.append("Delivery is at least once: if it did arrive before, the partner applies it only once.")
-        self.app.push_screen(ConfirmScreen(f"Send {what} to {partner} again?", lines, final=False),
-                             lambda yes: self._act(retry, n.id) if yes else None)
+        if n is not None:
+            ask_and_do(self, self.depot, RetryNotice(n.id), self._done)
 
     def action_skip(self) -> None:
         n = self.current_notice()
-        if not self._can_redo(n):
-            return
-        assert n is not None
-        partner = clean(n.partner, single_line=True)
-        what = self._describe(n)
-        lines = [
-            f"{clean(what).capitalize()} will NOT be sent: {partner} will not hear of it over the link.",
-            f"Later notices of this order to {partner} may then go out.",
-            "Tell them by hand if they must know. This cannot be undone.",
-        ]
-        self.app.push_screen(ConfirmScreen(f"Skip {what} to {partner}?", lines, final=True),
-                             lambda yes: self._act(skip, n.id) if yes else None)
+        if n is not None:
+            ask_and_do(self, self.depot, SkipNotice(n.id), self._done)
 
     def action_toggle_done(self) -> None:
         f = self.current_followup()
         if f is None:
             return
-        self._act(_set_done, f.id, f.done_at is None)
-
-    @work(thread=True, group="link-act")
-    def _act(self, fn: Any, *args: Any) -> None:
-        try:
-            message = fn(self.depot, *args)
-        except ERRORS as e:
-            self.app.call_from_thread(self._done, clean(str(e)), True)
-            return
-        self.app.call_from_thread(self._done, clean(message or ""), False)
+        # ticking a follow-up is its own confirmation (and is reversible): no Yes/No
+        ask_and_do(self, self.depot, FollowUpDone(f.id, f.done_at is None), self._done, ask=False)
 
     def _done(self, message: str, error: bool) -> None:
+        message = clean(message)
         if message:
             self._status(message, error=error)
             self.notify(message, severity="error" if error else "information", markup=False)
@@ -644,8 +615,3 @@ class LinkScreen(Screen[None]):
         if self.current_followup() is not None:
             out.append(("Follow-up done or not done", self.action_toggle_done, "d"))
         return out
-
-
-def _set_done(depot: Depot, followup_id: int, done: bool) -> str:
-    set_followup_done(depot, followup_id, done)
-    return "Follow-up marked done." if done else "Follow-up open again."

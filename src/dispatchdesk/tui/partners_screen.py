@@ -28,20 +28,20 @@ from textual.widgets import Button, Checkbox, DataTable, Input, Select, Static
 from ..domain import CancelMethod, RejectionMapsTo, Role
 from ..services import (
     ERRORS,
+    AddPartner,
     Depot,
+    EditPartner,
     InvalidInput,
     PartnerInput,
-    add_partner,
+    StopLink,
     partner_input,
     queries,
-    set_link_stopped,
-    update_partner,
 )
 from ..services.queries import PartnerView, hide_secret
 from ..text import clean
+from .asking import ask_and_do
 from .css import stylesheet
 from .link_screen import health
-from .screens.confirm import ConfirmScreen
 from .screens.help import HelpScreen
 from .symbols import age
 from .widgets.header import DeskHeader
@@ -325,29 +325,11 @@ class PartnersScreen(Screen[None]):
         p = self.current()
         if p is None:
             return
-        name = clean(p.name, single_line=True)
-        if p.link_stopped:
-            lines = [f"Notices to {name} go over the link again.",
-                     "Notices that became follow-ups while it was stopped stay follow-ups; failed ones can "
-                     "be retried on the Link screen."]
-            self.app.push_screen(ConfirmScreen(f"Restart the link to {name}?", lines, final=False),
-                                 lambda yes: self._set_stopped(p.name, False) if yes else None)
-        else:
-            lines = [f"Nothing more is sent to {name} over the link: new notices become follow-ups "
-                     "for a person, and waiting ones too.", "You can restart it here (l)."]
-            self.app.push_screen(ConfirmScreen(f"Stop the link to {name}?", lines, final=False),
-                                 lambda yes: self._set_stopped(p.name, True) if yes else None)
+        ask_and_do(self, self.depot, StopLink(p.name, not p.link_stopped), self._linked)
 
-    @work(thread=True, group="partners-act")
-    def _set_stopped(self, name: str, stopped: bool) -> None:
-        try:
-            set_link_stopped(self.depot, name, stopped, f"stopped by {self.depot.actor}" if stopped else "")
-        except ERRORS as e:
-            self.app.call_from_thread(self._status, clean(str(e)), True)
-            return
-        shown = clean(name, single_line=True)
-        self.app.call_from_thread(self._status, f"The link to {shown} is {'stopped' if stopped else 'restarted'}.")
-        self.app.call_from_thread(self.reload)
+    def _linked(self, message: str, error: bool) -> None:
+        self._status(clean(message), error)
+        self.reload()
 
     def action_help(self) -> None:
         keys = [(k, what, True) for k, what, _action in self.HELP]
@@ -515,11 +497,11 @@ class PartnerForm(ModalScreen[str | None]):
 
     @work(thread=True, exclusive=True, group="partner-form")
     def _save(self, p: PartnerInput) -> None:
+        # Save is the dispatcher's yes: the form shows every setting it saves
+        action = AddPartner(p) if self.current is None else EditPartner(self.current.name, p)
         try:
-            if self.current is None:
-                name = add_partner(self.depot, p)
-            else:
-                name = update_partner(self.depot, self.current.name, p)
+            action.execute(self.depot)
+            name = " ".join(p.name.split())
         except InvalidInput as e:
             self.app.call_from_thread(self.show_problems, {e.field or "name": str(e)})
             return
