@@ -322,7 +322,7 @@ class OrderDetailScreen(OrderKeys, Screen[None]):
             self.flows.start(self.flows.status_menu(self.detail, self.actions), name="status")
 
     #: (keys, what they do, the action that tells whether it is available now)
-    HELP: tuple[tuple[str, str, str], ...] = (
+    HELP_KEYS: tuple[tuple[str, str, str], ...] = (
         ("escape,q,backspace", "back to the board", ""),
         ("s", "set status: every status, refused ones say why", "set_status"),
         ("t,delete", "trash: reject the order and tell the partner", "trash"),
@@ -338,7 +338,7 @@ class OrderDetailScreen(OrderKeys, Screen[None]):
 
     def action_help(self) -> None:
         keys = [(key_names(k), what, not action or self.check_action(action, ()) is True)
-                for k, what, action in self.HELP]
+                for k, what, action in self.HELP_KEYS]
         self.app.push_screen(HelpScreen(f"Order {clean(self.number, single_line=True)}: keys", keys,
                                         show_legend=False, not_now="(not now: the key says why)"))
 
