@@ -275,3 +275,25 @@ def test_confirming_an_email_follow_up_acknowledges_the_email_notice(depot, part
             uow.session.scalars(select(Notice.state).where(Notice.transport == "email")).one()
             == "acknowledged"
         )
+
+
+# --------------------------------------------------------------------------- the link URL's path
+
+
+@pytest.mark.parametrize("url", ["http://depot-b.example:8080", "http://depot-b.example:8080/",
+                                 "https://10.0.0.7"])
+def test_a_link_url_without_a_path_gets_a_warning_naming_link(url: str) -> None:
+    from dispatchdesk.services.setup import partner_url_warning
+
+    warning = partner_url_warning(url)
+    assert warning is not None
+    assert "/link" in warning and url.rstrip("/") + "/link" in warning
+    assert "404" in warning
+
+
+@pytest.mark.parametrize("url", [None, "", "http://depot-b.example:8080/link", "https://api.partner.example/v2/hooks",
+                                 "http://127.0.0.1:8731/link/baltic"])
+def test_a_link_url_with_a_path_or_none_gets_no_warning(url: str | None) -> None:
+    from dispatchdesk.services.setup import partner_url_warning
+
+    assert partner_url_warning(url) is None

@@ -45,7 +45,7 @@ async def test_a_trash_waits_for_the_lock_while_the_board_stays_live(desk: Any) 
             lock.rollback()
             lock.close()
         await wait_for(pilot, lambda: order_row(desk.depot, number)["status"] == "rejected",
-                       "the trash to go through once the lock is gone", tries=1000)
+                       "the trash to go through once the lock is gone", timeout=30)
         await settle(pilot)
         assert services.WAITING not in _notices(app)
 
@@ -68,7 +68,7 @@ async def test_esc_gives_up_a_waiting_write_and_nothing_changes(desk: Any) -> No
             lock.rollback()  # the lock goes while the given-up write may still be trying
             lock.close()
         await wait_for(pilot, lambda: not [w for w in app.workers if w.group == "flow" and w.is_running],
-                       "the flow to end", tries=1000)
+                       "the flow to end", timeout=30)
         row = order_row(desk.depot, number)
         assert row["status"] == "created"
         assert [a for a, _ in row["actions"]] == ["created"]

@@ -180,3 +180,30 @@ def test_all_information_80x24_scrolled_to_cancelled(snap_compare: Any, desk: An
         await settle(pilot)
 
     assert snap_compare(make_app(desk), terminal_size=SMALL, run_before=run_before)
+
+
+def test_board_filtered_80x24(snap_compare: Any, desk: Any) -> None:
+    """Filtered counts read whole at 80 columns (the list's name gives way, not its count)."""
+
+    async def run_before(pilot: Any) -> None:
+        await pilot.pause()
+        await board_ready(pilot)
+        await pilot.press("slash", *"Swift", "enter")
+        await settle(pilot)
+
+    assert snap_compare(make_app(desk), terminal_size=SMALL, run_before=run_before)
+
+
+def test_order_detail_help_80x24(snap_compare: Any, desk: Any) -> None:
+    async def run_before(pilot: Any) -> None:
+        await pilot.pause()
+        await board_ready(pilot)
+        await highlight(pilot, "created", desk["invoiced"])
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, OrderDetailScreen))
+        await settle(pilot)
+        await pilot.press("question_mark")
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, HelpScreen))
+        await settle(pilot)
+
+    assert snap_compare(make_app(desk), terminal_size=SMALL, run_before=run_before)

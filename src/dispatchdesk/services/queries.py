@@ -57,10 +57,18 @@ class Card:
     archived: bool
     marks: frozenset[Mark] = frozenset()
     id: int = 0  # the database row id, for windows fetched by id
+    source: str = ""  # the partner it came from ("" when it is our own)
+    holder: str = ""  # the partner who has it now (subcontractor or warehouse), "" when nobody
 
     @property
     def route(self) -> str:
         return f"{_town(self.pickup)} → {_town(self.delivery)}"
+
+    @property
+    def parties(self) -> str:
+        """Where it came from and who has it now: '← Baltic → Northline', '→ Swift', '' (own)."""
+        return " ".join(p for p in (f"← {self.source}" if self.source else "",
+                                     f"→ {self.holder}" if self.holder else "") if p)
 
 
 def _town(address: str) -> str:
@@ -201,7 +209,8 @@ def _cards(session: Session, rows: Sequence[Sequence[Any]]) -> list[Card]:
         asg_name = names.get(asg_id) if asg_id else None
         direction = Direction.INBOUND if src_name else (Direction.OUTBOUND if asg_name else Direction.OWN)
         out.append(Card(number, Status(status), version, src_name or asg_name or "", direction, pick or "",
-                        deliv or "", changed, created, bool(archived), frozenset(marks), oid))
+                        deliv or "", changed, created, bool(archived), frozenset(marks), oid,
+                        src_name or "", asg_name or ""))
     return out
 
 
@@ -604,8 +613,11 @@ def notices(depot: Depot, *, states: tuple[NoticeState, ...] = (), partner: str 
 
 
 def followups(depot: Depot, *, open_only: bool = False, limit: int = 1000) -> list[FollowUpView]:
+    """Open follow-ups first, the longest waiting at the top (a to-do list); then the done ones,
+    the most recently done first."""
     q = (select(FollowUp, Order.number).outerjoin(Order, FollowUp.order_id == Order.id)
-         .where(FollowUp.withdrawn.is_(False)).order_by(FollowUp.done_at.is_not(None), FollowUp.id.desc()))
+         .where(FollowUp.withdrawn.is_(False))
+         .order_by(FollowUp.done_at.is_not(None), FollowUp.done_at.desc(), FollowUp.created_at, FollowUp.id))
     if open_only:
         q = q.where(FollowUp.done_at.is_(None))
     with depot.uow(write=False) as uow:

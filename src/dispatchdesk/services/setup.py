@@ -107,6 +107,26 @@ def check_partner(p: PartnerInput) -> dict[str, Any]:
     )
 
 
+#: Where a dispatchdesk depot's link endpoint listens (link.endpoint): POST <base URL>/link.
+LINK_PATH = "/link"
+
+
+def partner_url_warning(url: str | None) -> str | None:
+    """A sentence for the caller to show when a link URL names no path at all.
+
+    Another dispatchdesk depot takes messages on /link only; a bare host:port is answered 404
+    and every notice to that partner fails. A URL with any path is left alone (a partner's
+    own system may listen anywhere). None when there is nothing to say.
+    """
+    url = (url or "").strip()
+    m = re.match(r"^(https?://[^\s/?#]+)(/?)(?:[?#].*)?$", url)
+    if m is None:
+        return None
+    fixed = m.group(1) + LINK_PATH
+    return (f"The link URL {url} has no path: if the partner runs dispatchdesk, its endpoint listens on "
+            f"{LINK_PATH} ({fixed}), and without it every notice is answered 404 and fails.")
+
+
 def add_partner(depot: Depot, p: PartnerInput) -> str:
     cols = check_partner(p)
     with depot.uow() as uow:

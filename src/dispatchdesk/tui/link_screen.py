@@ -23,7 +23,7 @@ numbers) is shown through dispatchdesk.text as literal text, never parsed as mar
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -52,6 +52,8 @@ __all__ = ["STATE_FILTERS", "LinkScreen", "health", "kind_label", "until"]
 NOTICE_LIMIT = 500
 #: Seconds between two reads of the lists while the database keeps changing.
 RELOAD_EVERY = 1.0
+#: How often the ages and "retry in…" are looked at (no database read).
+TICK_SECONDS = 1.0
 
 #: (name, states) the f key cycles through; () = every state.
 STATE_FILTERS: tuple[tuple[str, tuple[NoticeState, ...]], ...] = (
@@ -74,6 +76,8 @@ NOTICE_COLUMNS = (("Age", "age", 3, 4), ("Order", "order", 9, 12), ("Partner", "
 FOLLOWUP_COLUMNS = (("Done", "done", 4, 4), ("Age", "age", 4, 4), ("Order", "order", 10, 12),
                     ("Partner", "partner", 16, 26), ("To do", "text", None, None))
 WIDE = 120
+#: Below this many lines the partners' table shrinks to three rows and loses its title.
+SHORT = 32
 
 #: Short names of the notice kinds, for the list (the line under it says it in full).
 SHORT_KIND = {
@@ -182,20 +186,21 @@ class LinkScreen(Screen[None]):
             with TabPane("Notices", id="tab-notices"):
                 yield Static("", id="notice-filter", classes="link-filter")
                 yield DataTable(id="link-notices", cursor_type="row")
-                yield Static("", id="notice-detail")
             with TabPane("Follow-ups", id="tab-followups"):
                 yield Static("", id="followup-filter", classes="link-filter")
                 yield DataTable(id="link-followups", cursor_type="row")
+        yield Static("", id="link-detail")
         yield Static("", id="link-status")
         yield KeyBar(id="keybar")
 
     def on_mount(self) -> None:
         self.query_one(DeskHeader).view = "Link"
+        self.set_class(self.size.height < SHORT, "-short")
         self._wide: int | None = None  # the width the columns were made for
         self._columns()
         self.query_one("#link-notices", DataTable).focus()
         self._show_filters()
-        self.set_interval(15, self._tick)
+        self.set_interval(TICK_SECONDS, self._tick)
         self.reload()
 
     def _columns(self) -> None:
@@ -218,6 +223,7 @@ class LinkScreen(Screen[None]):
             self._apply(self.generation, self.loaded)
 
     def on_resize(self) -> None:
+        self.set_class(self.size.height < SHORT, "-short")
         if self.is_mounted and getattr(self, "_wide", None) is not None:
             self._columns()
 
@@ -235,10 +241,6 @@ class LinkScreen(Screen[None]):
     def _reload_pending(self) -> None:
         self._pending = None
         self.reload()
-
-    def _tick(self) -> None:
-        if self.loaded is not None:
-            self.reload()  # ages and "retry in…" move on
 
     def reload(self) -> None:
         self._last_reload = time.monotonic()
@@ -271,7 +273,7 @@ class LinkScreen(Screen[None]):
         self._fill_notices(data)
         self._fill_followups(data)
         self._show_filters()
-        self._show_notice_detail()
+        self._show_detail()
         self.loads += 1
         self.refresh_bindings()
 
@@ -294,24 +296,25 @@ class LinkScreen(Screen[None]):
                 pass
         table.move_cursor(row=min(row, table.row_count - 1), animate=False)
 
+    def _health_cells(self, p: PartnerView, now: datetime) -> list[Text]:
+        word, style = health(p)
+        link = {"http": "http", "email": "e-mail", "none": "none"}.get(p.link, p.link)
+        return [
+            _t(p.name, limit=40, style="bold" if p.name == self.partner_filter else ""),
+            Text(link),
+            Text(word, style=style),
+            Text(age(p.last_contact_at, now) or "never", style="" if p.last_contact_at else "dim"),
+            Text(str(p.waiting) if p.waiting else "·", justify="right"),
+            Text(str(p.failed) if p.failed else "·", style="bold" if p.failed else "", justify="right"),
+            _t(f"{age(p.last_error_at, now)} ago: {p.last_error}" if p.last_error else "", limit=70),
+        ]
+
     def _fill_health(self, data: _Loaded) -> None:
         table = self.query_one("#link-health", DataTable)
 
         def fill() -> None:
             for p in data.partners:
-                word, style = health(p)
-                link = {"http": "http", "email": "e-mail", "none": "none"}.get(p.link, p.link)
-                table.add_row(
-                    _t(p.name, limit=40, style="bold" if p.name == self.partner_filter else ""),
-                    Text(link),
-                    Text(word, style=style),
-                    Text(age(p.last_contact_at, data.now) or "never", style="" if p.last_contact_at else "dim"),
-                    Text(str(p.waiting) if p.waiting else "·", justify="right"),
-                    Text(str(p.failed) if p.failed else "·", style="bold" if p.failed else "", justify="right"),
-                    _t(f"{age(p.last_error_at, data.now)} ago: {p.last_error}" if p.last_error else "",
-                       limit=70),
-                    key=p.name,
-                )
+                table.add_row(*self._health_cells(p, data.now), key=p.name)
 
         self._keep_cursor(table, fill)
 
@@ -331,53 +334,97 @@ class LinkScreen(Screen[None]):
             return Text("! FAILED", style="bold reverse")
         return Text(st.value, style="dim" if st in (NoticeState.WITHDRAWN, NoticeState.SKIPPED) else "")
 
+    def _notice_cells(self, n: NoticeView, now: datetime) -> list[Text]:
+        if n.last_error and n.state in (NoticeState.FAILED, NoticeState.QUEUED):
+            detail = _t(n.last_error, limit=60)
+        elif n.answer:
+            detail = _t(f"“{clean(n.answer, single_line=True)}”", limit=60)
+        elif n.transport == "email":
+            detail = Text("by e-mail", style="dim")
+        elif n.state is NoticeState.FOLLOW_UP:
+            detail = Text("by hand: see the follow-ups", style="dim")
+        else:
+            detail = Text("")
+        return [
+            Text(age(n.created_at, now)),
+            _t(n.order or "—", limit=20),
+            _t(n.partner, limit=40),
+            Text(SHORT_KIND.get(n.kind, kind_label(n.kind))),
+            self._state_cell(n, now),
+            Text(str(n.attempts) if n.attempts else "", justify="right"),
+            detail,
+        ]
+
     def _fill_notices(self, data: _Loaded) -> None:
         table = self.query_one("#link-notices", DataTable)
 
         def fill() -> None:
             for n in data.notices:
-                if n.last_error and n.state in (NoticeState.FAILED, NoticeState.QUEUED):
-                    detail = _t(n.last_error, limit=60)
-                elif n.answer:
-                    detail = _t(f"“{clean(n.answer, single_line=True)}”", limit=60)
-                elif n.transport == "email":
-                    detail = Text("by e-mail", style="dim")
-                elif n.state is NoticeState.FOLLOW_UP:
-                    detail = Text("by hand: see the follow-ups", style="dim")
-                else:
-                    detail = Text("")
-                table.add_row(
-                    Text(age(n.created_at, data.now)),
-                    _t(n.order or "—", limit=20),
-                    _t(n.partner, limit=40),
-                    Text(SHORT_KIND.get(n.kind, kind_label(n.kind))),
-                    self._state_cell(n, data.now),
-                    Text(str(n.attempts) if n.attempts else "", justify="right"),
-                    detail,
-                    key=n.id,
-                )
+                table.add_row(*self._notice_cells(n, data.now), key=n.id)
 
         self._keep_cursor(table, fill)
+
+    def _followup_cells(self, f: FollowUpView, now: datetime) -> list[Text]:
+        done = f.done_at is not None
+        text = clean(f.text, single_line=True)
+        if done:
+            text += f"  (done by {clean(f.done_by or '?', single_line=True)}, {age(f.done_at, now)} ago)"
+        return [
+            Text("[x]" if done else "[ ]", style="" if done else "bold"),
+            Text(age(f.created_at, now)),
+            _t(f.order or "—", limit=20),
+            _t(f.partner or "—", limit=40),
+            Text(clean(text, limit=120), style="dim" if done else ""),
+        ]
 
     def _fill_followups(self, data: _Loaded) -> None:
         table = self.query_one("#link-followups", DataTable)
 
         def fill() -> None:
             for f in data.followups:
-                done = f.done_at is not None
-                text = clean(f.text, single_line=True)
-                if done:
-                    text += f"  (done by {clean(f.done_by or '?', single_line=True)}, {age(f.done_at, data.now)} ago)"
-                table.add_row(
-                    Text("[x]" if done else "[ ]", style="" if done else "bold"),
-                    Text(age(f.created_at, data.now)),
-                    _t(f.order or "—", limit=20),
-                    _t(f.partner or "—", limit=40),
-                    Text(clean(text, limit=120), style="dim" if done else ""),
-                    key=str(f.id),
-                )
+                table.add_row(*self._followup_cells(f, data.now), key=str(f.id))
 
         self._keep_cursor(table, fill)
+
+    def _tick(self) -> None:
+        """Ages and 'retry in…' move on without reading the database: the cells that read
+        differently at the new time are rewritten, and the line under the list."""
+        data = self.loaded
+        if data is None:
+            return
+        now = self.depot.now()
+        if now == data.now:
+            return
+        self.loaded = fresh = replace(data, now=now)
+        then = data.now
+        # only the cells that hold a time are looked at, and age() is cheap: ~400 rows in well
+        # under a millisecond when nothing reads differently
+        self._retick("#link-health", [
+            (p.name, "contact", self._health_cells(p, now)[3])
+            for p in data.partners if age(p.last_contact_at, then) != age(p.last_contact_at, now)] + [
+            (p.name, "error", self._health_cells(p, now)[6])
+            for p in data.partners if p.last_error and age(p.last_error_at, then) != age(p.last_error_at, now)])
+        self._retick("#link-notices", [
+            (n.id, "age", Text(age(n.created_at, now)))
+            for n in data.notices if age(n.created_at, then) != age(n.created_at, now)] + [
+            (n.id, "state", self._state_cell(n, now))
+            for n in data.notices if n.state in (NoticeState.HELD, NoticeState.QUEUED)
+            and self._state_cell(n, then).plain != self._state_cell(n, now).plain])
+        self._retick("#link-followups", [
+            (str(f.id), "age", Text(age(f.created_at, now)))
+            for f in data.followups if age(f.created_at, then) != age(f.created_at, now)] + [
+            (str(f.id), "text", self._followup_cells(f, now)[4])
+            for f in data.followups if f.done_at is not None and age(f.done_at, then) != age(f.done_at, now)])
+        self._show_detail(fresh)
+
+    def _retick(self, table_id: str, cells: list[tuple[str, str, Text]]) -> None:
+        """Rewrite these cells (row key, column key, the new cell) of `table_id`."""
+        table = self.query_one(table_id, DataTable)
+        for row, col, cell in cells:
+            try:
+                table.update_cell(row, col, cell)
+            except Exception:  # noqa: BLE001 - the row left the table meanwhile
+                continue
 
     def _show_filters(self) -> None:
         name = STATE_FILTERS[self.state_filter][0]
@@ -460,41 +507,74 @@ class LinkScreen(Screen[None]):
     @on(DataTable.RowHighlighted)
     def _highlighted(self, event: DataTable.RowHighlighted) -> None:
         self.refresh_bindings()
-        if event.data_table.id == "link-notices":
-            self._show_notice_detail()
+        if event.data_table.id in ("link-notices", "link-followups"):
+            self._show_detail()
 
-    def _show_notice_detail(self) -> None:
-        """The highlighted notice in full: what, to whom, when, and the whole error or answer."""
-        n = self.current_notice() if self.loaded is not None else None
+    def _show_detail(self, data: _Loaded | None = None) -> None:
+        """The highlighted notice or follow-up in full, under the list: what, to whom, when, and
+        the whole error, answer or text to do (the list's cells are cut to their columns)."""
+        data = data or self.loaded
         out = Text()
-        if n is not None and self.loaded is not None:
-            now = self.loaded.now
-            label = notice_label(n.kind, None)
-            out.append(label[:1].upper() + label[1:], style="bold")
-            if n.order:
-                out.append(" · order ")
-                out.append(clean(n.order, single_line=True), style="bold")
-            out.append(" → ")
-            out.append(clean(n.partner, single_line=True), style="bold")
-            out.append(f" by {'e-mail' if n.transport == 'email' else 'hand' if n.transport == 'manual' else 'the link'}")
-            out.append(f" · {n.state.value} · made {age(n.created_at, now)} ago")
-            if n.attempts:
-                out.append(f" · {n.attempts} attempt{'s' if n.attempts != 1 else ''}")
-            if n.state is NoticeState.QUEUED and n.attempts and n.next_attempt_at:
-                out.append(f" · next {until(n.next_attempt_at, now)}")
-            if n.state is NoticeState.HELD and n.release_at:
-                out.append(f" · undo window ends {until(n.release_at, now)}")
-            if n.last_error and n.state in (NoticeState.FAILED, NoticeState.QUEUED):
-                out.append("\nError: ", style="bold")
-                out.append(clean(n.last_error, single_line=True, limit=400))
-            elif n.answer or n.outcome:
-                out.append(f"\nTheir answer ({n.outcome or '?'}): ", style="bold")
-                out.append(clean(n.answer or "", single_line=True, limit=400))
-        self.query_one("#notice-detail", Static).update(out)
+        if data is not None:
+            if self.notices_shown:
+                n = self.current_notice()
+                if n is not None:
+                    out = self._notice_detail(n, data.now)
+            else:
+                f = self.current_followup()
+                if f is not None:
+                    out = self._followup_detail(f, data.now)
+        self.query_one("#link-detail", Static).update(out)
+
+    @staticmethod
+    def _notice_detail(n: NoticeView, now: datetime) -> Text:
+        out = Text()
+        label = notice_label(n.kind, None)
+        out.append(label[:1].upper() + label[1:], style="bold")
+        if n.order:
+            out.append(" · ")
+            out.append(clean(n.order, single_line=True), style="bold")
+        out.append(" → ")
+        out.append(clean(n.partner, single_line=True), style="bold")
+        out.append(f" ({'e-mail' if n.transport == 'email' else 'by hand' if n.transport == 'manual' else 'link'})")
+        out.append(f" · {n.state.value} · {age(n.created_at, now)} ago")
+        if n.attempts:
+            out.append(f" · {n.attempts} tr{'ies' if n.attempts != 1 else 'y'}")
+        if n.state is NoticeState.QUEUED and n.attempts and n.next_attempt_at:
+            out.append(f" · next {until(n.next_attempt_at, now)}")
+        if n.state is NoticeState.HELD and n.release_at:
+            out.append(f" · undo window ends {until(n.release_at, now)}")
+        if n.last_error and n.state in (NoticeState.FAILED, NoticeState.QUEUED):
+            out.append("\nError: ", style="bold")
+            out.append(clean(n.last_error, single_line=True, limit=400))
+        elif n.answer or n.outcome:
+            out.append(f"\nTheir answer ({n.outcome or '?'}): ", style="bold")
+            out.append(clean(n.answer or "", single_line=True, limit=400))
+        return out
+
+    @staticmethod
+    def _followup_detail(f: FollowUpView, now: datetime) -> Text:
+        out = Text()
+        out.append("Follow-up", style="bold")
+        if f.order:
+            out.append(" · order ")
+            out.append(clean(f.order, single_line=True), style="bold")
+        if f.partner:
+            out.append(" · ")
+            out.append(clean(f.partner, single_line=True), style="bold")
+        out.append(f" · {age(f.created_at, now)} ago · ")
+        if f.done_at is not None:
+            out.append(f"done by {clean(f.done_by or '?', single_line=True)} {age(f.done_at, now)} ago")
+        else:
+            out.append("open", style="bold")
+        out.append("\n")
+        out.append(clean(f.text, single_line=True, limit=600))
+        return out
 
     @on(TabbedContent.TabActivated)
     def _tab_changed(self, event: TabbedContent.TabActivated) -> None:
         self.refresh_bindings()
+        self._show_detail()
 
     # ------------------------------------------------------------------ actions
     def action_tab(self, tab: str) -> None:

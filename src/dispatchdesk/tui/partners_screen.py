@@ -22,7 +22,9 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.content import Content
 from textual.screen import ModalScreen, Screen
+from textual.style import Style as VisualStyle
 from textual.widgets import Button, Checkbox, DataTable, Input, Select, Static
 
 from ..domain import CancelMethod, RejectionMapsTo, Role
@@ -38,6 +40,7 @@ from ..services import (
     queries,
 )
 from ..services.queries import PartnerView, hide_secret
+from ..services.setup import partner_url_warning
 from ..text import clean
 from .asking import ask_and_do
 from .css import stylesheet
@@ -351,6 +354,15 @@ class PartnersScreen(Screen[None]):
         return out
 
 
+class OnOff(Checkbox):
+    """A check box that reads on or off without colour (NO_COLOR, 16 colours): [x] or [ ]."""
+
+    @property
+    def _button(self) -> Content:
+        style = self.get_visual_style("toggle--label")
+        return Content.assemble(("[x]" if self.value else "[ ]", style + VisualStyle(bold=True)))
+
+
 class PartnerForm(ModalScreen[str | None]):
     """Add a partner, or edit one (`current` given). Dismisses with the saved name, or None."""
 
@@ -400,15 +412,15 @@ class PartnerForm(ModalScreen[str | None]):
                     [(Text(label), value) for value, label in REJECTION.items()],
                     value=c.rejection_maps_to if c else RejectionMapsTo.REJECTED.value, allow_blank=False,
                     id="f-rejection_maps_to"))
-                yield from self._row("reason_required", Checkbox(Text("required on every cancellation"),
+                yield from self._row("reason_required", OnOff(Text("required on every cancellation"),
                                                                  c.reason_required if c else False,
                                                                  id="f-reason_required"))
-                yield from self._row("follow_up_after_send", Checkbox(Text("a follow-up checks on them"),
+                yield from self._row("follow_up_after_send", OnOff(Text("a follow-up checks on them"),
                                                                       c.follow_up_after_send if c else False,
                                                                       id="f-follow_up_after_send"))
-                yield from self._row("auto_trash", Checkbox(Text("cancelled here at once (auto-trash)"),
+                yield from self._row("auto_trash", OnOff(Text("cancelled here at once (auto-trash)"),
                                                             c.auto_trash if c else False, id="f-auto_trash"))
-                yield from self._row("pass_cancellations", Checkbox(Text("passed on to them"),
+                yield from self._row("pass_cancellations", OnOff(Text("passed on to them"),
                                                                     c.pass_cancellations if c else False,
                                                                     id="f-pass_cancellations"))
             yield Static("", id="form-errors")
@@ -508,6 +520,9 @@ class PartnerForm(ModalScreen[str | None]):
         except ERRORS as e:
             self.app.call_from_thread(self.show_problems, {"name": str(e)})
             return
+        warning = partner_url_warning(p.url)
+        if warning:
+            self.app.call_from_thread(self.app.notify, clean(warning), severity="warning", markup=False, timeout=15)
         self.app.call_from_thread(self.dismiss, name)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:

@@ -37,7 +37,7 @@ from ..css import stylesheet
 from ..symbols import when
 from ..widgets.header import DeskHeader
 from ..widgets.keybar import KeyBar
-from .help import HelpScreen
+from .help import HelpScreen, key_names
 from .order_keys import OrderKeys
 
 DIRECTIONS = {
@@ -56,10 +56,23 @@ def _section(title: str, body: RenderableType | None, empty: str = "none") -> Gr
     return Group(head, body if body is not None else Text(empty, style="dim"), Text(""))
 
 
+#: Columns of single words, numbers and times: never wrapped, so at 80 columns only the columns
+#: of free text (names, descriptions, answers, details) give up width, and wrap between words.
+WHOLE = frozenset({"Article", "Qty", "Cancelled", "Open", "Notice", "Via", "State", "Tries", "When", "Created",
+                   "Cancellation", "Reason", "Document", "Number"})
+
+
+#: Short columns that may wrap but should leave the width to the free text beside them.
+NARROW = {"Who": 10, "Action": 10, "Change": 11, "To": 14, "Partner": 14}
+
+
 def _table(*headers: str) -> Table:
     table = Table(box=None, show_edge=False, pad_edge=False, expand=False, header_style="bold")
     for h in headers:
-        table.add_column(h, overflow="fold")
+        if h in WHOLE:
+            table.add_column(h, no_wrap=True, overflow="ellipsis")
+        else:  # wraps between words; folds only a word too long for the column
+            table.add_column(h, overflow="fold", max_width=NARROW.get(h))
     return table
 
 
@@ -69,10 +82,12 @@ def render_detail(d: OrderDetail, now_undo: str = "") -> list[RenderableType]:
                           (d.status.label, "bold"))
     if d.archived:
         title.append(" · archived")
-    if d.partner:
-        title.append(" · ")
-        title.append("from " if d.direction is Direction.INBOUND else "with ")
-        title.append(clean(d.partner, single_line=True))
+    if d.source:
+        title.append(" · from ")
+        title.append(clean(d.source, single_line=True))
+    if d.assignee:
+        title.append(" · with ")
+        title.append(clean(d.assignee, single_line=True))
 
     fields = Table.grid(padding=(0, 2))
     fields.add_column(style="bold", no_wrap=True)
@@ -192,7 +207,8 @@ def render_detail(d: OrderDetail, now_undo: str = "") -> list[RenderableType]:
             detail = _t(a.detail)
             if a.reason:
                 detail = Text.assemble(("reason: ", "italic"), clean(a.reason), " ", detail)
-            history.add_row(_t(when(a.at)), _t(a.actor), action, _t(change), detail)
+            who = a.actor.replace("partner:", "partner: ", 1) if a.actor.startswith("partner:") else a.actor
+            history.add_row(_t(when(a.at)), _t(who), action, _t(change), detail)
 
     return [
         title,
@@ -224,6 +240,7 @@ class OrderDetailScreen(OrderKeys, Screen[None]):
         Binding("question_mark", "help", "Keys"),
         Binding("t,delete", "why('trash')", show=False),
         Binding("c", "why('cancel')", show=False),
+        Binding("u,ctrl+z", "why('undo')", show=False),
     ]
 
     def __init__(self, number: str) -> None:
@@ -294,6 +311,9 @@ class OrderDetailScreen(OrderKeys, Screen[None]):
         return True
 
     def action_why(self, action: str) -> None:
+        if action == "undo":
+            self.notify("There is nothing to undo: the undo window has closed.", markup=False)
+            return
         if self.actions is None:
             return
         reason = {"trash": self.actions.trash, "cancel": self.actions.cancel}.get(action)
@@ -311,16 +331,26 @@ class OrderDetailScreen(OrderKeys, Screen[None]):
         if self.detail is not None:
             self.flows.start(self.flows.status_menu(self.detail, self.actions), name="status")
 
+    #: (keys, what they do, the action that tells whether it is available now)
+    HELP_KEYS: tuple[tuple[str, str, str], ...] = (
+        ("escape,q,backspace", "back to the board", ""),
+        ("s", "set status: every status, refused ones say why", "set_status"),
+        ("t,delete", "trash: reject the order and tell the partner", "trash"),
+        ("c", "create cancellation… (reason, lines, number)", "cancel"),
+        ("a", "archive / unarchive", "archive"),
+        ("g", "tags…", "tags"),
+        ("d", "duplicate as new (a new number)", "duplicate"),
+        ("o,shift+f10", "the order's menu (also the right mouse button)", "menu"),
+        ("u,ctrl+z", "undo the last action while its undo window is open", "undo"),
+        ("up,down,pageup,pagedown", "scroll", ""),
+        ("question_mark", "these keys", ""),
+    )
+
     def action_help(self) -> None:
-        keys = []
-        seen = set()
-        for b in self.BINDINGS:
-            if isinstance(b, Binding) and not b.action.startswith("why") and b.action not in seen:
-                seen.add(b.action)
-                keys.append((b.key.replace(",", " / "), b.description, self.check_action(b.action, ()) is True))
-        keys.append(("↑/↓ pgup/pgdn", "scroll", True))
+        keys = [(key_names(k), what, not action or self.check_action(action, ()) is True)
+                for k, what, action in self.HELP_KEYS]
         self.app.push_screen(HelpScreen(f"Order {clean(self.number, single_line=True)}: keys", keys,
-                                        show_legend=False))
+                                        show_legend=False, not_now="(not now: the key says why)"))
 
     def palette_commands(self) -> list[tuple[str, Any, str]]:
         if self.detail is None:

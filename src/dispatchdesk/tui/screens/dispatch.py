@@ -12,7 +12,7 @@
 | g | Tags… |
 | d | Duplicate as new |
 | m | Pick the card up; left/right choose the list; enter or m drops; esc puts it back |
-| space | Select the card for a bulk action (t, s, a then act on every selected card) |
+| space | Select or unselect the highlighted card; the cursor stays (t, s, a then act on every selected card) |
 | / | Filter every list by number, partner or address |
 | o, shift+f10, menu | The card's menu |
 | u, ctrl+z | Undo the last action while its undo window is open |
@@ -54,6 +54,8 @@ from .help import HelpScreen
 from .order_keys import OrderKeys
 
 WORK_KEYS = tuple(s.value for s in WORKING)
+#: How often the ages on the cards are looked at (a redraw only where one reads differently).
+TICK_SECONDS = 1.0
 #: Rebuild the filter's index at most this often while the database keeps changing.
 INDEX_MIN_INTERVAL = 2.0
 
@@ -142,7 +144,7 @@ class DispatchScreen(OrderKeys, Screen[None]):
         first = self.board.lists()[0]
         self.active = first
         first.focus()
-        self.set_interval(30, self._tick)
+        self.set_interval(TICK_SECONDS, self._tick)
         self.reload()
 
     def _prepare_lists(self, board: Board) -> None:
@@ -168,10 +170,10 @@ class DispatchScreen(OrderKeys, Screen[None]):
         return list(self.query(StatusList))
 
     def _tick(self) -> None:
+        """Ages on the cards move on: each list redraws when an age it shows reads differently."""
         now = self.depot.now()
         for lst in self.all_lists():
-            lst.now = now
-            lst.refresh()
+            lst.set_now(now)
 
     # ------------------------------------------------------------------ loading
     def depot_changed(self, reveal: str | None = None) -> None:
@@ -512,8 +514,7 @@ class DispatchScreen(OrderKeys, Screen[None]):
         self._selected_numbers.clear()
         self._selected_numbers.update(self.selected)
         if self.active is not None:
-            self.active.refresh()
-            self.active.cursor += 1
+            self.active.refresh()  # the cursor stays on the card: space again unselects it
         self._update_status_line()
         self.refresh_bindings()
 
@@ -751,7 +752,8 @@ class DispatchScreen(OrderKeys, Screen[None]):
         ("g", "tags…", "tags"),
         ("d", "duplicate as new (a new number)", "duplicate"),
         ("m", "pick the card up; ←/→ choose the list; enter or m drops; esc puts it back", "carry"),
-        ("space", "select for a bulk action; then t, s or a act on every selected card", "select"),
+        ("space", "select or unselect the highlighted card (the cursor stays on it); t, s or a then act "
+                  "on every selected card", "select"),
         ("/", "filter every list by number, partner or address", "filter"),
         ("o  shift+F10  menu", "the card's menu", "menu"),
         ("u  ctrl+z", "undo the last action while its undo window is open", "undo"),

@@ -14,6 +14,17 @@ from textual.widgets import Static
 from ..css import stylesheet
 from ..symbols import CARRIED, MARKS, SELECTED
 
+#: How a key is written for a person (Textual's names on the left).
+KEY_NAMES = {"question_mark": "?", "slash": "/", "escape": "esc", "shift+f10": "shift+F10", "enter": "enter",
+             "pageup": "page up", "pagedown": "page down", "full_stop": ".", "comma": ","}
+#: Key names that only repeat another key for some terminals (f16 is what some send for shift+F10).
+ALIASES = frozenset({"f16"})
+
+
+def key_names(keys: str) -> str:
+    """'o,shift+f10,f16' -> 'o  shift+F10': the keys of a binding, as a person writes them."""
+    return "  ".join(KEY_NAMES.get(k, k) for k in keys.split(",") if k and k not in ALIASES)
+
 
 def legend() -> Text:
     out = Text("Marks on a card\n", style="bold")
@@ -27,7 +38,7 @@ def legend() -> Text:
     out.append("  ← partner  ", style="bold")
     out.append("came from that partner;  ")
     out.append("→ partner  ", style="bold")
-    out.append("sent to that partner\n")
+    out.append("that partner has it now (sent to them)\n")
     return out
 
 
@@ -37,8 +48,9 @@ class HelpScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape,question_mark,q,enter", "close", "Close")]
 
     def __init__(self, title: str, keys: Sequence[tuple[str, str, bool]], notes: Sequence[str] = (),
-                 *, show_legend: bool = True) -> None:
+                 *, show_legend: bool = True, not_now: str = "(not for this card now)") -> None:
         super().__init__(classes="dialog-screen")
+        self.not_now = not_now
         self.title_text = title
         self.keys = list(keys)
         self.notes = list(notes)
@@ -51,7 +63,7 @@ class HelpScreen(ModalScreen[None]):
             body.append(f"  {key:<{width}}  ", style="bold")
             body.append(what)
             if not available:
-                body.append("  (not for this card now)", style="dim")
+                body.append(f"  {self.not_now}", style="dim")
             body.append("\n")
         if self.notes:
             body.append("\n")

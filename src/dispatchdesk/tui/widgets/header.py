@@ -7,6 +7,7 @@ from textual.reactive import reactive
 from textual.widget import Widget
 
 from ...text import clean
+from .status_list import fit
 
 
 class DeskHeader(Widget):
@@ -35,19 +36,29 @@ class DeskHeader(Widget):
         self.refresh()
 
     def render(self) -> Text:
-        left = Text.assemble(("dispatchdesk", "bold"))
-        name = getattr(self.app, "depot_name", "")
-        if name:
-            left.append(" · ")
-            left.append(clean(name, single_line=True, limit=30))
-        if self.view:
-            left.append(" · ")
-            left.append(self.view, "bold")
-        right = Text(clean(self.right, single_line=True, limit=60))
+        """The screen's name always reads whole: where the line is short, the depot's name is cut
+        first, then the word dispatchdesk goes, then the depot's name, then the right side is cut."""
         width = self.size.width
-        room = width - 2 - right.cell_len - 2
-        if left.cell_len > room:
-            left.truncate(max(1, room), overflow="ellipsis")
-        gap = max(2, width - 2 - left.cell_len - right.cell_len)
-        out = Text.assemble(" ", left, " " * gap, right, " ", no_wrap=True, overflow="crop")
-        return out
+        name = clean(getattr(self.app, "depot_name", "") or "", single_line=True, limit=30)
+        right = Text(clean(self.right, single_line=True, limit=60))
+        view = Text(self.view, "bold") if self.view else Text("")
+
+        def left(brand: bool, depot: str) -> Text:
+            parts = ([Text("dispatchdesk", "bold")] if brand else []) + ([Text(depot)] if depot else [])
+            if self.view:
+                parts.append(view)
+            return Text(" · ").join(parts)
+
+        room = width - 2 - right.cell_len - 2  # a space each end, two between
+        out = left(True, name)
+        if out.cell_len > room:
+            out = left(False, name)
+        if out.cell_len > room and name:
+            keep = room - left(False, "").cell_len - 3  # " · "
+            out = left(False, fit(name, keep).rstrip()) if keep >= 6 else left(False, "")
+        if out.cell_len > room:  # the view alone does not fit beside the right side
+            right.truncate(max(0, width - 2 - out.cell_len - 2), overflow="ellipsis")
+            if out.cell_len > width - 2:
+                out.truncate(max(1, width - 2), overflow="ellipsis")
+        gap = max(2 if right.cell_len else 0, width - 2 - out.cell_len - right.cell_len)
+        return Text.assemble(" ", out, " " * gap, right, " ", no_wrap=True, overflow="crop")

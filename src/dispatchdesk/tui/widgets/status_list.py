@@ -49,8 +49,37 @@ def fit(text: str, width: int) -> str:
     if width <= 0:
         return ""
     if cell_len(text) > width:
-        return set_cell_size(text, width - 1) + "…"
+        return set_cell_size(set_cell_size(text, width - 1).rstrip() + "…", width)
     return set_cell_size(text, width)
+
+
+def _first_word(name: str) -> str:
+    words = name.split()
+    if not words:
+        return name
+    first = words[0]
+    # "A1 Couriers", "St Albans Freight": a first word of one or two letters says too little
+    return " ".join(words[:2]) if len(first) <= 2 and len(words) > 1 else first
+
+
+def parties_line(source: str, holder: str, width: int) -> str:
+    """'← source → holder' in `width` cells: whole names when they fit, else first words, else
+    both cut so that each keeps a share (who has it now the larger one). Names are clean text."""
+    if not source and not holder:
+        return fit("own order", width)
+    if not (source and holder):
+        return fit(f"← {source}" if source else f"→ {holder}", width)
+    s1, h1 = _first_word(source), _first_word(holder)
+    for text in (f"← {source} → {holder}", f"← {s1} → {holder}", f"← {s1} → {h1}", f"←{s1} →{h1}",
+                 f"←{s1}→{h1}"):
+        if cell_len(text) <= width:
+            return set_cell_size(text, width)
+    room = width - 2  # the two arrows
+    if room < 4:
+        return fit(f"→{h1}", width)
+    s = min(cell_len(s1), room // 2)
+    h = room - s
+    return set_cell_size(f"←{fit(s1, s)}→{fit(h1, h)}", width)
 
 
 @dataclass(frozen=True)
@@ -177,7 +206,7 @@ class StatusList(ScrollView, can_focus=True):
         self._cards: dict[int, Card] = {}
         self._loaded: set[int] = set()  # pages loaded in this generation
         self._asked: set[int] = set()  # pages asked for in this generation
-        self._shown: dict[Card, _Shown] = {}
+        self._shown: dict[tuple[Card, int], _Shown] = {}
         self._press: tuple[Card, int, int] | None = None
         self._dragging = False
         self._last_highlight: tuple[str, int] | None = None
@@ -187,18 +216,47 @@ class StatusList(ScrollView, can_focus=True):
         self._update_title()
 
     # ------------------------------------------------------------------ title
+    def _title_room(self) -> int:
+        """Cells the border title may take: Textual keeps two for each corner and one each side."""
+        width = self.outer_size.width
+        if not width:
+            return 1000
+        return max(1, width - 2 - (2 if self.styles.border_left[0] not in ("", "none", "hidden") else 0))
+
     def _update_title(self) -> None:
+        """'Dispatched 12' or 'Accepted 3/12' with a filter; where the list is narrow, the name is
+        cut (Dispatch… 12), never the count."""
+        room = self._title_room()
         if self.drop_note:
-            self.border_title = Text.assemble("▼ ", self.drop_note)
+            note = self.drop_note if cell_len(self.drop_note) + 2 <= room else fit(self.drop_note, max(1, room - 2))
+            self.border_title = Text.assemble("▼ ", note.rstrip())
             return
-        title = Text(list_title(self.key))
-        title.append(f" {self.count:,}" if self.shown_count is None else f" {self.shown_count:,}/{self.count:,}")
-        self.border_title = title
+        count = f"{self.count:,}" if self.shown_count is None else f"{self.shown_count:,}/{self.count:,}"
+        name = list_title(self.key)
+        if cell_len(name) + 1 + len(count) > room:
+            name = fit(name, max(2, room - 1 - len(count))).rstrip()
+        self.border_title = Text(f"{name} {count}")
 
     def set_counts(self, count: int, shown: int | None) -> None:
         self.count = count
         self.shown_count = shown
         self._update_title()
+
+    def set_now(self, now: datetime) -> bool:
+        """Move the list's clock on; redraw only when an age on screen reads differently (no
+        database read: the cards are the ones held). True when it redrew."""
+        old, self.now = self.now, now
+        if not self.total or not self.is_mounted:
+            return False
+        top = int(self.scroll_y) // CARD_HEIGHT
+        height = max(1, self.scrollable_content_region.height or self.size.height or 1)
+        bottom = min(self.total - 1, (int(self.scroll_y) + height - 1) // CARD_HEIGHT)
+        for i in range(top, bottom + 1):
+            card = self._cards.get(i)
+            if card is not None and age(card.status_changed_at, old) != age(card.status_changed_at, now):
+                self.refresh()
+                return True
+        return False
 
     def set_drop(self, note: str | None) -> None:
         """Show (or stop showing) that a card would land here."""
@@ -322,6 +380,7 @@ class StatusList(ScrollView, can_focus=True):
 
     def on_resize(self) -> None:
         self._shown.clear()
+        self._update_title()
         width = self.scrollable_content_region.width or self.size.width
         self.virtual_size = Size(width, max(1, self.total) * CARD_HEIGHT)
 
@@ -404,23 +463,25 @@ class StatusList(ScrollView, can_focus=True):
                 self.post_message(self.OpenRequested(self, card))
 
     # ------------------------------------------------------------------ drawing
-    def _text_of(self, card: Card) -> _Shown:
-        shown = self._shown.get(card)
+    def _text_of(self, card: Card, width: int) -> _Shown:
+        """The card's texts; the partners' line is made for `width` (the cache empties on resize)."""
+        shown = self._shown.get((card, width))
         if shown is None:
             symbols = mark_symbols(card.marks)
             urgent = mark_symbols(frozenset(m for m in card.marks if m in URGENT))
-            partner = clean(card.partner, single_line=True)
-            if card.direction is Direction.INBOUND:
-                partner = "← " + partner
-            elif card.direction is Direction.OUTBOUND:
-                partner = "→ " + partner
-            else:
-                partner = "own order"
+            source = clean(card.source, single_line=True)
+            holder = clean(card.holder, single_line=True)
+            if not (source or holder) and card.direction is not Direction.OWN:  # a card made by hand
+                source, holder = ((clean(card.partner, single_line=True), "")
+                                  if card.direction is Direction.INBOUND else ("", clean(card.partner, single_line=True)))
             if self.key == ARCHIVED:
-                partner = f"{card.status.label} · {partner}"
+                label = f"{card.status.label} · "
+                partner = label + parties_line(source, holder, max(0, width - cell_len(label)))
+            else:
+                partner = parties_line(source, holder, width)
             route = f"{clean(_town(card.pickup), single_line=True)}→{clean(_town(card.delivery), single_line=True)}"
             shown = _Shown(clean(card.number, single_line=True), symbols, urgent, partner, route)
-            self._shown[card] = shown
+            self._shown[(card, width)] = shown
         return shown
 
     def render_line(self, y: int) -> Strip:
@@ -444,7 +505,8 @@ class StatusList(ScrollView, can_focus=True):
         return self._card_line(card, index, row, width, base)
 
     def _card_line(self, card: Card, index: int, row: int, width: int, base: Style) -> Strip:
-        shown = self._text_of(card)
+        inner = max(0, width - 1)
+        shown = self._text_of(card, inner)
         style = self.get_component_rich_style
         card_style = base
         if index == self.cursor:
@@ -461,7 +523,6 @@ class StatusList(ScrollView, can_focus=True):
             gutter = CARRIED
         elif card.number in self.selected:
             gutter = SELECTED
-        inner = max(0, width - 1)
         segments: list[Segment] = [Segment(gutter if row == 0 else " ", card_style)]
         if row == 0:
             number = shown.number
