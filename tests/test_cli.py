@@ -825,3 +825,19 @@ def test_relay_command(cli, monkeypatch, db_path):
     assert calls == [(str(db_path), "127.0.0.1:8799")]
     rc, _, err = cli("relay", "--listen", "nowhere")
     assert rc == 2 and "HOST:PORT" in err
+
+
+def test_order_list_names_who_has_the_order_and_where_it_came_from(cli) -> None:
+    """Issue 11, item 1: a list shows the holder as well as the source."""
+    assert cli("init", "--demo")[0] == 0
+    code, out, _ = cli("order", "list", "--status", "dispatched", "--limit", "50")
+    assert code == 0 and "FROM → WITH" in out
+    assert any("←" in line and "→" in line for line in out.splitlines()[1:])
+
+
+def test_partner_add_warns_when_a_link_url_has_no_path(cli) -> None:
+    """Issue 11, item 18: another depot listens on /link; a bare host answers 404."""
+    code, out, err = cli("partner", "add", "Twin", "--role", "subcontractor",
+                         "--url", "http://127.0.0.1:8800", "--secret", "s" * 20)
+    assert code == 0 and "Partner Twin added." in out
+    assert "/link" in err

@@ -98,10 +98,10 @@ def order_list(statuses: tuple[Any, ...], search: str, archived: bool, limit: in
     if not cards:
         out("No orders match.")
         return EXIT_OK
-    out(f"{'NUMBER':<12} {'STATUS':<10} {'DIR':<8} {'PARTNER':<24} {'ROUTE':<28} {'AGE':>6}  MARKS")
+    out(f"{'NUMBER':<12} {'STATUS':<10} {'DIR':<8} {'FROM → WITH':<40} {'ROUTE':<28} {'AGE':>6}  MARKS")
     for c in cards:
         marks = ", ".join(sorted(_MARK_WORDS.get(m.value, m.value) for m in c.marks))
-        out(f"{_col(c.number, 12)} {c.status.label:<10} {c.direction.value:<8} {_col(c.partner or '(own)', 24)} "
+        out(f"{_col(c.number, 12)} {c.status.label:<10} {c.direction.value:<8} {_col(c.parties or '(own)', 40)} "
             f"{_col(c.route, 28)} {_age(now, c.status_changed_at):>6}  {marks}")
     out(f"{len(cards)} order{'s' if len(cards) != 1 else ''}.")
     return EXIT_OK

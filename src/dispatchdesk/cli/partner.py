@@ -20,6 +20,7 @@ from .root import (
     _when,
     complete_partner,
     db_option,
+    err,
     out,
 )
 
@@ -96,7 +97,16 @@ def partner_add(name: str, **given: Any) -> int:
     finally:
         depot.close()
     out(f"Partner {added} added.")
+    _warn_url(values.get("url"))
     return EXIT_OK
+
+
+def _warn_url(url: str | None) -> None:
+    from ..services.setup import partner_url_warning
+
+    warning = partner_url_warning(url)
+    if warning:
+        err(warning)
 
 
 @partner.command("list", context_settings=CONTEXT, short_help="list the partners (secrets are never shown)")
@@ -162,4 +172,5 @@ def partner_set(name: str, rename: str | None, **given: Any) -> int:
     finally:
         depot.close()
     out(f"Partner {changed} changed.")
+    _warn_url(values.get("url"))
     return EXIT_OK
