@@ -37,15 +37,15 @@ from dispatchdesk.services import (
     set_tags,
     trash,
 )
-from dispatchdesk.services.io import (
+from dispatchdesk.services.export import (
     export_csv,
     export_json,
     export_json_file,
     export_pdf,
     export_xlsx,
-    import_json,
     write_json,
 )
+from dispatchdesk.services.importer import import_json
 
 ORDER_KEYS = {
     "number", "status", "direction", "partner", "assignee", "partner_ref", "pickup_address",
@@ -455,15 +455,15 @@ def test_malformed_files_name_the_file_and_change_nothing(fresh, tmp_path, conte
 
 def test_a_failing_write_leaves_nothing(fresh, monkeypatch):
     """Everything was checked, and the write still fails half-way: one transaction, so nothing."""
-    import dispatchdesk.services.io as io_module
+    import dispatchdesk.services.importer as importer
 
-    real = io_module._write
+    real = importer._write
 
     def broken(depot, s, source, partners, plan):
         real(depot, s, source, partners, plan)
         raise RuntimeError("disk gone")
 
-    monkeypatch.setattr(io_module, "_write", broken)
+    monkeypatch.setattr(importer, "_write", broken)
     before = _table_counts(fresh)
     with pytest.raises(RuntimeError):
         import_json(fresh, {"orders": [GOOD, {**GOOD, "number": "G-2"}]})
@@ -540,9 +540,9 @@ def test_pdf(tricky, demo, tmp_path):
 
 
 def test_pdf_without_a_unicode_font_still_writes(tricky, tmp_path, monkeypatch):
-    import dispatchdesk.services.io as io_module
+    import dispatchdesk.services.export.pdf as pdf_module
 
-    monkeypatch.setattr(io_module, "_unicode_font", lambda: None)
+    monkeypatch.setattr(pdf_module, "_unicode_font", lambda: None)
     path = tmp_path / "latin.pdf"
     assert export_pdf(tricky, path) == 2
     assert path.read_bytes().startswith(b"%PDF")

@@ -692,7 +692,7 @@ def cmd_partner_list(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from .services.io import import_json
+    from .services.importer import import_json
 
     depot = _open(args)
     try:
@@ -704,7 +704,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from .services import io
+    from .services import export as io
 
     filters = {"status": args.status, "partner": args.partner, "archived": args.archived}
     depot = _open(args)
