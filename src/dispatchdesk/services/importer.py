@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, TypeVar
 
+from pydantic import AfterValidator, ConfigDict, PlainValidator, Strict
+from pydantic_core import PydanticCustomError
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
@@ -32,7 +32,9 @@ from ..domain import (
     Role,
     Status,
     Transport,
+    limits,
 )
+from ..domain.limits import lone_surrogate
 from ..store.models import (
     AuditEntry,
     Backorder,
@@ -47,13 +49,31 @@ from ..store.models import (
 )
 from ..text import clean
 from .core import Depot, InvalidInput, next_number
+from .validation import (
+    NOT_BLANK,
+    Flag,
+    FreeObject,
+    Kilos,
+    RequiredText,
+    Schema,
+    Text,
+    ValidationError,
+    When,
+    bounds,
+    longest,
+    one_of,
+    parsed,
+    shown,
+    type_name,
+)
+from .validation import (
+    problems as schema_problems,
+)
 
 __all__ = ["ImportResult", "import_json", "read_json_file"]
 
 #: SQLite accepts at most 32766 bound values per statement; stay well below.
 _CHUNK = 900
-_NUMBER_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,49}")
-_CANCELLATION_STATES = ("done", "pending", "refused", "undone")
 
 
 # =========================================================================== import
@@ -102,120 +122,183 @@ def read_json_file(path: str | os.PathLike[str]) -> Any:
         raise InvalidInput(f"{p}: the JSON is nested too deeply; nothing was imported.") from None
 
 
+class _Where:
+    """A record's place in the file, worded only when a problem names it (most never do)."""
+
+    __slots__ = ("source", "kind", "i", "key", "value")
+
+    def __init__(self, source: str, kind: str, i: int, key: str = "", value: str | None = None) -> None:
+        self.source, self.kind, self.i, self.key, self.value = source, kind, i, key, value
+
+    def __str__(self) -> str:
+        label = f" ({self.key} {shown(self.value)})" if self.value is not None else ""
+        return f"{self.source}: {self.kind}[{self.i}]{label}"
+
+
 class _Problems:
     def __init__(self) -> None:
         self.items: list[str] = []
 
-    def add(self, where: str, text: str) -> None:
+    def add(self, where: str | _Where, text: str) -> None:
         self.items.append(f"{where}: {text}")
+
+    def schema(self, where: str | _Where, error: ValidationError) -> None:
+        for p in schema_problems(error):
+            self.add(f"{where}, {p.place}" if p.place else where, p.sentence)
 
     def __bool__(self) -> bool:
         return bool(self.items)
 
 
-def _shown(value: Any, limit: int = 40) -> str:
-    return repr(clean(value, single_line=True, limit=limit)) if isinstance(value, str) else repr(value)
+# --------------------------------------------------------------------------- the schemas
+# What each record of the file must be, declared; the checks that need the depot or the
+# rest of the file (partners, numbers, references) follow in _check.
+
+_STATUSES = ", ".join(x.label for x in Status)
+_REASONS = ", ".join(x.value for x in ReasonCode)
+_CANCELLATION_STATES = ("done", "pending", "refused", "undone")
 
 
-def _type_name(value: Any) -> str:
-    return {dict: "an object", list: "a list", str: "text", bool: "true/false", int: "a number",
-            float: "a number", type(None): "null"}.get(type(value), type(value).__name__)
+def _tag(value: str) -> str:
+    t = " ".join(value.split())
+    if not t:
+        raise PydanticCustomError("dd_plain", "{text}", {"text": "must be non-empty text."})
+    if len(t) > limits.TAG:
+        raise PydanticCustomError("dd_plain", "{text}", {"text": f"is longer than {limits.TAG} characters."})
+    return t
 
 
-class _Record:
-    """Typed reads from one record, adding a problem (and returning a safe value) when wrong."""
+def _quantities(value: Any) -> dict[str, int]:
+    if not isinstance(value, dict):
+        raise PydanticCustomError("dd_keyed", "{text}", {"text": f"must be an object, not {type_name(value)}."})
+    for art, q in value.items():
+        found = lone_surrogate(art)
+        if found is not None:
+            raise PydanticCustomError("dd_keyed", "{text}", {"text": (
+                f"holds a lone surrogate (\\u{ord(found):04x}) in an article, which UTF-8 cannot store.")})
+        if not limits.CANCELLED.holds(q):
+            raise PydanticCustomError("dd_plain", "{text}", {"text": (
+                f"the quantity of {shown(art)} must be a whole number {limits.CANCELLED.words}.")})
+    return value
 
-    def __init__(self, problems: _Problems, where: str, data: dict[str, Any]) -> None:
-        self.p = problems
-        self.where = where
-        self.d = data
 
-    def bad(self, key: str, want: str) -> None:
-        value = self.d.get(key)
-        self.p.add(self.where, f"{key!r} must be {want}, not {_type_name(value)} {_shown(value)}.")
+def _state(v: str) -> str:
+    if v not in _CANCELLATION_STATES:
+        raise ValueError(v)
+    return v
 
-    def text(self, key: str, *, required: bool = False, limit: int = 4000, default: str | None = "") -> str | None:
-        v = self.d.get(key)
-        if v is None:
-            if required:
-                self.p.add(self.where, f"{key!r} is missing.")
-            return default
-        if not isinstance(v, str):
-            self.bad(key, "text")
-            return default
-        if required and not v.strip():
-            self.p.add(self.where, f"{key!r} is empty.")
-        if len(v) > limit:
-            self.p.add(self.where, f"{key!r} is longer than {limit} characters.")
-        return v
 
-    def integer(self, key: str, *, default: int, low: int = 0, high: int | None = None) -> int:
-        v = self.d.get(key, default)
-        if v is None:
-            return default
-        if isinstance(v, bool) or not isinstance(v, int):
-            self.bad(key, "a whole number")
-            return default
-        if v < low or (high is not None and v > high):
-            rng = f"from {low} to {high}" if high is not None else f"{low} or more"
-            self.p.add(self.where, f"{key!r} must be {rng}, not {v}.")
-        return v
+_Name = Annotated[str, Strict(), longest(limits.PARTNER_NAME)]
+_Number = Annotated[str, Strict(), longest(limits.ORDER_NUMBER)]
+_Short = Annotated[str, Strict(), longest(100)]
+_Article = Annotated[str, Strict(), longest(limits.ARTICLE), NOT_BLANK]
+_Quantity = Annotated[int, Strict(), bounds(limits.QUANTITY)]
+_Status = Annotated[Status, parsed(Status.parse, lambda v: f"unknown status {shown(v)}; the statuses are: {_STATUSES}.")]
 
-    def number(self, key: str, *, default: float, high: float) -> float:
-        v = self.d.get(key, default)
-        if v is None:
-            return default
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
-            self.bad(key, "a number")
-            return default
-        if not 0 <= v <= high:
-            self.p.add(self.where, f"{key!r} must be from 0 to {high:g}, not {v}.")
-        return float(v)
 
-    def boolean(self, key: str, *, default: bool = False, data: dict[str, Any] | None = None) -> bool:
-        src = self.d if data is None else data
-        v = src.get(key, default)
-        if v is None:
-            return default
-        if not isinstance(v, bool):
-            self.p.add(self.where, f"{key!r} must be true or false, not {_type_name(v)} {_shown(v)}.")
-            return default
-        return v
+class _Line(Schema):
+    article: _Article
+    description: Text | None = None
+    quantity: _Quantity | None = None
+    cancelled: Annotated[int, Strict(), bounds(limits.CANCELLED)] | None = None
 
-    def when(self, key: str) -> datetime | None:
-        v = self.d.get(key)
-        if v is None or v == "":
-            return None
-        if not isinstance(v, str):
-            self.bad(key, "an ISO 8601 time")
-            return None
-        try:
-            t = datetime.fromisoformat(v)
-        except ValueError:
-            self.p.add(self.where, f"{key!r} is not an ISO 8601 time: {_shown(v)}.")
-            return None
-        if t.tzinfo is None:
-            self.p.add(self.where, f"{key!r} has no time zone: {_shown(v)} (add +00:00 or Z).")
-            return None
-        return t
 
-    def listing(self, key: str) -> list[Any]:
-        v = self.d.get(key)
-        if v is None:
-            return []
-        if not isinstance(v, list):
-            self.bad(key, "a list")
-            return []
-        return v
+class _Document(Schema):
+    kind: Annotated[str, one_of(DocumentKind, "document kind")]
+    number: Annotated[str, Strict(), longest(limits.DOCUMENT_NUMBER), NOT_BLANK]
 
-    def mapping(self, key: str) -> dict[str, Any] | None:
-        v = self.d.get(key)
-        if v is None:
-            return None
-        if not isinstance(v, dict):
-            self.bad(key, "an object")
-            return None
-        return v
+
+class _Backorder(Schema):
+    article: _Article
+    quantity: _Quantity | None = None
+
+
+class _Cancellation(Schema):
+    number: Annotated[str, Strict(), longest(100), NOT_BLANK]
+    reason: Annotated[str, parsed(lambda v: ReasonCode.parse(v).value,
+                                  lambda v: f"unknown reason code {shown(v)}; the codes are: {_REASONS}.")] | None = None
+    comment: Text | None = None
+    internal_note: Text | None = None
+    lines: Annotated[dict[str, int], PlainValidator(_quantities)] | None = None
+    partial: Flag | None = None
+    state: Annotated[str, parsed(_state, lambda v: (
+        f"unknown state {shown(v)}; use {', '.join(_CANCELLATION_STATES)}."))] | None = None
+    answer: Text | None = None
+    created_at: When | None = None
+    actor: _Short | None = None
+
+
+class _Flags(Schema):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    cancellation_requested: Flag | None = None
+    partner_not_informed: Flag | None = None
+    archived: Flag | None = None
+
+
+_NO_FLAGS = _Flags()
+
+
+class _Order(Schema):
+    number: _Number | None = None
+    status: _Status | None = None
+    direction: Annotated[str, one_of(Direction, "direction")] | None = None
+    partner: _Name | None = None
+    assignee: _Name | None = None
+    partner_ref: Annotated[str, Strict(), longest(limits.PARTNER_REF)] | None = None
+    pickup_address: RequiredText
+    delivery_address: RequiredText
+    pickup_after: When | None = None
+    deliver_by: When | None = None
+    partner_status_at: When | None = None
+    created_at: When | None = None
+    received_at: When | None = None
+    dispatched_at: When | None = None
+    status_changed_at: When | None = None
+    parcels: Annotated[int, Strict(), bounds(limits.PARCELS)] | None = None
+    weight_kg: Kilos | None = None
+    flags: _Flags | None = None
+    cancellation_request: FreeObject | None = None
+    cancellation_refused: Text | None = None
+    partner_status: Annotated[Status, parsed(Status.parse, lambda v: f"unknown 'partner_status' {shown(v)}.")] | None = None
+    replaces: _Number | None = None
+    tags: list[Annotated[str, Strict(), longest(limits.TEXT), AfterValidator(_tag)]] | None = None
+    lines: list[_Line] | None = None
+    documents: list[_Document] | None = None
+    backorders: list[_Backorder] | None = None
+    cancellations: list[_Cancellation] | None = None
+
+
+class _Notice(Schema):
+    id: Annotated[str, Strict(), longest(limits.NOTICE_ID), NOT_BLANK]
+    order: _Number | None = None
+    partner: _Name | None = None
+    kind: Annotated[str, one_of(NoticeKind, "kind")]
+    state: Annotated[str, one_of(NoticeState, "state")]
+    transport: Annotated[str, one_of(Transport, "transport")]
+    payload: FreeObject | None = None
+    seq: Annotated[int, Strict(), bounds(limits.SEQ)] | None = None
+    attempts: Annotated[int, Strict(), bounds(limits.ATTEMPTS)] | None = None
+    created_at: When | None = None
+    release_at: When | None = None
+    next_attempt_at: When | None = None
+    sent_at: When | None = None
+    acknowledged_at: When | None = None
+    last_error: Text | None = None
+    outcome: Annotated[str, Strict(), longest(20)] | None = None
+    answer: Text | None = None
+    awaits_answer: Flag | None = None
+
+
+class _FollowUp(Schema):
+    order: _Number | None = None
+    partner: _Name | None = None
+    notice: Annotated[str, Strict(), longest(limits.NOTICE_ID)] | None = None
+    text: RequiredText
+    done: Flag | None = None
+    created_at: When | None = None
+    done_at: When | None = None
+    done_by: _Short | None = None
+    withdrawn: Flag | None = None
 
 
 @dataclass
@@ -256,17 +339,17 @@ def import_json(depot: Depot, path_or_data: str | os.PathLike[str] | dict[str, A
     if not isinstance(data, dict):
         raise InvalidInput(
             f"{source}: the file must hold one JSON object with \"orders\" (and optionally "
-            f"\"notices\" and \"followups\"), not {_type_name(data)}; nothing was imported."
+            f"\"notices\" and \"followups\"), not {type_name(data)}; nothing was imported."
         )
     problems = _Problems()
     for key in ("orders", "notices", "followups"):
         if key in data and not isinstance(data[key], list):
-            problems.add(source, f"{key!r} must be a list, not {_type_name(data[key])}.")
+            problems.add(source, f"{key!r} must be a list, not {type_name(data[key])}.")
     if "orders" not in data and "notices" not in data and "followups" not in data:
         problems.add(source, "there is no \"orders\" list (nor \"notices\" or \"followups\").")
-    unknown = sorted(k for k in data if k not in ("orders", "notices", "followups"))
+    unknown = sorted(shown(k) for k in data if k not in ("orders", "notices", "followups"))
     if unknown:
-        problems.add(source, f"unknown key{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; "
+        problems.add(source, f"unknown key{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; "
                              "the keys are \"orders\", \"notices\" and \"followups\".")
     if problems:
         _refuse(source, problems)
@@ -291,6 +374,24 @@ def _refuse(source: str, problems: _Problems) -> None:
     raise InvalidInput(head, [head, *problems.items])
 
 
+def _ref(rec: Any, key: str) -> str | None:
+    """A reference (a number, a partner's name) as it stands in the raw record, if it is text:
+    references are checked even in a record whose other fields are wrong."""
+    v = rec.get(key) if isinstance(rec, dict) else None
+    return v if isinstance(v, str) and v and lone_surrogate(v) is None else None
+
+
+_S = TypeVar("_S", bound=Schema)
+
+
+def _validated(schema: type[_S], rec: Any, where: _Where, problems: _Problems) -> _S | None:
+    try:
+        return schema.model_validate(rec)
+    except ValidationError as e:
+        problems.schema(where, e)
+        return None
+
+
 def _check(
     s: Session,
     source: str,
@@ -303,212 +404,130 @@ def _check(
     plan = _Plan()
     numbers_in_file: dict[str, int] = {}
     for i, rec in enumerate(raw_orders):
-        num = rec.get("number") if isinstance(rec, dict) else None
-        if isinstance(num, str) and num.strip():
+        num = _ref(rec, "number")
+        if num is not None and num.strip():
             numbers_in_file.setdefault(num.strip(), i)
     taken = _existing(s, Order.number, numbers_in_file)
-    notice_ids_in_file = {
-        n["id"] for n in raw_notices if isinstance(n, dict) and isinstance(n.get("id"), str)
-    }
+    notice_ids_in_file = {nid for n in raw_notices if (nid := _ref(n, "id")) is not None}
     notice_ids_taken = _existing(s, Notice.id, notice_ids_in_file)
-    referenced = set()
-    for rec in (*raw_notices, *raw_followups):
-        if isinstance(rec, dict) and isinstance(rec.get("order"), str):
-            referenced.add(rec["order"])
-    for rec in raw_orders:
-        if isinstance(rec, dict) and isinstance(rec.get("replaces"), str):
-            referenced.add(rec["replaces"])
+    referenced = {r for rec in (*raw_notices, *raw_followups) if (r := _ref(rec, "order")) is not None}
+    referenced |= {r for rec in raw_orders if (r := _ref(rec, "replaces")) is not None}
     in_db = _existing(s, Order.number, referenced - set(numbers_in_file)) | taken
     cn_in_file: set[str] = set()
     all_cn = [
         c.get("number") for rec in raw_orders if isinstance(rec, dict) and isinstance(rec.get("cancellations"), list)
-        for c in rec["cancellations"] if isinstance(c, dict) and isinstance(c.get("number"), str)
+        for c in rec["cancellations"] if _ref(c, "number") is not None
     ]
     cn_taken = _existing(s, Cancellation.number, all_cn)
 
-    def partner_ok(r: _Record, key: str, roles: tuple[Role, ...] | None) -> str | None:
-        name = r.text(key, limit=200, default=None)
-        if name is None or name == "":
+    def partner_ok(where: _Where, rec: Any, key: str, roles: tuple[Role, ...] | None) -> str | None:
+        name = _ref(rec, key)
+        if name is None:
             return None
         p = partners.get(name) or partners.get(" ".join(name.split()))
         if p is None:
             known = ", ".join(sorted(partners)) or "none yet; add them with dispatchdesk partner add"
-            r.p.add(r.where, f"unknown partner {_shown(name)} in {key!r} (partners: {clean(known)}).")
+            problems.add(where, f"unknown partner {shown(name)} in {key!r} (partners: {clean(known)}).")
             return None
         if roles is not None and Role(p.role) not in roles:
             want = " or ".join(x.value for x in roles)
-            r.p.add(r.where, f"{key!r} names {_shown(p.name)}, a {p.role}; it must be a {want}.")
+            problems.add(where, f"{key!r} names {shown(p.name)}, a {p.role}; it must be a {want}.")
         return p.name
 
     for i, rec in enumerate(raw_orders):
-        if not isinstance(rec, dict):
-            problems.add(f"{source}: orders[{i}]", f"must be an object, not {_type_name(rec)}.")
-            continue
-        num_v = rec.get("number")
-        label = f"orders[{i}]" + (f" (number {_shown(num_v)})" if isinstance(num_v, str) else "")
-        r = _Record(problems, f"{source}: {label}", rec)
-        number = r.text("number", limit=50, default=None)
+        num_v = _ref(rec, "number")
+        where = _Where(source, "orders", i, "number", num_v)
+        o = _validated(_Order, rec, where, problems)
+        number = num_v.strip() if num_v is not None else None
         if number is not None:
-            number = number.strip()
-            if not _NUMBER_RE.fullmatch(number):
-                r.p.add(r.where, "the order number may hold only letters, digits and . _ / - (at most 50).")
+            if not limits.ORDER_NUMBER_RE.fullmatch(number):
+                problems.add(where, "the order number may hold only letters, digits and . _ / - (at most 50).")
             elif numbers_in_file.get(number, i) != i:
-                r.p.add(r.where, f"order number {_shown(number)} appears twice in the file "
-                                 f"(also orders[{numbers_in_file[number]}]).")
+                problems.add(where, f"order number {shown(number)} appears twice in the file "
+                                    f"(also orders[{numbers_in_file[number]}]).")
             elif number in taken:
-                r.p.add(r.where, f"order number {_shown(number)} is already used in this depot.")
-        status_v = rec.get("status", Status.CREATED.value)
-        status = Status.CREATED
-        if not isinstance(status_v, str):
-            r.bad("status", "text")
-        else:
-            try:
-                status = Status.parse(status_v)
-            except ValueError:
-                r.p.add(r.where, f"unknown status {_shown(status_v)}; the statuses are: "
-                                 f"{', '.join(x.label for x in Status)}.")
-        direction = r.text("direction", default=None)
-        if direction is not None and direction not in Direction._value2member_map_:
-            r.p.add(r.where, f"unknown direction {_shown(direction)}; use inbound, outbound or own.")
-        src = partner_ok(r, "partner", (Role.CLIENT, Role.CHANNEL))
-        asg = partner_ok(r, "assignee", (Role.SUBCONTRACTOR, Role.WAREHOUSE))
-        if status is Status.DISPATCHED and not rec.get("assignee"):
-            r.p.add(r.where, "a Dispatched order needs the partner it was sent to in 'assignee'.")
-        ref = r.text("partner_ref", limit=100, default=None)
-        if ref and src is None and not rec.get("partner"):
-            r.p.add(r.where, "'partner_ref' is the reference of the partner the order came from; "
-                             "name that partner in 'partner'.")
-        pickup = r.text("pickup_address", required=True)
-        delivery = r.text("delivery_address", required=True)
-        times = {k: r.when(k) for k in ("pickup_after", "deliver_by", "partner_status_at", "created_at",
-                                        "received_at", "dispatched_at", "status_changed_at")}
-        if times["pickup_after"] and times["deliver_by"] and times["deliver_by"] < times["pickup_after"]:
-            r.p.add(r.where, "'deliver_by' is before 'pickup_after'.")
-        parcels = r.integer("parcels", default=1, low=1, high=9999)
-        weight = r.number("weight_kg", default=0.0, high=100000)
-        flags_v = r.mapping("flags") or {}
-        for k in flags_v:
-            if k not in ("cancellation_requested", "partner_not_informed", "archived"):
-                r.p.add(r.where, f"unknown flag {_shown(k)}; the flags are cancellation_requested, "
-                                 "partner_not_informed, archived.")
-        flags = {k: r.boolean(k, data=flags_v) for k in ("cancellation_requested", "partner_not_informed", "archived")}
-        creq = r.mapping("cancellation_request")
-        cref = r.text("cancellation_refused", default=None)
-        pstatus = r.text("partner_status", limit=20, default=None)
-        if pstatus is not None:
-            try:
-                pstatus = Status.parse(pstatus).value
-            except ValueError:
-                r.p.add(r.where, f"unknown 'partner_status' {_shown(pstatus)}.")
-        replaces = r.text("replaces", limit=50, default=None)
+                problems.add(where, f"order number {shown(number)} is already used in this depot.")
+        src = partner_ok(where, rec, "partner", (Role.CLIENT, Role.CHANNEL))
+        asg = partner_ok(where, rec, "assignee", (Role.SUBCONTRACTOR, Role.WAREHOUSE))
+        replaces = _ref(rec, "replaces")
         if replaces and replaces not in numbers_in_file and replaces not in in_db:
-            r.p.add(r.where, f"'replaces' names order {_shown(replaces)}, which is neither in the file nor in the depot.")
+            problems.add(where, f"'replaces' names order {shown(replaces)}, which is neither in the file nor in the depot.")
         if replaces and replaces == number:
-            r.p.add(r.where, "an order cannot replace itself.")
+            problems.add(where, "an order cannot replace itself.")
+        if o is None:
+            continue
+        status = o.status or Status.CREATED
+        if status is Status.DISPATCHED and not o.assignee:
+            problems.add(where, "a Dispatched order needs the partner it was sent to in 'assignee'.")
+        if o.partner_ref and not o.partner:
+            problems.add(where, "'partner_ref' is the reference of the partner the order came from; "
+                                "name that partner in 'partner'.")
+        if o.pickup_after and o.deliver_by and o.deliver_by < o.pickup_after:
+            problems.add(where, "'deliver_by' is before 'pickup_after'.")
 
-        tags = []
-        for j, t in enumerate(r.listing("tags")):
-            if not isinstance(t, str) or not " ".join(t.split()):
-                r.p.add(r.where, f"tags[{j}] must be non-empty text, not {_type_name(t)} {_shown(t)}.")
-            elif len(" ".join(t.split())) > 50:
-                r.p.add(r.where, f"tags[{j}] is longer than 50 characters.")
-            else:
-                tags.append(" ".join(t.split()))
         lines = []
         articles: set[str] = set()
-        for j, ln in enumerate(r.listing("lines")):
-            lr = _Record(problems, f"{r.where}, lines[{j}]", ln if isinstance(ln, dict) else {})
-            if not isinstance(ln, dict):
-                problems.add(lr.where, f"must be an object, not {_type_name(ln)}.")
-                continue
-            art = lr.text("article", required=True, limit=100) or ""
-            if art.strip() in articles:
-                problems.add(lr.where, f"article {_shown(art)} appears twice in the order.")
-            articles.add(art.strip())
-            qty = lr.integer("quantity", default=1, low=1)
-            cancelled = lr.integer("cancelled", default=0, low=0)
-            if isinstance(qty, int) and isinstance(cancelled, int) and cancelled > qty:
-                problems.add(lr.where, f"'cancelled' ({cancelled}) is more than 'quantity' ({qty}).")
-            lines.append({"lineno": j + 1, "article": art.strip(), "description": lr.text("description") or "",
+        for j, ln in enumerate(o.lines or ()):
+            art = ln.article.strip()
+            if art in articles:
+                problems.add(f"{where}, lines[{j}]", f"article {shown(art)} appears twice in the order.")
+            articles.add(art)
+            qty = 1 if ln.quantity is None else ln.quantity
+            cancelled = ln.cancelled or 0
+            if cancelled > qty:
+                problems.add(f"{where}, lines[{j}]", f"'cancelled' ({cancelled}) is more than 'quantity' ({qty}).")
+            lines.append({"lineno": j + 1, "article": art, "description": ln.description or "",
                           "quantity": qty, "cancelled": cancelled})
-        docs = []
-        for j, d in enumerate(r.listing("documents")):
-            dr = _Record(problems, f"{r.where}, documents[{j}]", d if isinstance(d, dict) else {})
-            if not isinstance(d, dict):
-                problems.add(dr.where, f"must be an object, not {_type_name(d)}.")
-                continue
-            kind = dr.text("kind", required=True, limit=20) or ""
-            if kind and kind not in DocumentKind._value2member_map_:
-                problems.add(dr.where, f"unknown document kind {_shown(kind)}; use delivery_note or invoice.")
-            docs.append({"kind": kind, "number": dr.text("number", required=True, limit=100) or ""})
-        backs = []
-        for j, b in enumerate(r.listing("backorders")):
-            br = _Record(problems, f"{r.where}, backorders[{j}]", b if isinstance(b, dict) else {})
-            if not isinstance(b, dict):
-                problems.add(br.where, f"must be an object, not {_type_name(b)}.")
-                continue
-            backs.append({"article": (br.text("article", required=True, limit=100) or "").strip(),
-                          "quantity": br.integer("quantity", default=1, low=1)})
         cancs = []
-        for j, c in enumerate(r.listing("cancellations")):
-            cr = _Record(problems, f"{r.where}, cancellations[{j}]", c if isinstance(c, dict) else {})
-            if not isinstance(c, dict):
-                problems.add(cr.where, f"must be an object, not {_type_name(c)}.")
-                continue
-            cn = (cr.text("number", required=True, limit=100) or "").strip()
+        for j, c in enumerate(o.cancellations or ()):
+            cn = c.number.strip()
             if cn in cn_in_file:
-                problems.add(cr.where, f"cancellation number {_shown(cn)} appears twice in the file.")
+                problems.add(f"{where}, cancellations[{j}]", f"cancellation number {shown(cn)} appears twice in the file.")
             elif cn in cn_taken:
-                problems.add(cr.where, f"cancellation number {_shown(cn)} is already used in this depot.")
+                problems.add(f"{where}, cancellations[{j}]",
+                             f"cancellation number {shown(cn)} is already used in this depot.")
             cn_in_file.add(cn)
-            reason = cr.text("reason", limit=30, default=None)
-            if reason is not None:
-                try:
-                    reason = ReasonCode.parse(reason).value
-                except ValueError:
-                    problems.add(cr.where, f"unknown reason code {_shown(reason)}; the codes are: "
-                                           f"{', '.join(x.value for x in ReasonCode)}.")
-            qty_map = cr.mapping("lines") or {}
-            for art, q in qty_map.items():
-                if isinstance(q, bool) or not isinstance(q, int) or q < 0:
-                    problems.add(cr.where, f"the quantity of {_shown(art)} must be a whole number of 0 or more.")
-            state = cr.text("state", default="done") or "done"
-            if state not in _CANCELLATION_STATES:
-                problems.add(cr.where, f"unknown state {_shown(state)}; use {', '.join(_CANCELLATION_STATES)}.")
             cancs.append({
-                "number": cn, "reason": reason, "comment": cr.text("comment") or "",
-                "internal_note": cr.text("internal_note") or "", "lines": qty_map,
-                "partial": cr.boolean("partial"), "state": state, "answer": cr.text("answer", default=None),
-                "created_at": cr.when("created_at"), "actor": cr.text("actor", limit=100, default=None),
+                "number": cn, "reason": c.reason, "comment": c.comment or "",
+                "internal_note": c.internal_note or "", "lines": c.lines or {},
+                "partial": bool(c.partial), "state": c.state or "done", "answer": c.answer,
+                "created_at": c.created_at, "actor": c.actor,
             })
 
+        flags = o.flags or _NO_FLAGS
         key = number or f"#new{i}"
-        row = {
+        plan.orders.append({
             "number": number,
             "status": status.value,
             "source": src,
             "assignee": asg,
-            "partner_ref": ref,
-            "pickup_address": (pickup or "").strip(),
-            "delivery_address": (delivery or "").strip(),
-            "parcels": parcels,
-            "weight_kg": weight,
-            "archived": flags["archived"],
-            "cancellation_requested": flags["cancellation_requested"],
-            "partner_not_informed": flags["partner_not_informed"],
-            "cancellation_request": creq,
-            "cancellation_refused": cref,
-            "partner_status": pstatus,
+            "partner_ref": o.partner_ref,
+            "pickup_address": o.pickup_address.strip(),
+            "delivery_address": o.delivery_address.strip(),
+            "parcels": 1 if o.parcels is None else o.parcels,
+            "weight_kg": 0.0 if o.weight_kg is None else o.weight_kg,
+            "archived": bool(flags.archived),
+            "cancellation_requested": bool(flags.cancellation_requested),
+            "partner_not_informed": bool(flags.partner_not_informed),
+            "cancellation_request": o.cancellation_request,
+            "cancellation_refused": o.cancellation_refused,
+            "partner_status": o.partner_status.value if o.partner_status else None,
             "_key": key,
-            **times,
-        }
-        plan.orders.append(row)
+            "pickup_after": o.pickup_after,
+            "deliver_by": o.deliver_by,
+            "partner_status_at": o.partner_status_at,
+            "created_at": o.created_at,
+            "received_at": o.received_at,
+            "dispatched_at": o.dispatched_at,
+            "status_changed_at": o.status_changed_at,
+        })
         if number is None:
             plan.unnumbered.append(len(plan.orders) - 1)
         plan.lines.extend((key, ln) for ln in lines)
-        plan.documents.extend((key, d) for d in docs)
-        plan.backorders.extend((key, b) for b in backs)
-        plan.tags.extend((key, {"name": t}) for t in dict.fromkeys(tags))
+        plan.documents.extend((key, {"kind": d.kind, "number": d.number}) for d in o.documents or ())
+        plan.backorders.extend((key, {"article": b.article.strip(), "quantity": 1 if b.quantity is None else b.quantity})
+                               for b in o.backorders or ())
+        plan.tags.extend((key, {"name": t}) for t in dict.fromkeys(o.tags or ()))
         plan.cancellations.extend((key, c) for c in cancs)
         if replaces:
             plan.replaces.append((key, replaces))
@@ -516,70 +535,50 @@ def _check(
     known_orders = set(numbers_in_file) | in_db
     seen_ids: dict[str, int] = {}
     for i, rec in enumerate(raw_notices):
-        if not isinstance(rec, dict):
-            problems.add(f"{source}: notices[{i}]", f"must be an object, not {_type_name(rec)}.")
-            continue
-        nid_v = rec.get("id")
-        r = _Record(problems, f"{source}: notices[{i}]" + (f" (id {_shown(nid_v)})" if isinstance(nid_v, str) else ""), rec)
-        nid = r.text("id", required=True, limit=36, default=None)
+        nid = _ref(rec, "id")
+        where = _Where(source, "notices", i, "id", nid)
+        n = _validated(_Notice, rec, where, problems)
         if nid is not None:
             if nid in seen_ids:
-                r.p.add(r.where, f"notice id {_shown(nid)} appears twice in the file (also notices[{seen_ids[nid]}]).")
+                problems.add(where, f"notice id {shown(nid)} appears twice in the file (also notices[{seen_ids[nid]}]).")
             elif nid in notice_ids_taken:
-                r.p.add(r.where, f"notice id {_shown(nid)} is already in this depot.")
+                problems.add(where, f"notice id {shown(nid)} is already in this depot.")
             seen_ids.setdefault(nid, i)
-        order = r.text("order", limit=50, default=None)
+        order = _ref(rec, "order")
         if order is not None and order not in known_orders:
-            r.p.add(r.where, f"'order' names {_shown(order)}, which is neither in the file nor in the depot.")
-        partner = partner_ok(r, "partner", None)
-        if partner is None and not rec.get("partner"):
-            r.p.add(r.where, "'partner' is missing: a notice goes to a partner.")
-        vals: dict[str, Any] = {}
-        for key, enum in (("kind", NoticeKind), ("state", NoticeState), ("transport", Transport)):
-            v = r.text(key, required=True, limit=40, default=None)
-            if v is not None and v not in enum._value2member_map_:
-                r.p.add(r.where, f"unknown {key} {_shown(v)}; use one of: {', '.join(e.value for e in enum)}.")
-            vals[key] = v
-        payload = rec.get("payload", {})
-        if not isinstance(payload, dict):
-            r.bad("payload", "an object")
-            payload = {}
-        seq = rec.get("seq")
-        if seq is not None and (isinstance(seq, bool) or not isinstance(seq, int) or seq < 0):
-            r.bad("seq", "a whole number of 0 or more")
-            seq = None
+            problems.add(where, f"'order' names {shown(order)}, which is neither in the file nor in the depot.")
+        partner = partner_ok(where, rec, "partner", None)
+        if isinstance(rec, dict) and not rec.get("partner"):
+            problems.add(where, "'partner' is missing: a notice goes to a partner.")
+        if n is None:
+            continue
         plan.notices.append((order, {
-            "id": nid, "partner": partner, **vals, "payload": payload, "seq": seq,
-            "attempts": r.integer("attempts", default=0, low=0),
-            "created_at": r.when("created_at"), "release_at": r.when("release_at"),
-            "next_attempt_at": r.when("next_attempt_at"), "sent_at": r.when("sent_at"),
-            "acknowledged_at": r.when("acknowledged_at"), "last_error": r.text("last_error", default=None),
-            "outcome": r.text("outcome", limit=20, default=None), "answer": r.text("answer", default=None),
-            "awaits_answer": r.boolean("awaits_answer"),
+            "id": n.id, "partner": partner, "kind": n.kind, "state": n.state, "transport": n.transport,
+            "payload": n.payload or {}, "seq": n.seq, "attempts": n.attempts or 0,
+            "created_at": n.created_at, "release_at": n.release_at, "next_attempt_at": n.next_attempt_at,
+            "sent_at": n.sent_at, "acknowledged_at": n.acknowledged_at, "last_error": n.last_error,
+            "outcome": n.outcome, "answer": n.answer, "awaits_answer": bool(n.awaits_answer),
         }))
 
     known_notices = set(seen_ids) | notice_ids_taken
-    refs = {rec.get("notice") for rec in raw_followups if isinstance(rec, dict) and isinstance(rec.get("notice"), str)}
+    refs = {r for rec in raw_followups if (r := _ref(rec, "notice")) is not None}
     known_notices |= _existing(s, Notice.id, refs - known_notices)
     for i, rec in enumerate(raw_followups):
-        if not isinstance(rec, dict):
-            problems.add(f"{source}: followups[{i}]", f"must be an object, not {_type_name(rec)}.")
-            continue
-        r = _Record(problems, f"{source}: followups[{i}]", rec)
-        order = r.text("order", limit=50, default=None)
+        where = _Where(source, "followups", i)
+        f = _validated(_FollowUp, rec, where, problems)
+        order = _ref(rec, "order")
         if order is not None and order not in known_orders:
-            r.p.add(r.where, f"'order' names {_shown(order)}, which is neither in the file nor in the depot.")
-        partner = partner_ok(r, "partner", None)
-        notice = r.text("notice", limit=36, default=None)
+            problems.add(where, f"'order' names {shown(order)}, which is neither in the file nor in the depot.")
+        partner = partner_ok(where, rec, "partner", None)
+        notice = _ref(rec, "notice")
         if notice is not None and notice not in known_notices:
-            r.p.add(r.where, f"'notice' names {_shown(notice)}, which is neither in the file nor in the depot.")
-        text = r.text("text", required=True) or ""
-        done = r.boolean("done")
-        done_at = r.when("done_at")
+            problems.add(where, f"'notice' names {shown(notice)}, which is neither in the file nor in the depot.")
+        if f is None:
+            continue
         plan.followups.append((order, notice, {
-            "partner": partner, "text": text, "created_at": r.when("created_at"),
-            "done": done, "done_at": done_at, "done_by": r.text("done_by", limit=100, default=None),
-            "withdrawn": r.boolean("withdrawn"),
+            "partner": partner, "text": f.text, "created_at": f.created_at,
+            "done": bool(f.done), "done_at": f.done_at, "done_by": f.done_by,
+            "withdrawn": bool(f.withdrawn),
         }))
     return plan
 
