@@ -435,6 +435,9 @@ def test_duplicate_number_against_the_depot(fresh):
         ('{"orders": {}}', ["'orders' must be a list, not an object"]),
         ('{"order": []}', ["unknown key 'order'"]),
         (b"\xff\xfe\x00garbage", ["not UTF-8"]),
+        pytest.param('{"orders": [{"parcels": ' + "9" * 5000 + "}]}", ["not valid JSON: it holds a number of 5000 digits"],
+                     id="a 5000-digit number"),
+        pytest.param('{"orders": ' + "[" * 100_000 + "]" * 100_000 + "}", ["nested too deeply"], id="deep"),
     ],
 )
 def test_malformed_files_name_the_file_and_change_nothing(fresh, tmp_path, content, words):

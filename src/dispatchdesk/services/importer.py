@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -120,6 +121,10 @@ def read_json_file(path: str | os.PathLike[str]) -> Any:
         ) from None
     except RecursionError:
         raise InvalidInput(f"{p}: the JSON is nested too deeply; nothing was imported.") from None
+    except ValueError as e:  # a number of more than 4300 digits (sys.int_max_str_digits)
+        m = re.search(r"has (\d+) digits", str(e))
+        size = f"a number of {m.group(1)} digits" if m else "a number too long to read"
+        raise InvalidInput(f"{p}: not valid JSON: it holds {size}; nothing was imported.") from None
 
 
 class _Where:

@@ -133,9 +133,15 @@ def check_message(msg: dict[str, Any], kind: NoticeKind | None) -> dict[str, Any
     cancellation lines as {article: quantity}, order lines as dicts); InvalidInput naming the
     first field that is wrong otherwise. ``kind`` None checks only the id and kind."""
     for place, found in surrogate_places(msg):
+        if place == "a key":
+            where = "A key of the message"
+        elif place.startswith("a key of "):
+            where = f"A key of the message's {place.removeprefix('a key of ')!r}"
+        else:
+            where = f"The message's {place!r}"
         raise InvalidInput(
-            f"The message's {place!r} holds a lone surrogate (\\u{ord(found):04x}), half of a "
-            "character that UTF-8 cannot store; send the whole character or leave it out."
+            f"{where} holds a lone surrogate (\\u{ord(found):04x}), half of a character that UTF-8 "
+            "cannot store; send the whole character or leave it out."
         )
     schema = _SCHEMAS.get(kind, _Message) if kind is not None else _Message
     try:

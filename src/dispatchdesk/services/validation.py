@@ -203,7 +203,8 @@ def _surrogates_in(value: Any) -> Iterator[str]:
 
 
 def surrogate_places(value: Any, place: str = "") -> Iterator[tuple[str, str]]:
-    """(place, the surrogate) for every string holding one, e.g. ``lines[0].description``."""
+    """(place, the surrogate) for every string holding one: ``lines[0].description``, or
+    ``a key of lines[0]`` (``a key`` at the top) when it is in a key."""
     if isinstance(value, str):
         found = lone_surrogate(value)
         if found is not None:
@@ -211,8 +212,9 @@ def surrogate_places(value: Any, place: str = "") -> Iterator[tuple[str, str]]:
     elif isinstance(value, dict):
         for k, v in value.items():
             key = str(k)
-            if isinstance(k, str) and lone_surrogate(k) is not None:
-                yield (place or "a key"), lone_surrogate(k) or ""
+            found = lone_surrogate(k) if isinstance(k, str) else None
+            if found is not None:
+                yield (f"a key of {place}" if place else "a key"), found
                 key = _escape_surrogates(k)
             yield from surrogate_places(v, f"{place}.{key}" if place else key)
     elif isinstance(value, list):
@@ -243,7 +245,7 @@ def _place(loc: tuple[Any, ...]) -> str:
     return out
 
 
-def _range_words(err: dict[str, Any], key: str | None) -> str:
+def _range_words(err: Any, key: str | None) -> str:
     r = _RANGES.get(key or "")
     if r is not None:
         return r.words
