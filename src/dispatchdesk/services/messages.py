@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from pydantic import PlainValidator, Strict
+from pydantic_core import PydanticCustomError
 
 from ..domain import NoticeKind, limits
 from .core import InvalidInput
@@ -38,7 +39,6 @@ _Ref = Annotated[str, Strict(), longest(limits.PARTNER_REF)]
 def _quantities(value: Any) -> dict[str, int]:
     """Lines of a cancellation: {"article": quantity} or [{"article", "quantity"}], each
     quantity a whole number from 0 (0: that line stays)."""
-    from pydantic_core import PydanticCustomError
 
     def fail(text: str) -> PydanticCustomError:
         return PydanticCustomError("dd_plain", "{text}", {"text": text})
@@ -130,8 +130,9 @@ _SCHEMAS: dict[NoticeKind, type[_Message]] = {
 
 def check_message(msg: dict[str, Any], kind: NoticeKind | None) -> dict[str, Any]:
     """The message with every declared field checked and in its type (times as datetimes,
-    cancellation lines as {article: quantity}, order lines as dicts); InvalidInput naming the
-    first field that is wrong otherwise. ``kind`` None checks only the id and kind."""
+    cancellation lines as {article: quantity}, order lines as dicts); else InvalidInput naming
+    each field that is wrong (the first five). ``kind`` None checks only the id and kind.
+    Keys no schema declares are passed on as they came (a handler reading one checks it)."""
     for place, found in surrogate_places(msg):
         if place == "a key":
             where = "A key of the message"
