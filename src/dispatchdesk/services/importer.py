@@ -1,8 +1,15 @@
 """Import of the JSON export's shape (see ``services.export.json``) into a depot.
 
 Import checks everything first and names every problem with its record (``orders[3]
-(number 'DD-000004')``); it writes nothing unless every record is right, and then writes
-all of it in one transaction.
+(number 'DD-000004'), lines[0]: 'quantity' must be …``); it writes nothing unless every
+record is right, and then writes all of it in one transaction.
+
+Each record is checked in two steps: its schema (declared below with pydantic, the field
+types and limits of services.validation and domain.limits: every wrong field of the record
+is named), then the checks that need the depot or the rest of the file (partners, numbers
+used twice, references). References are checked in every record; the checks that combine
+fields of one record (a Dispatched order needs its assignee, deliver_by after pickup_after,
+an article twice) run once its fields are right.
 
 Partners are never imported here: they carry secrets, and they are set up with
 ``dispatchdesk partner add``. An import refers to partners by name.
