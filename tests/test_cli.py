@@ -342,7 +342,7 @@ def test_partner_add_and_list_never_show_the_secret(cli, depot, rows):
         (["--role", "driver"], 2, "Invalid value for '--role': 'driver' is not one of"),
         (["--role", "channel", "--cancel-method", "api-window"], 1, "api-window needs the window"),
         (["--role", "client", "--url", "http://127.0.0.1:9/x"], 1, "needs the shared secret"),
-        (["--role", "warehouse", "--cancel-method", "email"], 1, "needs the partner's --email"),
+        (["--role", "warehouse", "--cancel-method", "email"], 1, "needs the partner's e-mail"),
         (["--role", "client", "--email", "not-an-address"], 1, "is not an e-mail address"),
         (["--role", "client", "--window", "soon"], 2, "--window takes whole seconds"),
         ([], 2, "--role"),

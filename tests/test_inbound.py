@@ -697,3 +697,62 @@ def test_message_from_unknown_partner(counts, depot):
     with pytest.raises(NotFound, match="No partner named 'Stranger'"):
         receive(depot, "Stranger", new_order_msg())
     assert counts(depot) == c
+
+
+# --------------------------------------------------------------------------- poison values
+# (issue 10 items 6 and 7): values a partner's message may not store, because the import and
+# the new-order form refuse them, or because the database cannot hold them. Each is refused
+# with the field named, and nothing is stored.
+
+POISON = [
+    ("weight NaN", {"weight_kg": float("nan")}, "'weight_kg'"),
+    ("weight 1e999", {"weight_kg": float("inf")}, "'weight_kg'"),
+    ("weight -inf", {"weight_kg": float("-inf")}, "'weight_kg'"),
+    ("weight 5e6 kg", {"weight_kg": 5e6}, "'weight_kg' must be a number from 0 to 100000"),
+    ("parcels 10**30", {"parcels": 10**30}, "'parcels' must be from 1 to 9999"),
+    ("parcels 0", {"parcels": 0}, "'parcels' must be from 1 to 9999"),
+    ("parcels 50,000", {"parcels": 50_000}, "'parcels' must be from 1 to 9999"),
+    ("parcels true", {"parcels": True}, "'parcels' must be a whole number"),
+    ("quantity 10**30", {"lines": [{"article": "A", "quantity": 10**30}]}, "'quantity' must be from 1 to"),
+    ("surrogate in an address", {"pickup_address": "Mill \ud800 Lane"}, "lone surrogate"),
+    ("surrogate in the order ref", {"order": "PC-\udfff"}, "lone surrogate"),
+    ("surrogate in an article", {"lines": [{"article": "\ud800", "quantity": 1}]}, "lone surrogate"),
+    ("surrogate in a description", {"lines": [{"article": "A", "description": "x\ud800"}]}, "lone surrogate"),
+    ("surrogate in a field nobody reads", {"x-note": ["\ud800"]}, "lone surrogate"),
+    ("surrogate in a key", {"\ud800": 1}, "lone surrogate"),
+]
+
+
+@pytest.mark.parametrize("fields, words", [p[1:] for p in POISON], ids=[p[0] for p in POISON])
+def test_poison_values_in_a_new_order_are_refused_and_nothing_is_stored(counts, depot, fields, words):
+    c = counts(depot)
+    with pytest.raises(InvalidInput) as e:
+        receive(depot, "Plain Client", new_order_msg("POISON-1") | fields)
+    assert words in str(e.value), str(e.value)
+    assert counts(depot) == c
+
+
+@pytest.mark.parametrize(
+    "kind, fields, words",
+    [
+        ("order.cancellation", {"lines": {"CRATE": 10**30}}, "quantity of 'CRATE'"),
+        ("order.cancel_request", {"lines": [{"article": "CRATE", "quantity": 10**30}]}, "quantity"),
+        ("order.cancellation", {"comment": "\ud800"}, "lone surrogate"),
+        ("order.cancel_request", {"message": "x" * 4001}, "longer than 4000"),
+        ("order.status", {"status": "\ud800"}, "lone surrogate"),
+    ],
+)
+def test_poison_values_in_other_messages_are_refused(counts, depot, kind, fields, words):
+    received_order(depot, "Plain Client", "KNOWN-P")
+    c = counts(depot)
+    with pytest.raises(InvalidInput) as e:
+        receive(depot, "Plain Client", msg(kind, order="KNOWN-P", **fields))
+    assert words in str(e.value), str(e.value)
+    assert counts(depot) == c
+
+
+def test_message_values_at_the_limits_are_stored(rows, depot):
+    r = receive(depot, "Plain Client", new_order_msg("EDGE-1", parcels=9999, weight_kg=100000,
+                                                     lines=[{"article": "A" * 100, "quantity": 1}]))
+    o = rows(depot, r.order).order
+    assert (o.parcels, o.weight_kg, o.lines[0].article) == (9999, 100000.0, "A" * 100)

@@ -37,15 +37,15 @@ from dispatchdesk.services import (
     set_tags,
     trash,
 )
-from dispatchdesk.services.io import (
+from dispatchdesk.services.export import (
     export_csv,
     export_json,
     export_json_file,
     export_pdf,
     export_xlsx,
-    import_json,
     write_json,
 )
+from dispatchdesk.services.importer import import_json
 
 ORDER_KEYS = {
     "number", "status", "direction", "partner", "assignee", "partner_ref", "pickup_address",
@@ -372,7 +372,7 @@ GOOD = {"number": "G-1", "pickup_address": "a", "delivery_address": "b",
          ["orders[1] (number 'G-2')", "'parcels' must be a whole number, not text 'three'"]),
         ([GOOD, {**GOOD, "number": "G-2", "lines": {"A": 1}}], ["'lines' must be a list"]),
         ([GOOD, {**GOOD, "number": "G-2", "lines": [{"article": "A", "quantity": 0}]}],
-         ["lines[0]", "'quantity' must be 1 or more, not 0"]),
+         ["lines[0]", "'quantity' must be from 1 to 1000000, not 0"]),
         ([GOOD, {**GOOD, "number": "G-2", "status": "lost"}], ["unknown status 'lost'"]),
         ([GOOD, {**GOOD, "number": "G-2", "status": 3}], ["'status' must be text, not a number 3"]),
         ([GOOD, {**GOOD, "number": "G-2", "partner": "Northline Haulage"}],
@@ -435,6 +435,9 @@ def test_duplicate_number_against_the_depot(fresh):
         ('{"orders": {}}', ["'orders' must be a list, not an object"]),
         ('{"order": []}', ["unknown key 'order'"]),
         (b"\xff\xfe\x00garbage", ["not UTF-8"]),
+        pytest.param('{"orders": [{"parcels": ' + "9" * 5000 + "}]}", ["not valid JSON: it holds a number of 5000 digits"],
+                     id="a 5000-digit number"),
+        pytest.param('{"orders": ' + "[" * 100_000 + "]" * 100_000 + "}", ["nested too deeply"], id="deep"),
     ],
 )
 def test_malformed_files_name_the_file_and_change_nothing(fresh, tmp_path, content, words):
@@ -455,15 +458,15 @@ def test_malformed_files_name_the_file_and_change_nothing(fresh, tmp_path, conte
 
 def test_a_failing_write_leaves_nothing(fresh, monkeypatch):
     """Everything was checked, and the write still fails half-way: one transaction, so nothing."""
-    import dispatchdesk.services.io as io_module
+    import dispatchdesk.services.importer as importer
 
-    real = io_module._write
+    real = importer._write
 
     def broken(depot, s, source, partners, plan):
         real(depot, s, source, partners, plan)
         raise RuntimeError("disk gone")
 
-    monkeypatch.setattr(io_module, "_write", broken)
+    monkeypatch.setattr(importer, "_write", broken)
     before = _table_counts(fresh)
     with pytest.raises(RuntimeError):
         import_json(fresh, {"orders": [GOOD, {**GOOD, "number": "G-2"}]})
@@ -540,9 +543,9 @@ def test_pdf(tricky, demo, tmp_path):
 
 
 def test_pdf_without_a_unicode_font_still_writes(tricky, tmp_path, monkeypatch):
-    import dispatchdesk.services.io as io_module
+    import dispatchdesk.services.export.pdf as pdf_module
 
-    monkeypatch.setattr(io_module, "_unicode_font", lambda: None)
+    monkeypatch.setattr(pdf_module, "_unicode_font", lambda: None)
     path = tmp_path / "latin.pdf"
     assert export_pdf(tricky, path) == 2
     assert path.read_bytes().startswith(b"%PDF")
@@ -600,3 +603,97 @@ def test_round_trip_on_postgresql(demo, pg_fresh_url):
         assert export_json(pg, status="cancelled")["orders"]
     finally:
         pg.close()
+
+
+# --------------------------------------------------------------------------- poison values
+# (issue 10 items 7 and 11): the import refuses what the database cannot hold or a backup
+# could not write back, each named with its place; a lone surrogate is a problem, not a crash.
+
+_G1 = '{"number": "P-1", "pickup_address": "a", "delivery_address": "b", "lines": [{"article": "A"}]'
+
+
+@pytest.mark.parametrize(
+    ("extra", "words"),
+    [
+        (', "weight_kg": NaN', "orders[0] (number 'P-1'): 'weight_kg' must be a number from 0 to 100000, not nan"),
+        (', "weight_kg": 1e999', "'weight_kg' must be a number from 0 to 100000, not inf"),
+        (', "weight_kg": 5e6', "'weight_kg' must be a number from 0 to 100000, not 5000000.0"),
+        (', "parcels": ' + str(10**30), "'parcels' must be from 1 to 9999, not 1000000000000000000000000000000"),
+        (', "parcels": 0', "'parcels' must be from 1 to 9999, not 0"),
+        (', "pickup_address": "Mill \\ud800 Lane"', "'pickup_address' holds a lone surrogate (\\ud800)"),
+        (', "tags": ["ok", "\\udfff"]', "tags[1]"),
+        (', "lines": [{"article": "A", "quantity": ' + str(10**30) + "}]", "orders[0] (number 'P-1'), lines[0]: "
+                                                                           "'quantity' must be from 1 to"),
+        (', "lines": [{"article": "A", "description": "\\ud800"}]', "lines[0]: 'description' holds a lone surrogate"),
+        (', "cancellation_request": {"message": "\\ud800"}', "'cancellation_request' holds a lone surrogate"),
+        (', "cancellations": [{"number": "C-1", "lines": {"\\ud800": 1}}]', "cancellations[0]: 'lines' holds a lone"),
+    ],
+)
+def test_poison_values_in_an_import_file_are_named_and_nothing_is_written(fresh, tmp_path, extra, words):
+    path = tmp_path / "poison.json"
+    path.write_text('{"orders": [' + _G1 + extra + "}]}", encoding="utf-8")
+    before = _table_counts(fresh)
+    with pytest.raises(InvalidInput) as e:
+        import_json(fresh, path)
+    text = "\n".join(e.value.reasons)
+    assert words in text, text
+    assert _table_counts(fresh) == before
+
+
+def test_poison_values_in_notices_and_followups(fresh, tmp_path):
+    path = tmp_path / "poison.json"
+    path.write_text('{"orders": [' + _G1 + '}], "notices": [{"id": "n-1", "order": "P-1", '
+                    '"partner": "Northline Haulage", "kind": "order.new", "state": "queued", "transport": "http", '
+                    '"attempts": ' + str(10**30) + ', "seq": ' + str(10**30) + ', "payload": {"a": "\\ud800"}}], '
+                    '"followups": [{"order": "P-1", "text": "call \\ud800"}]}', encoding="utf-8")
+    before = _table_counts(fresh)
+    with pytest.raises(InvalidInput) as e:
+        import_json(fresh, path)
+    text = "\n".join(e.value.reasons)
+    for words in ("notices[0] (id 'n-1'): 'attempts' must be from 0 to", "notices[0] (id 'n-1'): 'seq' must be",
+                  "notices[0] (id 'n-1'): 'payload' holds a lone surrogate", "followups[0]: 'text' holds a lone"):
+        assert words in text, text
+    assert _table_counts(fresh) == before
+
+
+def test_one_set_of_limits_for_import_link_and_form(fresh):
+    """The new-order form (check_order), the import and a partner's message refuse the same values."""
+    from dispatchdesk.domain import limits
+    from dispatchdesk.services import LineInput, OrderInput, check_order, receive
+
+    def form(**kw):
+        lines = [LineInput("A", kw.pop("quantity", 1))]
+        return not check_order(OrderInput(**{"pickup_address": "a", "delivery_address": "b", "lines": lines, **kw}))
+
+    def imported(**kw):
+        lines = [{"article": "A", "quantity": kw.pop("quantity", 1)}]
+        try:
+            import_json(fresh, {"orders": [{"pickup_address": "a", "delivery_address": "b", "lines": lines, **kw}]})
+        except InvalidInput:
+            return False
+        return True
+
+    refs = iter(range(10**6))
+
+    def message(**kw):
+        lines = [{"article": "A", "quantity": kw.pop("quantity", 1)}]
+        m = {"id": f"lim-{next(refs)}", "kind": "order.new", "order": f"L-{next(refs)}", "pickup_address": "a",
+             "delivery_address": "b", "lines": lines, **kw}
+        try:
+            receive(fresh, "Baltic Freight Depot", m)
+        except InvalidInput:
+            return False
+        return True
+
+    cases = [
+        ({"parcels": limits.PARCELS.low}, True), ({"parcels": limits.PARCELS.high}, True),
+        ({"parcels": limits.PARCELS.low - 1}, False), ({"parcels": limits.PARCELS.high + 1}, False),
+        ({"weight_kg": limits.WEIGHT_KG.high}, True), ({"weight_kg": limits.WEIGHT_KG.high + 0.5}, False),
+        ({"weight_kg": float("nan")}, False), ({"weight_kg": float("inf")}, False),
+        ({"quantity": limits.QUANTITY.high}, True), ({"quantity": limits.QUANTITY.high + 1}, False),
+        ({"quantity": 0}, False), ({"pickup_address": "x" * limits.TEXT}, True),
+        ({"pickup_address": "x" * (limits.TEXT + 1)}, False), ({"pickup_address": "a\ud800"}, False),
+    ]
+    for kw, ok in cases:
+        got = (form(**dict(kw)), imported(**dict(kw)), message(**dict(kw)))
+        assert got == (ok, ok, ok), (kw, got)

@@ -839,7 +839,7 @@ def write_demo_json(path: str) -> int:
     import tempfile
     from pathlib import Path
 
-    from .services.io import export_json, write_json
+    from .services.export import export_json, write_json
 
     with tempfile.TemporaryDirectory() as tmp:
         depot = Depot.open(Path(tmp) / "demo.db", actor="demo")

@@ -326,7 +326,7 @@ def main() -> int:
     # ------------------------------------------------------------------ export
     out = tmp / "export.json"
     try:
-        from dispatchdesk.services.io import export_json, write_json
+        from dispatchdesk.services.export import export_json, write_json
     except ImportError:
         export_json = None
     in_process = None

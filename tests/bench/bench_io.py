@@ -26,7 +26,7 @@ from pathlib import Path
 from dispatchdesk.cli import main as cli_main
 from dispatchdesk.demo import add_demo_partners
 from dispatchdesk.services import Depot
-from dispatchdesk.services.io import import_json
+from dispatchdesk.services.importer import import_json
 
 TARGET_S = 5.0
 

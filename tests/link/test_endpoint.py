@@ -211,3 +211,40 @@ def test_the_secret_as_a_standard_webhooks_key():
     assert Webhook(key).verify('{"a":1}', headers) == {"a": 1}
 
 
+
+
+def _raw_order(ref: str, extra: str) -> tuple[str, str]:
+    """An order.new body written as text, so that it can hold what json.dumps would not write."""
+    mid = str(uuid.uuid4())
+    return mid, (f'{{"id": "{mid}", "kind": "order.new", "order": "{ref}", "pickup_address": "1 Mill Lane", '
+                 f'"delivery_address": "2 Quay Side", "lines": [{{"article": "BOX", "quantity": 2}}]{extra}}}')
+
+
+#: issue 10 items 6 and 7: each got a 500 "will be retried", or was stored
+POISON = [
+    ("weight NaN", ', "weight_kg": NaN', 422, "weight_kg"),
+    ("weight 1e999", ', "weight_kg": 1e999', 422, "weight_kg"),
+    ("weight Infinity", ', "weight_kg": -Infinity', 422, "weight_kg"),
+    ("weight 5e6", ', "weight_kg": 5e6', 422, "weight_kg"),
+    ("parcels 10**30", ', "parcels": ' + str(10**30), 422, "parcels"),
+    ("parcels 0", ', "parcels": 0', 422, "parcels"),
+    ("parcels 50000", ', "parcels": 50000', 422, "parcels"),
+    ("quantity 10**30", ', "lines": [{"article": "B", "quantity": ' + str(10**30) + "}]", 422, "quantity"),
+    ("a 5000-digit number", ', "parcels": ' + "9" * 5000, 400, "not valid JSON"),
+    ("lone surrogate in an address", ', "delivery_address": "x\\ud800y"', 422, "lone surrogate"),
+    ("lone surrogate in an unread field", ', "note": {"a": ["\\udc00"]}', 422, "lone surrogate"),
+    ("lone surrogate in a key", ', "\\ud800": 1', 422, "lone surrogate"),
+    ("nested 100,000 deep", ', "x": ' + "[" * 100_000 + "]" * 100_000, 400, "nested"),
+]
+
+
+@pytest.mark.parametrize("extra, status, words", [p[1:] for p in POISON], ids=[p[0] for p in POISON])
+async def test_a_poison_message_gets_a_4xx_and_stores_nothing(side, extra, status, words):
+    mid, body = _raw_order(f"P-{uuid.uuid4().hex[:8]}", extra)
+    code = {400: "malformed-json", 422: "invalid"}[status]
+    await _refused(side, body, sign(SECRET, mid, body), status, code, words)
+
+
+async def test_a_lone_surrogate_in_the_order_ref_gets_a_4xx(side):
+    mid, body = _raw_order("P-\\ud800", "")
+    await _refused(side, body, sign(SECRET, mid, body), 422, "invalid", "lone surrogate")

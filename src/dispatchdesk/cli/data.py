@@ -28,7 +28,7 @@ from .root import (
 def import_(file: str) -> int:
     """Import the export's JSON shape. Every record is checked first; if any is wrong, each
     problem is named and nothing is written."""
-    from ..services.io import import_json
+    from ..services.importer import import_json
 
     depot = _open()
     try:
@@ -51,7 +51,7 @@ def import_(file: str) -> int:
 def export(format_: str, status: Any, partner: str | None, archived: bool | None, output: str | None) -> int:
     """Export orders, Rejected and Cancelled included. JSON and CSV go to standard output
     without -o; Excel and PDF go to a file."""
-    from ..services import io
+    from ..services import export as io
 
     filters = {"status": status, "partner": partner, "archived": archived}
     depot = _open()

@@ -12,7 +12,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from ..domain import CancelMethod, LinkKind, RejectionMapsTo, Role, Status
+from ..domain import CancelMethod, LinkKind, RejectionMapsTo, Role, Status, limits
+from ..domain.limits import lone_surrogate
 from ..store.models import AuditEntry, Backorder, Document, Order, OrderLine, Partner, Setting, Tag
 from .core import Depot, InvalidInput, NotFound, current_user, load_partner, next_number
 
@@ -294,20 +295,36 @@ class OrderInput:
 
 
 def check_order(o: OrderInput) -> list[tuple[str, str]]:
-    """Field -> problem, for every field that is wrong (the form shows each under its field)."""
+    """Field -> problem, for every field that is wrong (the form shows each under its field).
+
+    The limits are the domain's (domain.limits): the same that an import and a partner's
+    message are held to, so that an order accepted by one door is accepted by the others.
+    """
     problems: list[tuple[str, str]] = []
-    if not o.pickup_address.strip():
-        problems.append(("pickup_address", "The pickup address is empty."))
-    if not o.delivery_address.strip():
-        problems.append(("delivery_address", "The delivery address is empty."))
-    if not isinstance(o.parcels, int) or isinstance(o.parcels, bool) or not 1 <= o.parcels <= 9999:
-        problems.append(("parcels", "Parcels must be a whole number from 1 to 9999."))
-    if (
-        not isinstance(o.weight_kg, (int, float))
-        or isinstance(o.weight_kg, bool)
-        or not 0 <= o.weight_kg <= 100000
-    ):
-        problems.append(("weight_kg", "Weight must be a number of kilograms from 0 to 100000."))
+
+    def text_ok(field: str, label: str, value: str | None, limit: int) -> bool:
+        if value is None:
+            return True
+        if not isinstance(value, str):
+            problems.append((field, f"{label} must be text."))
+            return False
+        if lone_surrogate(value) is not None:
+            problems.append((field, f"{label} holds a character that cannot be stored "
+                                    f"(a lone surrogate, \\u{ord(lone_surrogate(value) or '?'):04x})."))
+            return False
+        if len(value) > limit:
+            problems.append((field, f"{label} can be at most {limit} characters."))
+            return False
+        return True
+
+    for key, label in (("pickup_address", "The pickup address"), ("delivery_address", "The delivery address")):
+        value = getattr(o, key)
+        if text_ok(key, label, value, limits.TEXT) and not value.strip():
+            problems.append((key, f"{label} is empty."))
+    if not limits.PARCELS.holds(o.parcels):
+        problems.append(("parcels", f"Parcels must be a whole number {limits.PARCELS.words}."))
+    if not limits.WEIGHT_KG.holds(o.weight_kg):
+        problems.append(("weight_kg", f"Weight must be a number of kilograms {limits.WEIGHT_KG.words}."))
     times_ok = True
     for key, label in (("pickup_after", "Pickup-after"), ("deliver_by", "Deliver-by")):
         value = getattr(o, key)
@@ -323,34 +340,40 @@ def check_order(o: OrderInput) -> list[tuple[str, str]]:
         problems.append(("deliver_by", "Deliver-by is before pickup-after."))
     seen = set()
     for i, ln in enumerate(o.lines, 1):
-        if not ln.article.strip():
+        art = ln.article.strip() if isinstance(ln.article, str) else ""
+        if not art:
             problems.append((f"line{i}", f"Line {i} has no article."))
-        elif len(ln.article.strip()) > 100:
-            problems.append((f"line{i}", f"Line {i}: the article can be at most 100 characters."))
-        elif ln.article.strip() in seen:
-            problems.append((f"line{i}", f"Article {ln.article.strip()!r} appears twice."))
-        seen.add(ln.article.strip())
-        if not isinstance(ln.quantity, int) or isinstance(ln.quantity, bool) or ln.quantity < 1:
+        elif lone_surrogate(art) is not None:
+            problems.append((f"line{i}", f"Line {i}: the article holds a character that cannot be stored."))
+        elif len(art) > limits.ARTICLE:
+            problems.append((f"line{i}", f"Line {i}: the article can be at most {limits.ARTICLE} characters."))
+        elif art in seen:
+            problems.append((f"line{i}", f"Article {art!r} appears twice."))
+        seen.add(art)
+        text_ok(f"line{i}", f"Line {i}: the description", ln.description, limits.TEXT)
+        if not limits.QUANTITY.holds(ln.quantity):
             problems.append(
-                (f"line{i}", f"Line {i}: the quantity must be a whole number of 1 or more.")
+                (f"line{i}", f"Line {i}: the quantity must be a whole number {limits.QUANTITY.words}.")
             )
-    if o.number is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,49}", o.number):
+    if o.number is not None and not (isinstance(o.number, str) and limits.ORDER_NUMBER_RE.fullmatch(o.number)):
         problems.append(
             (
                 "number",
-                f"Order number {o.number!r} may hold only letters, digits and . _ / - (at most 50).",
+                f"Order number {o.number!r} may hold only letters, digits and . _ / - "
+                f"(at most {limits.ORDER_NUMBER}).",
             )
         )
     if o.source is None and o.partner_ref:
         problems.append(("partner_ref", "A partner's reference needs the partner it came from."))
-    if o.partner_ref and len(o.partner_ref) > 100:
-        problems.append(("partner_ref", "The partner's reference can be at most 100 characters."))
+    text_ok("partner_ref", "The partner's reference", o.partner_ref, limits.PARTNER_REF)
     for tag in o.tags:
         t = " ".join(str(tag).split())
         if not t:
             problems.append(("tags", "A tag cannot be empty."))
-        elif len(t) > 50:
-            problems.append(("tags", f"The tag {t[:20]!r}… is longer than 50 characters."))
+        elif lone_surrogate(t) is not None:
+            problems.append(("tags", "A tag holds a character that cannot be stored (a lone surrogate)."))
+        elif len(t) > limits.TAG:
+            problems.append(("tags", f"The tag {t[:20]!r}… is longer than {limits.TAG} characters."))
     return problems
 
 

@@ -1,0 +1,173 @@
+"""The PDF export: a landscape A4 table of the orders."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from ...domain import DocumentKind, Status
+from ...text import clean
+from ..core import Depot
+from .common import atomic, export_json, line_summary, parse_status
+
+# --------------------------------------------------------------------------- PDF
+
+#: Where a Unicode TrueType font may be: the system's DejaVu, or one shipped in a package.
+_FONT_CANDIDATES = (
+    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+    "/usr/share/fonts/dejavu/DejaVuSans.ttf",
+    "/usr/share/fonts/TTF/DejaVuSans.ttf",
+    "/usr/local/share/fonts/DejaVuSans.ttf",
+    "/Library/Fonts/DejaVuSans.ttf",
+    "C:/Windows/Fonts/DejaVuSans.ttf",
+)
+
+
+def _unicode_font() -> tuple[Path, Path | None] | None:
+    """A DejaVu Sans (regular, bold) if one is on the system or in an installed package."""
+    candidates = [Path(p) for p in _FONT_CANDIDATES]
+    try:  # matplotlib ships DejaVu Sans
+        import importlib.util
+
+        spec = importlib.util.find_spec("matplotlib")
+        if spec is not None and spec.submodule_search_locations:
+            base = Path(next(iter(spec.submodule_search_locations)))
+            candidates.append(base / "mpl-data" / "fonts" / "ttf" / "DejaVuSans.ttf")
+    except (ImportError, ValueError):
+        pass
+    for regular in candidates:
+        if regular.is_file():
+            bold = regular.with_name("DejaVuSans-Bold.ttf")
+            return regular, bold if bold.is_file() else None
+    return None
+
+
+def _latin1(text: str) -> str:
+    """For the core fonts: every character Latin-1 cannot hold becomes '?'."""
+    return text.encode("latin-1", "replace").decode("latin-1")
+
+
+PDF_COLUMNS = (
+    # (key, header, width in mm)
+    ("number", "Number", 26),
+    ("status", "Status", 20),
+    ("direction", "Dir.", 15),
+    ("partner", "Partner", 40),
+    ("route", "Pickup → delivery", 62),
+    ("parcels", "Parc.", 10),
+    ("weight_kg", "kg", 13),
+    ("marks", "Marks", 30),
+    ("lines", "Lines", 61),
+)
+
+
+def export_pdf(
+    depot: Depot,
+    dest: str | os.PathLike[str],
+    *,
+    status: Status | str | None = None,
+    partner: str | None = None,
+    archived: bool | None = None,
+    title: str | None = None,
+) -> int:
+    """A landscape A4 table of the orders, Rejected and Cancelled included."""
+    from fpdf import FPDF
+    from fpdf.fonts import FontFace
+
+    data = export_json(depot, status=status, partner=partner, archived=archived)
+    font = _unicode_font()
+    depot_name = depot.setting("depot_name") or "dispatchdesk"
+    stamp = depot.now().strftime("%Y-%m-%d %H:%M UTC")
+    filters = []
+    if status is not None:
+        filters.append(f"status {parse_status(status).label}")  # type: ignore[union-attr]
+    if partner:
+        filters.append(f"partner {partner}")
+    if archived is not None:
+        filters.append("archived only" if archived else "archived left out")
+    heading = clean(title or f"Orders of {depot_name}", single_line=True)
+    sub = f"{len(data['orders'])} orders" + (f" ({', '.join(filters)})" if filters else "") + f", exported {stamp}"
+
+    class _PDF(FPDF):
+        def footer(self) -> None:
+            self.set_y(-10)
+            self.set_font(family, size=7)
+            self.cell(0, 5, fix(f"{heading} · page {self.page_no()}/{{nb}}"), align="C")
+
+    pdf = _PDF(orientation="L", unit="mm", format="A4")
+    pdf.set_auto_page_break(auto=True, margin=12)
+    pdf.set_margins(7, 8, 7)
+    if font is not None:
+        family = "DejaVu"
+        pdf.add_font(family, "", str(font[0]))
+        pdf.add_font(family, "B", str(font[1] or font[0]))
+
+        def fix(text: str) -> str:
+            return text
+    else:
+        family = "Helvetica"
+        fix = _latin1
+    pdf.set_title(fix(heading))
+    pdf.set_creator("dispatchdesk")
+    pdf.add_page()
+    pdf.set_font(family, "B", 13)
+    pdf.cell(0, 7, fix(heading), new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font(family, "", 8)
+    pdf.cell(0, 5, fix(clean(sub, single_line=True)), new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(2)
+    pdf.set_font(family, "", 7)
+    head_style = FontFace(emphasis="BOLD", fill_color=(225, 225, 225))
+    widths = tuple(w for _, _, w in PDF_COLUMNS)
+    with pdf.table(
+        col_widths=widths,
+        width=sum(widths),
+        align="LEFT",
+        headings_style=head_style,
+        line_height=3.6,
+        text_align="LEFT",
+        repeat_headings=1,
+        first_row_as_headings=True,
+        padding=0.8,
+    ) as table:
+        table.row([fix(h) for _, h, _ in PDF_COLUMNS])
+        for o in data["orders"]:
+            row = table.row()
+            for value in _pdf_row(o):
+                row.cell(fix(value))
+    with atomic(dest, binary=True) as f:
+        f.write(bytes(pdf.output()))
+    return len(data["orders"])
+
+
+def _pdf_row(o: dict[str, Any]) -> list[str]:
+    flags = o["flags"]
+    marks = []
+    if flags["cancellation_requested"]:
+        marks.append("cancellation requested")
+    if flags["partner_not_informed"]:
+        marks.append("partner not informed")
+    if flags["archived"]:
+        marks.append("archived")
+    if o["documents"]:
+        marks.append(", ".join(DocumentKind(d["kind"]).label if d["kind"] in DocumentKind._value2member_map_
+                               else d["kind"] for d in o["documents"]))
+    if o["backorders"]:
+        marks.append("back-ordered")
+    partner = o["partner"] or ""
+    if o["assignee"]:
+        partner = f"{partner} → {o['assignee']}" if partner else f"→ {o['assignee']}"
+    route = f"{o['pickup_address']} → {o['delivery_address']}"
+    values = [
+        o["number"],
+        Status(o["status"]).label,
+        o["direction"],
+        partner or "(own)",
+        route,
+        str(o["parcels"]),
+        f"{o['weight_kg']:g}",
+        "; ".join(marks),
+        line_summary(o),
+    ]
+    return [clean(v, single_line=True, limit=400) for v in values]
+
