@@ -58,7 +58,8 @@ CANCEL_METHODS = {
     CancelMethod.EMAIL.value: "email: by e-mail, with a follow-up to confirm",
     CancelMethod.MANUAL.value: "manual: a follow-up only",
 }
-REJECTION = {RejectionMapsTo.REJECTED.value: "Rejected", RejectionMapsTo.CREATED.value: "back to Created"}
+REJECTION = {RejectionMapsTo.REJECTED.value: "becomes Rejected",
+             RejectionMapsTo.CREATED.value: "goes back to Created"}
 
 #: (label, key, width at 80 columns, width from 120 columns); None = as wide as its text
 COLUMNS = (("Name", "name", 20, 30), ("Role", "role", 13, 13), ("Health", "health", 7, 7),
@@ -75,7 +76,7 @@ FIELDS = (
     ("email", "E-mail address"),
     ("cancel_method", "Cancellations"),
     ("window_seconds", "Window (seconds)"),
-    ("rejection_maps_to", "Their rejection makes ours"),
+    ("rejection_maps_to", "When they reject ours, it"),
     ("reason_required", "Reason code"),
     ("follow_up_after_send", "Check after sending"),
     ("auto_trash", "Orders they revoke"),
@@ -133,7 +134,7 @@ def describe(p: PartnerView, now: Any) -> Text:
     out.append(f" · {'a follow-up checks on them after sending' if p.follow_up_after_send else 'no check after sending'}")
     out.append("\nOrders they revoke: ")
     out.append("cancelled here at once (auto-trash)" if p.auto_trash else "flagged for a dispatcher")
-    out.append(" · their rejection makes our order ")
+    out.append(" · when they reject an order we sent them, ours ")
     out.append(REJECTION.get(p.rejection_maps_to, p.rejection_maps_to))
     out.append(" · cancellations at a warehouse are " + ("passed on to them" if p.pass_cancellations
                                                          else "not passed on (a follow-up instead)"))
