@@ -69,3 +69,100 @@ def test_results_say_what_changed(tmp_path: Path) -> None:
         assert "Created → Created" not in r.message
     finally:
         depot.close()
+
+
+# --------------------------------------------------------------------------- every confirm, in words
+
+
+def test_every_confirm_says_it_in_words(depot, partners, new_order, rows) -> None:
+    """Each action's preview is a whole confirm: a question, sentences, a Yes label; the ones
+    that cannot be taken back put the focus on No and say why."""
+    from dispatchdesk.domain import CancellationRequest, ReasonCode, Status
+    from dispatchdesk.services import (
+        AddPartner,
+        Archive,
+        Bulk,
+        CallBack,
+        Cancel,
+        Duplicate,
+        EditPartner,
+        FollowUpDone,
+        PartnerInput,
+        RefuseRequest,
+        Reject,
+        RetryNotice,
+        Send,
+        SetStatus,
+        SetTags,
+        SkipNotice,
+        StopLink,
+        Trash,
+        Undo,
+        request_cancellation,
+    )
+    from dispatchdesk.store.models import Notice
+
+    a = new_order(source="Plain Client")
+    b = new_order(source="Plain Client")
+    sent = new_order(source="Corner Bakery")
+    Send(sent, partner="Swift Haulage").execute(depot)
+    trashed = new_order(source="Plain Client")
+    Trash(trashed).execute(depot)
+    fup = rows(depot, trashed).notices
+    with depot.uow() as uow:  # a failed notice to retry or skip
+        n = uow.session.get(Notice, rows(depot, sent).notices[0].id)
+        n.state, n.attempts, n.last_error = "failed", 7, "HTTP 500 boom"
+        uow.commit()
+    failed = rows(depot, sent).notices[0].id
+    followup = new_order(source="Corner Bakery")
+    Trash(followup).execute(depot)
+    fid = rows(depot, followup).followups[0].id
+    asked = new_order(source="Plain Client")
+    from dispatchdesk.services import receive  # noqa: F401 - the request comes over the link in life
+    with depot.uow() as uow:
+        from sqlalchemy import select
+
+        from dispatchdesk.store.models import Order
+
+        o = uow.session.scalars(select(Order).where(Order.number == asked)).one()
+        o.cancellation_requested = True
+        uow.commit()
+
+    cases = [
+        (SetStatus(a, status=Status.ACCEPTED), "Set Accepted: order", "Set Accepted", True),
+        (Send(b, partner="Swift Haulage"), "Send: order", "Send", True),
+        (CallBack(sent), "Cancel the shipment: order", "Cancel the shipment", False),
+        (Trash(a), "Trash order", "Trash", True),
+        (Reject(a, notify_buyer=True, message="Out of area"), "Reject order", "Reject", True),
+        (Cancel(a, request=CancellationRequest(ReasonCode.DAMAGED, lines={"BOX-S": 1})),
+         "Cancel part of order", "Cancel it", False),
+        (RefuseRequest(asked, message="Already loaded"), "Refuse the cancellation request", "Refuse the request", True),
+        (Undo(trashed), "Undo trash", "Undo", False),
+        (Duplicate(a), "Duplicate order", "Duplicate", False),
+        (Archive(a), "Archive order", "Archive", False),
+        (SetTags(a, add=("frozen",)), "Change the tags of order", "Save the tags", False),
+        (RetryNotice(failed), "Send the new order", "Send again", False),
+        (SkipNotice(failed), "Skip the new order", "Skip it", True),
+        (FollowUpDone(fid), "Mark the follow-up done", "Done", False),
+        (StopLink("Plain Client"), "Stop the link to Plain Client", "Stop it", False),
+        (AddPartner(PartnerInput("Newco", "client")), "Add the partner Newco", "Add", False),
+        (EditPartner("Plain Client", PartnerInput("Plain Client", "client")), "Save the partner", "Save", False),
+    ]
+    for action, title, yes, no_focus in cases:
+        pv = action.preview(depot)
+        assert pv.allowed, (type(action).__name__, pv.refusals)
+        assert pv.title.startswith(title) and pv.title.endswith("?"), (type(action).__name__, pv.title)
+        assert pv.yes == yes, (type(action).__name__, pv.yes)
+        assert pv.lines and all(line.strip() for line in pv.lines), type(action).__name__
+        assert pv.final is no_focus, (type(action).__name__, pv.final, pv.focus_note)
+        if pv.final:
+            assert pv.focus_note.startswith("No has the focus"), type(action).__name__
+    # the partial cancellation lists what it sends (issue 11, item 9)
+    lines = Cancel(a, request=CancellationRequest(ReasonCode.DAMAGED, number="CN-77", lines={"BOX-S": 1})).preview(depot).lines
+    assert "Cancellation number: CN-77." in lines and "Reason: DAMAGED." in lines
+    assert "Lines cancelled: BOX-S × 1." in lines
+    # a bulk whose orders can none be done offers no Yes (issue 11, item 11)
+    bulk = Bulk((SetStatus(trashed, status=Status.ACCEPTED), SetStatus(followup, status=Status.ACCEPTED))).preview(depot)
+    assert not bulk.allowed
+    assert all("Nobody outside" not in " ".join(lines) for _, lines, _ in bulk.items)
+    assert fup and request_cancellation  # used above
