@@ -453,20 +453,13 @@ def test_number_taken_by_a_parallel_session_is_refused_not_a_crash(
     rows, counts, depot, new_order, monkeypatch
 ):
     """The check and the insert race on PostgreSQL; the unique constraint has the last word."""
-    import dataclasses
 
     from dispatchdesk.services import actions
 
     a, b = new_order(source="Plain Client"), new_order(source="Plain Client")
     cancel(depot, a, req(number="CN-RACE"))
-    real_plan = actions.Cancel.plan
-
-    def plan_without_number_check(self, depot, session, order):
-        # as if the other session had not committed yet
-        unchecked = dataclasses.replace(self, request=dataclasses.replace(self.request, number=""))
-        return real_plan(unchecked, depot, session, order)
-
-    monkeypatch.setattr(actions.Cancel, "plan", plan_without_number_check)
+    # as if the other session had not committed yet when this one checked the number
+    monkeypatch.setattr(actions, "_cancellation_number_taken", lambda session, number: False)
     c = counts(depot)
     with pytest.raises(Refused, match="Cancellation number 'CN-RACE' is already used"):
         cancel(depot, b, req(number="CN-RACE"))
