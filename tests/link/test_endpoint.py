@@ -211,3 +211,32 @@ def test_the_secret_as_a_standard_webhooks_key():
     assert Webhook(key).verify('{"a":1}', headers) == {"a": 1}
 
 
+
+
+# a Standard Webhooks key as a service hands it out: whsec_ + base64 of 24 random bytes
+STANDARD_KEY = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+
+def test_a_whsec_secret_is_the_standard_webhooks_key_not_a_string():
+    import base64
+    import hmac
+    from hashlib import sha256
+
+    headers = sign(STANDARD_KEY, "msg_2", '{"a":1}', now=1_700_000_000)
+    key = base64.b64decode(STANDARD_KEY.removeprefix("whsec_"))
+    expected = base64.b64encode(hmac.new(key, b'msg_2.1700000000.{"a":1}', sha256).digest()).decode()
+    assert headers["webhook-signature"] == f"v1,{expected}"
+    assert whsec(STANDARD_KEY) == STANDARD_KEY
+
+
+async def test_a_partner_on_a_standard_webhooks_library_is_recognised(side):
+    from standardwebhooks import Webhook
+
+    add_partner(side.depot, PartnerInput(name="Webshop", role="channel", secret=STANDARD_KEY))
+    msg = _order_msg("W-1")
+    body = json.dumps(msg)
+    now = time.time()
+    signature = Webhook(STANDARD_KEY).sign(msg["id"], __import__("datetime").datetime.fromtimestamp(now), body)
+    headers = {"webhook-id": msg["id"], "webhook-timestamp": str(int(now)), "webhook-signature": signature}
+    status, answer = await _post(side.url, body, headers)
+    assert status == 200, answer
