@@ -33,6 +33,7 @@ from .services import (
     OrderInput,
     PartnerInput,
     Refused,
+    StorageError,
     add_document,
     add_partner,
     archive,
@@ -367,8 +368,33 @@ def build_demo(depot: Depot, *, now: datetime | None = None) -> None:
     b = _Builder(depot, end)
     try:
         _build(b)
+    except StorageError as e:
+        # each step was its own transaction: say what the steps before the failing one left
+        raise StorageError(_cut_short(depot, e)) from None
     finally:
         depot.clock, depot.actor = saved_clock, saved_actor
+
+
+def _cut_short(depot: Depot, e: StorageError) -> str:
+    """The sentence for a demo that stopped part-way: why, and exactly what it left."""
+    cause = str(e).split(";", 1)[0].rstrip(".")
+    cause = cause[:1].lower() + cause[1:]
+    try:
+        with depot.uow(write=False) as uow:
+            s = uow.session
+            left = [(s.scalar(select(func.count()).select_from(m)) or 0, what)
+                    for m, what in ((Partner, "partners"), (Order, "orders"), (Notice, "notices"),
+                                    (FollowUp, "follow-ups"))]
+    except ERRORS:
+        return (f"Building the demo depot stopped part-way: {cause}. Part of the demo may be in "
+                f"{depot.db.where} (it could not be read back to say how much): delete that file and "
+                "run `dispatchdesk init --demo` again once the problem is solved.")
+    if not any(n for n, _ in left):
+        return f"Building the demo depot stopped before it began: {cause}. Nothing was written."
+    listed = ", ".join(f"{n} {what}" for n, what in left)
+    return (f"Building the demo depot stopped part-way: {cause}. What it wrote before that is still in "
+            f"{depot.db.where}: {listed} (with their audit entries); the rest of the demo was not "
+            "written. Delete that file and run `dispatchdesk init --demo` again once the problem is solved.")
 
 
 def _partners_names() -> dict[str, str]:
