@@ -350,6 +350,13 @@ class Relay:
         if d.outcome is Outcome.SENT:
             self.stats.sent += 1
             self._down.pop(c.partner, None)
+        elif d.outcome is Outcome.RETRY and self.policy.delay(c.attempts + 1) is None:
+            # the retry schedule is used up: the recorder failed the notice (outbox._apply)
+            self.stats.failed += 1
+            if not d.contacted or (d.status or 0) >= 500:
+                self._down[c.partner] = (d.error, time.monotonic())
+            log.warning("relay: %s to %s gave up after %d attempts: %s; a dispatcher can retry or skip it",
+                        c.label, c.partner, c.attempts + 1, d.error)
         elif d.outcome is Outcome.RETRY:
             self.stats.retried += 1
             if not d.contacted or (d.status or 0) >= 500:
