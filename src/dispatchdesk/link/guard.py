@@ -11,8 +11,11 @@ between the listening socket and aiohttp's protocol:
   headers within ``Limits.idle_seconds`` of the last answer; else it is closed.
 - **Body deadline**: the body must be in within ``Limits.body_seconds`` of the headers.
 - **Caps**: at most ``Limits.per_peer`` open connections from one address and ``Limits.total``
-  in all (never more than half the process's file descriptors); a connection over a cap is
-  reset at once, so a flood cannot take the descriptors valid partners need.
+  in all (never more than half the process's file descriptors). A connection over the
+  per-address cap is reset at once. When the total is reached, the address holding the most
+  connections gives up its oldest idle one to a newcomer from an address holding fewer; a
+  newcomer from the biggest holder is reset. So a flood cannot take the descriptors valid
+  partners need, and its connections push out each other, never a partner's few.
 - **Quiet under attack**: a warning that repeats (a refused connection, ``Too many open
   files`` from the accept loop, aiohttp's per-connection errors) is logged once per
   ``Limits.log_interval`` seconds with a count, not once per connection.
@@ -43,7 +46,7 @@ class Limits:
     body_seconds: float = 15.0  # headers -> the last byte of the body (1 MB at most)
     per_peer: int = 64  # open connections from one address
     total: int = 1024  # open connections in all (and at most half the file descriptors)
-    backlog: int = 1024
+    backlog: int = 128  # asyncio accepts up to this many per loop turn: more makes every turn long
     log_interval: float = 60.0
 
 
@@ -110,8 +113,31 @@ class _Guard:
         self.count = 0
         self.refused = 0
         self.conns: dict[Any, _Conn] = {}  # transport -> connection
-        #: connections with no request under way, oldest first: the ones given up for a newcomer
-        self.waiting: dict[_Conn, None] = {}
+        #: per address, its connections with no request under way, oldest first: when the total
+        #: is reached, the address holding the most connections gives its oldest idle one up
+        self.waiting: dict[str, dict[_Conn, None]] = {}
+
+    def idle(self, conn: _Conn) -> None:
+        self.waiting.setdefault(conn.peer, {})[conn] = None
+
+    def busy(self, conn: _Conn) -> None:
+        mine = self.waiting.get(conn.peer)
+        if mine is not None:
+            mine.pop(conn, None)
+            if not mine:
+                del self.waiting[conn.peer]
+
+    def victim(self, newcomer: str) -> _Conn | None:
+        """The connection to close for a newcomer from `newcomer` when the total is reached: the
+        oldest idle one of the address holding the most, if that address holds more than the
+        newcomer's would then; None: refuse the newcomer (a flood's own connections push each other
+        out, never a partner's few)."""
+        if not self.waiting:
+            return None
+        peer = max(self.waiting, key=lambda p: self.open.get(p, 0))
+        if self.open.get(newcomer, 0) + 1 >= self.open.get(peer, 0):
+            return None  # it would hold as many as the biggest: no gain in swapping
+        return next(iter(self.waiting[peer]))
 
     def protocol(self) -> asyncio.Protocol:
         return _Conn(self)
@@ -153,27 +179,26 @@ class _Conn(asyncio.Protocol):
             transport.abort()
             return
         if g.count >= g.total:
-            # full: make room by closing the connection that has waited longest without sending
-            # a request (an idle or a slowloris one); if every one is mid-request, refuse
-            oldest = next(iter(g.waiting), None)
-            if oldest is None:
-                g.refused += 1
-                log.warning("link endpoint: refused a connection from %s (%d connections open, each "
-                            "with a request under way)", self.peer, g.total)
+            # full: the address holding the most connections gives up its oldest idle one (an
+            # idle or slowloris connection), unless the newcomer's would then hold the most
+            victim = g.victim(self.peer)
+            g.refused += 1
+            if victim is None:
+                log.warning("link endpoint: refused a connection from %s (%d connections open in all)",
+                            self.peer, g.total)
                 transport.abort()
                 return
-            g.refused += 1
-            log.warning("link endpoint: %d connections open; closed the one from %s that waited longest "
-                        "without a request", g.total, oldest.peer)
-            oldest.close()
+            log.warning("link endpoint: %d connections open; closed an idle one from %s, which holds "
+                        "the most", g.total, victim.peer)
+            victim.close()
         g.count += 1
         g.open[self.peer] = g.open.get(self.peer, 0) + 1
         g.conns[transport] = self
-        g.waiting[self] = None
         self.counted = True
-        self.inner = g.server()
+        g.idle(self)
+        # aiohttp's protocol (a parser and a task) is made when the first byte arrives: a flood
+        # of connections that never send anything costs only this small object each
         self._arm(g.limits.header_seconds, "its request's headers")
-        self.inner.connection_made(transport)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._release()
@@ -194,7 +219,7 @@ class _Conn(asyncio.Protocol):
         self.counted = False
         g = self.guard
         self._disarm()
-        g.waiting.pop(self, None)
+        g.busy(self)
         g.count -= 1
         left = g.open.get(self.peer, 1) - 1
         if left > 0:
@@ -204,13 +229,17 @@ class _Conn(asyncio.Protocol):
         g.conns.pop(self.transport, None)
 
     def data_received(self, data: bytes) -> None:
-        if self.inner is not None:
-            self.inner.data_received(data)
+        if self.inner is None:
+            if not self.counted or self.transport is None:
+                return
+            self.inner = self.guard.server()
+            self.inner.connection_made(self.transport)
+        self.inner.data_received(data)
 
     def eof_received(self) -> bool | None:
         if self.inner is not None:
             return self.inner.eof_received()  # type: ignore[no-any-return]
-        return None
+        return False  # closed before a byte was sent: close our side too
 
     def pause_writing(self) -> None:
         if self.inner is not None:
@@ -223,13 +252,13 @@ class _Conn(asyncio.Protocol):
     # -- deadlines
     def request_started(self, request: web.Request) -> None:
         self.request = request
-        self.guard.waiting.pop(self, None)
+        self.guard.busy(self)
         self._arm(self.guard.limits.body_seconds, "the body", body=True)
 
     def request_done(self) -> None:
         self.request = None
         if self.counted:
-            self.guard.waiting[self] = None
+            self.guard.idle(self)
         self._arm(self.guard.limits.idle_seconds, "its next request's headers")
 
     def _arm(self, seconds: float, what: str, *, body: bool = False) -> None:
