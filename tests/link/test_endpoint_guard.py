@@ -202,3 +202,15 @@ def test_the_repeat_filter_lets_one_through_per_interval_and_counts_the_rest():
     assert later.exc_info is None  # the traceback was written the first time
     info = logging.LogRecord("asyncio", logging.INFO, __file__, 1, "x", None, None)
     assert all(f.filter(info) for _ in range(3))
+
+
+async def test_accept_errors_from_the_event_loop_are_logged_once_per_interval(caps_side, caplog):
+    """What asyncio logs for each failed accept() when file descriptors run out (EMFILE): while the
+    endpoint listens, the same error comes out once a minute, not once per connection."""
+    caplog.set_level(logging.ERROR, logger="asyncio")
+    loop = asyncio.get_running_loop()
+    for _ in range(200):
+        loop.call_exception_handler({"message": "socket.accept() out of system resource",
+                                     "exception": OSError(24, "Too many open files")})
+    lines = [r for r in caplog.records if r.name == "asyncio" and "out of system resource" in r.getMessage()]
+    assert len(lines) == 1
