@@ -30,7 +30,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from aiohttp import web
 
@@ -86,12 +86,12 @@ class RepeatFilter(logging.Filter):
         if seen is not None and now - seen[0] < self.interval:
             self._seen[key] = (seen[0], seen[1] + 1)
             return False
-        repeats = seen[1] if seen is not None else 0
+        repeats, since = (seen[1], seen[0]) if seen is not None else (0, now)
         if len(self._seen) > 1000:  # many different messages: forget the old ones
             self._seen = {k: v for k, v in self._seen.items() if now - v[0] < self.interval}
         self._seen[key] = (now, 0)
         if repeats:
-            record.msg = f"{record.getMessage()} [and {repeats} more like it in the last {now - seen[0]:.0f} s]"
+            record.msg = f"{record.getMessage()} [and {repeats} more like it in the last {now - since:.0f} s]"
             record.args = None
         if seen is not None:  # the traceback was logged the first time
             record.exc_info = None
@@ -167,9 +167,10 @@ class _Conn(asyncio.Protocol):
         self.counted = False  # holds a place in the caps
 
     # -- asyncio.Protocol
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+    def connection_made(self, base: asyncio.BaseTransport) -> None:
         g = self.guard
-        self.transport = transport  # type: ignore[assignment]
+        transport = cast(asyncio.Transport, base)
+        self.transport = transport
         peer = transport.get_extra_info("peername")
         self.peer = str(peer[0]) if isinstance(peer, tuple) and peer else "?"
         if g.open.get(self.peer, 0) >= g.limits.per_peer:
