@@ -33,13 +33,28 @@ PATIENCE = 8.0
 
 @pytest.fixture
 async def side(make_side):
+    if not _other_loopback_addresses():
+        pytest.skip("this system has no loopback addresses besides 127.0.0.1 to attack from")
     s = await make_side("Bravo", limits=SHORT)
     add_partner(s.depot, PartnerInput(name="Alpha", role="client", url="http://127.0.0.1:9/link", secret=SECRET))
     return s
 
 
+def _other_loopback_addresses() -> bool:
+    import socket
+
+    try:
+        with socket.socket() as s:
+            s.bind(("127.0.0.9", 0))
+        return True
+    except OSError:
+        return False
+
+
 @pytest.fixture
 async def caps_side(make_side):
+    if not _other_loopback_addresses():  # Linux routes all of 127/8 to lo; macOS only 127.0.0.1
+        pytest.skip("this system has no loopback addresses besides 127.0.0.1 to attack from")
     s = await make_side("Charlie", limits=CAPS)
     add_partner(s.depot, PartnerInput(name="Alpha", role="client", url="http://127.0.0.1:9/link", secret=SECRET))
     return s
