@@ -229,3 +229,14 @@ async def test_accept_errors_from_the_event_loop_are_logged_once_per_interval(ca
                                      "exception": OSError(24, "Too many open files")})
     lines = [r for r in caplog.records if r.name == "asyncio" and "out of system resource" in r.getMessage()]
     assert len(lines) == 1
+
+
+async def test_stopping_the_relay_closes_the_connections_that_never_sent_a_byte(caps_side):
+    reader, writer = await _connect(caps_side)
+    try:
+        await asyncio.sleep(0.1)  # accepted
+        assert caps_side.relay.site.open_connections == 1
+        await caps_side.relay.stop()
+        assert await _closed_by_server(reader)
+    finally:
+        writer.close()

@@ -315,6 +315,11 @@ class GuardedSite(web.TCPSite):
     async def stop(self) -> None:
         try:
             await super().stop()
+            # aiohttp's shutdown closes the connections it knows; those that never sent a byte
+            # it never saw
+            if self.guard is not None:
+                for conn in [c for c in self.guard.conns.values() if c.inner is None]:
+                    conn.close()
         finally:
             self._quiet_off()
 
