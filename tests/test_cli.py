@@ -93,6 +93,7 @@ def test_default_database_follows_platformdirs(monkeypatch):
 
 def test_env_db_and_db_flag_before_or_after_the_command(tmp_path, monkeypatch, cli, inbound, db_path):
     other = tmp_path / "other.db"
+    assert cli("init", "--db", str(other), db=False)[0] == 0  # only init makes a depot
     monkeypatch.setenv("DISPATCHDESK_DB", str(db_path))
     assert database_location(None) == str(db_path)
     rc, out, _ = cli("order", "list", db=False)

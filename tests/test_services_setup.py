@@ -297,3 +297,33 @@ def test_a_link_url_with_a_path_or_none_gets_no_warning(url: str | None) -> None
     from dispatchdesk.services.setup import partner_url_warning
 
     assert partner_url_warning(url) is None
+
+
+def test_the_partner_result_says_which_form_of_secret_was_received(depot):
+    from dispatchdesk.services import PartnerInput, add_partner, partner_input, update_partner
+
+    plain = add_partner(depot, PartnerInput(name="Plain Co", role="client", url="http://p.example/link",
+                                            secret="a-plain-shared-secret-01"))
+    assert plain == "Plain Co"
+    assert "plain shared secret" in plain.text and "Partner Plain Co added." in plain.text
+    std = add_partner(depot, PartnerInput(name="Std Co", role="client", url="http://s.example/link",
+                                          secret="whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"))
+    assert "Standard Webhooks key" in std.text and "24-byte" in std.text
+    p = partner_input(depot, "Plain Co")
+    p.secret = "whsec_c2l4dGVlbi1ieXRlcy1rZXkh"
+    changed = update_partner(depot, "Plain Co", p)
+    assert "Standard Webhooks key" in changed.text and "Partner Plain Co changed." in changed.text
+    none = add_partner(depot, PartnerInput(name="Phone Co", role="client"))
+    assert none.text == "Partner Phone Co added."
+
+
+@pytest.mark.parametrize("secret, words", [
+    ("whsec_not base64!!", "not valid base64"),
+    ("whsec_c2hvcnQ=", "at least 16 bytes"),
+    ("whsec_", "at least 16 bytes"),
+])
+def test_a_bad_whsec_secret_is_refused_with_a_sentence(depot, secret, words):
+    from dispatchdesk.services import InvalidInput, PartnerInput, add_partner
+
+    with pytest.raises(InvalidInput, match=words):
+        add_partner(depot, PartnerInput(name="Bad Co", role="client", url="http://b.example/link", secret=secret))

@@ -34,6 +34,7 @@ from .services import (
     OrderInput,
     PartnerInput,
     Refused,
+    StorageError,
     add_document,
     add_partner,
     archive,
@@ -54,6 +55,7 @@ from .services import (
     trash,
     undo,
 )
+from .services.outbox import Delivery, RetryPolicy, claim_due, record_results, release_claims
 from .services.queries import order_detail
 from .store.models import FollowUp, Notice, Order, Partner
 
@@ -366,8 +368,33 @@ def build_demo(depot: Depot, *, now: datetime | None = None) -> None:
     b = _Builder(depot, end)
     try:
         _build(b)
+    except StorageError as e:
+        # each step was its own transaction: say what the steps before the failing one left
+        raise StorageError(_cut_short(depot, e)) from None
     finally:
         depot.clock, depot.actor = saved_clock, saved_actor
+
+
+def _cut_short(depot: Depot, e: StorageError) -> str:
+    """The sentence for a demo that stopped part-way: why, and exactly what it left."""
+    cause = str(e).split(";", 1)[0].rstrip(".")
+    cause = cause[:1].lower() + cause[1:]
+    try:
+        with depot.uow(write=False) as uow:
+            s = uow.session
+            left = [(s.scalar(select(func.count()).select_from(m)) or 0, what)
+                    for m, what in ((Partner, "partners"), (Order, "orders"), (Notice, "notices"),
+                                    (FollowUp, "follow-ups"))]
+    except ERRORS:
+        return (f"Building the demo depot stopped part-way: {cause}. Part of the demo may be in "
+                f"{depot.db.where} (it could not be read back to say how much): delete that file and "
+                "run `dispatchdesk init --demo` again once the problem is solved.")
+    if not any(n for n, _ in left):
+        return f"Building the demo depot stopped before it began: {cause}. Nothing was written."
+    listed = ", ".join(f"{n} {what}" for n, what in left)
+    return (f"Building the demo depot stopped part-way: {cause}. What it wrote before that is still in "
+            f"{depot.db.where}: {listed} (with their audit entries); the rest of the demo was not "
+            "written. Delete that file and run `dispatchdesk init --demo` again once the problem is solved.")
 
 
 def _partners_names() -> dict[str, str]:
@@ -703,6 +730,10 @@ def _build(b: _Builder) -> None:
     _settle_outbox(b)
 
 
+def _utc(t: datetime) -> datetime:
+    return t if t.tzinfo is not None else t.replace(tzinfo=UTC)
+
+
 def _partner_ref(d: Depot, number: str) -> str:
     with d.uow(write=False) as uow:
         return uow.session.scalar(select(Order.partner_ref).where(Order.number == number)) or number
@@ -741,80 +772,65 @@ def _hostile(b: _Builder) -> None:
 
 
 def _settle_outbox(b: _Builder) -> None:
-    """Older notices: delivered and answered (through receive), a few failed; recent ones wait."""
+    """Older notices: delivered (a few failed after every retry) and answered, the way the relay
+    and the partners would have done it, through the outbox's and receive()'s services; the
+    notices of the last two hours still wait for the relay."""
     d = b.d
+    recent = b.end - timedelta(hours=2)
+    with d.uow(write=False) as uow:  # when each notice was made, to deliver it 12 s later
+        rows = list(
+            uow.session.execute(
+                select(Notice.id, Notice.transport, Notice.created_at)
+                .where(Notice.state.in_([NoticeState.QUEUED.value, NoticeState.HELD.value]))
+                .order_by(Notice.created_at, Notice.order_id, Notice.seq)  # ids are random
+            )
+        )
+    old = [r for r in rows if _utc(r[2]) < recent]
+    failing = {nid for i, (nid, transport, _) in enumerate(old) if transport == "http" and i % 11 == 5}
+    failing = set(sorted(failing, key=[r[0] for r in old].index)[:6])
+    worker = "demo-relay"
+    refused = f"Connection refused by 127.0.0.1:{DEMO_PARTNER_PORT}"
+    # eight attempts, then given up (the real schedule spreads them over 33 hours)
+    policy = RetryPolicy(delays=(0.0,) * 7, jitter=0.0)
+    answers: list[tuple[str, str, datetime]] = []
+    # the relay's cycles: one at the end of every hour of the history with something to send
+    # (a cycle per notice would be truer to the minute and twice as slow to build)
+    steps = sorted({_utc(c).replace(minute=0, second=0) for _, _, c in old})
+    for i, step in enumerate(steps):
+        b.t = step + timedelta(hours=1, seconds=12)
+        last = i == len(steps) - 1
+        while True:
+            claimed = claim_due(d, worker, limit=1000)
+            results: list[tuple[str, Delivery]] = []
+            for c in claimed:
+                if _utc(c.created_at) >= recent:
+                    continue
+                if c.id in failing:
+                    results.append((c.id, Delivery.retry(refused, contacted=False)))
+                    continue
+                results.append((c.id, Delivery.sent(200)))
+                if c.transport.value == "http" and c.kind != NoticeKind.ANSWER.value:
+                    answers.append((c.id, c.partner, b.t + timedelta(minutes=2)))
+            record_results(d, worker, results, policy=policy)
+            back = [c.id for c in claimed if _utc(c.created_at) >= recent]
+            if back:
+                release_claims(d, worker, back)
+            # again at once only for the failing ones' next attempts (and, at the end, for the
+            # notices that waited behind one sent in this cycle); the rest go next cycle
+            if not results or not (last or any(nid in failing for nid, _ in results)):
+                break
     b.at(b.end - timedelta(seconds=30))
     release_held_notices(d)
-    recent = b.end - timedelta(hours=2)
-    with d.uow() as uow:
-        s = uow.session
-        rows = list(
-            s.execute(
-                select(
-                    Notice.id,
-                    Notice.transport,
-                    Notice.created_at,
-                    Notice.kind,
-                    Notice.partner_id,
-                    Notice.awaits_answer,
-                )
-                .where(Notice.state == NoticeState.QUEUED.value)
-                .order_by(
-                    Notice.created_at, Notice.order_id, Notice.seq
-                )  # ids are random: never order by them
-            )
-        )
-        answers: list[tuple[str, datetime]] = []
-        failed = 0
-        for i, (nid, transport, created, kind, _pid, awaits) in enumerate(rows):
-            if created >= recent:
-                continue  # still waiting: the relay will send it
-            n = s.get(Notice, nid)
-            if transport == "http" and failed < 6 and i % 11 == 5:
-                failed += 1
-                n.state = NoticeState.FAILED.value
-                n.attempts = 8
-                n.next_attempt_at = None
-                n.last_error = (
-                    f"Connection refused by 127.0.0.1:{DEMO_PARTNER_PORT} after 8 attempts "
-                    "over 33 hours; retry or skip it."
-                )
-                continue
-            n.state = NoticeState.SENT.value
-            n.attempts = 1
-            n.sent_at = created + timedelta(seconds=12)
-            n.next_attempt_at = None
-            if transport == "http" and kind != NoticeKind.ANSWER.value and not awaits:
-                answers.append((nid, created + timedelta(minutes=2)))
-        # the partners' business answers: a few through receive() (so the audit shows them
-        # arriving), the rest recorded the way the relay records an answer
-        for k, (nid, when) in enumerate(answers):
-            if k % 8:
-                n = s.get(Notice, nid)
-                n.state = NoticeState.ACKNOWLEDGED.value
-                n.outcome = "accepted"
-                n.answer = "OK"
-                n.acknowledged_at = when
-        uow.commit()
+    # the partners' business answers, each a message through receive()
     with d.uow(write=False) as uow:
-        partner_of = dict(
-            uow.session.execute(
-                select(Notice.id, Notice.partner_id).where(
-                    Notice.id.in_([a for a, _ in answers[::8]])
-                )
-            ).all()
-        )
-        names = dict(uow.session.execute(select(Partner.id, Partner.name)).all())
-    for nid, when in answers[::8]:
-        b.at(when)
+        waits = set(uow.session.scalars(
+            select(Notice.id).where(Notice.id.in_([a[0] for a in answers]), Notice.awaits_answer.is_(True))
+        ))
+    # the partners' business answers to every other notice (the rest were taken without one)
+    for nid, partner, when in [a for a in answers if a[0] not in waits][::2]:
+        b.t = min(when, b.end - timedelta(seconds=25))
         try:
-            b.msg(
-                names[partner_of[nid]],
-                NoticeKind.ANSWER,
-                notice=nid,
-                outcome="accepted",
-                message="OK",
-            )
+            b.msg(partner, NoticeKind.ANSWER, notice=nid, outcome="accepted", message="OK")
         except ERRORS:
             pass
     # some follow-ups already done by a dispatcher

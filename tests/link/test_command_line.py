@@ -80,6 +80,7 @@ async def test_two_depots_linked_with_the_command_line(tmp_path: Path) -> None:
 
 
 def test_a_busy_listen_address_is_a_clear_error(tmp_path: Path, capsys) -> None:
+    assert main(["init", "--db", str(tmp_path / "x.db")]) == 0
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         s.listen()

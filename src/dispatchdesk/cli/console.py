@@ -5,6 +5,7 @@ textual and aiohttp are imported only here, and only when the console or the rel
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,6 +15,7 @@ import click
 
 from .root import (
     CONTEXT,
+    ENV_DB,
     EXIT_OK,
     EXIT_REFUSED,
     LISTEN,
@@ -37,8 +39,10 @@ def cmd_console(db: str | None, *, demo: bool, listen: str | None, relay: bool) 
         location = str(Path(tmpdir) / "demo.db")
     else:
         location = database_location(db)
+    # a demo writes a new depot; else only the first run on the default path makes one
+    create = demo or not (db or os.environ.get(ENV_DB))
     try:
-        depot = Depot.open(location)
+        depot = Depot.open(location, create=create)
         try:
             if demo:
                 from ..demo import build_demo

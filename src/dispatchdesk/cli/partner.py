@@ -96,7 +96,7 @@ def partner_add(name: str, **given: Any) -> int:
         added = add_partner(depot, PartnerInput(name=name, **values))
     finally:
         depot.close()
-    out(f"Partner {added} added.")
+    out(added.text)
     _warn_url(values.get("url"))
     return EXIT_OK
 
@@ -171,6 +171,6 @@ def partner_set(name: str, rename: str | None, **given: Any) -> int:
         changed = update_partner(depot, current.name, replace(current, **values))
     finally:
         depot.close()
-    out(f"Partner {changed} changed.")
+    out(changed.text)
     _warn_url(values.get("url"))
     return EXIT_OK

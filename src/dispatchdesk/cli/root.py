@@ -117,10 +117,13 @@ def current_db() -> str | None:
     return ctx.find_root().meta.get(_DB_KEY) if ctx is not None else None
 
 
-def _open() -> Depot:
+def _open(*, create: bool = False) -> Depot:
+    """The command's depot. Only `init` (create=True) and the first run on the default path make
+    one; every other command refuses a file that is not a depot and leaves it unchanged."""
     from ..services import Depot
 
-    return Depot.open(database_location(current_db()))
+    given = current_db() or os.environ.get(ENV_DB)
+    return Depot.open(database_location(current_db()), create=create or not given)
 
 
 def yes_option(f: F) -> F:
@@ -324,7 +327,7 @@ def _complete_from_depot(ctx: click.Context, fetch: Callable[[Depot, str], Seque
             return []
         from ..services import Depot
 
-        depot = Depot.open(location)
+        depot = Depot.open(location, create=False)
         try:
             # a name the sanitiser would change (control characters…) is not offered: it
             # would reach the terminal raw, and could not be typed anyway

@@ -18,7 +18,7 @@ def init(demo: bool, demo_partners: bool) -> int:
         raise click.UsageError("--demo-partners is not allowed with --demo.")
     from ..services import queries
 
-    depot = _open()
+    depot = _open(create=True)
     try:
         if demo:
             from ..demo import build_demo

@@ -42,6 +42,7 @@ from ..services.outbox import (
 )
 from ..text import clean
 from .endpoint import make_app
+from .guard import GuardedSite, Limits, start_site
 from .transports import DEADLINE_SECONDS, EmailTransport, HttpTransport, SmtpSettings
 
 __all__ = ["Relay", "RelayError", "RelayStats", "parse_listen", "run_relay"]
@@ -100,9 +101,12 @@ class Relay:
         batch: int = 8,
         poll_interval: float = 0.2,
         grace: float = 2.0,
+        limits: Limits | None = None,
     ) -> None:
         self.depot = depot
         self.listen = listen
+        #: the link endpoint's deadlines and connection caps (link.guard)
+        self.limits = limits or Limits()
         self.worker_id = worker_id or default_worker_id()
         self.clock = clock
         self.policy = policy or RetryPolicy()
@@ -135,6 +139,8 @@ class Relay:
         self._main: asyncio.Task[None] | None = None
         self._session: aiohttp.ClientSession | None = None
         self._runner: web.AppRunner | None = None
+        #: the endpoint's listening site, once started with `listen` (its open_connections, refused)
+        self.site: GuardedSite | None = None
         self._transports: dict[Transport, Any] = {}
         self._down: dict[str, tuple[str, float]] = {}  # partner -> (why we think it is down, when)
         self._db_error: str | None = None
@@ -174,10 +180,9 @@ class Relay:
             try:
                 host, port = parse_listen(self.listen)
                 app = make_app(self.depot, clock=self.clock, status=self._status)
-                self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=self.grace)
-                await self._runner.setup()
-                site = web.TCPSite(self._runner, host, port)
-                await site.start()
+                # behind the guard: read deadlines and connection caps (aiohttp has neither)
+                self._runner, self.site = await start_site(app, host, port, limits=self.limits,
+                                                           shutdown_timeout=self.grace)
                 addr = self._runner.addresses[0]
                 self.address = (addr[0], addr[1])
             except RelayError:
@@ -345,6 +350,13 @@ class Relay:
         if d.outcome is Outcome.SENT:
             self.stats.sent += 1
             self._down.pop(c.partner, None)
+        elif d.outcome is Outcome.RETRY and self.policy.delay(c.attempts + 1) is None:
+            # the retry schedule is used up: the recorder failed the notice (outbox._apply)
+            self.stats.failed += 1
+            if not d.contacted or (d.status or 0) >= 500:
+                self._down[c.partner] = (d.error, time.monotonic())
+            log.warning("relay: %s to %s gave up after %d attempts: %s; a dispatcher can retry or skip it",
+                        c.label, c.partner, c.attempts + 1, d.error)
         elif d.outcome is Outcome.RETRY:
             self.stats.retried += 1
             if not d.contacted or (d.status or 0) >= 500:

@@ -6,10 +6,16 @@ Every HTTP attempt carries three headers (https://www.standardwebhooks.com/):
     webhook-timestamp: seconds since the epoch when this attempt was signed
     webhook-signature: v1,<base64 HMAC-SHA256 over "<id>.<timestamp>.<body>">
 
-The shared secret of a link is any string of 16 characters or more, typed the same on both
-depots. The HMAC key is the secret's UTF-8 bytes; in Standard Webhooks' own notation that is
-the key ``whsec_`` + base64(secret bytes) (see :func:`whsec`), so a partner using any
-Standard Webhooks library can sign and verify with that value.
+The shared secret of a link is typed the same on both depots, in one of two forms:
+
+- a Standard Webhooks key, ``whsec_`` + base64 of the key bytes (what a Standard Webhooks
+  library or service hands out): the HMAC key is the decoded bytes, as the standard means it;
+- any other string of 16 characters or more (a plain secret): the HMAC key is its UTF-8 bytes,
+  which in Standard Webhooks' notation is ``whsec_`` + base64(secret) (see :func:`whsec`), so a
+  partner using a Standard Webhooks library can sign and verify with that value.
+
+services.setup checks a ``whsec_`` secret when a partner is added or changed and says which
+form it took.
 
 A receiver refuses a timestamp more than 5 minutes off its own clock.
 """
@@ -34,6 +40,7 @@ __all__ = [
     "verify",
     "webhook",
     "whsec",
+    "WHSEC_PREFIX",
 ]
 
 TOLERANCE_SECONDS = 300
@@ -48,8 +55,14 @@ class TimestampError(SignatureError):
 
 
 def whsec(secret: str) -> str:
-    """The shared secret as a Standard Webhooks key: whsec_ + base64 of its UTF-8 bytes."""
-    return "whsec_" + base64.b64encode(secret.encode("utf-8")).decode("ascii")
+    """The shared secret as a Standard Webhooks key: a whsec_ secret is one already; a plain one
+    becomes whsec_ + base64 of its UTF-8 bytes."""
+    if secret.startswith(WHSEC_PREFIX):
+        return secret
+    return WHSEC_PREFIX + base64.b64encode(secret.encode("utf-8")).decode("ascii")
+
+
+WHSEC_PREFIX = "whsec_"
 
 
 @lru_cache(maxsize=256)

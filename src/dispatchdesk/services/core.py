@@ -152,8 +152,9 @@ class Depot:
     clock: Callable[[], datetime] = utcnow
 
     @classmethod
-    def open(cls, db: str | os.PathLike[str], *, actor: str | None = None) -> Depot:
-        return cls(Database.open(db), actor or current_user())
+    def open(cls, db: str | os.PathLike[str], *, actor: str | None = None, create: bool = True) -> Depot:
+        """Open a depot; `create=False` refuses a database that is not one yet (Database.open)."""
+        return cls(Database.open(db, create=create), actor or current_user())
 
     def uow(self, *, write: bool = True) -> UnitOfWork:
         return UnitOfWork(self.db, write=write, before_commit=_not_given_up if write else None)

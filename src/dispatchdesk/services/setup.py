@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
@@ -18,6 +20,56 @@ from ..store.models import AuditEntry, Backorder, Document, Order, OrderLine, Pa
 from .core import Depot, InvalidInput, NotFound, current_user, load_partner, next_number
 
 MIN_SECRET = 16
+WHSEC_PREFIX = "whsec_"  # a Standard Webhooks key: whsec_ + base64 of the key bytes
+
+
+def secret_form(secret: str | None) -> str | None:
+    """Check a shared secret; say in a sentence which form it was taken as (None: no secret).
+
+    A ``whsec_`` secret is a Standard Webhooks key, as the standard means it: the base64 after
+    the prefix is the key (link.signing signs with it). Any other is a plain shared secret,
+    whose UTF-8 bytes are the key.
+    """
+    if not secret:
+        return None
+    if secret.startswith(WHSEC_PREFIX):
+        b64 = secret[len(WHSEC_PREFIX):]
+        try:
+            key = base64.b64decode(b64 + "=" * (-len(b64) % 4), validate=True)
+        except (binascii.Error, ValueError):
+            raise InvalidInput(
+                "The secret starts with whsec_, so it is read as a Standard Webhooks key, but what "
+                "follows is not valid base64: copy the whole key, or use a secret without that prefix.",
+                field="secret",
+            ) from None
+        if len(key) < MIN_SECRET:
+            raise InvalidInput(
+                f"A Standard Webhooks key (whsec_…) must hold at least {MIN_SECRET} bytes; this one "
+                f"holds {len(key)}.",
+                field="secret",
+            )
+        return f"The secret was taken as a Standard Webhooks key (whsec_…, a {len(key)}-byte key)."
+    if len(secret) < MIN_SECRET:
+        raise InvalidInput(
+            f"The shared secret must be at least {MIN_SECRET} characters long.", field="secret"
+        )
+    return (
+        "The secret was taken as a plain shared secret (its text is the key; a Standard Webhooks "
+        "library knows it as whsec_ + its base64)."
+    )
+
+
+class SavedPartner(str):
+    """The partner's name (as before), with the result's sentences in `text`."""
+
+    text: str
+    secret_note: str | None
+
+    def __new__(cls, name: str, verb: str, secret_note: str | None) -> SavedPartner:
+        self = super().__new__(cls, name)
+        self.secret_note = secret_note
+        self.text = f"Partner {name} {verb}." + (f" {secret_note}" if secret_note else "")
+        return self
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
@@ -73,10 +125,7 @@ def check_partner(p: PartnerInput) -> dict[str, Any]:
                 f"A partner linked over HTTP needs the shared secret (at least {MIN_SECRET} characters), the same on both sides.",
                 field="secret",
             )
-    if secret is not None and len(secret) < MIN_SECRET:
-        raise InvalidInput(
-            f"The shared secret must be at least {MIN_SECRET} characters long.", field="secret"
-        )
+    secret_form(secret)
     if email and not EMAIL_RE.match(email):
         raise InvalidInput(f"{email!r} is not an e-mail address.", field="email")
     if p.window_seconds < 0:
@@ -128,7 +177,9 @@ def partner_url_warning(url: str | None) -> str | None:
             f"{LINK_PATH} ({fixed}), and without it every notice is answered 404 and fails.")
 
 
-def add_partner(depot: Depot, p: PartnerInput) -> str:
+def add_partner(depot: Depot, p: PartnerInput) -> SavedPartner:
+    """Add a partner; returns its name, with `.text`: "Partner X added." and which form of secret
+    was received."""
     cols = check_partner(p)
     with depot.uow() as uow:
         s = uow.session
@@ -155,10 +206,11 @@ def add_partner(depot: Depot, p: PartnerInput) -> str:
             uow.commit()
         except IntegrityError:
             raise InvalidInput(f"There is already a partner named {cols['name']!r}.", field="name") from None
-    return str(cols["name"])
+    return SavedPartner(cols["name"], "added", secret_form(cols["secret"]))
 
 
-def update_partner(depot: Depot, name: str, p: PartnerInput) -> str:
+def update_partner(depot: Depot, name: str, p: PartnerInput) -> SavedPartner:
+    """Change a partner; returns its name, with `.text` as add_partner's."""
     cols = check_partner(p)
     with depot.uow() as uow:
         s = uow.session
@@ -197,7 +249,7 @@ def update_partner(depot: Depot, name: str, p: PartnerInput) -> str:
             )
         )
         uow.commit()
-    return str(cols["name"])
+    return SavedPartner(cols["name"], "changed", secret_form(cols["secret"]))
 
 
 def partner_input(depot: Depot, name: str) -> PartnerInput:
@@ -487,6 +539,7 @@ __all__ = [
     "NotFound",
     "OrderInput",
     "PartnerInput",
+    "SavedPartner",
     "add_document",
     "add_partner",
     "check_order",
@@ -494,6 +547,7 @@ __all__ = [
     "create_order",
     "current_user",
     "partner_input",
+    "secret_form",
     "set_link_stopped",
     "set_setting",
     "update_partner",

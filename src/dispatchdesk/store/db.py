@@ -8,13 +8,26 @@ writers queue instead of failing half-way.
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, cast
+from urllib.parse import quote
 
-from sqlalchemy import Engine, create_engine, event, exists, insert, literal, select, text, update
+from sqlalchemy import (
+    Engine,
+    create_engine,
+    event,
+    exists,
+    insert,
+    inspect,
+    literal,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError, StatementError
 from sqlalchemy.orm import Session, sessionmaker
@@ -59,10 +72,36 @@ def to_url(db: str | os.PathLike[str]) -> str:
     return f"sqlite:///{path}"
 
 
+def _read_only_fs(where: str) -> bool:
+    """Is the file (or the directory SQLite must write its -wal/-shm in) on a read-only mount,
+    or not writable by us?"""
+    path = Path(where)
+    folder = path.parent if path.parent.is_dir() else None
+    if folder is None:
+        return False
+    try:
+        if os.statvfs(folder).f_flag & os.ST_RDONLY:
+            return True
+    except (OSError, AttributeError):
+        pass
+    return not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK))
+
+
+def _disk_full(where: str) -> bool:
+    """Is the disk holding the file (nearly) full: under 1 MB or 0.1% free?"""
+    folder = Path(where).parent
+    try:
+        usage = shutil.disk_usage(folder)
+    except OSError:
+        return False
+    return usage.free < max(1024 * 1024, usage.total // 1000)
+
+
 def describe_db_error(exc: BaseException, where: str) -> str:
     """Turn a driver's error into a sentence a dispatcher can act on."""
     orig = getattr(exc, "orig", exc)
     msg = str(orig).lower()
+    is_file = "://" not in where and where != "(in memory)"
     if "locked" in msg or "busy" in msg:
         return f"The database {where} is locked by another program; nothing was changed. Try again in a moment."
     if "readonly" in msg or "read-only" in msg or "read only" in msg:
@@ -71,13 +110,33 @@ def describe_db_error(exc: BaseException, where: str) -> str:
         )
     if "disk is full" in msg or "database or disk is full" in msg or "no space" in msg:
         return f"The disk holding the database {where} is full; nothing was changed. Free some space and try again."
+    if is_file and ("unable to open" in msg or "disk i/o error" in msg or "i/o error" in msg):
+        # SQLite says only that it could not open or write a file (the database, its -wal or
+        # its -shm): look at the file system to say why
+        if _read_only_fs(where):
+            return (
+                f"The database {where} is on a read-only file system (or in a folder we cannot "
+                "write to); nothing was changed. A depot needs to write next to its file: "
+                "copy it to a writable place, or mount the disk read-write."
+            )
+        if _disk_full(where):
+            return (
+                f"The disk holding the database {where} is full; nothing was changed. "
+                "Free some space and try again."
+            )
     if "unable to open" in msg:
         return f"Cannot open the database {where}: {orig}"
     if "not a database" in msg or "malformed" in msg:
         return f"{where} is not a dispatchdesk database (or it is damaged): {orig}"
     if "connection" in msg and ("refused" in msg or "failed" in msg):
         return f"Cannot reach the database {where}: {orig}"
-    return f"The database {where} refused the change; nothing was changed: {orig}"
+    return f"The database {where} could not be used; nothing was changed: {orig}"
+
+
+def known_revisions() -> list[str]:
+    """The schema versions this dispatchdesk knows, oldest first (the migrations' file names
+    start with their revision)."""
+    return sorted(p.name.split("_", 1)[0] for p in (MIGRATIONS / "versions").glob("[0-9]*_*.py"))
 
 
 def _sqlite_setup(engine: Engine) -> None:
@@ -117,9 +176,21 @@ class Database:
         return self.engine.dialect.name == "sqlite"
 
     @classmethod
-    def open(cls, db: str | os.PathLike[str], *, migrate: bool = True) -> Database:
+    def open(cls, db: str | os.PathLike[str], *, migrate: bool = True, create: bool = True) -> Database:
+        """Open a depot's database and bring its schema up to date.
+
+        `create`: a database with no tables (or an SQLite file not there yet) becomes a new
+        depot; without it, such a database is refused and an SQLite file is not made (only
+        ``init``, and the first run on the default path, create a depot). Either way a database
+        holding some other application's tables is refused, unchanged, and one from a newer
+        dispatchdesk is refused with both schema versions named.
+        """
         url = to_url(db)
         where = _display(url)
+        if not create and migrate:
+            path = _sqlite_file(url)
+            if path is not None and not path.exists():
+                raise StorageError(_no_depot(where))
         kwargs: dict[str, Any] = {}
         if url.startswith("sqlite"):
             kwargs["connect_args"] = {"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
@@ -131,8 +202,62 @@ class Database:
             _sqlite_setup(engine)
         self = cls(engine, where)
         if migrate:
-            self.migrate()
+            try:
+                self.check_is_depot(create=create)
+                self.migrate()
+            except BaseException:
+                self.close()
+                raise
         return self
+
+    def check_is_depot(self, *, create: bool) -> None:
+        """Refuse, changing nothing, a database that is not a dispatchdesk depot (see open)."""
+        tables, revision = self._peek()
+        if not tables:
+            if not create:
+                raise StorageError(_no_depot(self.where))
+            return
+        known = known_revisions()
+        if "depot" in tables or revision in known:
+            if revision is not None and revision not in known:
+                raise StorageError(
+                    f"The database {self.where} has schema version {revision}, newer than this "
+                    f"dispatchdesk knows (up to {HEAD_REVISION}): it was last opened by a newer "
+                    "dispatchdesk. Upgrade dispatchdesk to use it; nothing was changed."
+                )
+            return
+        shown = sorted(tables - {"alembic_version"}) or sorted(tables)
+        listed = ", ".join(shown[:5]) + (f" and {len(shown) - 5} more" if len(shown) > 5 else "")
+        raise StorageError(
+            f"{self.where} is not a dispatchdesk database: it holds other tables ({listed}); "
+            "nothing was changed. Give --db a depot's database, or a new file to `init`."
+        )
+
+    def _peek(self) -> tuple[set[str], str | None]:
+        """The tables and the schema version, read without changing a byte: an SQLite file is
+        read through a read-only connection of its own (the engine's connections switch the
+        file to WAL mode, which writes its header)."""
+        path = _sqlite_file(str(self.engine.url))
+        try:
+            if path is None:
+                tables = set(inspect(self.engine).get_table_names())
+                revision = self.current_revision() if "alembic_version" in tables else None
+                return tables, revision
+            if not path.exists() or path.stat().st_size == 0:
+                return set(), None
+            conn = sqlite3.connect(f"file:{quote(str(path))}?mode=ro", uri=True,
+                                   timeout=BUSY_TIMEOUT_MS / 1000)
+            try:
+                tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+                revision = None
+                if "alembic_version" in tables:
+                    row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+                    revision = row[0] if row else None
+                return tables, revision
+            finally:
+                conn.close()
+        except (sqlite3.Error, OperationalError, DBAPIError) as e:
+            raise StorageError(describe_db_error(e, self.where)) from None
 
     def close(self) -> None:
         self.engine.dispose()
@@ -208,6 +333,23 @@ def alembic_config() -> Any:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     return cfg
+
+
+def _sqlite_file(url: str) -> Path | None:
+    """The file of an SQLite URL (None for other databases and for memory)."""
+    u = make_url(url)
+    if not u.drivername.startswith("sqlite") or not u.database or u.database == ":memory:":
+        return None
+    if u.database.startswith("file:"):
+        return Path(u.database[5:].split("?", 1)[0])
+    return Path(u.database)
+
+
+def _no_depot(where: str) -> str:
+    return (
+        f"There is no depot in {where} yet: `dispatchdesk --db {where} init` makes one there "
+        "(add --demo for the demo depot). Nothing was changed."
+    )
 
 
 def _display(url: str) -> str:
