@@ -15,7 +15,14 @@ from ..store.models import Notice
 from .actions import Action
 from .core import Depot, NotFound, Preview, load_partner
 from .outbox import _redo_refusal, notice_label, retry, skip
-from .setup import PartnerInput, add_partner, check_partner, set_link_stopped, update_partner
+from .setup import (
+    PartnerInput,
+    SavedPartner,
+    add_partner,
+    check_partner,
+    set_link_stopped,
+    update_partner,
+)
 
 
 def _label(n: Notice) -> str:
@@ -145,8 +152,9 @@ class AddPartner(Action):
         return Preview(f"Add the partner {self.values.name.strip()}?", _settings_lines(self.values),
                        yes="Add")
 
-    def execute(self, depot: Depot) -> str:
-        return f"Partner {add_partner(depot, self.values)} added."
+    def execute(self, depot: Depot) -> SavedPartner:
+        """The partner's name, with the result's sentences (which form of secret) in `.text`."""
+        return add_partner(depot, self.values)
 
 
 @dataclass(frozen=True)
@@ -159,8 +167,9 @@ class EditPartner(Action):
     def preview(self, depot: Depot) -> Preview:
         return Preview(f"Save the partner {self.partner}?", _settings_lines(self.values), yes="Save")
 
-    def execute(self, depot: Depot) -> str:
-        return f"Partner {update_partner(depot, self.partner, self.values)} saved."
+    def execute(self, depot: Depot) -> SavedPartner:
+        """The partner's (new) name, with the result's sentences in `.text`."""
+        return update_partner(depot, self.partner, self.values)
 
 
 __all__ = [

@@ -322,7 +322,7 @@ class PartnersScreen(Screen[None]):
 
     def _saved(self, name: str | None) -> None:
         if name:
-            self._status(f"Partner {clean(name, single_line=True)} saved.")
+            self._status(clean(getattr(name, "text", "") or name, single_line=True))
             self.reload(select=name)
 
     def action_link(self) -> None:
@@ -513,8 +513,7 @@ class PartnerForm(ModalScreen[str | None]):
         # Save is the dispatcher's yes: the form shows every setting it saves
         action = AddPartner(p) if self.current is None else EditPartner(self.current.name, p)
         try:
-            action.execute(self.depot)
-            name = " ".join(p.name.split())
+            name = action.execute(self.depot)  # the name, with the result's sentences in .text
         except InvalidInput as e:
             self.app.call_from_thread(self.show_problems, {e.field or "name": str(e)})
             return
