@@ -1,0 +1,268 @@
+"""The console's terminal, which can go away at any moment (an SSH connection that drops, a
+tmux session killed, a window closed).
+
+    run_in_terminal(app)        # blocking: SIGTERM/SIGHUP taken through the event loop
+
+Three things end the console the normal way (``app.end(why)``: the relay stops and gives back
+its claims, the database is closed by the caller), within a second or two:
+
+- SIGTERM or SIGHUP: taken by the event loop (``loop.add_signal_handler``), from the moment the
+  loop starts; before that, a signal is only noted, and the console does not start. Nothing is
+  ever raised from a Python signal handler: an exception raised there lands wherever the main
+  thread happens to be, a lock or Textual's writer queue included, and can leave the queue
+  deadlocked for ever.
+- end-of-file or an error (EIO) on the terminal's input, without any signal: Textual's input
+  thread would spin on end-of-file for ever, or panic on EIO.
+- an error writing to the terminal: Textual's writer thread would die with it, and the next
+  thirty frames fill its queue and block the event loop (Textual 8.2.8,
+  ``drivers/_writer_thread.py``).
+
+Once the console is ending, writes to the terminal never wait long: the writer's queue is
+given a bounded time and then the output is dropped (the terminal is gone, or is not read).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import selectors
+import signal
+import sys
+import threading
+import time
+from codecs import getincrementaldecoder
+from collections.abc import Callable
+from queue import Full
+from typing import IO, Any
+
+from textual._parser import ParseError
+from textual._xterm_parser import XTermParser
+from textual.app import App
+from textual.drivers.linux_driver import LinuxDriver
+
+#: The signals that end the console.
+ENDING_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
+#: How long a write may wait for the writer thread once the console is ending.
+ENDING_WRITE_WAIT = 0.5
+#: How long closing waits for the writer thread to put the terminal back.
+CLOSE_WAIT = 1.0
+#: While the console runs, a full writer queue is looked at again this often (is it ending?).
+POLL = 0.1
+
+
+class _TerminalFile:
+    """What Textual's writer thread writes to: the real stream, but an error (EIO: the
+    terminal has gone) does not kill the thread; it says so once, and later writes are dropped."""
+
+    def __init__(self, stream: IO[str], gone: Callable[[str], None]) -> None:
+        self._stream = stream
+        self._gone = gone
+        self.broken = False
+
+    def _failed(self, e: BaseException) -> None:
+        if not self.broken:
+            self.broken = True
+            self._gone(f"the terminal cannot be written to ({e})")
+
+    def write(self, text: str) -> int:
+        if self.broken:
+            return 0
+        try:
+            return self._stream.write(text)
+        except (OSError, ValueError) as e:
+            self._failed(e)
+            return 0
+
+    def flush(self) -> None:
+        if self.broken:
+            return
+        try:
+            self._stream.flush()
+        except (OSError, ValueError) as e:
+            self._failed(e)
+
+    def fileno(self) -> int:
+        return self._stream.fileno()
+
+    def isatty(self) -> bool:
+        return True
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+class DeskDriver(LinuxDriver):
+    """Textual's Linux driver, for a terminal that may go away (see the module's docstring)."""
+
+    def __init__(self, app: App[Any], **kwargs: Any) -> None:
+        super().__init__(app, **kwargs)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.gone = ""  # why the terminal is gone, once it is
+        stream = self._file if self._file is not None else sys.__stderr__
+        assert stream is not None
+        self._file = _TerminalFile(stream, self._terminal_gone)  # type: ignore[assignment]
+
+    @property
+    def ending(self) -> bool:
+        return bool(self.gone) or bool(getattr(self._app, "ending", ""))
+
+    def _terminal_gone(self, why: str) -> None:
+        """From any thread: the terminal is gone; end the console through the event loop."""
+        if self.gone:
+            return
+        self.gone = why
+        end = getattr(self._app, "end", None)
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        try:
+            loop.call_soon_threadsafe(end if callable(end) else self._app.exit, *((why,) if callable(end) else ()))
+        except RuntimeError:  # the loop closed meanwhile
+            pass
+
+    def start_application_mode(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        super().start_application_mode()
+
+    # ------------------------------------------------------------------ output
+    def write(self, data: str) -> None:
+        writer = self._writer_thread
+        assert writer is not None, "Driver must be in application mode"
+        file = self._file
+        if self.gone or getattr(file, "broken", False) or not writer.is_alive():
+            return  # nobody reads it any more
+        queue = writer._queue
+        if not self.ending:
+            # a slow terminal holds the console back, as Textual means it to; but a SIGTERM,
+            # noted meanwhile, gets it out of the wait (see run_in_terminal)
+            while True:
+                try:
+                    queue.put(data, timeout=POLL)
+                    return
+                except Full:
+                    if self.ending or not writer.is_alive():
+                        break
+        try:
+            queue.put(data, timeout=ENDING_WRITE_WAIT)
+        except Full:
+            self._terminal_gone("the terminal does not take output")
+
+    def close(self) -> None:
+        """Stop the writer thread, waiting a bounded time for it to put the terminal back."""
+        writer = self._writer_thread
+        if writer is None or not writer.is_alive():
+            return
+        deadline = time.monotonic() + CLOSE_WAIT
+        try:
+            writer._queue.put(None, timeout=CLOSE_WAIT)
+        except Full:
+            self._terminal_gone("the terminal does not take output")
+            return  # a daemon thread: it does not keep the process alive
+        writer.join(max(0.0, deadline - time.monotonic()))
+
+    # ------------------------------------------------------------------ input
+    def _run_input_thread(self) -> None:
+        try:
+            self.run_input_thread()
+        except Exception as e:  # noqa: BLE001 - the terminal is unusable: end the console, no panic
+            self._terminal_gone(f"the terminal's input failed ({type(e).__name__}: {e})")
+
+    def run_input_thread(self) -> None:
+        """Textual 8.2.8's input loop, except that end-of-file or an error (EIO) on the input,
+        as when the terminal goes away without a SIGHUP, ends the console: Textual's own loop
+        spins on end-of-file for ever, and panics on EIO."""
+        selector = selectors.SelectSelector()
+        selector.register(self.fileno, selectors.EVENT_READ)
+        fileno = self.fileno
+        parser = XTermParser(self._debug)
+        feed = parser.feed
+        tick = parser.tick
+        decode = getincrementaldecoder("utf-8")().decode
+
+        def process(ready: list[Any], final: bool = False) -> bool:
+            """False once the input has ended."""
+            for _key, mask in ready:
+                if mask & selectors.EVENT_READ:
+                    try:
+                        data = os.read(fileno, 1024 * 4)
+                    except BlockingIOError:
+                        continue
+                    except OSError as e:
+                        self._terminal_gone(f"the terminal's input failed ({e})")
+                        return False
+                    if not data:
+                        self._terminal_gone("the terminal's input ended")
+                        return False
+                    for event in feed(decode(data, final=final)):
+                        self.process_message(event)
+            for event in tick():
+                self.process_message(event)
+            return True
+
+        try:
+            while not self.exit_event.is_set():
+                if not process(selector.select(0.1)):
+                    return  # nothing more will come: the thread ends (a join finds it done)
+            selector.unregister(self.fileno)
+            process(selector.select(0.1), final=True)
+        finally:
+            selector.close()
+            try:
+                for _event in feed(""):
+                    pass
+            except (EOFError, ParseError):
+                pass
+
+
+def run_in_terminal(app: App[Any]) -> None:
+    """Run `app` in the terminal until it exits (blocking), with SIGTERM and SIGHUP taken by
+    the event loop, which calls ``app.end(why)`` (or ``app.exit()``)."""
+    ending: list[str] = []
+
+    def end(why: str) -> None:
+        ending.append(why)
+        stop = getattr(app, "end", None)
+        if callable(stop):
+            stop(why)
+        else:
+            app.exit()
+
+    def note(signum: int, _frame: Any) -> None:
+        # Only notes the signal (safe wherever the main thread is): the event loop acts on it.
+        # Before the loop runs, that is all; once it runs, the loop was woken by the same
+        # signal (its wakeup fd), and this note also gets a write stuck on a slow terminal
+        # out of its wait (DeskDriver.write).
+        why = f"{signal.Signals(signum).name} received"
+        ending.append(why)
+        if not getattr(app, "ending", ""):
+            try:
+                app.ending = why  # type: ignore[attr-defined]
+            except AttributeError:
+                pass
+
+    previous: dict[int, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in ENDING_SIGNALS:
+            previous[sig] = signal.signal(sig, note)
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        for sig in previous:
+            loop.add_signal_handler(sig, end, f"{signal.Signals(sig).name} received")
+            signal.signal(sig, note)  # the loop still hears it (wakeup fd); see note()
+        try:
+            if ending:
+                return  # a signal came before the console started: it does not start
+            await app.run_async()
+        finally:
+            # back to only noting them, before the loop closes (which would put back the
+            # default action, ending the process with nothing closed)
+            for sig in previous:
+                loop.remove_signal_handler(sig)
+                signal.signal(sig, note)
+
+    try:
+        asyncio.run(main())
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
