@@ -38,3 +38,28 @@ def test_keys_typed_in_a_burst_are_all_applied_in_order(desk: Any, db: Path) -> 
         con.type(b"\r")
         assert opened(con) in (desk["dispatched"], desk["dispatched_manual"])
 
+
+_CUP = re.compile(rb"\x1b\[(\d+);(\d+)H")
+
+
+def first_row_of(output: bytes, needle: bytes) -> int:
+    """The terminal row (1-based) where `needle` is first written in `output`: the row of the
+    last cursor move before it (Textual moves the cursor to each line it writes)."""
+    at = output.index(needle)
+    moves = list(_CUP.finditer(output, 0, at))
+    assert moves, output[:at][-300:]
+    return int(moves[-1].group(1))
+
+
+def test_the_context_menu_is_drawn_where_it_belongs_on_its_first_frame(db: Path) -> None:
+    """A right-click on a card: the menu's very first frame is at the pointer, never at the top
+    left first (a quick click would land on the wrong thing)."""
+    with Console(db) as con:
+        con.read_until(b"Created")
+        con.read_until(b"DD-000001")
+        start = len(con.output)
+        # the right button, pressed and released on the first card (SGR mouse, 1-based x;y)
+        con.type(b"\x1b[<2;6;6M\x1b[<2;6;6m")
+        con.read_until(b"Order DD-000001")
+        row = first_row_of(con.output[start:], b"Order DD-000001")
+        assert row >= 6, f"the menu's title was first drawn on row {row}, above the pointer (row 6)"
