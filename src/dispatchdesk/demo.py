@@ -10,15 +10,20 @@ like a working day: the newest minutes old, the oldest a few weeks. Pass ``now=`
 byte-stable build (``python -m dispatchdesk.demo data/demo.json`` writes the JSON copy that
 way).
 
-The HTTP partners point at the demo simulator on 127.0.0.1, port :data:`DEMO_PARTNER_PORT`,
-path ``/link/<slug>`` (see :func:`demo_partners`): the console started with ``--demo`` runs
-the simulator there, so notices are delivered and answered as a real partner would.
+The HTTP partners point at the demo simulator on 127.0.0.1, path ``/link/<slug>`` (see
+:func:`demo_partners`), on a free port chosen for this demo and held for it until the
+simulator takes it (:func:`reserve_port`, :func:`take_reserved_port`), so that two demos on
+one machine do not clash; a byte-stable build (``now=``) uses :data:`DEMO_PARTNER_PORT`. The
+console started with ``--demo`` runs the simulator there, so notices are delivered and
+answered as a real partner would.
 """
 
 from __future__ import annotations
 
 import random
+import socket
 import sys
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -64,18 +69,43 @@ __all__ = [
     "build_demo",
     "demo_partners",
     "demo_url",
+    "reserve_port",
+    "take_reserved_port",
 ]
 
-#: The port the demo simulator listens on (127.0.0.1): the demo's HTTP partners point there.
+#: The demo simulator's port in a byte-stable build (data/demo.json) and for
+#: add_demo_partners; a live demo gets a free port of its own (reserve_port).
 DEMO_PARTNER_PORT = 8731
 #: The fixed "now" of the JSON copy in data/demo.json.
 DEMO_EPOCH = datetime(2025, 6, 2, 16, 30, tzinfo=UTC)
 SEED = 20250602
 
 
-def demo_url(slug: str) -> str:
-    """The demo simulator's endpoint for one partner: http://127.0.0.1:8731/link/<slug>."""
-    return f"http://127.0.0.1:{DEMO_PARTNER_PORT}/link/{slug}"
+def demo_url(slug: str, port: int = DEMO_PARTNER_PORT) -> str:
+    """The demo simulator's endpoint for one partner: http://127.0.0.1:<port>/link/<slug>."""
+    return f"http://127.0.0.1:{port}/link/{slug}"
+
+
+#: Ports reserved for a demo simulator in this process: a socket bound (not listening) to each,
+#: so that no other program or demo takes the port between the build and the simulator's start.
+_RESERVED: dict[int, socket.socket] = {}
+_RESERVED_LOCK = threading.Lock()
+
+
+def reserve_port(host: str = "127.0.0.1") -> int:
+    """A free port on `host`, held for this process's demo simulator (take_reserved_port)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind((host, 0))
+    port = int(sock.getsockname()[1])
+    with _RESERVED_LOCK:
+        _RESERVED[port] = sock
+    return port
+
+
+def take_reserved_port(port: int) -> socket.socket | None:
+    """The bound socket reserve_port holds for `port` (the caller listens on it), or None."""
+    with _RESERVED_LOCK:
+        return _RESERVED.pop(port, None)
 
 
 @dataclass(frozen=True)
@@ -99,8 +129,9 @@ HOSTILE_PARTNER = (
 )
 
 
-def demo_partners() -> list[DemoPartner]:
-    """The demo's partners, one of every role and setting of SPEC 6."""
+def demo_partners(port: int = DEMO_PARTNER_PORT) -> list[DemoPartner]:
+    """The demo's partners, one of every role and setting of SPEC 6; the HTTP ones point at
+    the demo simulator on `port`."""
 
     def secret(slug: str) -> str:
         return f"demo-{slug}-shared-secret-2025"
@@ -113,7 +144,7 @@ def demo_partners() -> list[DemoPartner]:
             P(
                 "Northline Haulage",
                 "subcontractor",
-                url=demo_url("northline"),
+                url=demo_url("northline", port),
                 secret=secret("northline"),
                 auto_trash=True,
             ),
@@ -125,7 +156,7 @@ def demo_partners() -> list[DemoPartner]:
             P(
                 "Baltic Freight Depot",
                 "client",
-                url=demo_url("baltic"),
+                url=demo_url("baltic", port),
                 secret=secret("baltic"),
                 rejection_maps_to="created",
                 auto_trash=True,
@@ -138,7 +169,7 @@ def demo_partners() -> list[DemoPartner]:
             P(
                 "Shopwise Marketplace",
                 "channel",
-                url=demo_url("shopwise"),
+                url=demo_url("shopwise", port),
                 secret=secret("shopwise"),
                 cancel_method="api-window",
                 window_seconds=1800,
@@ -163,7 +194,7 @@ def demo_partners() -> list[DemoPartner]:
             P(
                 "Eastgate Warehouse",
                 "warehouse",
-                url=demo_url("eastgate"),
+                url=demo_url("eastgate", port),
                 secret=secret("eastgate"),
                 follow_up_after_send=True,
             ),
@@ -196,7 +227,7 @@ def demo_partners() -> list[DemoPartner]:
             P(
                 "Corner Crafts Shop",
                 "channel",
-                url=demo_url("cornercrafts"),
+                url=demo_url("cornercrafts", port),
                 secret=secret("cornercrafts"),
                 pass_cancellations=True,
             ),
@@ -284,6 +315,7 @@ class _Builder:
         self.msg_seq = 0
         self.ref_seq = 1000
         self.step = 0
+        self.port = DEMO_PARTNER_PORT  # the simulator's, in the partners' URLs
         depot.clock = lambda: self.t
 
     # ---------------------------------------------------------------- helpers
@@ -351,8 +383,10 @@ class _Builder:
         )
 
 
-def build_demo(depot: Depot, *, now: datetime | None = None) -> None:
-    """Fill an empty depot with the demo partners and orders. Refuses a depot with orders."""
+def build_demo(depot: Depot, *, now: datetime | None = None, port: int | None = None) -> None:
+    """Fill an empty depot with the demo partners and orders. Refuses a depot with orders.
+    The HTTP partners point at the simulator on `port`: by default a free one, reserved for
+    this process's simulator (DEMO_PARTNER_PORT in a byte-stable build, with `now`)."""
     with depot.uow(write=False) as uow:
         n = uow.session.scalar(select(func.count()).select_from(Order)) or 0
     if n:
@@ -364,7 +398,10 @@ def build_demo(depot: Depot, *, now: datetime | None = None) -> None:
         )
     end = (now or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
     saved_clock, saved_actor = depot.clock, depot.actor
+    if port is None:
+        port = DEMO_PARTNER_PORT if now is not None else reserve_port()
     b = _Builder(depot, end)
+    b.port = port
     try:
         _build(b)
     finally:
@@ -375,15 +412,15 @@ def _partners_names() -> dict[str, str]:
     return {p.slug: p.name for p in demo_partners()}
 
 
-def add_demo_partners(depot: Depot) -> list[str]:
+def add_demo_partners(depot: Depot, port: int = DEMO_PARTNER_PORT) -> list[str]:
     """Only the demo partners (so that data/demo.json or data/sample-import.json can be imported)."""
-    return [add_partner(depot, p.settings) for p in demo_partners()]
+    return [add_partner(depot, p.settings) for p in demo_partners(port)]
 
 
 def _build(b: _Builder) -> None:
     d, r = b.d, b.rng
     b.at(b.end - timedelta(days=30))
-    add_demo_partners(d)
+    add_demo_partners(d, b.port)
     set_setting(d, "depot_name", "Ridings Express Depot")
     set_setting(d, "undo_seconds", "10")
     P = _partners_names()
@@ -777,7 +814,7 @@ def _settle_outbox(b: _Builder) -> None:
                 n.attempts = 8
                 n.next_attempt_at = None
                 n.last_error = (
-                    f"Connection refused by 127.0.0.1:{DEMO_PARTNER_PORT} after 8 attempts "
+                    f"Connection refused by 127.0.0.1:{b.port} after 8 attempts "
                     "over 33 hours; retry or skip it."
                 )
                 continue
