@@ -32,6 +32,7 @@ import threading
 import time
 from codecs import getincrementaldecoder
 from collections.abc import Callable
+from functools import partial
 from queue import Full
 from typing import IO, Any
 
@@ -44,8 +45,10 @@ from textual.drivers.linux_driver import LinuxDriver
 ENDING_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
 #: How long a write may wait for the writer thread once the console is ending.
 ENDING_WRITE_WAIT = 0.5
-#: How long closing waits for the writer thread to put the terminal back.
+#: How long closing waits for the writer thread to put the terminal back: once the console is
+#: ending (a signal, the terminal gone), and when the dispatcher quits (a slow SSH link).
 CLOSE_WAIT = 1.0
+QUIT_CLOSE_WAIT = 10.0
 #: While the console runs, a full writer queue is looked at again this often (is it ending?).
 POLL = 0.1
 
@@ -95,8 +98,7 @@ class DeskDriver(LinuxDriver):
     """Textual's Linux driver, for a terminal that may go away (see the module's docstring)."""
 
     def __init__(self, app: App[Any], **kwargs: Any) -> None:
-        super().__init__(app, **kwargs)
-        self._loop: asyncio.AbstractEventLoop | None = None
+        super().__init__(app, **kwargs)  # made on the event loop: self._loop is it
         self.gone = ""  # why the terminal is gone, once it is
         stream = self._file if self._file is not None else sys.__stderr__
         assert stream is not None
@@ -112,17 +114,14 @@ class DeskDriver(LinuxDriver):
             return
         self.gone = why
         end = getattr(self._app, "end", None)
+        callback = partial(end, why) if callable(end) else self._app.exit
         loop = self._loop
-        if loop is None or loop.is_closed():
+        if loop.is_closed():
             return
         try:
-            loop.call_soon_threadsafe(end if callable(end) else self._app.exit, *((why,) if callable(end) else ()))
+            loop.call_soon_threadsafe(callback)
         except RuntimeError:  # the loop closed meanwhile
             pass
-
-    def start_application_mode(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        super().start_application_mode()
 
     # ------------------------------------------------------------------ output
     def write(self, data: str) -> None:
@@ -152,9 +151,10 @@ class DeskDriver(LinuxDriver):
         writer = self._writer_thread
         if writer is None or not writer.is_alive():
             return
-        deadline = time.monotonic() + CLOSE_WAIT
+        wait = CLOSE_WAIT if self.ending else QUIT_CLOSE_WAIT
+        deadline = time.monotonic() + wait
         try:
-            writer._queue.put(None, timeout=CLOSE_WAIT)
+            writer._queue.put(None, timeout=wait)
         except Full:
             self._terminal_gone("the terminal does not take output")
             return  # a daemon thread: it does not keep the process alive
