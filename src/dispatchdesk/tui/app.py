@@ -301,4 +301,4 @@ def run(depot: Depot, *, demo: bool = False, listen: str | None = None, relay: b
     terminal goes away (blocking). The caller closes `depot` afterwards."""
     from .terminal import run_in_terminal
 
-    run_in_terminal(DeskApp(depot, demo=demo, listen=listen, relay=relay))
+    run_in_terminal(lambda: DeskApp(depot, demo=demo, listen=listen, relay=relay))

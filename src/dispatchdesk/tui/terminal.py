@@ -1,7 +1,7 @@
 """The console's terminal, which can go away at any moment (an SSH connection that drops, a
 tmux session killed, a window closed).
 
-    run_in_terminal(app)        # blocking: SIGTERM/SIGHUP taken through the event loop
+    run_in_terminal(lambda: DeskApp(depot))   # blocking; SIGTERM/SIGHUP through the event loop
 
 Three things end the console the normal way (``app.end(why)``: the relay stops and gives back
 its claims, the database is closed by the caller), within a second or two:
@@ -214,13 +214,17 @@ class DeskDriver(LinuxDriver):
                 pass
 
 
-def run_in_terminal(app: App[Any]) -> None:
-    """Run `app` in the terminal until it exits (blocking), with SIGTERM and SIGHUP taken by
-    the event loop, which calls ``app.end(why)`` (or ``app.exit()``)."""
+def run_in_terminal(make_app: Callable[[], App[Any]]) -> None:
+    """Make the app and run it in the terminal until it exits (blocking), with SIGTERM and
+    SIGHUP taken by the event loop, which calls ``app.end(why)`` (or ``app.exit()``). From
+    the moment this is called a signal is noted, never raised; one that comes before the
+    loop runs means the app does not start."""
     ending: list[str] = []
+    made: list[App[Any]] = []
 
     def end(why: str) -> None:
         ending.append(why)
+        app = made[0]
         stop = getattr(app, "end", None)
         if callable(stop):
             stop(why)
@@ -234,9 +238,9 @@ def run_in_terminal(app: App[Any]) -> None:
         # out of its wait (DeskDriver.write).
         why = f"{signal.Signals(signum).name} received"
         ending.append(why)
-        if not getattr(app, "ending", ""):
+        if made and not getattr(made[0], "ending", ""):
             try:
-                app.ending = why  # type: ignore[attr-defined]
+                made[0].ending = why  # type: ignore[attr-defined]
             except AttributeError:
                 pass
 
@@ -245,7 +249,7 @@ def run_in_terminal(app: App[Any]) -> None:
         for sig in ENDING_SIGNALS:
             previous[sig] = signal.signal(sig, note)
 
-    async def main() -> None:
+    async def main(app: App[Any]) -> None:
         loop = asyncio.get_running_loop()
         for sig in previous:
             loop.add_signal_handler(sig, end, f"{signal.Signals(sig).name} received")
@@ -262,7 +266,10 @@ def run_in_terminal(app: App[Any]) -> None:
                 signal.signal(sig, note)
 
     try:
-        asyncio.run(main())
+        if ending:
+            return
+        made.append(make_app())
+        asyncio.run(main(made[0]))
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
