@@ -147,7 +147,7 @@ def main() -> int:
                    env={**os.environ, "PYTHONPATH": str(SRC)}, check=True, capture_output=True)
     stays: dict[str, int] = dict.fromkeys(MOMENTS, 0)
     times: list[float] = []
-    not_closed = 0
+    not_closed: dict[str, int] = dict.fromkeys(MOMENTS, 0)
     try:
         for i in range(n):
             moment = MOMENTS[i % len(MOMENTS)]
@@ -158,7 +158,7 @@ def main() -> int:
             else:
                 assert took is not None
                 times.append(took)
-                not_closed += not closed
+                not_closed[moment] += not closed
     finally:
         tmux("kill-server")
         shutil.rmtree(work, ignore_errors=True)
@@ -168,7 +168,8 @@ def main() -> int:
     if times:
         times.sort()
         print(f"time to end after the kill: median {statistics.median(times):.2f} s, "
-              f"max {times[-1]:.2f} s; database not closed cleanly: {not_closed}")
+              f"max {times[-1]:.2f} s; database not closed cleanly (a -wal file left): "
+              + ", ".join(f"{m} {k}" for m, k in not_closed.items()))
     return 1 if total else 0
 
 
