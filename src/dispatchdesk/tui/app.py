@@ -140,10 +140,10 @@ class DeskApp(App[None]):
 
     def get_driver_class(self) -> type[Driver]:
         """On Linux and macOS, Textual's driver made safe for a terminal that goes away
-        (tui/terminal.py); TEXTUAL_DRIVER still chooses another."""
+        (tui/driver.py); TEXTUAL_DRIVER still chooses another."""
         if sys.platform == "win32" or os.environ.get("TEXTUAL_DRIVER"):
             return super().get_driver_class()
-        from .terminal import DeskDriver
+        from .driver import DeskDriver
 
         return DeskDriver
 
