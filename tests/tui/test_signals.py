@@ -24,6 +24,7 @@ from dispatchdesk.store import Database
 from dispatchdesk.store.models import Notice
 
 LEAVE_ALT_SCREEN = b"\x1b[?1049l"
+ENTER_ALT_SCREEN = b"\x1b[?1049h"
 
 
 @pytest.fixture
@@ -186,3 +187,19 @@ def test_a_hang_up_gives_back_the_relays_claims(tmp_path: Path, silent_partner: 
     finally:
         depot.close()
     assert claims and all(by is None for _, by in claims), claims
+
+
+def test_a_sigcont_does_not_start_the_terminal_over_again(db: Path) -> None:
+    """The kernel sends SIGCONT with every hang-up; Textual's handler set the terminal up
+    again (alternate screen, new writer and input threads) from inside the signal handler,
+    wherever the main thread was. Only a console suspended with ctrl+z is resumed."""
+    with Console(db) as con:
+        con.read_until(b"Created")
+        start = len(con.output)
+        con.signal(signal.SIGCONT)
+        con.type(b"?")  # the keys screen: something that is drawn after the SIGCONT was handled
+        con.read_until(b"Dispatch: keys")
+        assert ENTER_ALT_SCREEN not in con.output[start:]
+        con.signal(signal.SIGTERM)
+        assert con.gone() == 0
+    assert closed(db)

@@ -109,6 +109,14 @@ class DeskDriver(LinuxDriver):
         except RuntimeError:  # the loop closed meanwhile
             pass
 
+    def _sigcont_application(self, *_: Any) -> None:
+        """Textual restarts application mode on every SIGCONT, from the Python signal handler,
+        so wherever the main thread is (inside the writer's queue, say): new writer and input
+        threads, the terminal set up again. The kernel sends SIGCONT with every hang-up. Only
+        a console that suspended itself (ctrl+z, SIGTSTP) is resumed, and not one ending."""
+        if self._must_signal_resume and not self.ending:
+            super()._sigcont_application()
+
     # ------------------------------------------------------------------ output
     def write(self, data: str) -> None:
         writer = self._writer_thread
