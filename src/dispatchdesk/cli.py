@@ -29,8 +29,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -499,39 +498,13 @@ def cmd_console(args: argparse.Namespace) -> int:
                         "the other commands work: see dispatchdesk --help.")
                     return EXIT_REFUSED
                 raise
-            with _exit_on_hangup():
-                run(depot, demo=args.demo, listen=args.listen, relay=not args.no_relay)
+            run(depot, demo=args.demo, listen=args.listen, relay=not args.no_relay)
         finally:
             depot.close()
     finally:
         if tmpdir is not None:
             shutil.rmtree(tmpdir, ignore_errors=True)
     return EXIT_OK
-
-
-@contextmanager
-def _exit_on_hangup() -> Iterator[None]:
-    """SIGTERM and SIGHUP (a closed SSH session) end the console through SystemExit, so that
-    every ``finally`` runs: the database is closed and a temporary demo copy is removed."""
-    import signal
-
-    def stop(signum: int, _frame: Any) -> None:
-        raise SystemExit(128 + signum)
-
-    previous: dict[int, Any] = {}
-    for name in ("SIGTERM", "SIGHUP"):
-        sig = getattr(signal, name, None)
-        if sig is None:
-            continue
-        try:
-            previous[sig] = signal.signal(sig, stop)
-        except (ValueError, OSError):  # not the main thread
-            pass
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 def cmd_relay(args: argparse.Namespace) -> int:
