@@ -10,9 +10,12 @@ like a working day: the newest minutes old, the oldest a few weeks. Pass ``now=`
 byte-stable build (``python -m dispatchdesk.demo data/demo.json`` writes the JSON copy that
 way).
 
-The HTTP partners point at the demo simulator on 127.0.0.1, port :data:`DEMO_PARTNER_PORT`,
-path ``/link/<slug>`` (see :func:`demo_partners`): the console started with ``--demo`` runs
-the simulator there, so notices are delivered and answered as a real partner would.
+The HTTP partners point at the demo simulator on 127.0.0.1, path ``/link/<slug>`` (see
+:func:`demo_partners`), on a free port chosen for this demo and held for it until the
+simulator takes it (:func:`reserve_port`, :func:`take_reserved_port`), so that two demos on
+one machine do not clash; a byte-stable build (``now=``) uses :data:`DEMO_PARTNER_PORT`. The
+console started with ``--demo`` runs the simulator there, so notices are delivered and
+answered as a real partner would.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from sqlalchemy import func, select
 
 from .domain import CancellationRequest, NoticeKind, NoticeState, ReasonCode, Status
 from .link import DEMO_PARTNER_PORT
+from .link.ports import reserve_port, take_reserved_port
 from .services import (
     ERRORS,
     Depot,
@@ -67,6 +71,8 @@ __all__ = [
     "build_demo",
     "demo_partners",
     "demo_url",
+    "reserve_port",
+    "take_reserved_port",
 ]
 
 #: The fixed "now" of the JSON copy in data/demo.json.
@@ -74,9 +80,9 @@ DEMO_EPOCH = datetime(2025, 6, 2, 16, 30, tzinfo=UTC)
 SEED = 20250602
 
 
-def demo_url(slug: str) -> str:
-    """The demo simulator's endpoint for one partner: http://127.0.0.1:8731/link/<slug>."""
-    return f"http://127.0.0.1:{DEMO_PARTNER_PORT}/link/{slug}"
+def demo_url(slug: str, port: int = DEMO_PARTNER_PORT) -> str:
+    """The demo simulator's endpoint for one partner: http://127.0.0.1:<port>/link/<slug>."""
+    return f"http://127.0.0.1:{port}/link/{slug}"
 
 
 @dataclass(frozen=True)
@@ -100,8 +106,9 @@ HOSTILE_PARTNER = (
 )
 
 
-def demo_partners() -> list[DemoPartner]:
-    """The demo's partners, one of every role and setting of SPEC 6."""
+def demo_partners(port: int = DEMO_PARTNER_PORT) -> list[DemoPartner]:
+    """The demo's partners, one of every role and setting of SPEC 6; the HTTP ones point at
+    the demo simulator on `port`."""
 
     def secret(slug: str) -> str:
         return f"demo-{slug}-shared-secret-2025"
@@ -114,7 +121,7 @@ def demo_partners() -> list[DemoPartner]:
             P(
                 "Northline Haulage",
                 "subcontractor",
-                url=demo_url("northline"),
+                url=demo_url("northline", port),
                 secret=secret("northline"),
                 auto_trash=True,
             ),
@@ -126,7 +133,7 @@ def demo_partners() -> list[DemoPartner]:
             P(
                 "Baltic Freight Depot",
                 "client",
-                url=demo_url("baltic"),
+                url=demo_url("baltic", port),
                 secret=secret("baltic"),
                 rejection_maps_to="created",
                 auto_trash=True,
@@ -139,7 +146,7 @@ def demo_partners() -> list[DemoPartner]:
             P(
                 "Shopwise Marketplace",
                 "channel",
-                url=demo_url("shopwise"),
+                url=demo_url("shopwise", port),
                 secret=secret("shopwise"),
                 cancel_method="api-window",
                 window_seconds=1800,
@@ -164,7 +171,7 @@ def demo_partners() -> list[DemoPartner]:
             P(
                 "Eastgate Warehouse",
                 "warehouse",
-                url=demo_url("eastgate"),
+                url=demo_url("eastgate", port),
                 secret=secret("eastgate"),
                 follow_up_after_send=True,
             ),
@@ -197,7 +204,7 @@ def demo_partners() -> list[DemoPartner]:
             P(
                 "Corner Crafts Shop",
                 "channel",
-                url=demo_url("cornercrafts"),
+                url=demo_url("cornercrafts", port),
                 secret=secret("cornercrafts"),
                 pass_cancellations=True,
             ),
@@ -285,6 +292,7 @@ class _Builder:
         self.msg_seq = 0
         self.ref_seq = 1000
         self.step = 0
+        self.port = DEMO_PARTNER_PORT  # the simulator's, in the partners' URLs
         depot.clock = lambda: self.t
 
     # ---------------------------------------------------------------- helpers
@@ -352,8 +360,10 @@ class _Builder:
         )
 
 
-def build_demo(depot: Depot, *, now: datetime | None = None) -> None:
-    """Fill an empty depot with the demo partners and orders. Refuses a depot with orders."""
+def build_demo(depot: Depot, *, now: datetime | None = None, port: int | None = None) -> None:
+    """Fill an empty depot with the demo partners and orders. Refuses a depot with orders.
+    The HTTP partners point at the simulator on `port`: by default a free one, reserved for
+    this process's simulator (DEMO_PARTNER_PORT in a byte-stable build, with `now`)."""
     with depot.uow(write=False) as uow:
         n = uow.session.scalar(select(func.count()).select_from(Order)) or 0
     if n:
@@ -365,7 +375,10 @@ def build_demo(depot: Depot, *, now: datetime | None = None) -> None:
         )
     end = (now or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
     saved_clock, saved_actor = depot.clock, depot.actor
+    if port is None:
+        port = DEMO_PARTNER_PORT if now is not None else reserve_port()
     b = _Builder(depot, end)
+    b.port = port
     try:
         _build(b)
     except StorageError as e:
@@ -401,15 +414,15 @@ def _partners_names() -> dict[str, str]:
     return {p.slug: p.name for p in demo_partners()}
 
 
-def add_demo_partners(depot: Depot) -> list[str]:
+def add_demo_partners(depot: Depot, port: int = DEMO_PARTNER_PORT) -> list[str]:
     """Only the demo partners (so that data/demo.json or data/sample-import.json can be imported)."""
-    return [add_partner(depot, p.settings) for p in demo_partners()]
+    return [add_partner(depot, p.settings) for p in demo_partners(port)]
 
 
 def _build(b: _Builder) -> None:
     d, r = b.d, b.rng
     b.at(b.end - timedelta(days=30))
-    add_demo_partners(d)
+    add_demo_partners(d, b.port)
     set_setting(d, "depot_name", "Ridings Express Depot")
     set_setting(d, "undo_seconds", "10")
     P = _partners_names()

@@ -34,21 +34,15 @@ def cmd_console(db: str | None, *, demo: bool, listen: str | None, relay: bool) 
     from ..services import Depot
 
     tmpdir: str | None = None
-    if demo and not db:
-        tmpdir = tempfile.mkdtemp(prefix="dispatchdesk-demo-")
-        location = str(Path(tmpdir) / "demo.db")
-    else:
-        location = database_location(db)
-    # a demo writes a new depot; else only the first run on the default path makes one
-    create = demo or not (db or os.environ.get(ENV_DB))
-    try:
-        depot = Depot.open(location, create=create)
+    with _note_hangup() as hung_up:
+        if demo and not db:
+            tmpdir = tempfile.mkdtemp(prefix="dispatchdesk-demo-")
+            location = str(Path(tmpdir) / "demo.db")
+        else:
+            location = database_location(db)
+        # a demo writes a new depot; else only the first run on the default path makes one
+        create = demo or not (db or os.environ.get(ENV_DB))
         try:
-            if demo:
-                from ..demo import build_demo
-
-                err(f"Building the demo depot in {location} …")
-                build_demo(depot)
             try:
                 from ..tui.app import run
             except ModuleNotFoundError as e:
@@ -57,24 +51,35 @@ def cmd_console(db: str | None, *, demo: bool, listen: str | None, relay: bool) 
                         "the other commands work: see dispatchdesk --help.")
                     return EXIT_REFUSED
                 raise
-            with _exit_on_hangup():
-                run(depot, demo=demo, listen=listen, relay=relay)
+            depot = Depot.open(location, create=create)
+            try:
+                if demo and not hung_up:
+                    from ..demo import build_demo
+
+                    err(f"Building the demo depot in {location} …")
+                    build_demo(depot)
+                if not hung_up:  # a hang-up while starting: the console does not start
+                    run(depot, demo=demo, listen=listen, relay=relay)
+            finally:
+                depot.close()
         finally:
-            depot.close()
-    finally:
-        if tmpdir is not None:
-            shutil.rmtree(tmpdir, ignore_errors=True)
+            if tmpdir is not None:
+                shutil.rmtree(tmpdir, ignore_errors=True)
     return EXIT_OK
 
 
 @contextmanager
-def _exit_on_hangup() -> Iterator[None]:
-    """SIGTERM and SIGHUP (a closed SSH session) end the console through SystemExit, so that
-    every ``finally`` runs: the database is closed and a temporary demo copy is removed."""
+def _note_hangup() -> Iterator[list[int]]:
+    """Until the console's own handling takes over (tui.terminal: through the event loop),
+    SIGTERM and SIGHUP are only noted, never raised: opening the database or building the demo
+    finishes, then the console does not start, and every ``finally`` runs (the database is
+    closed, a temporary demo copy removed)."""
     import signal
 
-    def stop(signum: int, _frame: Any) -> None:
-        raise SystemExit(128 + signum)
+    noted: list[int] = []
+
+    def note(signum: int, _frame: Any) -> None:
+        noted.append(signum)
 
     previous: dict[int, Any] = {}
     for name in ("SIGTERM", "SIGHUP"):
@@ -82,11 +87,11 @@ def _exit_on_hangup() -> Iterator[None]:
         if sig is None:
             continue
         try:
-            previous[sig] = signal.signal(sig, stop)
+            previous[sig] = signal.signal(sig, note)
         except (ValueError, OSError):  # not the main thread
             pass
     try:
-        yield
+        yield noted
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

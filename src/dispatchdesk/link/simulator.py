@@ -6,7 +6,8 @@
     await sim.stop()
 
 It serves one endpoint per HTTP partner of the depot whose link URL points at
-http://127.0.0.1:<port>/ (the demo's partners: port 8731, path /link/<slug>). Each checks our
+http://127.0.0.1:<port>/ (the demo's partners: path /link/<slug>, on the port the demo was
+built with, which the simulator finds in their URLs unless given one). Each checks our
 signature with that partner's secret and takes the notice, then answers the way a real
 partner would, signed, to this depot's own link endpoint (which the simulator serves on a
 free loopback port of its own, so it works whether or not the console listens):
@@ -30,8 +31,10 @@ import asyncio
 import json
 import logging
 import random
+import socket
 import time
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -44,6 +47,7 @@ from ..services import ERRORS, Depot, DispatchError, set_setting
 from ..services.outbox import LinkPartner, link_partners, open_orders_from
 from . import DEMO_PARTNER_PORT
 from .endpoint import make_app
+from .ports import take_reserved_port
 from .signing import SignatureError, sign, verify
 
 __all__ = ["DEMO_HOST", "DemoSimulator", "SimulatorError", "Timings"]
@@ -51,6 +55,11 @@ __all__ = ["DEMO_HOST", "DemoSimulator", "SimulatorError", "Timings"]
 log = logging.getLogger("dispatchdesk.link.simulator")
 
 DEMO_HOST = "127.0.0.1"
+
+
+def _reserved_socket(port: int) -> socket.socket | None:
+    """The socket the demo build holds for `port` in this process (link.ports), if any."""
+    return take_reserved_port(port)
 
 
 class SimulatorError(DispatchError):
@@ -84,6 +93,8 @@ class DemoSimulator:
                  timings: Timings | None = None, smtp: bool = True, seed: int | None = None) -> None:
         self.depot = depot
         self.host = host
+        #: None: the port the depot's demo partners point at, found when it starts
+        self._given_port = port
         self.port = DEMO_PARTNER_PORT if port is None else port
         self.timings = timings or Timings()
         self.smtp = smtp
@@ -111,7 +122,12 @@ class DemoSimulator:
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         await self._runner.setup()
         try:
-            await web.TCPSite(self._runner, self.host, self.port).start()
+            if self._given_port is None:
+                self.port = await asyncio.to_thread(self._demo_port)
+            sock = _reserved_socket(self.port)
+            site: web.BaseSite = (web.SockSite(self._runner, sock) if sock is not None
+                                  else web.TCPSite(self._runner, self.host, self.port))
+            await site.start()
         except OSError as e:
             await self._runner.cleanup()
             self._runner = None
@@ -151,6 +167,20 @@ class DemoSimulator:
             await self._smtp_server.wait_closed()
             self._smtp_server = None
         self.state = "off"
+
+    def _demo_port(self) -> int:
+        """The port the depot's demo partners point at (each demo has its own), else the
+        default one."""
+        ports: Counter[int] = Counter()
+        try:
+            partners = link_partners(self.depot)
+        except ERRORS:
+            partners = []
+        for p in partners:
+            u = urlsplit(p.url or "")
+            if u.hostname in (self.host, "localhost") and u.path.startswith("/link/") and u.port:
+                ports[u.port] += 1
+        return ports.most_common(1)[0][0] if ports else DEMO_PARTNER_PORT
 
     @property
     def base_url(self) -> str:
@@ -298,8 +328,12 @@ class DemoSimulator:
         try:
             self._smtp_server = await asyncio.start_server(self._smtp_session, self.host, port)
         except OSError as e:
-            log.info("demo: no SMTP sink on %s:%d (%s)", self.host, port, e)
-            return
+            try:  # the next port is taken (another demo's, say): any free one
+                self._smtp_server = await asyncio.start_server(self._smtp_session, self.host, 0)
+            except OSError:
+                log.info("demo: no SMTP sink on %s:%d (%s)", self.host, port, e)
+                return
+            port = self._smtp_server.sockets[0].getsockname()[1]
         try:
             if not await asyncio.to_thread(self.depot.setting, "smtp_host"):
                 await asyncio.to_thread(set_setting, self.depot, "smtp_host", self.host)

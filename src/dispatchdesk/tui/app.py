@@ -15,11 +15,10 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import gc
 import importlib.util
-import signal
+import os
+import sys
 import threading
 import time
 from functools import partial
@@ -30,6 +29,7 @@ from textual import work
 from textual.actions import SkipAction
 from textual.app import App
 from textual.binding import Binding
+from textual.driver import Driver
 from textual.screen import Screen
 
 from ..resources import styles_dir
@@ -40,6 +40,9 @@ from .loader import BoardData, Prefetch
 from .screens.detail import OrderDetailScreen
 from .screens.dispatch import WORK_KEYS, DispatchScreen
 
+#: When the console ends by a signal or a lost terminal: how long the relay's deliveries under
+#: way may take to finish (the whole console is out within about two seconds).
+ENDING_GRACE = 0.5
 #: How often the database's change sequence is read (SPEC 8: other sessions' changes within ~1 s).
 POLL_SECONDS = 0.5
 
@@ -120,6 +123,10 @@ class DeskApp(App[None]):
         self.relay: Any = None
         self.relay_problem = ""
         self.simulator: Any = None
+        #: why the console is ending when not by the dispatcher's choice ("SIGHUP received",
+        #: "the terminal's input ended"...): set from a signal or the terminal's threads
+        self.ending = ""
+        self._dom_was_ready = False  # the first screen is drawn (Textual's Ready)
         self.screens_available: dict[str, str] = {}
         #: the first load of the board starts now, while Textual starts
         self._prefetch: Prefetch | None = Prefetch(depot, WORK_KEYS)
@@ -136,6 +143,15 @@ class DeskApp(App[None]):
             raise RuntimeError(f"{module} cannot be loaded: {why}")
         return _with_css(cls(self.depot), "link.tcss")
 
+    def get_driver_class(self) -> type[Driver]:
+        """On Linux and macOS, Textual's driver made safe for a terminal that goes away
+        (tui/driver.py); TEXTUAL_DRIVER still chooses another."""
+        if sys.platform == "win32" or os.environ.get("TEXTUAL_DRIVER"):
+            return super().get_driver_class()
+        from .driver import DeskDriver
+
+        return DeskDriver
+
     # ------------------------------------------------------------------ start and stop
     def action_give_up(self) -> None:
         if not self.flows.give_up():
@@ -145,12 +161,22 @@ class DeskApp(App[None]):
         self._read_depot_name()
         self._watch()
         self.run_worker(self._start_background(), group="background")
-        # A `kill`, or an SSH connection that drops (hang-up), ends the console the normal way:
-        # the relay stops, the terminal is put back, nothing is left half-written.
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGHUP):
-            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                loop.add_signal_handler(sig, self.exit)
+
+    def end(self, why: str) -> None:
+        """End the console the normal way, not by the dispatcher's choice: a `kill` (SIGTERM),
+        an SSH connection that drops (SIGHUP), a terminal that went away. The relay stops
+        and gives back its claims, the terminal is put back if it is there, nothing is left
+        half-written. Called on the event loop (tui/terminal.py)."""
+        if not self.ending:
+            self.ending = why
+        if self._dom_was_ready:
+            self.exit()
+        # else: on_ready exits; exiting while the first screen mounts ends in Textual's MountError
+
+    def on_ready(self) -> None:
+        self._dom_was_ready = True
+        if self.ending:
+            self.exit()
 
     async def _start_background(self) -> None:
         want = self._want_relay
@@ -188,6 +214,10 @@ class DeskApp(App[None]):
         self._stop.set()
         for part in (self.simulator, self.relay):
             if part is not None:
+                if self.ending and isinstance(getattr(part, "grace", None), (int, float)):
+                    # nobody is watching: deliveries under way get a short moment, not the
+                    # usual one (a cut attempt is delivered again later, at least once)
+                    part.grace = min(part.grace, ENDING_GRACE)
                 try:
                     await part.stop()
                 except Exception as e:  # noqa: BLE001 - stopping must not hide the way out
@@ -285,5 +315,8 @@ class DeskApp(App[None]):
 
 
 def run(depot: Depot, *, demo: bool = False, listen: str | None = None, relay: bool = True) -> None:
-    """Run the console on `depot` until the dispatcher quits (blocking)."""
-    DeskApp(depot, demo=demo, listen=listen, relay=relay).run()
+    """Run the console on `depot` until the dispatcher quits, a SIGTERM or SIGHUP comes, or the
+    terminal goes away (blocking). The caller closes `depot` afterwards."""
+    from .terminal import run_in_terminal
+
+    run_in_terminal(lambda: DeskApp(depot, demo=demo, listen=listen, relay=relay))

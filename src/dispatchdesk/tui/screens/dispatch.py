@@ -352,7 +352,9 @@ class DispatchScreen(OrderKeys, Screen[None]):
                 return False
             acts = self.actions
             if acts is None or acts.number != self.card.number:
-                return action in ("open", "menu", "select")
+                # what the rules allow on this card is still being read (off the event loop):
+                # a key pressed meanwhile is not lost; its preview says so if it is refused
+                return True
             if action == "trash":
                 return acts.trash is None
             if action == "cancel":
@@ -396,8 +398,12 @@ class DispatchScreen(OrderKeys, Screen[None]):
             return
         old, new = lists[i], lists[j]
         row = old.cursor - int(old.scroll_y) // 3
-        new.focus()
+        # At once, not by Widget.focus() (which waits for the message queue): keys that came
+        # in the same burst (`llll` in one write over SSH) go on from the new list.
+        self.set_focus(new)
+        self.active = new
         new.cursor = min(int(new.scroll_y) // 3 + max(0, row), max(0, new.total - 1))
+        self._refresh_actions()
 
     def action_toggle_tab(self) -> None:
         self.show_tab("all" if self.tab == "work" else "work")

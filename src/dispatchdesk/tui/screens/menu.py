@@ -72,7 +72,13 @@ class MenuScreen(ModalScreen[str | None]):
         self.menu_id = menu_id
 
     def compose(self) -> ComposeResult:
-        with Vertical(classes="menu", id=self.menu_id):
+        menu = Vertical(classes="menu", id=self.menu_id)
+        if self.at is not None:
+            # At the pointer from the first frame: the offset is there before the first layout,
+            # and the stylesheet's `constrain: inside` keeps the menu on the screen whatever its
+            # size (nothing needs measuring after a frame, so it never jumps).
+            menu.styles.offset = (self.at.x, self.at.y)
+        with menu:
             yield Static(Text(clean(self.title_text, single_line=True), style="bold"), classes="menu-title")
             width = max((len(i.label) + (2 if i.submenu else 0) for i in self.items if not i.outside), default=0)
             yield OptionList(
@@ -85,16 +91,6 @@ class MenuScreen(ModalScreen[str | None]):
         options.focus()
         first = next((n for n, i in enumerate(self.items) if i.refused is None), None)
         options.highlighted = first
-        if self.at is not None:
-            self.call_after_refresh(self._place)
-
-    def _place(self) -> None:
-        menu = self.query_one(".menu", Vertical)
-        width, height = menu.outer_size
-        screen_w, screen_h = self.size
-        x = max(0, min(self.at.x, screen_w - width))  # type: ignore[union-attr]
-        y = max(0, min(self.at.y, screen_h - height))  # type: ignore[union-attr]
-        menu.styles.offset = (x, y)
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()
