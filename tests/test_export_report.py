@@ -11,7 +11,12 @@ import pytest
 
 from dispatchdesk.domain import Status
 from dispatchdesk.services import Depot, InvalidInput, NotFound, trash
-from dispatchdesk.services.export.choice import ExportChoice, default_export_path, export_orders, export_target
+from dispatchdesk.services.export.choice import (
+    ExportChoice,
+    default_export_path,
+    export_orders,
+    export_target,
+)
 from dispatchdesk.services.report import Period, parse_period, report_sections
 from dispatchdesk.services.views import DeleteView, RenameView, SaveView, ViewFilter, saved_views
 

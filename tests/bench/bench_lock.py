@@ -205,11 +205,12 @@ def pct(xs: list[float], q: float) -> float:
 
 
 async def scenario(desk: Any, seconds: float, presses: int) -> dict[str, Any]:
+    from tui_helpers import board_ready, highlight, settle, wait_for
+
     from dispatchdesk import services
     from dispatchdesk.tui.app import DeskApp
     from dispatchdesk.tui.screens.confirm import ConfirmScreen
     from dispatchdesk.tui.screens.dispatch import DispatchScreen
-    from tui_helpers import board_ready, highlight, settle, wait_for
 
     number = desk["created_inbound"]
     out: dict[str, Any] = {"number": number}
@@ -343,10 +344,10 @@ def main() -> int:
     print(f"\n1. a focus-moving key (l/h on the dispatch board), {n} presses each, ms "
           "(p99 of 40 is the largest)")
     print("                                    p50      p99")
-    print(f"   press -> active list changed")
+    print("   press -> active list changed")
     print(f"     no lock (baseline)         {bp50:7.1f}  {bp99:7.1f}")
     print(f"     lock held, trash waiting   {lp50:7.1f}  {lp99:7.1f}   {lp50 / bp50:4.2f}x / {ratio:4.2f}x baseline")
-    print(f"   of which press -> focus moved (the app's own part; the rest is the Pilot's idle waits)")
+    print("   of which press -> focus moved (the app's own part; the rest is the Pilot's idle waits)")
     print(f"     no lock (baseline)         {bf50:7.1f}  {bf99:7.1f}")
     print(f"     lock held, trash waiting   {lf50:7.1f}  {lf99:7.1f}   {lf50 / bf50:4.2f}x / {lf99 / bf99:4.2f}x baseline")
     slow = sorted(zip(r["locked_press"], r["locked_at"], strict=True), reverse=True)[:3]
@@ -386,10 +387,10 @@ def main() -> int:
           f"{r['state_at_release'][0]}, version {r['state_at_release'][1]}, {r['state_at_release'][2]} entries"
           f"; changed before the release: {r['changed_before_release']}")
     commit = r["commit_ms"]
-    print(f"   release -> committed (polled every 2 ms from another connection): "
+    print("   release -> committed (polled every 2 ms from another connection): "
           + (f"{commit:.1f} ms" if commit is not None else "NOT COMMITTED within 10 s"))
     gone = r["message_gone_ms"]
-    print(f"   release -> the waiting message gone: " + (f"{gone:.1f} ms" if gone is not None else "still shown"))
+    print("   release -> the waiting message gone: " + (f"{gone:.1f} ms" if gone is not None else "still shown"))
     final = r["final_state"]
     print(f"   at the end: {final[0]}, version {final[1]}, {final[2]} audit entries")
     if r["waiting_after_s"] is None or not r["still_waiting"]:
