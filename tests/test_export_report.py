@@ -118,9 +118,9 @@ def test_saved_views_are_saved_renamed_and_deleted(depot: Depot) -> None:
     pv = SaveView("Leeds", ViewFilter("leeds")).preview(depot)
     assert pv.allowed and "leeds" in " ".join(pv.lines)
     assert "Saved the view" in SaveView("Leeds", ViewFilter("leeds")).execute(depot)
-    SaveView("  Archive  York ", ViewFilter("york", archived=True)).execute(depot)
+    SaveView("  Archive  York ", ViewFilter("york", tab="all")).execute(depot)
     assert [(v.name, v.filter) for v in saved_views(depot)] == [
-        ("Archive York", ViewFilter("york", True)), ("Leeds", ViewFilter("leeds"))]
+        ("Archive York", ViewFilter("york", "all")), ("Leeds", ViewFilter("leeds"))]
     # the same name twice (any case) is refused, in words, and nothing changes
     assert SaveView("leeds", ViewFilter("x")).preview(depot).refusals
     with pytest.raises(InvalidInput, match="already a view"):

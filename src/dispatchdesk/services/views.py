@@ -22,6 +22,8 @@ from .actions import Action
 from .core import Depot, InvalidInput, NotFound, Preview
 
 KEY = "saved_views"
+#: How a tab or quick filter is named in words
+TAB_WORDS = {"all": "on All information"}
 #: A name is at most this long, and there are at most this many views.
 NAME_MAX = 40
 VIEWS_MAX = 100
@@ -29,15 +31,16 @@ VIEWS_MAX = 100
 
 @dataclass(frozen=True)
 class ViewFilter:
-    """What a view shows: the filter text, and the tab (archived or not) it was saved on."""
+    """What a view shows: the filter text, and the tab or quick filter of the screen it was saved
+    on ("" for the screen's first; Dispatch: "all" for All information)."""
 
     text: str = ""
-    archived: bool = False
+    tab: str = ""
 
     def describe(self) -> str:
         text = " ".join(self.text.split())
-        words = f"orders matching “{text}”" if text else "every order"
-        return words + (" (archived)" if self.archived else "")
+        words = f"the orders matching “{text}”" if text else "every order"
+        return words + (f" ({TAB_WORDS.get(self.tab, self.tab)})" if self.tab else "")
 
 
 @dataclass(frozen=True)
@@ -58,12 +61,12 @@ def _load(session: Session) -> list[SavedView]:
     for item in raw if isinstance(raw, list) else []:
         if isinstance(item, dict) and isinstance(item.get("name"), str):
             f = item.get("filter") if isinstance(item.get("filter"), dict) else {}
-            out.append(SavedView(item["name"], ViewFilter(str(f.get("text") or ""), bool(f.get("archived")))))
+            out.append(SavedView(item["name"], ViewFilter(str(f.get("text") or ""), str(f.get("tab") or ""))))
     return out
 
 
 def _store(session: Session, views: list[SavedView]) -> None:
-    value = json.dumps([{"name": v.name, "filter": {"text": v.filter.text, "archived": v.filter.archived}}
+    value = json.dumps([{"name": v.name, "filter": {"text": v.filter.text, "tab": v.filter.tab}}
                         for v in sorted(views, key=lambda v: v.name.casefold())], ensure_ascii=False)
     row = session.get(Setting, KEY)
     if row is None:
@@ -200,7 +203,7 @@ class DeleteView(Action):
 
 
 def view_data(view: SavedView) -> dict[str, Any]:
-    return {"name": view.name, "filter": {"text": view.filter.text, "archived": view.filter.archived}}
+    return {"name": view.name, "filter": {"text": view.filter.text, "tab": view.filter.tab}}
 
 
 __all__ = ["DeleteView", "RenameView", "SaveView", "SavedView", "ViewFilter", "check_name", "saved_views"]

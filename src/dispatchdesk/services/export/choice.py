@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ...domain import Status
 from ..core import Depot, InvalidInput
-from .common import Progress
+from .common import Progress, check_target
 from .csv import export_csv
 from .pdf import export_pdf
 from .xlsx import export_xlsx
@@ -91,10 +91,15 @@ def export_orders(
     text = str(dest).strip()
     if not text:
         raise InvalidInput("Say where to write the export: the path is empty.", field="path")
-    path = export_target(fmt, text)
+    path = check_target(export_target(fmt, text))  # before anything is read or built
     writer = {"csv": export_csv, "xlsx": export_xlsx, "pdf": export_pdf}[fmt]
     return writer(depot, path, archived=choice.archived, numbers=choice.numbers, text=choice.text or None,
                   statuses=choice.statuses, progress=progress)
+
+
+def exported(n: int, path: Path) -> str:
+    """The sentence when an export is written."""
+    return f"Exported {n:,} order{'s' if n != 1 else ''} to {path}."
 
 
 def export_target(fmt: str, dest: str | os.PathLike[str]) -> Path:
@@ -108,5 +113,5 @@ def export_target(fmt: str, dest: str | os.PathLike[str]) -> Path:
     return path.with_name(path.name + suffix)
 
 
-__all__: Sequence[str] = ("FORMATS", "ExportChoice", "default_export_path", "documents_dir", "export_orders",
+__all__: Sequence[str] = ("FORMATS", "ExportChoice", "default_export_path", "documents_dir", "export_orders", "exported",
                           "export_target")

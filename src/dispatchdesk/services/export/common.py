@@ -344,16 +344,22 @@ def export_json(
 
 
 
+def check_target(path: str | os.PathLike[str]) -> Path:
+    """The file an export may be written to; InvalidInput (field "path") saying why not."""
+    target = Path(path).expanduser()
+    if target.is_dir():
+        raise InvalidInput(f"Cannot write the export to {target}: it is a directory.", field="path")
+    if not target.parent.is_dir():
+        raise InvalidInput(
+            f"Cannot write the export to {target}: the directory {target.parent} does not exist.", field="path"
+        )
+    return target
+
+
 @contextmanager
 def atomic(path: str | os.PathLike[str], *, binary: bool) -> Iterator[IO[Any]]:
     """Write to a temporary file beside ``path``; rename it over ``path`` only on success."""
-    target = Path(path).expanduser()
-    if target.is_dir():
-        raise InvalidInput(f"Cannot write the export to {target}: it is a directory.")
-    if not target.parent.is_dir():
-        raise InvalidInput(
-            f"Cannot write the export to {target}: the directory {target.parent} does not exist."
-        )
+    target = check_target(path)
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
     except OSError as e:
