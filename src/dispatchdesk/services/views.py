@@ -60,7 +60,9 @@ def _load(session: Session) -> list[SavedView]:
     out = []
     for item in raw if isinstance(raw, list) else []:
         if isinstance(item, dict) and isinstance(item.get("name"), str):
-            f = item.get("filter") if isinstance(item.get("filter"), dict) else {}
+            f = item.get("filter")
+            if not isinstance(f, dict):
+                f = {}
             out.append(SavedView(item["name"], ViewFilter(str(f.get("text") or ""), str(f.get("tab") or ""))))
     return out
 
