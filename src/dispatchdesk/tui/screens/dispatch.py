@@ -804,8 +804,8 @@ class DispatchScreen(OrderKeys, Screen[None]):
         ("space", "select or unselect the highlighted card (the cursor stays on it); t, s or a then act "
                   "on every selected card", "select"),
         ("/", "filter every list by number, partner or address", "filter"),
-        ("v", "saved views: show one; save the filter under a name; rename or delete one", "views"),
-        ("x", "export… the selection, else the filter, else the list: CSV, Excel or PDF", "export"),
+        ("v", "saved views: show one, save the filter as one, rename, delete", "views"),
+        ("x", "export… the selection, filter or list: CSV, Excel or PDF", "export"),
         ("o  shift+F10  menu", "the card's menu", "menu"),
         ("u  ctrl+z", "undo the last action while its undo window is open", "undo"),
         ("i", "switch tab: Dispatch / All information", ""),
@@ -818,7 +818,8 @@ class DispatchScreen(OrderKeys, Screen[None]):
     def action_help(self) -> None:
         keys = [(k, what, not action or self.check_action(action, ()) is True) for k, what, action in self.HELP]
         for key, mode, screen in (("3", "link", "the Link screen: notices, follow-ups"),
-                                  ("4", "partners", "the Partners screen")):
+                                  ("4", "partners", "the Partners screen"),
+                                  ("5", "report", "the Report screen: work done, rejections, cancellations")):
             if self.app.check_action("mode", (mode,)) is True:
                 keys.append((key, screen, True))
         notes = [
