@@ -20,6 +20,7 @@ from pathlib import Path
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
+from textual.content import Content
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
@@ -32,6 +33,15 @@ from ..css import stylesheet
 
 #: run(format, path, progress) -> (orders written, the file written); raises a DispatchError
 Runner = Callable[[str, str, Callable[[int, int], None]], tuple[int, Path]]
+
+
+class ChoiceButton(RadioButton):
+    """A radio button whose choice reads without colour (NO_COLOR): ● chosen, empty otherwise."""
+
+    @property
+    def _button(self) -> Content:
+        self.BUTTON_INNER = "●" if self.value else " "
+        return RadioButton._button.fget(self)  # type: ignore[attr-defined, no-any-return]
 
 
 class ExportScreen(ModalScreen[tuple[int, Path] | None]):
@@ -60,7 +70,7 @@ class ExportScreen(ModalScreen[tuple[int, Path] | None]):
             yield Static(title, classes="dialog-title")
             with RadioSet(id="export-format"):
                 for key, (label, suffix) in FORMATS.items():
-                    yield RadioButton(f"{label} ({suffix})", value=key == self.fmt, id=f"fmt-{key}")
+                    yield ChoiceButton(f"{label} ({suffix})", value=key == self.fmt, id=f"fmt-{key}")
             yield Static(Text("Write to (edit the path; the folder must exist):"), classes="dialog-hint")
             field = Input(value=str(self.path), id="export-path", select_on_focus=False)
             field.cursor_blink = self.blink
