@@ -382,11 +382,15 @@ class Flows:
             await self.set_status(target, Status(choice))
 
     # ------------------------------------------------------------------ export
-    async def export(self, numbers_or_filter: Sequence[str] | ExportChoice, *, fmt: str = "csv") -> Path | None:
-        """Export… (SPEC 8): the selected orders (a sequence of numbers) or what a filter shows,
-        to CSV, Excel or PDF; the services write the file in a thread. The file, or None."""
-        choice = (numbers_or_filter if isinstance(numbers_or_filter, ExportChoice)
-                  else ExportChoice(numbers=tuple(numbers_or_filter)))
+    async def export(self, numbers_or_filter: str | Sequence[str] | ExportChoice, *, fmt: str = "csv") -> Path | None:
+        """Export… (SPEC 8): one order (its number), the selected orders (a sequence of numbers)
+        or what a filter shows (an ExportChoice), to CSV, Excel or PDF; the services write the file in a thread. The file, or None."""
+        if isinstance(numbers_or_filter, ExportChoice):
+            choice = numbers_or_filter
+        elif isinstance(numbers_or_filter, str):  # one order (the Start menu's Export…)
+            choice = ExportChoice(numbers=(numbers_or_filter,))
+        else:
+            choice = ExportChoice(numbers=tuple(numbers_or_filter))
         depot = self.depot
 
         def run(fmt: str, path: str, progress: Callable[[int, int], None]) -> tuple[int, Path]:

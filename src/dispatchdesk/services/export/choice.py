@@ -42,7 +42,9 @@ class ExportChoice:
         """In words, for the export dialog."""
         if self.numbers is not None:
             n = len(self.numbers)
-            return f"the {n} selected order{'s' if n != 1 else ''}"
+            if n == 1:
+                return f"order {self.numbers[0]}"
+            return f"the {n} selected orders"
         parts = []
         if self.statuses is not None:
             labels = [s.label for s in self.statuses]
