@@ -235,3 +235,20 @@ async def test_export_of_one_order_by_its_number(desk: Any, tmp_path: Path) -> N
         await wait_for(pilot, lambda: f"Export order {desk['rejected']}" in screen_text(app), "the title")
         await _export_to(pilot, tmp_path / "one.csv")
     assert _numbers(tmp_path / "one.csv") == [desk["rejected"]]  # Rejected exported like any other
+
+
+async def test_a_saved_view_is_in_the_palette(desk: Any) -> None:
+    from dispatchdesk.services.views import SaveView
+
+    SaveView("Bakery", ViewFilter("Bakery")).execute(desk.depot)
+    app = make_app(desk)
+    async with app.run_test(size=SMALL) as pilot:
+        await board_ready(pilot)
+        await wait_for(pilot, lambda: app.screen.saved_views, "the views to be read")
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"View: Bak")
+        await wait_for(pilot, lambda: "View: Bakery" in screen_text(app), "the palette to offer it")
+        await pilot.press("enter")
+        await settle(pilot)
+        assert app.screen.filter_text == "Bakery" and app.screen.view_name == "Bakery"

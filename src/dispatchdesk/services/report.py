@@ -12,6 +12,7 @@ to ``SECTIONS`` (the returns of issue 8 come that way).
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -81,8 +82,21 @@ class ReportSection:
     extra: dict[str, object] = field(default_factory=dict)
 
 
+#: the counts read once for all the sections of one report_sections() call
+_READ: ContextVar[dict[Period, dict[str, object]] | None] = ContextVar("report_read", default=None)
+
+
+def _counts(depot: Depot, period: Period) -> dict[str, object]:
+    memo = _READ.get()
+    if memo is None:
+        return queries.report(depot, period.since, period.until)
+    if period not in memo:
+        memo[period] = queries.report(depot, period.since, period.until)
+    return memo[period]
+
+
 def work_section(depot: Depot, period: Period) -> ReportSection:
-    rep = queries.report(depot, period.since, period.until)
+    rep = _counts(depot, period)
     work: dict[str, int] = rep["work"]  # type: ignore[assignment]
     rows: list[tuple[str | int, ...]] = [(st.label, work.get(st.label, 0)) for st in WORKING]
     rows.append(("Total", sum(work.values())))
@@ -94,7 +108,7 @@ def work_section(depot: Depot, period: Period) -> ReportSection:
 
 
 def undone_section(depot: Depot, period: Period) -> ReportSection:
-    rep = queries.report(depot, period.since, period.until)
+    rep = _counts(depot, period)
     found: list[dict[str, object]] = rep["rejections_and_cancellations"]  # type: ignore[assignment]
     rows = sorted(((str(r["status"]), str(r["partner"]), str(r["reason"]), int(r["orders"]))  # type: ignore[call-overload]
                    for r in found), key=lambda r: (r[0], r[1], r[2]))
@@ -111,7 +125,11 @@ SECTIONS: list[Callable[[Depot, Period], ReportSection]] = [work_section, undone
 
 
 def report_sections(depot: Depot, period: Period = Period()) -> list[ReportSection]:
-    return [make(depot, period) for make in SECTIONS]
+    token = _READ.set({})
+    try:
+        return [make(depot, period) for make in SECTIONS]
+    finally:
+        _READ.reset(token)
 
 
 __all__ = ["SECTIONS", "Period", "ReportSection", "parse_period", "report_sections"]

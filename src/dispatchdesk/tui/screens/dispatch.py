@@ -135,6 +135,8 @@ class DispatchScreen(OrderKeys, Screen[None]):
         self.tab = "work"
         #: the saved view shown (its name), until the filter changes
         self.view_name = ""
+        #: the saved views, for the palette (read in a thread at start and after each change)
+        self.saved_views: list[views.SavedView] = []
         self._first_load_done = False
 
     # ------------------------------------------------------------------ layout
@@ -153,6 +155,7 @@ class DispatchScreen(OrderKeys, Screen[None]):
         first.focus()
         self.set_interval(TICK_SECONDS, self._tick)
         self.reload()
+        self._read_views()
 
     def _prepare_lists(self, board: Board) -> None:
         now = self.depot.now()
@@ -722,8 +725,17 @@ class DispatchScreen(OrderKeys, Screen[None]):
     async def _views(self) -> None:
         current = views.ViewFilter(self.filter_text, "all" if self.tab == "all" else "")
         chosen = await self.flows.views(current)
+        self._read_views()
         if chosen is not None:
             self.show_view(chosen.filter, chosen.name)
+
+    @work(thread=True, exclusive=True, group="views", exit_on_error=False)
+    def _read_views(self) -> None:
+        try:
+            have = views.saved_views(self.depot)
+        except ERRORS:
+            return
+        self.app.call_from_thread(setattr, self, "saved_views", have)
 
     def show_view(self, flt: views.ViewFilter, name: str = "") -> None:
         """Show a saved view: its filter on its tab."""
@@ -862,6 +874,9 @@ class DispatchScreen(OrderKeys, Screen[None]):
             out.append(("Undo the last action", self.action_undo, "u"))
         out.append(("Filter the lists", self.action_filter, "/"))
         out.append(("Saved views…", self.action_views, "v"))
+        for view in self.saved_views:
+            out.append((f"View: {clean(view.name, single_line=True)}",
+                        lambda view=view: self.show_view(view.filter, view.name), "v"))
         out.append(("Save the filter as a view…", self.action_views, "v"))
         out.append(("Export… to CSV, Excel or PDF", self.action_export, "x"))
         if self.filter_text:
