@@ -252,3 +252,21 @@ async def test_a_saved_view_is_in_the_palette(desk: Any) -> None:
         await pilot.press("enter")
         await settle(pilot)
         assert app.screen.filter_text == "Bakery" and app.screen.view_name == "Bakery"
+
+
+def test_views_menu_80x24(snap_compare: Any, desk: Any) -> None:
+    from dispatchdesk.services.views import SaveView
+
+    SaveView("Swift jobs", ViewFilter("Swift")).execute(desk.depot)
+    SaveView("Archived York", ViewFilter("York", tab="all")).execute(desk.depot)
+
+    async def run_before(pilot: Any) -> None:
+        await pilot.pause()
+        await board_ready(pilot)
+        await pilot.press("slash", *"Leeds", "enter")
+        await settle(pilot)
+        await pilot.press("v")
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, MenuScreen))
+        await settle(pilot)
+
+    assert snap_compare(make_app(desk), terminal_size=SMALL, run_before=run_before)

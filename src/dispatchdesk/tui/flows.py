@@ -413,7 +413,7 @@ class Flows:
         have = await self.read(views.saved_views)
         if isinstance(have, _Failed):
             return None
-        items = [MenuItem(f"v{i}", "", outside=v.name) for i, v in enumerate(have)]
+        items = [MenuItem(f"v{i}", "", outside=f"{v.name} · {v.filter.describe()}") for i, v in enumerate(have)]
         items.append(MenuItem("save", "Save the current filter as a view…", "",
                               refused=None if current.text.strip() or current.tab else
                               "Filter with / first: a view keeps a filter."))
