@@ -100,8 +100,10 @@ def test_every_confirm_says_it_in_words(depot, partners, new_order, rows) -> Non
         Undo,
         request_cancellation,
     )
+    from dispatchdesk.services.views import DeleteView, RenameView, SaveView, ViewFilter
     from dispatchdesk.store.models import Notice
 
+    SaveView("York", ViewFilter("york")).execute(depot)
     a = new_order(source="Plain Client")
     b = new_order(source="Plain Client")
     sent = new_order(source="Corner Bakery")
@@ -147,6 +149,10 @@ def test_every_confirm_says_it_in_words(depot, partners, new_order, rows) -> Non
         (StopLink("Plain Client"), "Stop the link to Plain Client", "Stop it", False),
         (AddPartner(PartnerInput("Newco", "client")), "Add the partner Newco", "Add", False),
         (EditPartner("Plain Client", PartnerInput("Plain Client", "client")), "Save the partner", "Save", False),
+        # saved views (issue 8): labels, nothing more
+        (SaveView("Leeds", ViewFilter("leeds")), "Save the view “Leeds”", "Save", False),
+        (RenameView("York", "York depot"), "Rename the view “York” to “York depot”", "Rename", False),
+        (DeleteView("York"), "Delete the view “York”", "Delete", False),
     ]
     for action, title, yes, no_focus in cases:
         pv = action.preview(depot)

@@ -80,25 +80,38 @@ def export(format_: str, status: Any, partner: str | None, archived: bool | None
 
 @click.command(cls=Command, context_settings=CONTEXT, short_help="work done; rejections and cancellations per partner")
 @db_option
+@click.option("--from", "first", metavar="DAY", default="", help="first day counted (YYYY-MM-DD, UTC)")
+@click.option("--to", "last", metavar="DAY", default="", help="last day counted (YYYY-MM-DD, UTC; included)")
 @click.option("--json", "as_json", is_flag=True, help="print the report as JSON")
-def report(as_json: bool) -> int:
+def report(first: str, last: str, as_json: bool) -> int:
     """Counts of work done leave Rejected and Cancelled out; the rejections and cancellations
-    are counted apart, per partner and reason (SPEC 8)."""
+    are counted apart, per partner and reason (SPEC 8). With --from/--to: the orders taken in
+    in those days, and those rejected or cancelled in them."""
     from ..services import queries
+    from ..services.report import parse_period, report_sections
 
+    period = parse_period(first, last)
     depot = _open()
     try:
-        rep = queries.report(depot)
+        rep = queries.report(depot, period.since, period.until)
+        extra = [s for s in report_sections(depot, period)
+                 if s.key not in ("work", "rejections_and_cancellations")]
     finally:
         depot.close()
     if as_json:
         import json
 
-        json.dump(rep, sys.stdout, ensure_ascii=True, indent=1)
+        rep["period"] = {"first": period.first.isoformat() if period.first else None,
+                         "last": period.last.isoformat() if period.last else None}
+        for s in extra:
+            rep[s.key] = [dict(zip(s.columns, row, strict=False)) for row in s.rows]
+        json.dump(rep, sys.stdout, ensure_ascii=True, indent=1, default=str)
         sys.stdout.write("\n")
         return EXIT_OK
     from ..domain import WORKING
 
+    if period.first or period.last:
+        out(f"Period: {period.describe()} (UTC).")
     work: dict[str, int] = rep["work"]  # type: ignore[assignment]
     out("Work (Rejected and Cancelled left out):")
     for st in WORKING:
@@ -111,4 +124,11 @@ def report(as_json: bool) -> int:
         out("  none")
     for r in sorted(rows, key=lambda r: (r["status"], r["partner"], r["reason"])):
         out(f"  {r['status']:<10} {_col(r['partner'], 32)} {_col(r['reason'], 17)} {r['orders']:>6}")
+    for s in extra:
+        out("")
+        out(f"{s.title}:")
+        if not s.rows:
+            out(f"  {s.empty}")
+        for row in s.rows:
+            out("  " + "  ".join(_col(str(v), 24) if isinstance(v, str) else f"{v:>6}" for v in row))
     return EXIT_OK

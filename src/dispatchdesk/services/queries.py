@@ -684,21 +684,35 @@ def order_tags(depot: Depot) -> list[str]:
         return list(uow.session.scalars(select(Tag.name).distinct().order_by(Tag.name)))
 
 
-def report(depot: Depot) -> dict[str, object]:
+def report(depot: Depot, since: datetime | None = None, until: datetime | None = None) -> dict[str, object]:
     """Counts of work done (Rejected and Cancelled left out) and, apart, rejections and
-    cancellations per partner and reason (SPEC 8)."""
+    cancellations per partner and reason (SPEC 8).
+
+    With a period [since, until) (UTC; either end may be open): the work counts the orders
+    taken in (created) in it, by their status now; the rejections and cancellations count the
+    orders that became Rejected or Cancelled in it."""
     src = aliased(Partner)
     asg = aliased(Partner)
+
+    def within(col: Any) -> list[Any]:
+        out = []
+        if since is not None:
+            out.append(col >= since)
+        if until is not None:
+            out.append(col < until)
+        return out
+
     with depot.uow(write=False) as uow:
         s = uow.session
         done = dict(s.execute(select(Order.status, func.count()).where(
-            Order.status.not_in([Status.REJECTED.value, Status.CANCELLED.value])).group_by(Order.status)).all())
+            Order.status.not_in([Status.REJECTED.value, Status.CANCELLED.value]), *within(Order.created_at))
+            .group_by(Order.status)).all())
         undone = s.execute(
             select(Order.status, func.coalesce(src.name, asg.name, "(own)"), func.coalesce(Cancellation.reason, "-"),
                    func.count(func.distinct(Order.id)))
             .outerjoin(src, Order.source_id == src.id).outerjoin(asg, Order.assignee_id == asg.id)
             .outerjoin(Cancellation, and_(Cancellation.order_id == Order.id, Cancellation.state == "done"))
-            .where(Order.status.in_([Status.REJECTED.value, Status.CANCELLED.value]))
+            .where(Order.status.in_([Status.REJECTED.value, Status.CANCELLED.value]), *within(Order.status_changed_at))
             .group_by(Order.status, func.coalesce(src.name, asg.name, "(own)"), func.coalesce(Cancellation.reason, "-"))
         ).all()
     return {

@@ -9,6 +9,7 @@
 | 1 | Dispatch |
 | 3 | Link (when installed) |
 | 4 | Partners (when installed) |
+| 5 | Report: work done, rejections and cancellations per partner and reason, for a period |
 | ctrl+p | Command palette: every action |
 | ctrl+q | Quit |
 """
@@ -90,6 +91,7 @@ class DeskApp(App[None]):
         Binding("1", "mode('dispatch')", "Dispatch", show=False),
         Binding("3", "mode('link')", "Link", show=False),
         Binding("4", "mode('partners')", "Partners", show=False),
+        Binding("5", "mode('report')", "Report", show=False),
         # Esc while a write waits for another program's lock gives it up (else Esc is the
         # screen's own: the action skips)
         Binding("escape", "give_up", "Give up", show=False, priority=True),
@@ -132,10 +134,16 @@ class DeskApp(App[None]):
         self._prefetch: Prefetch | None = Prefetch(depot, WORK_KEYS)
         # Link (3) and Partners (4) belong to the link part: bound only when installed, and
         # imported when first opened, so that start-up does not pay for them.
+        self.add_mode("report", self._report_screen)
         for mode, module, name in (("link", "dispatchdesk.tui.link_screen", "LinkScreen"),
                                    ("partners", "dispatchdesk.tui.partners_screen", "PartnersScreen")):
             if _installed(module):
                 self.add_mode(mode, partial(self._make_screen, module, name))
+
+    def _report_screen(self) -> Screen[Any]:
+        from .screens.report import ReportScreen  # imported when first opened
+
+        return ReportScreen()
 
     def _make_screen(self, module: str, name: str) -> Screen[Any]:
         cls, why = _optional(module, name)
@@ -311,6 +319,7 @@ class DeskApp(App[None]):
             out.append(("Link screen: notices and follow-ups", lambda: self.run_action("mode('link')"), "3"))
         if "partners" in self._modes:
             out.append(("Partners screen", lambda: self.run_action("mode('partners')"), "4"))
+        out.append(("Report: work done, rejections and cancellations", lambda: self.run_action("mode('report')"), "5"))
         return out
 
 

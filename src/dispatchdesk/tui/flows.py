@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from textual.geometry import Offset
@@ -23,11 +24,21 @@ from textual.worker import Worker
 
 from .. import services
 from ..domain import Status
-from ..services import ERRORS, Conflict, queries
+from ..services import ERRORS, Conflict, queries, views
+from ..services.export.choice import (
+    ExportChoice,
+    default_export_path,
+    export_orders,
+    export_target,
+    exported,
+)
+from ..services.views import ViewFilter
 from ..text import clean
 from .screens.cancellation import CancellationForm
 from .screens.confirm import BulkConfirmScreen, ConfirmScreen, ResultScreen
+from .screens.export import ExportScreen
 from .screens.menu import MenuItem, MenuScreen
+from .screens.name import NameScreen
 from .screens.tags import TagsScreen
 
 if TYPE_CHECKING:
@@ -369,6 +380,88 @@ class Flows:
                        at=at, menu_id="status-menu"))
         if choice is not None:
             await self.set_status(target, Status(choice))
+
+    # ------------------------------------------------------------------ export
+    async def export(self, numbers_or_filter: str | Sequence[str] | ExportChoice, *, fmt: str = "csv") -> Path | None:
+        """Export… (SPEC 8): one order (its number), the selected orders (a sequence of numbers)
+        or what a filter shows (an ExportChoice), to CSV, Excel or PDF; the services write the file in a thread. The file, or None."""
+        if isinstance(numbers_or_filter, ExportChoice):
+            choice = numbers_or_filter
+        elif isinstance(numbers_or_filter, str):  # one order (the Start menu's Export…)
+            choice = ExportChoice(numbers=(numbers_or_filter,))
+        else:
+            choice = ExportChoice(numbers=tuple(numbers_or_filter))
+        depot = self.depot
+
+        def run(fmt: str, path: str, progress: Callable[[int, int], None]) -> tuple[int, Path]:
+            n = export_orders(depot, fmt, path, choice, progress=progress)
+            return n, export_target(fmt, path)
+
+        path = await asyncio.to_thread(default_export_path, fmt, choice, depot.now())
+        answer = await self.app.push_screen_wait(
+            ExportScreen(choice.describe(), path, run, fmt=fmt, blink=self.app.blink))
+        if answer is None:
+            return None
+        n, written = answer
+        self._tell(exported(n, written), timeout=10)
+        return written
+
+    # ------------------------------------------------------------------ saved views
+    async def views(self, current: ViewFilter) -> views.SavedView | None:
+        """The saved views (issue 8): pick one to show it (returned), or save the current filter
+        under a name, rename or delete one. Views are labels: no order changes."""
+        have = await self.read(views.saved_views)
+        if isinstance(have, _Failed):
+            return None
+        items = [MenuItem(f"v{i}", "", outside=f"{v.name} · {v.filter.describe()}") for i, v in enumerate(have)]
+        items.append(MenuItem("save", "Save the current filter as a view…", "",
+                              refused=None if current.text.strip() or current.tab else
+                              "Filter with / first: a view keeps a filter."))
+        if have:
+            items += [MenuItem("rename", "Rename a view…"), MenuItem("delete", "Delete a view…")]
+        choice = await self.app.push_screen_wait(MenuScreen("Saved views", items, menu_id="views-menu"))
+        if choice is None:
+            return None
+        if choice.startswith("v"):
+            return have[int(choice[1:])]
+        if choice == "save":
+            await self._name_view(lambda name: views.SaveView(name, current), "Save the current filter as a view",
+                                  current.describe())
+            return None
+        pick = await self.app.push_screen_wait(MenuScreen(
+            "Rename which view?" if choice == "rename" else "Delete which view?",
+            [MenuItem(f"v{i}", "", outside=v.name) for i, v in enumerate(have)], menu_id="views-pick"))
+        if pick is None:
+            return None
+        old = have[int(pick[1:])]
+        if choice == "rename":
+            await self._name_view(lambda name: views.RenameView(old.name, name), "Rename the view",
+                                  old.filter.describe(), value=old.name)
+        else:
+            await self.run(views.DeleteView(old.name))
+        return None
+
+    async def _name_view(self, make: Callable[[str], services.Action], title: str, what: str,
+                         *, value: str = "") -> None:
+        """Ask for a name until the services take it (a refusal is shown under the field)."""
+        error = ""
+        while True:
+            name = await self.app.push_screen_wait(NameScreen(
+                title, f"It shows {what}. A view is a label: no order changes.", value=value, error=error,
+                blink=self.app.blink, max_length=views.NAME_MAX))
+            if name is None:
+                return
+            action = make(name)
+            pv = await asyncio.to_thread(_safe_preview, self.depot, action)
+            if isinstance(pv, BaseException):
+                error, value = str(pv), name
+                continue
+            if not pv.allowed:
+                error, value = " ".join(pv.refusals), name
+                continue
+            # Save in the name dialog is the dispatcher's yes
+            await self.run(action, ask=False)
+            return
 
     # ------------------------------------------------------------------ several orders
     async def bulk(self, actions: Sequence[services.OrderAction]) -> bool:

@@ -12,7 +12,7 @@ import json
 import os
 import tempfile
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -38,6 +38,27 @@ from ...store.models import (
 from ...text import clean
 from ..core import Depot, InvalidInput, load_partner
 
+#: progress(done, total): called now and then while a file is written (from the export's thread)
+Progress = Callable[[int, int], None]
+
+
+def ticker(progress: Progress | None, total: int) -> Callable[[], None]:
+    """A function to call once per order written: tells ``progress`` every 1% or so, and at 0."""
+    if progress is None:
+        return lambda: None
+    step = max(1, total // 100)
+    done = 0
+    progress(0, total)
+
+    def tick() -> None:
+        nonlocal done
+        done += 1
+        if done % step == 0 or done == total:
+            progress(done, total)
+
+    return tick
+
+
 #: SQLite accepts at most 32766 bound values per statement; stay well below.
 CHUNK = 900
 
@@ -47,19 +68,42 @@ class Filter:
     status: Status | None = None
     partner_id: int | None = None
     archived: bool | None = None
+    #: only these order numbers (a selection); None: no such limit
+    numbers: tuple[str, ...] | None = None
+    #: only orders whose number, partner, reference or address holds this text (as the board's filter)
+    text: str | None = None
+    #: only orders in one of these statuses (the lists on screen); None: every status
+    statuses: tuple[Status, ...] | None = None
 
     def where(self, q: Any) -> Any:
         if self.status is not None:
             q = q.where(Order.status == self.status.value)
+        if self.statuses is not None:
+            q = q.where(Order.status.in_([s.value for s in self.statuses]))
         if self.partner_id is not None:
             q = q.where((Order.source_id == self.partner_id) | (Order.assignee_id == self.partner_id))
         if self.archived is not None:
             q = q.where(Order.archived.is_(self.archived))
+        if self.numbers is not None:
+            q = q.where(Order.number.in_(self.numbers))
+        text = (self.text or "").strip()
+        if text:
+            like = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            named = select(Partner.id).where(Partner.name.ilike(like, escape="\\"))
+            q = q.where(
+                Order.number.ilike(like, escape="\\")
+                | Order.partner_ref.ilike(like, escape="\\")
+                | Order.pickup_address.ilike(like, escape="\\")
+                | Order.delivery_address.ilike(like, escape="\\")
+                | Order.source_id.in_(named)
+                | Order.assignee_id.in_(named)
+            )
         return q
 
     @property
     def everything(self) -> bool:
-        return self.status is None and self.partner_id is None and self.archived is None
+        return (self.status is None and self.partner_id is None and self.archived is None
+                and self.numbers is None and not (self.text or "").strip() and self.statuses is None)
 
 
 def parse_status(status: Status | str | None) -> Status | None:
@@ -71,9 +115,13 @@ def parse_status(status: Status | str | None) -> Status | None:
         raise InvalidInput(str(e)[0].upper() + str(e)[1:] + ".") from None
 
 
-def make_filter(session: Session, status: Status | str | None, partner: str | None, archived: bool | None) -> Filter:
+def make_filter(session: Session, status: Status | str | None, partner: str | None, archived: bool | None,
+                numbers: Sequence[str] | None = None, text: str | None = None,
+                statuses: Sequence[Status] | None = None) -> Filter:
     partner_id = load_partner(session, partner).id if partner else None
-    return Filter(parse_status(status), partner_id, archived)
+    return Filter(parse_status(status), partner_id, archived,
+                  tuple(numbers) if numbers is not None else None, text,
+                  tuple(statuses) if statuses is not None else None)
 
 
 
@@ -134,16 +182,21 @@ def export_json(
     status: Status | str | None = None,
     partner: str | None = None,
     archived: bool | None = None,
+    numbers: Sequence[str] | None = None,
+    text: str | None = None,
+    statuses: Sequence[Status] | None = None,
 ) -> dict[str, list[dict[str, Any]]]:
     """The depot's orders (filtered), with their notices and follow-ups, as plain data.
 
     ``status``: only orders in that status; ``partner``: only orders that came from or went
     to that partner; ``archived``: True only archived orders, False only the others, None
-    all. Rejected and Cancelled orders are included like any other.
+    all. ``numbers``: only these orders (a selection); ``text``: only orders whose number,
+    partner, reference or address holds it; ``statuses``: only these statuses. Rejected and
+    Cancelled orders are included like any other.
     """
     with depot.uow(write=False) as uow:
         s = uow.session
-        flt = make_filter(s, status, partner, archived)
+        flt = make_filter(s, status, partner, archived, numbers, text, statuses)
         rd = Reader(s)
         c = rd.col
         names = dict(rd.rows(select(Partner.__table__.c.id, Partner.__table__.c.name)))
@@ -291,16 +344,22 @@ def export_json(
 
 
 
+def check_target(path: str | os.PathLike[str]) -> Path:
+    """The file an export may be written to; InvalidInput (field "path") saying why not."""
+    target = Path(path).expanduser()
+    if target.is_dir():
+        raise InvalidInput(f"Cannot write the export to {target}: it is a directory.", field="path")
+    if not target.parent.is_dir():
+        raise InvalidInput(
+            f"Cannot write the export to {target}: the directory {target.parent} does not exist.", field="path"
+        )
+    return target
+
+
 @contextmanager
 def atomic(path: str | os.PathLike[str], *, binary: bool) -> Iterator[IO[Any]]:
     """Write to a temporary file beside ``path``; rename it over ``path`` only on success."""
-    target = Path(path).expanduser()
-    if target.is_dir():
-        raise InvalidInput(f"Cannot write the export to {target}: it is a directory.")
-    if not target.parent.is_dir():
-        raise InvalidInput(
-            f"Cannot write the export to {target}: the directory {target.parent} does not exist."
-        )
+    target = check_target(path)
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
     except OSError as e:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from ...domain import DocumentKind, Status
 from ...text import clean
 from ..core import Depot
-from .common import atomic, export_json, line_summary, parse_status
+from .common import Progress, atomic, export_json, line_summary, parse_status, ticker
 
 # --------------------------------------------------------------------------- PDF
 
@@ -69,13 +70,19 @@ def export_pdf(
     status: Status | str | None = None,
     partner: str | None = None,
     archived: bool | None = None,
+    numbers: Sequence[str] | None = None,
+    text: str | None = None,
+    statuses: Sequence[Status] | None = None,
+    progress: Progress | None = None,
     title: str | None = None,
 ) -> int:
     """A landscape A4 table of the orders, Rejected and Cancelled included."""
     from fpdf import FPDF
     from fpdf.fonts import FontFace
 
-    data = export_json(depot, status=status, partner=partner, archived=archived)
+    data = export_json(depot, status=status, partner=partner, archived=archived,
+                       numbers=numbers, text=text, statuses=statuses)
+    tick = ticker(progress, len(data["orders"]))
     font = _unicode_font()
     depot_name = depot.setting("depot_name") or "dispatchdesk"
     stamp = depot.now().strftime("%Y-%m-%d %H:%M UTC")
@@ -132,6 +139,7 @@ def export_pdf(
     ) as table:
         table.row([fix(h) for _, h, _ in PDF_COLUMNS])
         for o in data["orders"]:
+            tick()
             row = table.row()
             for value in _pdf_row(o):
                 row.cell(fix(value))

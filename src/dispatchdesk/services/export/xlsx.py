@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from ...domain import Status
 from ..core import Depot
-from .common import ORDER_COLUMNS, atomic, clean_fast, export_json, flat
+from .common import ORDER_COLUMNS, Progress, atomic, clean_fast, export_json, flat, ticker
 
 
 def export_xlsx(
@@ -18,13 +19,19 @@ def export_xlsx(
     status: Status | str | None = None,
     partner: str | None = None,
     archived: bool | None = None,
+    numbers: Sequence[str] | None = None,
+    text: str | None = None,
+    statuses: Sequence[Status] | None = None,
+    progress: Progress | None = None,
 ) -> int:
     """An Excel workbook: sheet Orders (one row per order), sheet Lines (one row per line)."""
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
     from openpyxl.styles import Font
 
-    data = export_json(depot, status=status, partner=partner, archived=archived)
+    data = export_json(depot, status=status, partner=partner, archived=archived,
+                       numbers=numbers, text=text, statuses=statuses)
+    tick = ticker(progress, len(data["orders"]))
     wb = Workbook(write_only=True)
     orders_ws = wb.create_sheet("Orders")
     lines_ws = wb.create_sheet("Lines")
@@ -44,6 +51,7 @@ def export_xlsx(
     lines_ws.append([cell(lines_ws, h, header=True) for h in
                      ("Order", "Status", "Article", "Description", "Quantity", "Cancelled", "Open")])
     for o in data["orders"]:
+        tick()
         row = flat(o)
         orders_ws.append([cell(orders_ws, row[key]) for key, _ in ORDER_COLUMNS])
         label = Status(o["status"]).label

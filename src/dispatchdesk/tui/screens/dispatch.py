@@ -14,6 +14,8 @@
 | m | Pick the card up; left/right choose the list; enter or m drops; esc puts it back |
 | space | Select or unselect the highlighted card; the cursor stays (t, s, a then act on every selected card) |
 | / | Filter every list by number, partner or address |
+| v | Saved views: show one, save the filter under a name, rename or delete one |
+| x | Export… the selection, else the filter, else the list, to CSV, Excel or PDF |
 | o, shift+f10, menu | The card's menu |
 | u, ctrl+z | Undo the last action while its undo window is open |
 | i | Switch between the tabs Dispatch and All information |
@@ -40,7 +42,8 @@ from textual.widgets import Input, Static
 
 from ... import services
 from ...domain import WORKING, Status
-from ...services import ERRORS, queries
+from ...services import ERRORS, queries, views
+from ...services.export.choice import ExportChoice
 from ...services.queries import ARCHIVED, LIST_KEYS, Card, OrderActions, SearchIndex
 from ...text import clean
 from ..loader import PAGE_SIZE, BoardData, load_board
@@ -90,6 +93,8 @@ class DispatchScreen(OrderKeys, Screen[None]):
         Binding("m", "carry", "Move", show=False),
         Binding("space", "select", "Select", show=False),
         Binding("slash", "filter", "Filter"),
+        Binding("v", "views", "Views", show=False),
+        Binding("x", "export", "Export", show=False),
         Binding("o,shift+f10,f16", "menu", "Menu"),
         Binding("u,ctrl+z", "undo", "Undo"),
         Binding("i", "toggle_tab", "Tab", show=False),
@@ -128,6 +133,10 @@ class DispatchScreen(OrderKeys, Screen[None]):
         self._reveal: str | None = None
         self.problem = ""
         self.tab = "work"
+        #: the saved view shown (its name), until the filter changes
+        self.view_name = ""
+        #: the saved views, for the palette (read in a thread at start and after each change)
+        self.saved_views: list[views.SavedView] = []
         self._first_load_done = False
 
     # ------------------------------------------------------------------ layout
@@ -146,6 +155,7 @@ class DispatchScreen(OrderKeys, Screen[None]):
         first.focus()
         self.set_interval(TICK_SECONDS, self._tick)
         self.reload()
+        self._read_views()
 
     def _prepare_lists(self, board: Board) -> None:
         now = self.depot.now()
@@ -335,7 +345,7 @@ class DispatchScreen(OrderKeys, Screen[None]):
             self.refresh_bindings()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("why", "side", "escape", "help", "toggle_tab", "filter"):
+        if action in ("why", "side", "escape", "help", "toggle_tab", "filter", "views", "export"):
             return True
         if action == "drop":
             return self.carry is not None
@@ -681,6 +691,7 @@ class DispatchScreen(OrderKeys, Screen[None]):
         if text == self.filter_text:
             return
         self.filter_text = text
+        self.view_name = ""
         if not text:
             self.filter_ids = None
         # only the filter changed: the lists' counts are the ones on screen
@@ -713,6 +724,52 @@ class DispatchScreen(OrderKeys, Screen[None]):
         elif self.filter_text:
             self.clear_filter()
 
+    # ------------------------------------------------------------------ saved views and export
+    def action_views(self) -> None:
+        self.flows.start(self._views(), name="views")
+
+    async def _views(self) -> None:
+        current = views.ViewFilter(self.filter_text, "all" if self.tab == "all" else "")
+        chosen = await self.flows.views(current)
+        self._read_views()
+        if chosen is not None:
+            self.show_view(chosen.filter, chosen.name)
+
+    @work(thread=True, exclusive=True, group="views", exit_on_error=False)
+    def _read_views(self) -> None:
+        try:
+            have = views.saved_views(self.depot)
+        except ERRORS:
+            return
+        self.app.call_from_thread(setattr, self, "saved_views", have)
+
+    def show_view(self, flt: views.ViewFilter, name: str = "") -> None:
+        """Show a saved view: its filter on its tab."""
+        self.show_tab("all" if flt.tab == "all" else "work")
+        field = self._filter_field()
+        with field.prevent(Input.Changed):
+            field.value = flt.text
+        self.set_filter(flt.text)
+        self.view_name = name
+        self._update_status_line()
+
+    def export_choice(self) -> ExportChoice | list[str]:
+        """What Export… takes from here: the selection, else the filter on the lists of the tab,
+        else the highlighted list."""
+        if self.selected:
+            return list(self.selected)
+        every = self.tab == "all"
+        if self.filter_text:
+            return ExportChoice(text=self.filter_text, statuses=None if every else WORKING,
+                                archived=None if every else False)
+        key = self.active.key if self.active is not None else Status.CREATED.value
+        if key == ARCHIVED:
+            return ExportChoice(archived=True)
+        return ExportChoice(statuses=(Status(key),), archived=False)
+
+    def action_export(self) -> None:
+        self.flows.start(self.flows.export(self.export_choice()), name="export")
+
     # ------------------------------------------------------------------ the status line
     def _set_status_note(self, note: str) -> None:
         try:
@@ -735,6 +792,10 @@ class DispatchScreen(OrderKeys, Screen[None]):
         if self.filter_text:
             shown = sum(len(v) for v in self.filter_ids.values()) if self.filter_ids else 0
             note = Text("Filter: ")
+            if self.view_name:
+                note = Text("View ")
+                note.append(clean(self.view_name, single_line=True, limit=40), style="bold")
+                note.append(": ")
             note.append(clean(self.filter_text, single_line=True, limit=30), style="bold")
             note.append(f" ({shown:,} match; / edits, esc clears)")
             parts.append(note)
@@ -761,6 +822,8 @@ class DispatchScreen(OrderKeys, Screen[None]):
         ("space", "select or unselect the highlighted card (the cursor stays on it); t, s or a then act "
                   "on every selected card", "select"),
         ("/", "filter every list by number, partner or address", "filter"),
+        ("v", "saved views: show one, save the filter as one, rename, delete", "views"),
+        ("x", "export… the selection, filter or list: CSV, Excel or PDF", "export"),
         ("o  shift+F10  menu", "the card's menu", "menu"),
         ("u  ctrl+z", "undo the last action while its undo window is open", "undo"),
         ("i", "switch tab: Dispatch / All information", ""),
@@ -773,7 +836,8 @@ class DispatchScreen(OrderKeys, Screen[None]):
     def action_help(self) -> None:
         keys = [(k, what, not action or self.check_action(action, ()) is True) for k, what, action in self.HELP]
         for key, mode, screen in (("3", "link", "the Link screen: notices, follow-ups"),
-                                  ("4", "partners", "the Partners screen")):
+                                  ("4", "partners", "the Partners screen"),
+                                  ("5", "report", "the Report screen: work done, rejections, cancellations")):
             if self.app.check_action("mode", (mode,)) is True:
                 keys.append((key, screen, True))
         notes = [
@@ -815,6 +879,12 @@ class DispatchScreen(OrderKeys, Screen[None]):
         if self.flows.can_undo():
             out.append(("Undo the last action", self.action_undo, "u"))
         out.append(("Filter the lists", self.action_filter, "/"))
+        out.append(("Saved views…", self.action_views, "v"))
+        for view in self.saved_views:
+            out.append((f"View: {clean(view.name, single_line=True)}",
+                        lambda view=view: self.show_view(view.filter, view.name), "v"))
+        out.append(("Save the filter as a view…", self.action_views, "v"))
+        out.append(("Export… to CSV, Excel or PDF", self.action_export, "x"))
         if self.filter_text:
             out.append(("Clear the filter", self.clear_filter, "esc"))
         out.append(("Switch tab: Dispatch / All information", self.action_toggle_tab, "i"))
