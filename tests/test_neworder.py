@@ -61,7 +61,7 @@ def test_every_wrong_field_is_named_under_its_own_name(depot, partners) -> None:
         phone="call me",
     )
     p = check_form(depot, form).problems
-    assert p["customer"] == "An own order needs the customer's name (or choose a partner above)."
+    assert p["customer"] == "An own order needs the customer's name; or name the partner it comes from."
     assert p["phone"].startswith("The phone number may hold digits")
     assert p["partner_ref"] == "Their reference needs the partner it came from (the From field)."
     assert p["pickup_address"] == "The pickup address is empty."

@@ -155,7 +155,7 @@ def read_form(form: OrderForm, now: datetime, partners: Sequence[tuple[str, str]
     elif not form.source.strip():
         understood["source"] = "none: an own order, for the customer below"
         if not form.customer.strip():
-            problem("customer", "An own order needs the customer's name (or choose a partner above).")
+            problem("customer", "An own order needs the customer's name; or name the partner it comes from.")
         if not form.phone.strip():
             problem("phone", "An own order needs the customer's phone number.")
 
