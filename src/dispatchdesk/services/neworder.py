@@ -32,6 +32,7 @@ from .setup import LineInput, OrderInput, check_order, insert_order
 
 __all__ = [
     "FORM_FIELDS",
+    "DISCARD",
     "CreateOrder",
     "FormCheck",
     "LineForm",
@@ -103,6 +104,8 @@ class FormCheck:
     order: OrderInput | None
     problems: dict[str, str] = field(default_factory=dict)
     understood: dict[str, str] = field(default_factory=dict)
+    #: the partner's whole name, when the From field names one (the form writes it out)
+    partner: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -223,7 +226,7 @@ def read_form(form: OrderForm, now: datetime, partners: Sequence[tuple[str, str]
         problem(key, sentence)
     if source is None and form.partner_ref.strip() and not form.source.strip():
         problems["partner_ref"] = "Their reference needs the partner it came from (the From field)."
-    return FormCheck(None if problems else order, problems, understood)
+    return FormCheck(None if problems else order, problems, understood, partner=source)
 
 
 _SENDS_US_ORDERS = tuple(r.value for r in Role if r.sends_us_orders)
@@ -243,6 +246,17 @@ def check_form(depot: Depot, form: OrderForm) -> FormCheck:
 def sender_names(depot: Depot) -> list[str]:
     """The partners a new order can come from (clients and channels), for the form's hints."""
     return partner_names(depot, roles=_SENDS_US_ORDERS)
+
+
+#: Esc on a form with typing in it asks this first.
+DISCARD = Preview(
+    "Throw away the new order?",
+    ("What you typed is not saved; no order is created.",
+     "No goes back to the form with everything as you left it."),
+    yes="Throw it away",
+    final=True,
+    focus_note="No has the focus: what you typed cannot be brought back.",
+)
 
 
 # --------------------------------------------------------------------------- the action
