@@ -136,4 +136,4 @@ async def test_lines_are_added_and_removed_with_keys(desk: Any) -> None:
         await pilot.pause()
         assert [ln.article for ln in form.form().lines] == ["", "A", "C"]
         assert app.focused is form.query_one("#article-3")  # the line after it
-        assert [text_of(x) for x in form.query(".line-number")] == [" 1", " 2", " 3"]
+        assert [text_of(x) for x in form.query(".line-number")] == ["Line 1", "Line 2", "Line 3"]

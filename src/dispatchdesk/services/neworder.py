@@ -226,7 +226,15 @@ def read_form(form: OrderForm, now: datetime, partners: Sequence[tuple[str, str]
         problem(key, sentence)
     if source is None and form.partner_ref.strip() and not form.source.strip():
         problems["partner_ref"] = "Their reference needs the partner it came from (the From field)."
+    problems = dict(sorted(problems.items(), key=lambda kv: _place_in_form(kv[0])))
     return FormCheck(None if problems else order, problems, understood, partner=source)
+
+
+def _place_in_form(key: str) -> tuple[int, int]:
+    """Where a field is in the form (lines by their number), to name problems top to bottom."""
+    if key.startswith("line") and key[4:].isdigit():
+        return FORM_FIELDS.index("lines"), int(key[4:])
+    return (FORM_FIELDS.index(key) if key in FORM_FIELDS else len(FORM_FIELDS)), 0
 
 
 _SENDS_US_ORDERS = tuple(r.value for r in Role if r.sends_us_orders)

@@ -89,7 +89,7 @@ class DispatchScreen(OrderKeys, Screen[None]):
         Binding("d", "duplicate", "Duplicate", show=False),
         Binding("m", "carry", "Move", show=False),
         Binding("space", "select", "Select", show=False),
-        Binding("n", "new_order", "New"),
+        Binding("n", "new_order", "New", show=False),
         Binding("slash", "filter", "Filter"),
         Binding("o,shift+f10,f16", "menu", "Menu"),
         Binding("u,ctrl+z", "undo", "Undo"),

@@ -100,14 +100,14 @@ class NewOrderScreen(ModalScreen[OrderForm | None]):
             with VerticalScroll(classes="dialog-body", id="new-order-body"):
                 for key, label, hint in FIELDS:
                     yield from self._field(key, label, hint)
-                yield Static(Text.assemble(("Lines", "bold"), ("  article · description · quantity "
-                                                               "(ctrl+n adds one, ctrl+r removes it)", "dim")),
+                yield Static(Text.assemble(("Lines", "bold"), (" · article, description, quantity · "
+                                                               "ctrl+n add, ctrl+r remove", "dim")),
                              classes="form-section")
                 yield Vertical(id="lines")
                 for key, label, hint in AFTER_LINES:
                     yield from self._field(key, label, hint)
                 yield Static("", id="form-errors", markup=False)
-            yield Static(Text("tab next field · ctrl+n add line · ctrl+r remove line · ctrl+s save · esc close",
+            yield Static(Text("tab next · ctrl+n / ctrl+r add / remove line · ctrl+s save · esc close",
                               style="dim"), classes="dialog-hint")
             with Horizontal(classes="dialog-buttons"):
                 yield Button(Text("Save (ctrl+s)"), id="save", variant="primary")
@@ -158,7 +158,7 @@ class NewOrderScreen(ModalScreen[OrderForm | None]):
 
     def _number_lines(self) -> None:
         for i, row in enumerate(self.query(".line-row").results(Horizontal), 1):
-            row.query_one(".line-number", Label).update(f"{i:>2}")
+            row.query_one(".line-number", Label).update(f"Line {i}")
 
     # ------------------------------------------------------------------ reading
     def _rows(self) -> list[Horizontal]:
