@@ -137,3 +137,35 @@ async def test_lines_are_added_and_removed_with_keys(desk: Any) -> None:
         assert [ln.article for ln in form.form().lines] == ["", "A", "C"]
         assert app.focused is form.query_one("#article-3")  # the line after it
         assert [text_of(x) for x in form.query(".line-number")] == ["Line 1", "Line 2", "Line 3"]
+
+
+async def test_the_palette_opens_the_form_and_an_own_order_names_its_customer(desk: Any) -> None:
+    from textual.command import CommandPalette
+
+    before = _count(desk)
+    app = make_app(desk)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await board_ready(pilot)
+        await pilot.press("ctrl+p")
+        await wait_for(pilot, lambda: isinstance(app.screen, CommandPalette), "the palette")
+        await pilot.press(*"new order")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, NewOrderScreen), "the form from the palette")
+        form = app.screen
+        await settle(pilot)
+        await pilot.press("tab")                    # From left empty: an own order
+        await _type(pilot, "Jane Doe")
+        await wait_for(pilot, lambda: "an own order" in _msg(form, "source"), "what an empty From means")
+        await _type(pilot, "0113 496 0000")
+        await pilot.press("tab")                    # no reference
+        await _type(pilot, "1 Depot Road")
+        await _type(pilot, "2 Station Road", then="ctrl+s")
+        await wait_for(pilot, lambda: not isinstance(app.screen, NewOrderScreen), "saved")
+        await settle(pilot)
+    assert _count(desk) == before + 1
+    with desk.depot.uow(write=False) as uow:
+        o = uow.session.scalars(select(Order).order_by(Order.id.desc())).first()
+        assert o.source is None and o.delivery_address == "2 Station Road"
+        entry = uow.session.scalars(select(AuditEntry).where(AuditEntry.order_id == o.id)).one()
+        assert entry.action == "taken by phone" and "For Jane Doe, phone 0113 496 0000." in entry.detail
