@@ -31,7 +31,7 @@ def test_every_action_has_a_preview_and_an_execution() -> None:
     assert {
         "SetStatus", "Send", "CallBack", "Trash", "Reject", "Cancel", "RefuseRequest", "Undo",
         "Duplicate", "Archive", "SetTags", "RetryNotice", "SkipNotice", "FollowUpDone",
-        "AddPartner", "EditPartner", "StopLink", "Bulk",
+        "AddPartner", "EditPartner", "StopLink", "Bulk", "CreateOrder",
     } <= names
     for cls in actions:
         if inspect.isabstract(cls):
@@ -84,9 +84,11 @@ def test_every_confirm_says_it_in_words(depot, partners, new_order, rows) -> Non
         Bulk,
         CallBack,
         Cancel,
+        CreateOrder,
         Duplicate,
         EditPartner,
         FollowUpDone,
+        OrderForm,
         PartnerInput,
         RefuseRequest,
         Reject,
@@ -153,6 +155,8 @@ def test_every_confirm_says_it_in_words(depot, partners, new_order, rows) -> Non
         (SaveView("Leeds", ViewFilter("leeds")), "Save the view “Leeds”", "Save", False),
         (RenameView("York", "York depot"), "Rename the view “York” to “York depot”", "Rename", False),
         (DeleteView("York"), "Delete the view “York”", "Delete", False),
+        (CreateOrder(OrderForm(source="plain", pickup_address="A", delivery_address="B")),
+         "Create the new order", "Create", False),
     ]
     for action, title, yes, no_focus in cases:
         pv = action.preview(depot)

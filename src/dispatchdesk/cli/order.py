@@ -1,4 +1,4 @@
-"""``dispatchdesk order list|show|send|status|trash|cancel|reject|undo|duplicate|archive|tag|
+"""``dispatchdesk order list|show|new|send|status|trash|cancel|reject|undo|duplicate|archive|tag|
 refuse-request``: look at orders and act on them.
 
 Each command that changes an order is a small function: it reads its arguments, and ``_do``
@@ -210,6 +210,115 @@ def _print_detail(o: Any, now: datetime, undo_s: int) -> None:
     allowed = [s.label for s, why in o.moves.items() if why is None]
     out("Can move to: " + (", ".join(allowed) if allowed else "nothing (final)"))
 
+
+
+# =========================================================================== orders: new
+
+#: The keys `order new --json` takes: the import's field names, and an own order's customer.
+NEW_KEYS = ("partner", "customer", "phone", "partner_ref", "pickup_address", "delivery_address",
+            "pickup_after", "deliver_by", "parcels", "weight_kg", "lines", "tags", "note")
+
+
+def _text(value: Any, key: str) -> str:
+    """A JSON value as the form's text: text as it is, numbers written out; others refused."""
+    if value is None:
+        return ""
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise _usage(f"'{key}' must be text or a number, not {json_type(value)}.")
+    return value if isinstance(value, str) else f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def json_type(value: Any) -> str:
+    return {dict: "an object", list: "a list", bool: "true/false"}.get(type(value), type(value).__name__)
+
+
+def _form_from_json(raw: str) -> Any:
+    import json
+
+    from ..services import LineForm, OrderForm
+
+    try:
+        data = json.loads(raw)
+    except ValueError as e:
+        raise _usage(f"Standard input is not one JSON object: {e}.") from None
+    if not isinstance(data, dict):
+        raise _usage(f"Standard input must be one JSON object (an order), not {json_type(data)}.")
+    unknown = [k for k in data if k not in NEW_KEYS]
+    if unknown:
+        raise _usage(f"A new order has no key {_cell(unknown[0], 40)!r}; it takes: {', '.join(NEW_KEYS)}.")
+    lines = data.get("lines") or []
+    if not isinstance(lines, list) or not all(isinstance(ln, dict) for ln in lines):
+        raise _usage("'lines' must be a list of objects with article, description and quantity.")
+    tags = data.get("tags") or []
+    if not isinstance(tags, list):
+        raise _usage("'tags' must be a list of text.")
+    return OrderForm(
+        source=_text(data.get("partner"), "partner"),
+        **{k: _text(data.get(k), k) for k in NEW_KEYS if k not in ("partner", "lines", "tags")},
+        lines=tuple(LineForm(_text(ln.get("article"), "article"), _text(ln.get("description"), "description"),
+                             _text(ln.get("quantity"), "quantity")) for ln in lines),
+        tags=", ".join(_text(t, "tags") for t in tags),
+    )
+
+
+def _parse_new_line(text: str) -> tuple[str, str, str]:
+    """'BOX-S=3 small boxes' -> (article, quantity, description)."""
+    article, eq, rest = text.partition("=")
+    if not eq or not article.strip():
+        raise _usage(f"--line {_cell(text, 40)!r}: write ARTICLE=QTY, optionally followed by a description.")
+    qty, _, description = rest.strip().partition(" ")
+    return article.strip(), qty, description.strip()
+
+
+@order.command("new", context_settings=CONTEXT, short_help="a new order (taken by phone); prints its number")
+@db_option
+@click.option("--from", "source", default="", metavar="PARTNER", shell_complete=complete_partner,
+              help="the client or channel it comes from (part of the name will do); none = an own order")
+@click.option("--customer", default="", help="an own order: the customer's name")
+@click.option("--phone", default="", help="an own order: the customer's phone number")
+@click.option("--ref", "partner_ref", default="", help="the partner's own order number")
+@click.option("--pickup", "pickup_address", default="", metavar="ADDRESS", help="pickup address")
+@click.option("--delivery", "delivery_address", default="", metavar="ADDRESS", help="delivery address")
+@click.option("--pickup-after", default="", metavar="WHEN", help="14:00, tomorrow 10:00, mon 8 or ISO 8601")
+@click.option("--deliver-by", default="", metavar="WHEN", help="14:00, tomorrow 10:00, mon 8 or ISO 8601")
+@click.option("--parcels", default="", metavar="N", help="number of parcels (default 1)")
+@click.option("--weight", "weight_kg", default="", metavar="KG", help="weight in kilograms")
+@click.option("--line", "lines", multiple=True, metavar="ARTICLE=QTY [DESCRIPTION]",
+              help="a line (repeatable), e.g. --line 'BOX-S=3 small boxes'")
+@click.option("--tag", "tags", multiple=True, metavar="TAG", help="a tag (repeatable)")
+@click.option("--note", default="", help="a note for the depot")
+@click.option("--json", "from_json", is_flag=True,
+              help="read one JSON object from standard input instead (the import's field names)")
+def order_new(from_json: bool, **fields: Any) -> int:
+    """Register a new order taken by phone, as the console's new-order form does: Created,
+    from a client or channel (--from, part of its name will do) or our own for a named
+    customer (--customer, --phone). Every field is checked; each problem is named and nothing
+    is written. Prints the new order's number. Nothing is sent to anyone.
+
+    With --json, standard input holds one object with the import's field names (partner,
+    partner_ref, pickup_address, delivery_address, pickup_after, deliver_by, parcels,
+    weight_kg, lines [{article, description, quantity}], tags) and customer, phone, note."""
+    import sys
+
+    from ..services import CreateOrder, LineForm, OrderForm
+
+    if from_json:
+        given = [k for k, v in fields.items() if v]
+        if given:
+            raise _usage("Give the order either as options or with --json on standard input, not both.")
+        form = _form_from_json(sys.stdin.read())
+    else:
+        lines = tuple(LineForm(a, d, q) for a, q, d in map(_parse_new_line, fields.pop("lines")))
+        tags = ", ".join(fields.pop("tags"))
+        form = OrderForm(lines=lines, tags=tags, **fields)
+    depot = _open()
+    try:
+        result = CreateOrder(form).execute(depot)
+    finally:
+        depot.close()
+    err(result.message)
+    out(result.order)
+    return EXIT_OK
 
 
 # =========================================================================== orders: acting

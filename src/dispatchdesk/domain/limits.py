@@ -26,6 +26,7 @@ __all__ = [
     "PARCELS",
     "PARTNER_NAME",
     "PARTNER_REF",
+    "PHONE",
     "QUANTITY",
     "SEQ",
     "TAG",
@@ -72,6 +73,8 @@ TEXT = 4000
 ARTICLE = 100
 PARTNER_REF = 100
 PARTNER_NAME = 200
+#: a customer's phone number (the new-order form)
+PHONE = 40
 DOCUMENT_NUMBER = 100
 TAG = 50
 ORDER_NUMBER = 50

@@ -66,6 +66,7 @@ from .core import (
 )
 from .inbound import ReceiveResult, receive
 from .link_actions import AddPartner, EditPartner, RetryNotice, SkipNotice, StopLink
+from .neworder import CreateOrder, LineForm, OrderForm, check_form
 from .setup import (
     SETTINGS,
     LineInput,
@@ -140,6 +141,10 @@ __all__ = [
     "cancel",
     "cancel_shipment",
     "check_order",
+    "check_form",
+    "CreateOrder",
+    "LineForm",
+    "OrderForm",
     "check_partner",
     "create_order",
     "current_user",

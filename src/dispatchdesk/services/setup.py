@@ -71,6 +71,7 @@ class SavedPartner(str):
         self.text = f"Partner {name} {verb}." + (f" {secret_note}" if secret_note else "")
         return self
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+PHONE_RE = re.compile(r"\+?[0-9 ()./-]+")
 
 
 @dataclass
@@ -344,6 +345,10 @@ class OrderInput:
     partner_ref: str | None = None
     number: str | None = None  # None = the next free number
     tags: list[str] = field(default_factory=list)
+    #: an own order's customer (the new-order form and `order new`), and a note for the depot
+    customer: str | None = None
+    phone: str | None = None
+    note: str | None = None
 
 
 def check_order(o: OrderInput) -> list[tuple[str, str]]:
@@ -418,6 +423,12 @@ def check_order(o: OrderInput) -> list[tuple[str, str]]:
     if o.source is None and o.partner_ref:
         problems.append(("partner_ref", "A partner's reference needs the partner it came from."))
     text_ok("partner_ref", "The partner's reference", o.partner_ref, limits.PARTNER_REF)
+    text_ok("customer", "The customer's name", o.customer, limits.PARTNER_NAME)
+    if text_ok("phone", "The phone number", o.phone, limits.PHONE) and o.phone and o.phone.strip():
+        if not PHONE_RE.fullmatch(o.phone.strip()) or sum(c.isdigit() for c in o.phone) < 5:
+            problems.append(("phone", "The phone number may hold digits, spaces, + ( ) . / - "
+                                      "and needs at least 5 digits."))
+    text_ok("note", "The note", o.note, limits.TEXT)
     for tag in o.tags:
         t = " ".join(str(tag).split())
         if not t:
@@ -440,6 +451,23 @@ def create_order(
     extra: dict[str, Any] | None = None,
 ) -> str:
     """Register a new order (status Created). Returns its number."""
+    return insert_order(depot, o, status=status, action=action, documents=documents,
+                        backorders=backorders, extra=extra)[0]
+
+
+def insert_order(
+    depot: Depot,
+    o: OrderInput,
+    *,
+    status: Status = Status.CREATED,
+    action: str = "created",
+    documents: Sequence[tuple[str, str]] = (),
+    backorders: Sequence[tuple[str, int]] = (),
+    extra: dict[str, Any] | None = None,
+    detail: str = "",
+) -> tuple[str, int, int]:
+    """create_order, returning (number, version, audit entry id); `detail` follows the audit's
+    first sentence."""
     problems = check_order(o)
     if problems:
         raise InvalidInput(" ".join(p for _, p in problems))
@@ -487,19 +515,20 @@ def create_order(
             setattr(order, k, v)
         s.add(order)
         s.flush()
-        s.add(
-            AuditEntry(
-                order_id=order.id,
-                at=now,
-                actor=depot.actor,
-                action=action,
-                to_status=order.status,
-                detail=f"Order {number} {action}.",
-                after_version=order.version,
-            )
+        entry = AuditEntry(
+            order_id=order.id,
+            at=now,
+            actor=depot.actor,
+            action=action,
+            to_status=order.status,
+            detail=" ".join(filter(None, (f"Order {number} {action}.", detail))),
+            after_version=order.version,
         )
+        s.add(entry)
+        s.flush()
+        result = (number, order.version, entry.id)
         uow.commit()
-        return number
+        return result
 
 
 def add_document(depot: Depot, number: str, kind: str, doc_number: str) -> None:
@@ -546,6 +575,7 @@ __all__ = [
     "check_partner",
     "create_order",
     "current_user",
+    "insert_order",
     "partner_input",
     "secret_form",
     "set_link_stopped",

@@ -315,6 +315,7 @@ class DeskApp(App[None]):
 
     def palette_commands(self) -> list[tuple[str, Any, str]]:
         out: list[tuple[str, Any, str]] = [("Dispatch screen", lambda: self.run_action("mode('dispatch')"), "1")]
+        out.append(("New order (taken by phone)…", lambda: self.flows.start(self.flows.new_order()), "n"))
         if "link" in self._modes:
             out.append(("Link screen: notices and follow-ups", lambda: self.run_action("mode('link')"), "3"))
         if "partners" in self._modes:

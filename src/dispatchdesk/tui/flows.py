@@ -39,6 +39,7 @@ from .screens.confirm import BulkConfirmScreen, ConfirmScreen, ResultScreen
 from .screens.export import ExportScreen
 from .screens.menu import MenuItem, MenuScreen
 from .screens.name import NameScreen
+from .screens.neworder import NewOrderScreen
 from .screens.tags import TagsScreen
 
 if TYPE_CHECKING:
@@ -327,6 +328,32 @@ class Flows:
                 messages.append(str(e))
         self._tell(" ".join(messages), timeout=8)
         self.app.depot_changed()
+
+    # ------------------------------------------------------------------ a new order
+    async def new_order(self, target: Target | None = None) -> str | None:
+        """Issue 8 item 4: the new-order form; ctrl+s (every field checked) is the dispatcher's
+        yes. A refusal at saving goes back to the form with everything typed. Returns the new
+        order's number (revealed on the board), or None. `target` is the order the Start menu
+        was opened on: a new order does not copy it (Duplicate as new does)."""
+        from ..services import neworder
+
+        names = await self.read(neworder.sender_names)
+        if isinstance(names, _Failed):
+            return None
+
+        async def check(form: services.OrderForm) -> neworder.FormCheck:
+            return await asyncio.to_thread(neworder.check_form, self.depot, form)
+
+        form: services.OrderForm | None = None
+        while True:
+            form = await self.app.push_screen_wait(NewOrderScreen(
+                names, check=check, discard=neworder.DISCARD, blink=self.app.blink, initial=form))
+            if form is None:
+                return None
+            result = await self.run(services.CreateOrder(form), ask=False)
+            if isinstance(result, services.ActionResult):
+                self.app.depot_changed(reveal=result.order)
+                return result.order
 
     # ------------------------------------------------------------------ the menu
     async def menu(self, target: Target, at: Offset | None = None) -> None:

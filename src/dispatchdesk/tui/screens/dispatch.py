@@ -92,6 +92,7 @@ class DispatchScreen(OrderKeys, Screen[None]):
         Binding("d", "duplicate", "Duplicate", show=False),
         Binding("m", "carry", "Move", show=False),
         Binding("space", "select", "Select", show=False),
+        Binding("n", "new_order", "New", show=False),
         Binding("slash", "filter", "Filter"),
         Binding("v", "views", "Views", show=False),
         Binding("x", "export", "Export", show=False),
@@ -349,6 +350,8 @@ class DispatchScreen(OrderKeys, Screen[None]):
             return True
         if action == "drop":
             return self.carry is not None
+        if action == "new_order":
+            return self.carry is None
         if action == "undo":
             return self.flows.can_undo()
         if action == "bulk":
@@ -668,6 +671,9 @@ class DispatchScreen(OrderKeys, Screen[None]):
             self.mount(field, before=self.query_one("#keybar"))
             return field
 
+    def action_new_order(self) -> None:
+        self.flows.start(self.flows.new_order())
+
     def action_filter(self) -> None:
         if self.index is None:
             self._warm_index()  # built while the dispatcher types
@@ -821,6 +827,7 @@ class DispatchScreen(OrderKeys, Screen[None]):
         ("m", "pick the card up; ←/→ choose the list; enter or m drops; esc puts it back", "carry"),
         ("space", "select or unselect the highlighted card (the cursor stays on it); t, s or a then act "
                   "on every selected card", "select"),
+        ("n", "new order, taken by phone: the keyboard form", "new_order"),
         ("/", "filter every list by number, partner or address", "filter"),
         ("v", "saved views: show one, save the filter as one, rename, delete", "views"),
         ("x", "export… the selection, filter or list: CSV, Excel or PDF", "export"),
