@@ -211,3 +211,52 @@ def test_too_late_refusals_offer_the_return(depot, partners, new_order) -> None:
     assert SetStatus(m, status=Status.DELIVERED).preview(depot).offers == ()
     with depot.uow(write=False) as uow:
         assert uow.session.scalars(select(Order.status).where(Order.number == n)).one() == "picked_up"
+
+
+# --------------------------------------------------------------------------- over the link
+
+
+def test_a_partners_change_after_pickup_is_refused_and_nothing_changes(depot, partners, new_order, rows) -> None:
+    from dispatchdesk.services import receive
+
+    n = new_order(source="Plain Client", ref="PC-7")
+    _progress(depot, n, Status.ACCEPTED, Status.PICKED_UP)
+    before = rows(depot, n)
+    r = receive(depot, "Plain Client", {"id": "m-1", "kind": "order.changed", "order": "PC-7", "parcels": 9})
+    assert r.text.startswith(f"Order {n} is Picked up: the goods have left")
+    got = rows(depot, n)
+    assert got.order.parcels == 3 and got.order.status == "picked_up"
+    answer = got.notices_to("Plain Client")[-1]
+    assert answer.kind == "notice.answer" and answer.payload["outcome"] == "refused"
+    assert got.followups[-1].text.startswith("Plain Client changed order")
+    assert len(got.audit) == len(before.audit) + 1
+
+
+def test_a_partners_change_is_applied_and_passed_on(depot, partners, new_order, rows) -> None:
+    from dispatchdesk.services import receive
+
+    n = new_order(source="Plain Client", ref="PC-8")
+    Send(n, partner="Swift Haulage").execute(depot)
+    receive(depot, "Plain Client", {
+        "id": "m-2", "kind": "order.changed", "order": "PC-8", "parcels": 6,
+        "lines": [{"article": "BOX-S", "quantity": 4}],
+    })
+    got = rows(depot, n)
+    assert got.order.parcels == 6
+    assert {ln.article: ln.quantity for ln in got.order.lines} == {"BOX-S": 4}
+    assert got.last.action == "partner changed" and got.last.actor == "partner:Plain Client"
+    passed_on = got.notices_to("Swift Haulage")[-1]
+    assert passed_on.kind == "order.changed" and passed_on.payload["parcels"] == 6
+    assert got.notices_to("Plain Client")[-1].payload["outcome"] == "accepted"
+
+
+def test_a_malformed_change_stores_nothing(depot, partners, new_order, counts) -> None:
+    from dispatchdesk.services import receive
+
+    new_order(source="Plain Client", ref="PC-9")
+    before = counts(depot)
+    with pytest.raises(InvalidInput):
+        receive(depot, "Plain Client", {"id": "m-3", "kind": "order.changed", "order": "PC-9", "parcels": 0})
+    with pytest.raises(InvalidInput, match="no lines left"):
+        receive(depot, "Plain Client", {"id": "m-4", "kind": "order.changed", "order": "PC-9", "lines": []})
+    assert counts(depot) == before

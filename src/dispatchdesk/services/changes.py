@@ -24,13 +24,14 @@ from ..domain import (
     FieldChange,
     Plan,
     ReturnReason,
+    edit_refusal,
     limits,
     plan_edit,
     plan_return,
 )
 from ..store.models import AuditEntry, Notice, Order, OrderLine, Partner, Return
 from .actions import OrderAction
-from .core import ActionResult, Depot, InvalidInput
+from .core import ActionResult, Depot, InvalidInput, apply_plan, load_order, snapshot
 from .setup import LineInput, OrderInput, check_order
 
 
@@ -269,8 +270,6 @@ class EditOrder(OrderAction):
 
     def plan(self, depot: Depot, session: Session, order: Order) -> tuple[Plan, Partner | None]:
         facts = self.facts(order)
-        from ..domain import edit_refusal
-
         if edit_refusal(facts):  # say why it cannot be edited, before judging the values
             return plan_edit(facts, (), depot.now()), None
         _, changes = diff(order, self._values(), self._lines())
@@ -290,8 +289,6 @@ class EditOrder(OrderAction):
     def execute(self, depot: Depot) -> ActionResult:
         with depot.uow() as uow:
             session = uow.session
-            from .core import apply_plan, load_order, snapshot
-
             order = load_order(session, self.number, expected_version=self.expected_version)
             plan, _ = self.plan(depot, session, order)
             changes = list(plan.extra.get("changes", ()))  # type: ignore[call-overload]
