@@ -31,7 +31,7 @@ def test_every_action_has_a_preview_and_an_execution() -> None:
     assert {
         "SetStatus", "Send", "CallBack", "Trash", "Reject", "Cancel", "RefuseRequest", "Undo",
         "Duplicate", "Archive", "SetTags", "RetryNotice", "SkipNotice", "FollowUpDone",
-        "AddPartner", "EditPartner", "StopLink", "Bulk",
+        "AddPartner", "EditPartner", "StopLink", "Bulk", "EditOrder", "RegisterReturn",
     } <= names
     for cls in actions:
         if inspect.isabstract(cls):
@@ -85,8 +85,12 @@ def test_every_confirm_says_it_in_words(depot, partners, new_order, rows) -> Non
         CallBack,
         Cancel,
         Duplicate,
+        EditOrder,
         EditPartner,
         FollowUpDone,
+        LineEdit,
+        RegisterReturn,
+        ReturnReason,
         PartnerInput,
         RefuseRequest,
         Reject,
@@ -128,6 +132,10 @@ def test_every_confirm_says_it_in_words(depot, partners, new_order, rows) -> Non
         o.cancellation_requested = True
         uow.commit()
 
+    delivered = new_order(source="Plain Client")
+    for st in (Status.ACCEPTED, Status.PICKED_UP, Status.DELIVERED):
+        SetStatus(delivered, status=st).execute(depot)
+
     cases = [
         (SetStatus(a, status=Status.ACCEPTED), "Set Accepted: order", "Set Accepted", True),
         (Send(b, partner="Swift Haulage"), "Send: order", "Send", True),
@@ -147,6 +155,10 @@ def test_every_confirm_says_it_in_words(depot, partners, new_order, rows) -> Non
         (StopLink("Plain Client"), "Stop the link to Plain Client", "Stop it", False),
         (AddPartner(PartnerInput("Newco", "client")), "Add the partner Newco", "Add", False),
         (EditPartner("Plain Client", PartnerInput("Plain Client", "client")), "Save the partner", "Save", False),
+        (EditOrder(b, parcels=5, lines=(LineEdit("BOX-S", 1),)), "Save the changes to order", "Save the changes", False),
+        (EditOrder(sent, parcels=5), "Save the changes to order", "Save the changes", True),
+        (RegisterReturn(delivered, reason_code=ReturnReason.DAMAGED), "Register a return on order",
+         "Register the return", True),
     ]
     for action, title, yes, no_focus in cases:
         pv = action.preview(depot)

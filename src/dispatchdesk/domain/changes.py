@@ -89,6 +89,8 @@ def plan_edit(order: OrderFacts, changes: Sequence[FieldChange], now: datetime) 
         refusals=tuple(refusals),
         notices=notices,
         followups=followups,
+        # another edit takes it back; once a partner is told, it cannot be
+        reversible=True,
         what="was corrected",
         extra={"changes": tuple(changes)},
     )
