@@ -37,6 +37,7 @@ from ..store.models import (
     Notice,
     Order,
     Partner,
+    Return,
     Tag,
 )
 from .core import Depot, load_order, order_facts
@@ -494,6 +495,19 @@ class CancellationView:
 
 
 @dataclass(frozen=True)
+class ReturnView:
+    """A return on the order (SPEC 4.11): registered here, or told by `reported_by`."""
+
+    number: str
+    reason: str
+    comment: str
+    lines: dict[str, int]
+    reported_by: str | None
+    created_at: datetime
+    actor: str
+
+
+@dataclass(frozen=True)
 class OrderDetail:
     number: str
     version: int
@@ -528,6 +542,7 @@ class OrderDetail:
     #: status -> None if the move is allowed, else the sentence why not
     moves: dict[Status, str | None] = field(default_factory=dict)
     undo_until: datetime | None = None
+    returns: tuple[ReturnView, ...] = ()
 
     @property
     def partner(self) -> str:
@@ -590,6 +605,11 @@ def order_detail(depot: Depot, number: str) -> OrderDetail:
                                                  c.partial, c.state, c.answer, c.created_at, c.actor) for c in cancs),
             moves={st: move_refusal(facts, st) for st in Status},
             undo_until=undo_until,
+            returns=tuple(
+                ReturnView(r.number, r.reason, r.comment, dict(r.lines),
+                           r.reported_by.name if r.reported_by else None, r.created_at, r.actor)
+                for r in s.scalars(select(Return).where(Return.order_id == o.id).order_by(Return.id)).unique()
+            ),
         )
 
 
@@ -710,6 +730,7 @@ def report(depot: Depot) -> dict[str, object]:
 
 
 __all__ = [
+    "ReturnView",
     "ARCHIVED",
     "LIST_KEYS",
     "OrderActions",
