@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import Enum
 from typing import Any, ClassVar
 
@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ..domain import (
+    RETURNABLE,
     FieldChange,
     Plan,
     ReturnReason,
@@ -31,7 +32,7 @@ from ..domain import (
 )
 from ..store.models import AuditEntry, Notice, Order, OrderLine, Partner, Return
 from .actions import OrderAction
-from .core import ActionResult, Depot, InvalidInput, apply_plan, load_order, snapshot
+from .core import ActionResult, Depot, InvalidInput, apply_plan, load_order, order_facts, snapshot
 from .setup import LineInput, OrderInput, check_order
 
 
@@ -301,6 +302,84 @@ class EditOrder(OrderAction):
             return result
 
 
+# --------------------------------------------------------------------------- from a form
+
+
+def parse_time(text: str, field_name: str = "time") -> datetime | None:
+    """A time typed in a form or on the command line: ISO ("2025-03-15T14:00", a zone
+    optional: without one it is local time), or as shown ("2025-03-15 14:00 UTC"); empty or
+    "none" clears it. Else InvalidInput naming the field."""
+    t = text.strip()
+    if t.lower() in ("", "none", "-"):
+        return None
+    utc = t.upper().endswith(" UTC")
+    if utc:
+        t = t[:-4].strip()
+    try:
+        dt = datetime.fromisoformat(t)
+    except ValueError:
+        raise InvalidInput(
+            f"{text.strip()!r} is not a date and time (for example 2025-03-15 14:00, or none).",
+            field=field_name,
+        ) from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC) if utc else dt.astimezone()
+    return dt
+
+
+def edit_from_form(
+    number: str,
+    fields: Mapping[str, str],
+    lines: Mapping[str, str],
+    *,
+    expected_version: int | None = None,
+) -> EditOrder:
+    """The EditOrder for what a form holds: `fields` the text of the fields the dispatcher
+    changed (pickup_address, delivery_address, pickup_after, deliver_by, parcels, weight_kg),
+    `lines` article -> the quantity typed. InvalidInput names the field that does not read."""
+    kw: dict[str, Any] = {}
+    for key in ("pickup_address", "delivery_address"):
+        if key in fields:
+            kw[key] = fields[key]
+    for key in ("pickup_after", "deliver_by"):
+        if key in fields:
+            kw[key] = parse_time(fields[key], key)
+    if "parcels" in fields:
+        try:
+            kw["parcels"] = int(fields["parcels"].strip())
+        except ValueError:
+            raise InvalidInput(
+                f"Parcels must be a whole number {limits.PARCELS.words}.", field="parcels"
+            ) from None
+    if "weight_kg" in fields:
+        try:
+            kw["weight_kg"] = float(fields["weight_kg"].strip().removesuffix("kg").strip())
+        except ValueError:
+            raise InvalidInput(
+                f"Weight must be a number of kilograms {limits.WEIGHT_KG.words}.", field="weight_kg"
+            ) from None
+    edits = []
+    for article, raw in lines.items():
+        try:
+            qty = int(raw.strip() or "0")
+        except ValueError:
+            raise InvalidInput(
+                f"The quantity of {article!r} must be a whole number (0 removes the line).",
+                field="lines",
+            ) from None
+        edits.append(LineEdit(article, qty))
+    return EditOrder(number, lines=tuple(edits), expected_version=expected_version, **kw)
+
+
+def edit_refusal_of(depot: Depot, number: str) -> tuple[str | None, bool]:
+    """Why the order cannot be edited now (None: it can), and whether a return is offered."""
+    with depot.uow(write=False) as uow:
+        order = load_order(uow.session, number)
+        facts = order_facts(order, lines=False)
+        refusal = edit_refusal(facts)
+        return refusal, refusal is not None and facts.status in RETURNABLE
+
+
 # --------------------------------------------------------------------------- returns
 
 
@@ -437,8 +516,92 @@ class RegisterReturn(OrderAction):
         )
 
 
+@dataclass(frozen=True)
+class ReturnLine:
+    article: str
+    description: str
+    #: how many can still come back (delivered less earlier returns)
+    left: int
+
+
+@dataclass(frozen=True)
+class ReturnContext:
+    """What the return form starts from."""
+
+    number: str
+    version: int
+    status: str
+    lines: tuple[ReturnLine, ...]
+    #: why no return can be registered now, or None
+    refusal: str | None
+    #: a fresh return number, pre-filled
+    return_number: str
+
+
+def return_from_form(
+    number: str,
+    reason: str | None,
+    comment: str,
+    return_number: str,
+    lines: Mapping[str, str],
+    *,
+    expected_version: int | None = None,
+    renumber: bool = False,
+) -> RegisterReturn:
+    """The RegisterReturn for what the form holds (every line's quantity as typed: 0 = that line
+    does not come back). InvalidInput names the field that does not read."""
+    quantities: dict[str, int] = {}
+    for article, raw in lines.items():
+        try:
+            quantities[article] = int(raw.strip() or "0")
+        except ValueError:
+            raise InvalidInput(
+                f"The quantity of {article!r} must be a whole number.", field="lines"
+            ) from None
+    try:
+        code = ReturnReason.parse(reason) if reason else None
+    except ValueError as e:
+        raise InvalidInput(str(e), field="reason") from None
+    return RegisterReturn(
+        number,
+        lines=quantities,
+        reason_code=code,
+        comment=comment,
+        return_number=return_number,
+        renumber=renumber,
+        expected_version=expected_version,
+    )
+
+
+def return_context(depot: Depot, number: str) -> ReturnContext:
+    with depot.uow(write=False) as uow:
+        s = uow.session
+        order = load_order(s, number)
+        returned = returned_so_far(s, order.id)
+        facts = order_facts(order)
+        plan = plan_return(facts, {}, returned, ReturnReason.OTHER, "-", depot.now())
+        return ReturnContext(
+            number=order.number,
+            version=order.version,
+            status=order.status,
+            lines=tuple(
+                ReturnLine(ln.article, ln.description, ln.quantity - ln.cancelled - returned.get(ln.article, 0))
+                for ln in order.lines
+            ),
+            refusal=plan.refusals[0] if plan.refusals else None,
+            return_number=free_return_number(s),
+        )
+
+
 __all__ = [
     "KEEP",
+    "ReturnContext",
+    "ReturnLine",
+    "edit_from_form",
+    "edit_refusal_of",
+    "parse_time",
+    "return_context",
+    "return_from_form",
     "EditOrder",
     "LineEdit",
     "RegisterReturn",

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, aliased
 
 from ..domain import (
     ALL_STATUSES,
+    RETURNABLE,
     CancellationRequest,
     Direction,
     Mark,
@@ -359,6 +360,8 @@ class OrderActions:
     undo_until: datetime | None
     #: the one sentence why nothing moves this order (Rejected, Cancelled), else None
     final: str | None = None
+    #: the goods have left: the too-late refusals offer Register return… (SPEC 4.11)
+    returnable: bool = False
 
     #: Set status to Dispatched asks for the subcontractor or warehouse
     NEEDS_PARTNER = Status.DISPATCHED
@@ -406,6 +409,7 @@ def order_actions(depot: Depot, number: str) -> OrderActions:
             cancel=_cancel_refusal(facts, now),
             undo_until=_undo_until(s, o.id, o.version, now),
             final=move_refusal(facts, Status.CREATED) if facts.status.terminal else None,
+            returnable=facts.status in RETURNABLE,
         )
 
 
