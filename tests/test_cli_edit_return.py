@@ -84,3 +84,31 @@ def test_order_return_records_it_and_keeps_the_status(cli, depot, rows, new_orde
     assert "Returns:" in out and "RT-CLI-1 DAMAGED" in out
     rc, _, err = cli("order", "return", n, "--reason", "broken", "--yes")
     assert rc == 2 and "unknown return reason 'broken'" in err
+
+
+def test_the_return_is_in_the_export_and_the_report(cli, depot, new_order, tmp_path):
+    import csv
+    import json
+
+    n = new_order(source="Plain Client")
+    for st in (Status.ACCEPTED, Status.PICKED_UP, Status.DELIVERED):
+        set_status(depot, n, st)
+    assert cli("order", "return", n, "--reason", "wrong_article", "--line", "PALLET=1",
+               "--number", "RT-5", "--yes")[0] == 0
+    rc, out, err = cli("report")
+    assert rc == 0, err
+    assert "Returns per partner and reason" in out
+    assert "Plain Client" in out.split("Returns per partner")[1] and "WRONG_ARTICLE" in out
+    rc, out, _ = cli("report", "--json")
+    assert json.loads(out)["returns"] == [
+        {"partner": "Plain Client", "reason": "WRONG_ARTICLE", "returns": 1, "pieces": 1}]
+    # the work counts still count the order as Delivered: a return changes no status
+    assert json.loads(out)["work"]["Delivered"] == 1
+    target = tmp_path / "out.csv"
+    assert cli("export", "--format", "csv", "-o", str(target))[0] == 0
+    (row,) = [r for r in csv.DictReader(target.open(encoding="utf-8-sig")) if r["Number"] == n]
+    assert row["Returns"] == "RT-5 WRONG_ARTICLE: 1× PALLET"
+    target = tmp_path / "out.json"
+    assert cli("export", "--format", "json", "-o", str(target))[0] == 0
+    (o,) = [o for o in json.loads(target.read_text())["orders"] if o["number"] == n]
+    assert o["returns"][0]["number"] == "RT-5" and o["returns"][0]["lines"] == {"PALLET": 1}

@@ -260,3 +260,28 @@ def test_a_malformed_change_stores_nothing(depot, partners, new_order, counts) -
     with pytest.raises(InvalidInput, match="no lines left"):
         receive(depot, "Plain Client", {"id": "m-4", "kind": "order.changed", "order": "PC-9", "lines": []})
     assert counts(depot) == before
+
+
+def test_returns_are_exported_the_same_by_both_json_paths(depot, partners, new_order, tmp_path) -> None:
+    import json
+
+    from dispatchdesk.services import receive
+    from dispatchdesk.services.export import export_json
+    from dispatchdesk.services.export.json import export_json_file
+
+    n = new_order(source="Plain Client")
+    _progress(depot, n, Status.ACCEPTED, Status.PICKED_UP)
+    RegisterReturn(n, lines={"BOX-S": 1}, reason_code=ReturnReason.LATE, comment="é\u202e").execute(depot)
+    m = new_order()
+    Send(m, partner="Swift Haulage").execute(depot)
+    receive(depot, "Swift Haulage", {"id": "r-1", "kind": "order.return", "order": "S-1", "your_ref": m,
+                                     "return": "SW-RT-1", "lines": {"PALLET": 1}, "reason": "DAMAGED"})
+    path = tmp_path / "fast.json"
+    export_json_file(depot, path)
+    written = json.loads(path.read_text(encoding="utf-8"))
+    expected = export_json(depot)
+    assert written["orders"] == expected["orders"]
+    by_number = {o["number"]: o for o in expected["orders"]}
+    assert [r["number"] for r in by_number[n]["returns"]] == ["RT-000001"]
+    (theirs,) = by_number[m]["returns"]
+    assert (theirs["number"], theirs["reported_by"], theirs["lines"]) == ("SW-RT-1", "Swift Haulage", {"PALLET": 1})

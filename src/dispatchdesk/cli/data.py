@@ -111,4 +111,12 @@ def report(as_json: bool) -> int:
         out("  none")
     for r in sorted(rows, key=lambda r: (r["status"], r["partner"], r["reason"])):
         out(f"  {r['status']:<10} {_col(r['partner'], 32)} {_col(r['reason'], 17)} {r['orders']:>6}")
+    returns: list[dict[str, Any]] = rep.get("returns", [])  # type: ignore[assignment]
+    out("")
+    out("Returns per partner and reason (a return is not a cancellation):")
+    if not returns:
+        out("  none")
+    for r in returns:
+        out(f"  {_col(r['partner'], 32)} {_col(r['reason'], 20)} {r['returns']:>5} return"
+            f"{'s' if r['returns'] != 1 else ' '} {r['pieces']:>6} pieces")
     return EXIT_OK

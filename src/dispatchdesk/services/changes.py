@@ -593,8 +593,40 @@ def return_context(depot: Depot, number: str) -> ReturnContext:
         )
 
 
+def returns_section(
+    session: Session, *, since: datetime | None = None, until: datetime | None = None
+) -> dict[str, Any]:
+    """The report's section of returns (SPEC 8): per partner the order came from and reason,
+    how many returns and how many pieces came back, registered from `since` until `until`."""
+    src = Partner.__table__.alias("src")
+    q = (
+        select(func.coalesce(src.c.name, "(own)"), Return.reason, Return.lines)
+        .join(Order, Order.id == Return.order_id)
+        .outerjoin(src, src.c.id == Order.source_id)
+    )
+    if since is not None:
+        q = q.where(Return.created_at >= since)
+    if until is not None:
+        q = q.where(Return.created_at < until)
+    rows: dict[tuple[str, str], list[int]] = {}
+    for partner, reason, lines in session.execute(q):
+        acc = rows.setdefault((partner, reason), [0, 0])
+        acc[0] += 1
+        acc[1] += sum(int(v) for v in (lines or {}).values())
+    return {
+        "key": "returns",
+        "title": "Returns per partner and reason",
+        "columns": ["partner", "reason", "returns", "pieces"],
+        "rows": [
+            {"partner": p, "reason": r, "returns": n, "pieces": pieces}
+            for (p, r), (n, pieces) in sorted(rows.items())
+        ],
+    }
+
+
 __all__ = [
     "KEEP",
+    "returns_section",
     "ReturnContext",
     "ReturnLine",
     "edit_from_form",

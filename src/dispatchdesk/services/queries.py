@@ -41,6 +41,7 @@ from ..store.models import (
     Return,
     Tag,
 )
+from .changes import returns_section
 from .core import Depot, load_order, order_facts
 from .outbox import notice_label
 
@@ -725,11 +726,14 @@ def report(depot: Depot) -> dict[str, object]:
             .where(Order.status.in_([Status.REJECTED.value, Status.CANCELLED.value]))
             .group_by(Order.status, func.coalesce(src.name, asg.name, "(own)"), func.coalesce(Cancellation.reason, "-"))
         ).all()
+        returns = returns_section(s)["rows"]
     return {
         "work": {Status(k).label: v for k, v in done.items()},
         "rejections_and_cancellations": [
             {"status": Status(st).label, "partner": p, "reason": r, "orders": n} for st, p, r, n in undone
         ],
+        # a return is not a cancellation: it stands apart (SPEC 4.11)
+        "returns": returns,
     }
 
 
