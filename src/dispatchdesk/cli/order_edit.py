@@ -16,17 +16,14 @@ from .root import ArgType, _usage
 
 
 def _parse_time(text: str) -> datetime | None:
-    """An ISO date and time; without a zone it is local time. 'none' (or empty) clears it."""
-    t = text.strip()
-    if t.lower() in ("", "none", "-"):
-        return None
+    """The services' reading of a typed time (ISO, local unless it has a zone; none clears)."""
+    from ..services import InvalidInput
+    from ..services.changes import parse_time
+
     try:
-        dt = datetime.fromisoformat(t)
-    except ValueError:
-        raise ValueError(
-            f"{text!r} is not a date and time (for example 2025-03-15T14:00, or none)"
-        ) from None
-    return dt if dt.tzinfo is not None else dt.astimezone()
+        return parse_time(text)
+    except InvalidInput as e:
+        raise ValueError(str(e).rstrip(".")) from None
 
 
 def _parse_edit_line(text: str) -> tuple[str, int]:

@@ -840,11 +840,10 @@ def _on_changed(
         _audit(depot, s, order, "partner change refused", order.status,
                f"{partner.name} sent a change; refused: {refusal}", partner)
         return order.number, refusal
-    values = {
-        k: msg[k]
-        for k in ("pickup_address", "delivery_address", "pickup_after", "deliver_by", "parcels", "weight_kg")
-        if k in msg
-    }
+    keys: tuple[str, ...] = (
+        "pickup_address", "delivery_address", "pickup_after", "deliver_by", "parcels", "weight_kg",
+    )
+    values: dict[str, Any] = {k: msg[k] for k in keys if k in msg}
     lines: dict[str, tuple[int, str | None]] = {}
     if isinstance(msg.get("lines"), list):
         # the lines as they now are, in open quantities: ours add what we cancelled ourselves

@@ -286,7 +286,7 @@ class Flows:
     # ------------------------------------------------------------------ edit and return
     async def offer_return(self, target: Target, refusal: str) -> None:
         """A refusal that comes too late (the goods have left) offers Register return… instead."""
-        items = [MenuItem("return", MENU["return"][0], MENU["return"][1]), MenuItem("close", "Close", "esc")]
+        items = [MenuItem("return", MENU["return"][0]), MenuItem("close", "Close (esc)")]
         choice = await self.app.push_screen_wait(MenuScreen(refusal, items, menu_id="offer-return"))
         if choice == "return":
             await self.register_return(target)
