@@ -285,3 +285,24 @@ def test_returns_are_exported_the_same_by_both_json_paths(depot, partners, new_o
     assert [r["number"] for r in by_number[n]["returns"]] == ["RT-000001"]
     (theirs,) = by_number[m]["returns"]
     assert (theirs["number"], theirs["reported_by"], theirs["lines"]) == ("SW-RT-1", "Swift Haulage", {"PALLET": 1})
+
+
+def test_the_change_by_e_mail_lists_old_and_new(depot, partners, new_order, rows) -> None:
+    from dispatchdesk.link.transports import SmtpSettings, email_message
+    from dispatchdesk.services.outbox import ClaimedNotice
+
+    n = new_order()
+    Send(n, partner="Boxed Fulfilment").execute(depot)
+    EditOrder(n, parcels=4).execute(depot)
+    notice = rows(depot, n).notices_to("Boxed Fulfilment")[-1]
+    assert (notice.kind, notice.transport) == ("order.changed", "email")
+    claimed = ClaimedNotice(
+        id=notice.id, kind=notice.kind, payload=notice.payload, transport=notice.transport, attempts=0,
+        seq=notice.seq, order=n, partner="Boxed Fulfilment", partner_url=None, partner_secret=None,
+        partner_email="ops@boxed.example", created_at=notice.created_at, lease_until=notice.created_at,
+    )
+    body = email_message(claimed, SmtpSettings(None, 25, None, "Our depot")).get_content()
+    assert "Our depot sends you a change." in body
+    assert "Changed:\n  Parcels: 3 → 4\n" in body
+    assert f"Our order number: {n}" in body
+    assert rows(depot, n).followups[-1].text == f"Confirm with Boxed Fulfilment that the change of order {n} arrived."
