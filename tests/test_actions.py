@@ -31,7 +31,7 @@ def test_every_action_has_a_preview_and_an_execution() -> None:
     assert {
         "SetStatus", "Send", "CallBack", "Trash", "Reject", "Cancel", "RefuseRequest", "Undo",
         "Duplicate", "Archive", "SetTags", "RetryNotice", "SkipNotice", "FollowUpDone",
-        "AddPartner", "EditPartner", "StopLink", "Bulk", "CreateOrder",
+        "AddPartner", "EditPartner", "StopLink", "Bulk", "CreateOrder", "EditOrder", "RegisterReturn",
     } <= names
     for cls in actions:
         if inspect.isabstract(cls):
@@ -86,13 +86,17 @@ def test_every_confirm_says_it_in_words(depot, partners, new_order, rows) -> Non
         Cancel,
         CreateOrder,
         Duplicate,
+        EditOrder,
         EditPartner,
         FollowUpDone,
+        LineEdit,
         OrderForm,
         PartnerInput,
         RefuseRequest,
+        RegisterReturn,
         Reject,
         RetryNotice,
+        ReturnReason,
         Send,
         SetStatus,
         SetTags,
@@ -132,6 +136,10 @@ def test_every_confirm_says_it_in_words(depot, partners, new_order, rows) -> Non
         o.cancellation_requested = True
         uow.commit()
 
+    delivered = new_order(source="Plain Client")
+    for st in (Status.ACCEPTED, Status.PICKED_UP, Status.DELIVERED):
+        SetStatus(delivered, status=st).execute(depot)
+
     cases = [
         (SetStatus(a, status=Status.ACCEPTED), "Set Accepted: order", "Set Accepted", True),
         (Send(b, partner="Swift Haulage"), "Send: order", "Send", True),
@@ -157,6 +165,10 @@ def test_every_confirm_says_it_in_words(depot, partners, new_order, rows) -> Non
         (DeleteView("York"), "Delete the view “York”", "Delete", False),
         (CreateOrder(OrderForm(source="plain", pickup_address="A", delivery_address="B")),
          "Create the new order", "Create", False),
+        (EditOrder(b, parcels=5, lines=(LineEdit("BOX-S", 1),)), "Save the changes to order", "Save the changes", False),
+        (EditOrder(sent, parcels=5), "Save the changes to order", "Save the changes", True),
+        (RegisterReturn(delivered, reason_code=ReturnReason.DAMAGED), "Register a return on order",
+         "Register the return", True),
     ]
     for action, title, yes, no_focus in cases:
         pv = action.preview(depot)

@@ -91,7 +91,7 @@ def test_report_sections_for_a_period(depot: Depot, clock, new_order, partners) 
     new_order()
     day0, day3 = clock().date().fromordinal(clock().date().toordinal() - 3), clock().date()
     everything = {s.key: s for s in report_sections(depot)}
-    assert [s.key for s in report_sections(depot)] == ["work", "rejections_and_cancellations"]
+    assert [s.key for s in report_sections(depot)] == ["work", "rejections_and_cancellations", "returns"]
     assert everything["work"].rows[-1] == ("Total", 2)  # the rejected order is left out
     assert everything["rejections_and_cancellations"].rows == (("Rejected", "Corner Bakery", "-", 1),)
     later = {s.key: s for s in report_sections(depot, Period(day3, day3))}

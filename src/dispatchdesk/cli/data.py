@@ -104,7 +104,7 @@ def report(first: str, last: str, as_json: bool) -> int:
         rep["period"] = {"first": period.first.isoformat() if period.first else None,
                          "last": period.last.isoformat() if period.last else None}
         for s in extra:
-            rep[s.key] = [dict(zip(s.columns, row, strict=False)) for row in s.rows]
+            rep[s.key] = [dict(zip([c.lower() for c in s.columns], row, strict=False)) for row in s.rows]
         json.dump(rep, sys.stdout, ensure_ascii=True, indent=1, default=str)
         sys.stdout.write("\n")
         return EXIT_OK

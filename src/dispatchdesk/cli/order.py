@@ -179,6 +179,13 @@ def _print_detail(o: Any, now: datetime, undo_s: int) -> None:
                 out(f"    internal note: {_cell(c.internal_note, 200)}")
             if c.answer:
                 out(f"    answer: {_cell(c.answer, 200)}")
+    if o.returns:
+        out("Returns:")
+        for r in o.returns:
+            lines = ", ".join(f"{q} × {_cell(a)}" for a, q in r.lines.items())
+            by = f" (told by {_cell(r.reported_by)})" if r.reported_by else ""
+            out(f"  {_cell(r.number)} {_cell(r.reason)} {_when(r.created_at)} {lines}{by}"
+                + (f" — {_cell(r.comment, 100)}" if r.comment else ""))
     if o.notices:
         out("Notices:")
         for n in o.notices:
@@ -339,6 +346,8 @@ def _do(yes: bool, action: Any, *, hint: str = "") -> int:
                 err(r)
             if hint:
                 err(hint)
+            if "return" in pv.offers:
+                err(f"Register the return instead: dispatchdesk order return {action.number} --reason REASON")
             return EXIT_REFUSED
         _confirm(yes, pv.lines)
         if isinstance(action, OrderAction):
@@ -473,3 +482,6 @@ def order_refuse_request(number: str, yes: bool, message: str) -> int:
     from ..services import RefuseRequest
 
     return _do(yes, RefuseRequest(number, message=message))
+
+
+from . import order_edit as _order_edit  # noqa: E402,F401 - registers `order edit` and `order return`

@@ -1,5 +1,16 @@
 """Statuses, allowed moves, checks, reason codes and what each action causes. Plain Python."""
 
+from .changes import (
+    EDITABLE,
+    RETURNABLE,
+    FieldChange,
+    ReturnReason,
+    edit_refusal,
+    offers_return,
+    plan_edit,
+    plan_return,
+    return_quantities,
+)
 from .model import (
     ALL_STATUSES,
     GOODS_MOVED,
@@ -51,6 +62,15 @@ from .rules import (
 )
 
 __all__ = [
+    "EDITABLE",
+    "RETURNABLE",
+    "FieldChange",
+    "ReturnReason",
+    "edit_refusal",
+    "offers_return",
+    "plan_edit",
+    "plan_return",
+    "return_quantities",
     "redo_refusal",
     "ALL_STATUSES",
     "CancelMethod",

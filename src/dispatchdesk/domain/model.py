@@ -131,6 +131,8 @@ class NoticeKind(StrEnum):
     CANCEL_REQUEST = "order.cancel_request"  # your customer asks to cancel (SPEC 4.6)
     CANCEL_REQUEST_REFUSED = "order.cancel_request_refused"  # we cannot cancel it any more
     ANSWER = "notice.answer"  # our business answer to one of your notices
+    CHANGED = "order.changed"  # we corrected the order before pickup (SPEC 4.10)
+    RETURN = "order.return"  # goods of the order come back (SPEC 4.11)
 
     @property
     def label(self) -> str:
@@ -151,6 +153,8 @@ _KIND_LABELS = {
     NoticeKind.CANCEL_REQUEST: "cancellation request",
     NoticeKind.CANCEL_REQUEST_REFUSED: "refusal of a cancellation request",
     NoticeKind.ANSWER: "answer",
+    NoticeKind.CHANGED: "change",
+    NoticeKind.RETURN: "return",
 }
 
 

@@ -160,6 +160,7 @@ _E_MAIL_FIELDS = (
     ("your_ref", "Your order number"),
     ("status", "Status"),
     ("cancellation", "Cancellation number"),
+    ("return", "Return number"),
     ("reason", "Reason"),
     ("comment", "Comment"),
     ("message", "Message"),
@@ -197,6 +198,11 @@ def email_message(notice: ClaimedNotice, settings: SmtpSettings) -> EmailMessage
         lines += ["", "Lines:"] + [
             f"  {i.get('article')}: {i.get('quantity')}  {i.get('description') or ''}".rstrip()
             for i in items if isinstance(i, dict)
+        ]
+    changes = p.get("changes")
+    if isinstance(changes, list) and changes:  # an order.changed: old → new per field
+        lines += ["", "Changed:"] + [
+            f"  {c.get('label')}: {c.get('old')} → {c.get('new')}" for c in changes if isinstance(c, dict)
         ]
     lines += ["", f"Reference: {notice.id}", "Please reply to confirm you received it."]
     msg = EmailMessage()

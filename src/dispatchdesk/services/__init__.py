@@ -6,7 +6,7 @@ follow-ups in one transaction, then returns a result or raises an error a dispat
     Trash("DD-000001", expected_version=3).execute(depot)
 """
 
-from ..domain import CancellationRequest, ReasonCode, Status
+from ..domain import CancellationRequest, ReasonCode, ReturnReason, Status
 from ..store import StorageError
 from .actions import (
     BULK_ACTIONS,
@@ -45,6 +45,7 @@ from .actions import (
     trash,
     undo,
 )
+from .changes import KEEP, EditOrder, LineEdit, RegisterReturn
 from .core import (
     ERRORS,
     GIVING_UP,
@@ -84,6 +85,11 @@ from .setup import (
 )
 
 __all__ = [
+    "KEEP",
+    "EditOrder",
+    "LineEdit",
+    "RegisterReturn",
+    "ReturnReason",
     "BULK_ACTIONS",
     "ERRORS",
     "GIVING_UP",

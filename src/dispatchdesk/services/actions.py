@@ -37,6 +37,7 @@ from ..domain import (
     Transport,
     cancellation_quantities,
     delivery,
+    offers_return,
     plan_archive,
     plan_cancellation,
     plan_dispatch,
@@ -179,6 +180,7 @@ class OrderAction(Action):
                 focus_note=note,
                 version=order.version,
                 plan=plan,
+                offers=("return",) if offers_return(plan) else (),
             )
 
     def execute(self, depot: Depot) -> ActionResult:

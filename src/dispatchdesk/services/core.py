@@ -268,7 +268,8 @@ class Preview:
     it can be undone), `yes` the label of the button that does it. `final` puts the focus on No
     (the result cannot be taken back), and `focus_note` says why. `version` is the order's
     version the action must still find (None for actions that are not on one order); `changed`
-    is set when the order is no longer the one the dispatcher saw."""
+    is set when the order is no longer the one the dispatcher saw. `offers` names what the
+    front end may offer instead of a refused action ("return": Register return…)."""
 
     title: str
     lines: tuple[str, ...]
@@ -279,6 +280,7 @@ class Preview:
     version: int | None = None
     plan: Plan | None = None
     changed: bool = False
+    offers: tuple[str, ...] = ()
 
     @property
     def allowed(self) -> bool:

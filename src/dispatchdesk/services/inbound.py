@@ -34,7 +34,9 @@ from ..domain import (
     Role,
     Status,
     delivery,
+    edit_refusal,
     plan_cancellation,
+    plan_edit,
     react_to_cancel_request,
     react_to_cancellation,
     react_to_rejection,
@@ -49,7 +51,9 @@ from ..store.models import (
     OrderLine,
     Partner,
     ReceivedMessage,
+    Return,
 )
+from .changes import apply_wanted, diff, record_changes
 from .core import (
     ActionResult,
     Depot,
@@ -751,6 +755,22 @@ def _on_answer(
                 {partner.name: partner},
                 depot.now(),
             )
+    elif kind is NoticeKind.CHANGED and outcome is Outcome.REFUSED:
+        # the partner did not take our correction: a person must sort it out with them
+        write_followups(
+            s,
+            order,
+            [
+                FollowUpPlan(
+                    partner.name,
+                    f"{partner.name} refused the change of order {order.number}: "
+                    f"{text or 'no reason given'}.",
+                )
+            ],
+            [notice],
+            {partner.name: partner},
+            depot.now(),
+        )
     elif (
         kind is NoticeKind.CANCEL_REQUEST
         and outcome is Outcome.ACCEPTED
@@ -799,11 +819,114 @@ def _on_cancel_request_refused(
     return order.number, "Refusal recorded."
 
 
+def _on_changed(
+    depot: Depot, s: Session, partner: Partner, msg: dict[str, Any]
+) -> tuple[str, str]:
+    """SPEC 4.10, the receiving side: the partner who sent us the order corrected it before
+    pickup. Applied as our own edit would be (the partner we passed it on to is told in turn);
+    refused, with the reason, once the goods have left."""
+    order = _find_order(s, partner, msg)
+    if order.source_id != partner.id:
+        raise Refused([f"{partner.name} did not send us order {order.number}; it cannot change it."])
+    facts = order_facts(order)
+    refusal = edit_refusal(facts)
+    if refusal:
+        _answer(depot, s, order, partner, msg, Outcome.REFUSED.value, refusal)
+        write_followups(
+            s, order,
+            [FollowUpPlan(partner.name, f"{partner.name} changed order {order.number} too late: {refusal}")],
+            [], {partner.name: partner}, depot.now(),
+        )
+        _audit(depot, s, order, "partner change refused", order.status,
+               f"{partner.name} sent a change; refused: {refusal}", partner)
+        return order.number, refusal
+    keys: tuple[str, ...] = (
+        "pickup_address", "delivery_address", "pickup_after", "deliver_by", "parcels", "weight_kg",
+    )
+    values: dict[str, Any] = {k: msg[k] for k in keys if k in msg}
+    lines: dict[str, tuple[int, str | None]] = {}
+    if isinstance(msg.get("lines"), list):
+        # the lines as they now are, in open quantities: ours add what we cancelled ourselves
+        have = {ln.article: ln for ln in order.lines}
+        sent = {}
+        for ln in msg["lines"]:
+            art = ln["article"]
+            if art in sent:
+                raise InvalidInput(f"Article {art!r} appears twice in the change of order {order.number}.")
+            sent[art] = ln
+        for art, ln in sent.items():
+            old = have.get(art)
+            lines[art] = (int(ln.get("quantity") or 1) + (old.cancelled if old else 0), ln.get("description"))
+        for art, old in have.items():
+            if art not in sent and old.quantity > old.cancelled:
+                lines[art] = (old.cancelled, None)
+    try:
+        wanted, changes = diff(order, values, lines)
+    except InvalidInput as e:
+        raise InvalidInput(f"The change of order {order.number}: {e}") from None
+    if not changes:
+        return order.number, "Nothing changed."
+    plan = plan_edit(facts, changes, depot.now())
+    before = snapshot(order)
+    apply_wanted(order, wanted)
+    result = apply_plan(depot, s, order, plan, actor=f"partner:{partner.name}", audit_before=before)
+    record_changes(s, result, order, changes)
+    entry = s.get(AuditEntry, result.audit_id)
+    if entry is not None:
+        entry.action = "partner changed"
+        entry.detail = f"{partner.name} corrected it. " + entry.detail
+    if partner.link == LinkKind.HTTP.value:
+        _answer(depot, s, order, partner, msg, Outcome.ACCEPTED.value, "Changed.")
+    return order.number, f"Order {order.number} changed: " + " ".join(c.describe() for c in changes)
+
+
+def _on_return(depot: Depot, s: Session, partner: Partner, msg: dict[str, Any]) -> tuple[str, str]:
+    """SPEC 4.11, the receiving side: goods of an order we sent the partner come back. The
+    return is recorded on our order; its status stays."""
+    order = _find_order(s, partner, msg)
+    if partner.id not in (order.assignee_id, order.source_id):
+        raise Refused([f"Order {order.number} is not with {partner.name}."])
+    quantities = {a: q for a, q in _lines(msg).items() if q}
+    known = {ln.article for ln in order.lines}
+    unknown = sorted(set(quantities) - known)
+    if unknown:
+        raise InvalidInput(f"Order {order.number} has no line with article {unknown[0]!r}.")
+    number = _str(msg, "return", required=False, limit=100) or _str(msg, "id", limit=100)
+    reason = _str(msg, "reason", required=False, limit=30) or "OTHER"
+    comment = _str(msg, "comment", required=False, limit=MAX_TEXT)
+    s.add(
+        Return(
+            number=number,
+            order_id=order.id,
+            reason=reason,
+            comment=comment,
+            lines=quantities,
+            reported_by_id=partner.id,
+            created_at=depot.now(),
+            actor=f"partner:{partner.name}",
+        )
+    )
+    order.partner_status_at = depot.now()
+    flag_modified(order, "status")
+    s.flush()
+    what = ", ".join(f"{a} × {q}" for a, q in quantities.items()) or "no lines named"
+    text = f"Return {number} ({reason}) recorded: {what}."
+    _audit(depot, s, order, "partner return", order.status,
+           f"{partner.name} registered return {number} ({reason}): {what}. {comment}".strip(), partner)
+    return order.number, text
+
+
 #: Kinds whose handler decides no answer of its own: we answer "accepted" once applied —
 #: over the link only (a receipt is no task to give a person for a partner who phoned it in).
 #: (Revocations, cancellations and cancellation requests answer accepted or refused themselves.)
 _ANSWERED_HERE = frozenset(
-    {NoticeKind.ORDER, NoticeKind.REJECTION, NoticeKind.STATUS, NoticeKind.CANCEL_REQUEST_REFUSED}
+    {
+        NoticeKind.ORDER,
+        NoticeKind.REJECTION,
+        NoticeKind.STATUS,
+        NoticeKind.CANCEL_REQUEST_REFUSED,
+        NoticeKind.RETURN,
+    }
 )
 
 _HANDLERS = {
@@ -815,4 +938,6 @@ _HANDLERS = {
     NoticeKind.CANCEL_REQUEST: _on_cancel_request,
     NoticeKind.CANCEL_REQUEST_REFUSED: _on_cancel_request_refused,
     NoticeKind.ANSWER: _on_answer,
+    NoticeKind.CHANGED: _on_changed,
+    NoticeKind.RETURN: _on_return,
 }

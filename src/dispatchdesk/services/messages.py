@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import PlainValidator, Strict
+from pydantic import Field, PlainValidator, Strict
 from pydantic_core import PydanticCustomError
 
 from ..domain import NoticeKind, limits
@@ -108,6 +108,28 @@ class _Status(_AboutOrder):
     status: Annotated[str, Strict(), longest(30)]
 
 
+class _Changed(_AboutOrder):
+    """SPEC 4.10: the order's values as they now are; a field left out stays as it is."""
+
+    pickup_address: Text | None = None
+    delivery_address: Text | None = None
+    pickup_after: When | None = None
+    deliver_by: When | None = None
+    parcels: Annotated[int, Strict(), bounds(limits.PARCELS)] | None = None
+    weight_kg: Kilos | None = None
+    lines: list[_Line] | None = None
+
+
+class _Return(_AboutOrder):
+    """SPEC 4.11: goods of the order come back."""
+
+    lines: _Quantities | None = None
+    reason: Annotated[str, Strict(), longest(30)] | None = None
+    comment: Text | None = None
+    #: the sender's return number
+    return_: Annotated[str, Strict(), longest(100)] | None = Field(default=None, alias="return")
+
+
 class _Answer(_Message):
     order: _Ref | None = None
     your_ref: _Ref | None = None
@@ -125,6 +147,8 @@ _SCHEMAS: dict[NoticeKind, type[_Message]] = {
     NoticeKind.CANCEL_REQUEST: _CancelRequest,
     NoticeKind.CANCEL_REQUEST_REFUSED: _AboutOrder,
     NoticeKind.ANSWER: _Answer,
+    NoticeKind.CHANGED: _Changed,
+    NoticeKind.RETURN: _Return,
 }
 
 

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, aliased
 
 from ..domain import (
     ALL_STATUSES,
+    RETURNABLE,
     CancellationRequest,
     Direction,
     Mark,
@@ -37,8 +38,10 @@ from ..store.models import (
     Notice,
     Order,
     Partner,
+    Return,
     Tag,
 )
+from .changes import returns_section
 from .core import Depot, load_order, order_facts
 from .outbox import notice_label
 
@@ -358,6 +361,8 @@ class OrderActions:
     undo_until: datetime | None
     #: the one sentence why nothing moves this order (Rejected, Cancelled), else None
     final: str | None = None
+    #: the goods have left: the too-late refusals offer Register return… (SPEC 4.11)
+    returnable: bool = False
 
     #: Set status to Dispatched asks for the subcontractor or warehouse
     NEEDS_PARTNER = Status.DISPATCHED
@@ -405,6 +410,7 @@ def order_actions(depot: Depot, number: str) -> OrderActions:
             cancel=_cancel_refusal(facts, now),
             undo_until=_undo_until(s, o.id, o.version, now),
             final=move_refusal(facts, Status.CREATED) if facts.status.terminal else None,
+            returnable=facts.status in RETURNABLE,
         )
 
 
@@ -494,6 +500,19 @@ class CancellationView:
 
 
 @dataclass(frozen=True)
+class ReturnView:
+    """A return on the order (SPEC 4.11): registered here, or told by `reported_by`."""
+
+    number: str
+    reason: str
+    comment: str
+    lines: dict[str, int]
+    reported_by: str | None
+    created_at: datetime
+    actor: str
+
+
+@dataclass(frozen=True)
 class OrderDetail:
     number: str
     version: int
@@ -528,6 +547,7 @@ class OrderDetail:
     #: status -> None if the move is allowed, else the sentence why not
     moves: dict[Status, str | None] = field(default_factory=dict)
     undo_until: datetime | None = None
+    returns: tuple[ReturnView, ...] = ()
 
     @property
     def partner(self) -> str:
@@ -590,6 +610,11 @@ def order_detail(depot: Depot, number: str) -> OrderDetail:
                                                  c.partial, c.state, c.answer, c.created_at, c.actor) for c in cancs),
             moves={st: move_refusal(facts, st) for st in Status},
             undo_until=undo_until,
+            returns=tuple(
+                ReturnView(r.number, r.reason, r.comment, dict(r.lines),
+                           r.reported_by.name if r.reported_by else None, r.created_at, r.actor)
+                for r in s.scalars(select(Return).where(Return.order_id == o.id).order_by(Return.id)).unique()
+            ),
         )
 
 
@@ -715,15 +740,19 @@ def report(depot: Depot, since: datetime | None = None, until: datetime | None =
             .where(Order.status.in_([Status.REJECTED.value, Status.CANCELLED.value]), *within(Order.status_changed_at))
             .group_by(Order.status, func.coalesce(src.name, asg.name, "(own)"), func.coalesce(Cancellation.reason, "-"))
         ).all()
+        returns = returns_section(s)["rows"]
     return {
         "work": {Status(k).label: v for k, v in done.items()},
         "rejections_and_cancellations": [
             {"status": Status(st).label, "partner": p, "reason": r, "orders": n} for st, p, r, n in undone
         ],
+        # a return is not a cancellation: it stands apart (SPEC 4.11)
+        "returns": returns,
     }
 
 
 __all__ = [
+    "ReturnView",
     "ARCHIVED",
     "LIST_KEYS",
     "OrderActions",

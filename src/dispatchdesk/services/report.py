@@ -121,7 +121,23 @@ def undone_section(depot: Depot, period: Period) -> ReportSection:
 
 
 #: The report's sections, in the order they are shown.
-SECTIONS: list[Callable[[Depot, Period], ReportSection]] = [work_section, undone_section]
+def returns_section(depot: Depot, period: Period) -> ReportSection:
+    """Returns per partner the order came from and reason (a return is not a cancellation)."""
+    from .changes import returns_section as returns_rows
+
+    with depot.uow(write=False) as uow:
+        raw = returns_rows(uow.session, since=period.since, until=period.until)
+    return ReportSection(
+        "returns",
+        "Returns per partner and reason",
+        ("Partner", "Reason", "Returns", "Pieces"),
+        tuple((r["partner"], r["reason"], r["returns"], r["pieces"]) for r in raw["rows"]),
+        note="Returns registered in the period; a return never changes the order's status.",
+        empty="No return was registered in this period.",
+    )
+
+
+SECTIONS: list[Callable[[Depot, Period], ReportSection]] = [work_section, undone_section, returns_section]
 
 
 def report_sections(depot: Depot, period: Period = Period()) -> list[ReportSection]:

@@ -293,3 +293,21 @@ class ReceivedMessage(Base):
     kind: Mapped[str] = mapped_column(String(40))
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
     result: Mapped[dict[str, Any] | None]
+
+
+class Return(Base):
+    """Goods of a Picked up or Delivered order coming back (SPEC 4.11). Never changes the
+    order's status. `reported_by_id` is the partner whose notice recorded it (None: here)."""
+
+    __tablename__ = "returns"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(String(100), index=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    reason: Mapped[str] = mapped_column(String(30))
+    comment: Mapped[str] = mapped_column(Text, default="")
+    lines: Mapped[dict[str, Any]]  # article -> quantity
+    reported_by_id: Mapped[int | None] = mapped_column(ForeignKey("partners.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str] = mapped_column(String(100))
+
+    reported_by: Mapped[Partner | None] = relationship(lazy="joined")

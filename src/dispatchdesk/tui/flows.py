@@ -24,7 +24,7 @@ from textual.worker import Worker
 
 from .. import services
 from ..domain import Status
-from ..services import ERRORS, Conflict, queries, views
+from ..services import ERRORS, Conflict, changes, queries, views
 from ..services.export.choice import (
     ExportChoice,
     default_export_path,
@@ -36,6 +36,7 @@ from ..services.views import ViewFilter
 from ..text import clean
 from .screens.cancellation import CancellationForm
 from .screens.confirm import BulkConfirmScreen, ConfirmScreen, ResultScreen
+from .screens.edit_return import EditAnswer, EditForm, ReturnAnswer, ReturnForm
 from .screens.export import ExportScreen
 from .screens.menu import MenuItem, MenuScreen
 from .screens.name import NameScreen
@@ -82,6 +83,8 @@ MENU = {
     "tags": ("Tags…", "g"),
     "archive": ("Archive", "a"),
     "unarchive": ("Unarchive", "a"),
+    "edit": ("Edit…", "e"),
+    "return": ("Register return…", "r"),
 }
 
 
@@ -193,6 +196,8 @@ class Flows:
             return None
         if not pv.allowed:
             self._tell(" ".join(pv.refusals), severity="warning", timeout=10)
+            if "return" in pv.offers and target is not None:
+                await self.offer_return(target, pv.refusals[0])
             return None
         return pv
 
@@ -290,6 +295,95 @@ class Flows:
                 return
             # No goes back to the form, with everything that was typed
 
+    # ------------------------------------------------------------------ edit and return
+    async def offer_return(self, target: Target, refusal: str) -> None:
+        """A refusal that comes too late (the goods have left) offers Register return… instead."""
+        items = [MenuItem("return", MENU["return"][0]), MenuItem("close", "Close (esc)")]
+        choice = await self.app.push_screen_wait(MenuScreen(refusal, items, menu_id="offer-return"))
+        if choice == "return":
+            await self.register_return(target)
+
+    async def edit(self, target: Target) -> None:
+        """SPEC 4.10: the Edit… form, then the confirm (old → new per field), then the change."""
+        got = await self.read(_edit_context, target.number, target=target)
+        if isinstance(got, _Failed):
+            return
+        detail, (refusal, offers) = got
+        if detail.version != target.version:
+            self._tell(services.changed_by_someone(target.number, detail.status), severity="warning", timeout=10)
+            self.app.depot_changed(reveal=target.number)
+            return
+        if refusal:
+            self._tell(refusal, severity="warning", timeout=10)
+            if offers:
+                await self.offer_return(target, refusal)
+            return
+
+        def action_for(answer: EditAnswer) -> services.Action:
+            fields, lines = answer
+            return changes.edit_from_form(target.number, fields, lines, expected_version=target.version)
+
+        async def check(answer: EditAnswer) -> Sequence[str]:
+            return await asyncio.to_thread(_form_refusals, self.depot, lambda: action_for(answer))
+
+        answer: EditAnswer | None = None
+        while True:
+            answer = await self.app.push_screen_wait(
+                EditForm(detail, check=check, blink=self.app.blink, initial=answer))
+            if answer is None:
+                return
+            try:
+                action = action_for(answer)
+            except ERRORS as e:
+                self._error(e, target)
+                continue
+            pv = await self.preview(action, target)
+            if pv is None:
+                continue
+            if await self.confirm(pv):
+                await self._execute_and_tell(action, target)
+                return
+            # No goes back to the form, with everything that was typed
+
+    async def register_return(self, target: Target) -> None:
+        """SPEC 4.11: the Register return… form, then the confirm, then the return."""
+        ctx = await self.read(changes.return_context, target.number, target=target)
+        if isinstance(ctx, _Failed):
+            return
+        if ctx.refusal:
+            self._tell(ctx.refusal, severity="warning", timeout=10)
+            return
+
+        def action_for(answer: ReturnAnswer) -> services.Action:
+            reason, comment, number, lines = answer
+            return changes.return_from_form(target.number, reason, comment, number, lines,
+                                            expected_version=ctx.version,
+                                            renumber=number.strip() == ctx.return_number)
+
+        async def check(answer: ReturnAnswer) -> Sequence[str]:
+            return await asyncio.to_thread(_form_refusals, self.depot, lambda: action_for(answer))
+
+        async def new_number() -> str:
+            return await asyncio.to_thread(changes.fresh_return_number, self.depot)
+
+        answer: ReturnAnswer | None = None
+        while True:
+            answer = await self.app.push_screen_wait(
+                ReturnForm(ctx, check=check, new_number=new_number, blink=self.app.blink, initial=answer))
+            if answer is None:
+                return
+            try:
+                action = action_for(answer)
+            except ERRORS as e:
+                self._error(e, target)
+                continue
+            pv = await self.preview(action, target)
+            if pv is None:
+                continue
+            if await self.confirm(pv):
+                await self._execute_and_tell(action, target)
+                return
+
     async def tags(self, target: Target) -> None:
         got = await self.read(_tags_context, target.number, target=target)
         if isinstance(got, _Failed):
@@ -357,9 +451,10 @@ class Flows:
 
     # ------------------------------------------------------------------ the menu
     async def menu(self, target: Target, at: Offset | None = None) -> None:
-        acts = await self.read(queries.order_actions, target.number, target=target)
-        if isinstance(acts, _Failed):
+        got = await self.read(_menu_context, target.number, target=target)
+        if isinstance(got, _Failed):
             return
+        acts, later = got
         arch = "unarchive" if acts.archived else "archive"
         items = [
             MenuItem("open", MENU["open"][0], MENU["open"][1]),
@@ -367,6 +462,8 @@ class Flows:
                      refused=acts.final),
             MenuItem("trash", MENU["trash"][0], MENU["trash"][1], refused=acts.trash),
             MenuItem("cancel", MENU["cancel"][0], MENU["cancel"][1], refused=acts.cancel),
+            MenuItem("edit", MENU["edit"][0], MENU["edit"][1], refused=later.edit),
+            MenuItem("return", MENU["return"][0], MENU["return"][1], refused=later.register_return),
             MenuItem("duplicate", MENU["duplicate"][0], MENU["duplicate"][1]),
             MenuItem("tags", MENU["tags"][0], MENU["tags"][1]),
             MenuItem(arch, MENU[arch][0], MENU[arch][1]),
@@ -383,6 +480,10 @@ class Flows:
             await self.trash(target)
         elif choice == "cancel":
             await self.cancel(target)
+        elif choice == "edit":
+            await self.edit(target)
+        elif choice == "return":
+            await self.register_return(target)
         elif choice == "duplicate":
             await self.duplicate(target)
         elif choice == "tags":
@@ -541,3 +642,29 @@ def _cancel_context(depot: services.Depot, number: str) -> tuple[Any, Any, str]:
 
 def _tags_context(depot: services.Depot, number: str) -> tuple[Sequence[str], Sequence[str]]:
     return queries.order_detail(depot, number).tags, queries.order_tags(depot)
+
+
+def _form_refusals(depot: services.Depot, make: Callable[[], services.Action]) -> list[str]:
+    """What refuses a form's action: the value that does not read, or the preview's refusals."""
+    try:
+        pv = make().preview(depot)
+    except ERRORS as e:
+        return [str(e)]
+    return list(pv.refusals)
+
+
+def _edit_context(depot: services.Depot, number: str) -> tuple[Any, tuple[str | None, bool]]:
+    return queries.order_detail(depot, number), changes.edit_refusal_of(depot, number)
+
+
+@dataclass(frozen=True)
+class _Later:
+    """Why Edit… and Register return… cannot be done now (None: they can)."""
+
+    edit: str | None
+    register_return: str | None
+
+
+def _menu_context(depot: services.Depot, number: str) -> tuple[Any, _Later]:
+    refusal, _ = changes.edit_refusal_of(depot, number)
+    return queries.order_actions(depot, number), _Later(refusal, changes.return_context(depot, number).refusal)

@@ -32,6 +32,7 @@ from ...store.models import (
     Order,
     OrderLine,
     Partner,
+    Return,
     Tag,
     UTCDateTime,
 )
@@ -231,6 +232,10 @@ def export_json(
             cn.order_id, cn.number, cn.reason, cn.comment, cn.internal_note, c(cn.lines), cn.partial,
             cn.state, cn.answer, c(cn.created_at), cn.actor,
         ).order_by(cn.order_id, cn.id)))
+        rt = Return.__table__.c
+        rets = rd.grouped(restrict(rt.order_id, select(
+            rt.order_id, rt.number, rt.reason, rt.comment, c(rt.lines), rt.reported_by_id, c(rt.created_at), rt.actor,
+        ).order_by(rt.order_id, rt.id)))
 
         number_of = {r.id: r.number for r in order_rows}
         nt, fu = Notice.__table__.c, FollowUp.__table__.c
@@ -301,6 +306,14 @@ def export_json(
             "received_at": stamp(received_at),
             "dispatched_at": stamp(dispatched_at),
             "status_changed_at": stamp(status_changed_at),
+            # only an order that has returns carries the key (older files stay as they were)
+            **({"returns": [
+                {
+                    "number": n, "reason": reason, "comment": comment, "lines": dict(json_value(ls) or {}),
+                    "reported_by": names.get(by) if by else None, "created_at": stamp(at), "actor": actor,
+                }
+                for n, reason, comment, ls, by, at, actor in rets[oid]
+            ]} if oid in rets else {}),
         })
     notices = [
         {
@@ -417,6 +430,7 @@ ORDER_COLUMNS = (
     ("documents", "Documents"),
     ("backorders", "Back-orders"),
     ("cancellation", "Cancellation reasons"),
+    ("returns", "Returns"),
     ("replaces", "Replaces"),
     ("created_at", "Created"),
     ("status_changed_at", "Status changed"),
@@ -464,6 +478,10 @@ def flat(o: dict[str, Any]) -> dict[str, Any]:
         "cancellation": "; ".join(
             f"{c['number']} {c['reason'] or 'no reason'}" + (f" ({c['state']})" if c["state"] != "done" else "")
             for c in o["cancellations"]
+        ),
+        "returns": "; ".join(
+            f"{r['number']} {r['reason']}: " + ", ".join(f"{q}× {a}" for a, q in r["lines"].items())
+            for r in o.get("returns", ())
         ),
         "replaces": o["replaces"] or "",
         "created_at": o["created_at"] or "",

@@ -9,8 +9,9 @@ from), assignee (the subcontractor or warehouse that has it), the partner's refe
 addresses, times (ISO 8601 with a time zone), parcels and weight, flags
 ``{cancellation_requested, partner_not_informed, archived}``, tags, lines
 ``[{article, description, quantity, cancelled}]``, documents ``[{kind, number}]``,
-back-orders ``[{article, quantity}]``, the number of the order it replaces, and its
-cancellations. A notice carries its id, order, partner, kind, state, transport, attempts
+back-orders ``[{article, quantity}]``, the number of the order it replaces, its
+cancellations and, when it has any, its returns ``[{number, reason, comment, lines, reported_by, created_at,
+actor}]`` (the import reads returns back as nothing: they are for reading). A notice carries its id, order, partner, kind, state, transport, attempts
 and times; a follow-up its id, order, partner, text and whether it is done.
 
 Partners are never exported here: they carry secrets, and they are set up with
@@ -37,6 +38,7 @@ from ...store.models import (
     Order,
     OrderLine,
     Partner,
+    Return,
     Tag,
 )
 from ..core import Depot
@@ -193,6 +195,13 @@ class _SqliteJson:
             ("partial", b(cn.c.partial)), ("state", cn.c.state), ("answer", cn.c.answer),
             ("created_at", ts(cn.c.created_at)), ("actor", cn.c.actor)).label("j"))
             .where(cn.c.order_id == o.c.id).order_by(cn.c.id), o)
+        rt, by = Return.__table__, Partner.__table__.alias("by")
+        rets = self.array(select(self.obj(
+            ("number", rt.c.number), ("reason", rt.c.reason), ("comment", rt.c.comment),
+            ("lines", func.json(func.coalesce(func.nullif(rt.c.lines, "null"), "{}"))),
+            ("reported_by", by.c.name), ("created_at", ts(rt.c.created_at)), ("actor", rt.c.actor)).label("j"))
+            .select_from(rt).outerjoin(by, rt.c.reported_by_id == by.c.id)
+            .where(rt.c.order_id == o.c.id).order_by(rt.c.id), o)
         direction = case((src.c.name.is_not(None), literal("inbound")),
                          (asg.c.name.is_not(None), literal("outbound")), else_=literal("own"))
         record = self.obj(
@@ -212,6 +221,8 @@ class _SqliteJson:
             ("received_at", ts(o.c.received_at)), ("dispatched_at", ts(o.c.dispatched_at)),
             ("status_changed_at", ts(o.c.status_changed_at)),
         )
+        # only an order that has returns carries the key, last (as export_json does)
+        record = case((rets == "[]", record), else_=func.json_set(record, "$.returns", func.json(rets)))
         q = (select(record).select_from(o)
              .outerjoin(src, o.c.source_id == src.c.id).outerjoin(asg, o.c.assignee_id == asg.c.id)
              .outerjoin(rep, o.c.replaces_id == rep.c.id).order_by(o.c.id))

@@ -10,6 +10,8 @@ reported status, the notices with their states, follow-ups, cancellations and th
 | a | Archive / unarchive |
 | g | Tags… |
 | d | Duplicate as new |
+| e | Edit… (before pickup) |
+| r | Register return… (picked up or delivered) |
 | o, shift+f10, menu | The order's menu |
 | u, ctrl+z | Undo the last action while its undo window is open |
 | ? | These keys |
@@ -59,7 +61,7 @@ def _section(title: str, body: RenderableType | None, empty: str = "none") -> Gr
 #: Columns of single words, numbers and times: never wrapped, so at 80 columns only the columns
 #: of free text (names, descriptions, answers, details) give up width, and wrap between words.
 WHOLE = frozenset({"Article", "Qty", "Cancelled", "Open", "Notice", "Via", "State", "Tries", "When", "Created",
-                   "Cancellation", "Reason", "Document", "Number"})
+                   "Cancellation", "Reason", "Document", "Number", "Return"})
 
 
 #: Short columns that may wrap but should leave the width to the free text beside them.
@@ -194,6 +196,20 @@ def render_detail(d: OrderDetail, now_undo: str = "") -> list[RenderableType]:
             cancellations.add_row(_t(c.number), _t(c.reason or "—"), Text(qty),
                                   _t(c.state + (" (partial)" if c.partial else "")), extra)
 
+    returns = None
+    if d.returns:
+        returns = _table("Return", "Reason", "Lines", "When", "Told by / comment")
+        for r in d.returns:
+            extra = Text()
+            if r.reported_by:
+                extra.append("told by ")
+                extra.append(clean(r.reported_by, single_line=True))
+            if r.comment:
+                extra.append("; " if extra else "")
+                extra.append(clean(r.comment))
+            qty = ", ".join(f"{clean(a)} × {q}" for a, q in r.lines.items())
+            returns.add_row(_t(r.number), _t(r.reason), Text(qty), _t(when(r.created_at)), extra)
+
     history = None
     if d.audit:
         history = _table("When", "Who", "Action", "Change", "Detail")
@@ -220,6 +236,7 @@ def render_detail(d: OrderDetail, now_undo: str = "") -> list[RenderableType]:
         _section("Notices to partners", notices),
         _section("Follow-ups", followups),
         _section("Cancellations", cancellations),
+        *([_section("Returns", returns)] if returns is not None else []),
         _section("History", history),
     ]
 
@@ -235,6 +252,8 @@ class OrderDetailScreen(OrderKeys, Screen[None]):
         Binding("a", "archive", "Archive"),
         Binding("g", "tags", "Tags"),
         Binding("d", "duplicate", "Duplicate"),
+        Binding("e", "edit", "Edit…", show=False),
+        Binding("r", "register_return", "Return…", show=False),
         Binding("o,shift+f10,f16", "menu", "Menu"),
         Binding("u,ctrl+z", "undo", "Undo"),
         Binding("question_mark", "help", "Keys"),
@@ -319,6 +338,9 @@ class OrderDetailScreen(OrderKeys, Screen[None]):
         reason = {"trash": self.actions.trash, "cancel": self.actions.cancel}.get(action)
         if reason:
             self.notify(clean(reason), severity="warning", markup=False, timeout=8)
+            if self.actions.returnable and self.detail is not None and action in ("trash", "cancel"):
+                # too late to trash or cancel: the goods have left; offer the return instead
+                self.flows.start(self.flows.offer_return(self.detail, reason), name="offer_return")
 
     def action_back(self) -> None:
         self.app.pop_screen()
@@ -340,6 +362,8 @@ class OrderDetailScreen(OrderKeys, Screen[None]):
         ("a", "archive / unarchive", "archive"),
         ("g", "tags…", "tags"),
         ("d", "duplicate as new (a new number)", "duplicate"),
+        ("e", "edit… before pickup (addresses, times, goods, lines)", "edit"),
+        ("r", "register return… (picked up or delivered; the status stays)", "register_return"),
         ("o,shift+f10", "the order's menu (also the right mouse button)", "menu"),
         ("u,ctrl+z", "undo the last action while its undo window is open", "undo"),
         ("up,down,pageup,pagedown", "scroll", ""),
@@ -366,6 +390,8 @@ class OrderDetailScreen(OrderKeys, Screen[None]):
             (f"{'Unarchive' if self.detail.archived else 'Archive'} order {n}", self.action_archive, "a"),
             (f"Tags of order {n}…", self.action_tags, "g"),
             (f"Duplicate order {n} as new", self.action_duplicate, "d"),
+            (f"Edit order {n}…", self.action_edit, "e"),
+            (f"Register return on order {n}…", self.action_register_return, "r"),
             (f"Menu of order {n}", self.action_menu, "o"),
         ]
         if self.flows.can_undo():

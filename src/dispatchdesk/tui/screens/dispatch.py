@@ -90,6 +90,8 @@ class DispatchScreen(OrderKeys, Screen[None]):
         Binding("a", "bulk('archive')", "Archive sel."),
         Binding("g", "tags", "Tags", show=False),
         Binding("d", "duplicate", "Duplicate", show=False),
+        Binding("e", "edit", "Edit", show=False),
+        Binding("r", "register_return", "Return", show=False),
         Binding("m", "carry", "Move", show=False),
         Binding("space", "select", "Select", show=False),
         Binding("n", "new_order", "New", show=False),
@@ -111,7 +113,7 @@ class DispatchScreen(OrderKeys, Screen[None]):
 
     #: Actions that need a highlighted card.
     CARD_ACTIONS = frozenset({"open", "set_status", "trash", "cancel", "archive", "tags", "duplicate", "carry",
-                              "select", "menu"})
+                              "select", "menu", "edit", "register_return"})
 
     class Drawn(Message):
         """The board's visible lists have their cards: the board is drawn."""
@@ -392,6 +394,9 @@ class DispatchScreen(OrderKeys, Screen[None]):
             reason = next((why for st, why in acts.moves.items() if st is not acts.status and why), None)
         if reason:
             self.notify(clean(reason), severity="warning", markup=False, timeout=8)
+            if acts.returnable and action in ("trash", "cancel"):
+                # too late to trash or cancel: the goods have left; offer the return instead
+                self.flows.start(self.flows.offer_return(card, reason), name="offer_return")
 
     # ------------------------------------------------------------------ moving around
     def action_side(self, step: int) -> None:
@@ -824,6 +829,8 @@ class DispatchScreen(OrderKeys, Screen[None]):
         ("a", "archive / unarchive", "archive"),
         ("g", "tags…", "tags"),
         ("d", "duplicate as new (a new number)", "duplicate"),
+        ("e", "edit… before pickup (addresses, times, goods, lines)", "edit"),
+        ("r", "register return… (picked up or delivered; the status stays)", "register_return"),
         ("m", "pick the card up; ←/→ choose the list; enter or m drops; esc puts it back", "carry"),
         ("space", "select or unselect the highlighted card (the cursor stays on it); t, s or a then act "
                   "on every selected card", "select"),
@@ -873,6 +880,8 @@ class DispatchScreen(OrderKeys, Screen[None]):
                 out.append((f"Create cancellation of {n}…", self.action_cancel,
                             "not allowed now: choosing it says why" if acts.cancel else "c"))
             out.append((f"Duplicate order {n} as new", self.action_duplicate, "d"))
+            out.append((f"Edit order {n}…", self.action_edit, "e"))
+            out.append((f"Register return on order {n}…", self.action_register_return, "r"))
             out.append((f"Tags of order {n}…", self.action_tags, "g"))
             out.append((f"{'Unarchive' if card.archived else 'Archive'} order {n}", self.action_archive, "a"))
             out.append((f"Pick up order {n} to move it", self.action_carry, "m"))

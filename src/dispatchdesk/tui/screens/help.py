@@ -48,7 +48,7 @@ class HelpScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape,question_mark,q,enter", "close", "Close")]
 
     def __init__(self, title: str, keys: Sequence[tuple[str, str, bool]], notes: Sequence[str] = (),
-                 *, show_legend: bool = True, not_now: str = "(not for this card now)") -> None:
+                 *, show_legend: bool = True, not_now: str = "(not now: the key says why)") -> None:
         super().__init__(classes="dialog-screen")
         self.not_now = not_now
         self.title_text = title

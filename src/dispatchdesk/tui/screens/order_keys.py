@@ -27,6 +27,12 @@ class OrderKeys:
     def action_duplicate(self) -> None:
         self._flow("duplicate")
 
+    def action_edit(self) -> None:
+        self._flow("edit")
+
+    def action_register_return(self) -> None:
+        self._flow("register_return")
+
     def action_menu(self) -> None:
         self._flow("menu")
 
