@@ -26,9 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
-
-from .domain import CancellationRequest, NoticeKind, NoticeState, ReasonCode, Status
+from .domain import CancellationRequest, NoticeKind, ReasonCode, Status
 from .link import DEMO_PARTNER_PORT
 from .link.ports import reserve_port, take_reserved_port
 from .services import (
@@ -47,6 +45,7 @@ from .services import (
     create_order,
     dispatch,
     duplicate,
+    queries,
     receive,
     refuse_cancel_request,
     reject,
@@ -61,7 +60,6 @@ from .services import (
 )
 from .services.outbox import Delivery, RetryPolicy, claim_due, record_results, release_claims
 from .services.queries import order_detail
-from .store.models import FollowUp, Notice, Order, Partner
 
 __all__ = [
     "DEMO_EPOCH",
@@ -364,8 +362,7 @@ def build_demo(depot: Depot, *, now: datetime | None = None, port: int | None = 
     """Fill an empty depot with the demo partners and orders. Refuses a depot with orders.
     The HTTP partners point at the simulator on `port`: by default a free one, reserved for
     this process's simulator (DEMO_PARTNER_PORT in a byte-stable build, with `now`)."""
-    with depot.uow(write=False) as uow:
-        n = uow.session.scalar(select(func.count()).select_from(Order)) or 0
+    n = queries.row_counts(depot)["orders"]
     if n:
         raise Refused(
             [
@@ -393,11 +390,7 @@ def _cut_short(depot: Depot, e: StorageError) -> str:
     cause = str(e).split(";", 1)[0].rstrip(".")
     cause = cause[:1].lower() + cause[1:]
     try:
-        with depot.uow(write=False) as uow:
-            s = uow.session
-            left = [(s.scalar(select(func.count()).select_from(m)) or 0, what)
-                    for m, what in ((Partner, "partners"), (Order, "orders"), (Notice, "notices"),
-                                    (FollowUp, "follow-ups"))]
+        left = [(n, what) for what, n in queries.row_counts(depot).items()]
     except ERRORS:
         return (f"Building the demo depot stopped part-way: {cause}. Part of the demo may be in "
                 f"{depot.db.where} (it could not be read back to say how much): delete that file and "
@@ -689,18 +682,8 @@ def _build(b: _Builder) -> None:
         request_cancellation(d, n, "The customer cancelled; please stop picking.")
 
     # --- Duplicate as new: a rejected and a cancelled order sent again under new numbers
-    with d.uow(write=False) as uow:
-        finals = list(
-            uow.session.scalars(
-                select(Order.number)
-                .where(
-                    Order.status.in_([Status.REJECTED.value, Status.CANCELLED.value]),
-                    Order.archived.is_(False),
-                )
-                .order_by(Order.id)
-                .limit(4)
-            )
-        )
+    finals = queries.order_numbers(d, statuses=(Status.REJECTED, Status.CANCELLED), archived=False,
+                                   limit=4)
     for n in finals:
         b.at(b.later(60))
         duplicate(d, n)
@@ -727,10 +710,7 @@ def _build(b: _Builder) -> None:
             progress(n, subs[0], Status.ACCEPTED)
 
     # --- Tags on a few more orders, through the service
-    with d.uow(write=False) as uow:
-        some = list(
-            uow.session.scalars(select(Order.number).order_by(Order.id).offset(5).limit(60))
-        )
+    some = queries.order_numbers(d, offset=5, limit=60)
     for n in some[::6]:
         b.at(b.later(1))
         set_tags(d, n, add=[r.choice(_TAGS)])
@@ -748,8 +728,7 @@ def _utc(t: datetime) -> datetime:
 
 
 def _partner_ref(d: Depot, number: str) -> str:
-    with d.uow(write=False) as uow:
-        return uow.session.scalar(select(Order.partner_ref).where(Order.number == number)) or number
+    return queries.partner_ref(d, number) or number
 
 
 def _hostile(b: _Builder) -> None:
@@ -790,14 +769,7 @@ def _settle_outbox(b: _Builder) -> None:
     notices of the last two hours still wait for the relay."""
     d = b.d
     recent = b.end - timedelta(hours=2)
-    with d.uow(write=False) as uow:  # when each notice was made, to deliver it 12 s later
-        rows = list(
-            uow.session.execute(
-                select(Notice.id, Notice.transport, Notice.created_at)
-                .where(Notice.state.in_([NoticeState.QUEUED.value, NoticeState.HELD.value]))
-                .order_by(Notice.created_at, Notice.order_id, Notice.seq)  # ids are random
-            )
-        )
+    rows = queries.waiting_notices(d)  # when each notice was made, to deliver it 12 s later
     old = [r for r in rows if _utc(r[2]) < recent]
     failing = {nid for i, (nid, transport, _) in enumerate(old) if transport == "http" and i % 11 == 5}
     failing = set(sorted(failing, key=[r[0] for r in old].index)[:6])
@@ -835,10 +807,7 @@ def _settle_outbox(b: _Builder) -> None:
     b.at(b.end - timedelta(seconds=30))
     release_held_notices(d)
     # the partners' business answers, each a message through receive()
-    with d.uow(write=False) as uow:
-        waits = set(uow.session.scalars(
-            select(Notice.id).where(Notice.id.in_([a[0] for a in answers]), Notice.awaits_answer.is_(True))
-        ))
+    waits = queries.awaiting_answer(d, [a[0] for a in answers])
     # the partners' business answers to every other notice (the rest were taken without one)
     for nid, partner, when in [a for a in answers if a[0] not in waits][::2]:
         b.t = min(when, b.end - timedelta(seconds=25))
@@ -847,14 +816,7 @@ def _settle_outbox(b: _Builder) -> None:
         except ERRORS:
             pass
     # some follow-ups already done by a dispatcher
-    with d.uow(write=False) as uow:
-        fids = list(
-            uow.session.scalars(
-                select(FollowUp.id)
-                .where(FollowUp.done_at.is_(None), FollowUp.withdrawn.is_(False))
-                .order_by(FollowUp.id)
-            )
-        )
+    fids = queries.open_followup_ids(d)
     b.at(b.end - timedelta(seconds=20))
     for fid in fids[::3]:
         set_followup_done(d, fid)

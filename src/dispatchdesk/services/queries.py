@@ -800,3 +800,64 @@ def link_health(p: PartnerView) -> str:
     if p.last_contact_at is not None:
         return "ok"
     return "untried"
+
+
+# --------------------------------------------------------------------------- plain lookups (demo, checks)
+
+
+def row_counts(depot: Depot) -> dict[str, int]:
+    """How many partners, orders, notices and follow-ups the depot holds."""
+    with depot.uow(write=False) as uow:
+        s = uow.session
+        return {
+            what: s.scalar(select(func.count()).select_from(model)) or 0
+            for model, what in ((Partner, "partners"), (Order, "orders"), (Notice, "notices"),
+                                (FollowUp, "follow-ups"))
+        }
+
+
+def order_numbers(depot: Depot, *, statuses: Sequence[Status] = (), archived: bool | None = None,
+                  offset: int = 0, limit: int | None = None) -> list[str]:
+    """Order numbers in the order they were made, optionally of some statuses only."""
+    q = select(Order.number).order_by(Order.id)
+    if statuses:
+        q = q.where(Order.status.in_([st.value for st in statuses]))
+    if archived is not None:
+        q = q.where(Order.archived.is_(archived))
+    q = q.offset(offset)
+    if limit is not None:
+        q = q.limit(limit)
+    with depot.uow(write=False) as uow:
+        return list(uow.session.scalars(q))
+
+
+def partner_ref(depot: Depot, number: str) -> str | None:
+    """The partner's own number of the order, if it has one."""
+    with depot.uow(write=False) as uow:
+        return uow.session.scalar(select(Order.partner_ref).where(Order.number == number))
+
+
+def waiting_notices(depot: Depot) -> list[tuple[str, str, datetime]]:
+    """(id, transport, created at) of every held or queued notice, oldest first."""
+    q = (select(Notice.id, Notice.transport, Notice.created_at)
+         .where(Notice.state.in_([NoticeState.QUEUED.value, NoticeState.HELD.value]))
+         .order_by(Notice.created_at, Notice.order_id, Notice.seq))  # ids are random
+    with depot.uow(write=False) as uow:
+        return [(r[0], r[1], r[2]) for r in uow.session.execute(q)]
+
+
+def awaiting_answer(depot: Depot, notice_ids: Sequence[str]) -> set[str]:
+    """Those of these notices whose change waits for the partner's answer (warehouses)."""
+    if not notice_ids:
+        return set()
+    with depot.uow(write=False) as uow:
+        return set(uow.session.scalars(
+            select(Notice.id).where(Notice.id.in_(list(notice_ids)), Notice.awaits_answer.is_(True))))
+
+
+def open_followup_ids(depot: Depot) -> list[int]:
+    """The follow-ups nobody has done yet (not withdrawn), oldest first."""
+    with depot.uow(write=False) as uow:
+        return list(uow.session.scalars(
+            select(FollowUp.id).where(FollowUp.done_at.is_(None), FollowUp.withdrawn.is_(False))
+            .order_by(FollowUp.id)))
