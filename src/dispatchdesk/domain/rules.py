@@ -605,6 +605,14 @@ def react_to_revocation(order: OrderFacts, sender: PartnerFacts, now: datetime) 
             answer="refused",
             message=f"Already {order.status.label.lower()}; it will be handled as a return.",
         )
+    checks = reject_refusals(order)
+    if sender.auto_trash and checks:
+        # trashing by itself runs the checks of SPEC 4.5 like trashing by hand
+        return Reaction(
+            None,
+            flag_cancellation_request=True,
+            message="Cancellation requested; a dispatcher will decide. " + " ".join(checks),
+        )
     if sender.auto_trash:
         plan = plan_cancellation(order, CancellationRequest(ReasonCode.CLIENT_CANCELLED), now)
         # The client already knows; only partners further down are told.
@@ -655,12 +663,17 @@ def react_to_cancel_request(order: OrderFacts) -> Reaction:
     """SPEC 4.6: a channel's customer asks to cancel."""
     if order.status.terminal:
         return Reaction(None, answer="accepted", message=f"Order already {order.status.label}.")
-    if order.status is Status.CREATED and order.untouched and order.assignee is None:
+    # the automatic path runs the checks of SPEC 4.5 too: an order a delivery note, an invoice
+    # or a back-order refers to is never cancelled without a dispatcher
+    untouched = order.status is Status.CREATED and order.untouched and order.assignee is None
+    checks = reject_refusals(order) if untouched else []
+    if untouched and not checks:
         return Reaction(Status.CANCELLED, answer="accepted", message="Cancelled.")
+    why = (" " + " ".join(checks)) if checks else ""
     return Reaction(
         None,
         flag_cancellation_request=True,
-        message="Cancellation requested; a dispatcher will decide.",
+        message=f"Cancellation requested; a dispatcher will decide.{why}",
     )
 
 

@@ -1,0 +1,99 @@
+"""The cancellation chain tells the truth (issue 9): shop <-> depot <-> warehouse, depot <-> depot.
+
+Each test runs real depots (each its own SQLite file, its own relay listening on loopback) or a
+depot and a recording partner, and asserts on both databases and on what the partner received.
+"""
+
+from __future__ import annotations
+
+from linkkit import (
+    Side,
+    eventually,
+    link,
+    make_order,
+    notice_states,
+    order_row,
+)
+from sqlalchemy import select
+
+from dispatchdesk.domain import Mark
+from dispatchdesk.services import (
+    add_document,
+    cancel_shipment,
+    dispatch,
+    request_cancellation,
+)
+from dispatchdesk.services.queries import board
+from dispatchdesk.store.models import Notice
+
+
+async def _pair(make_side, *, a_sees_b, b_sees_a, **kw) -> tuple[Side, Side]:
+    a = await make_side("Alpha", **kw)
+    b = await make_side("Bravo", **kw)
+    link(a, b, a_sees_b=a_sees_b, b_sees_a=b_sees_a)
+    return a, b
+
+
+def _notices(side: Side, number: str, kind: str) -> list[Notice]:
+    with side.depot.uow(write=False) as uow:
+        q = select(Notice).where(Notice.kind == kind).order_by(Notice.seq)
+        rows = [n for n in uow.session.scalars(q).unique() if n.order is not None and n.order.number == number]
+        for n in rows:
+            uow.session.expunge(n)
+        return rows
+
+
+def _state(side: Side, number: str, kind: str) -> str | None:
+    states = [st for k, _p, st in notice_states(side.depot, number) if k == kind]
+    return states[-1] if states else None
+
+
+def _marks(side: Side, number: str) -> frozenset[Mark]:
+    return next(c.marks for c in board(side.depot) if c.number == number)
+
+
+async def _send_to_b(a: Side, b: Side) -> tuple[str, str]:
+    number = make_order(a.depot)
+    dispatch(a.depot, number, b.name)
+    row = await eventually(lambda: order_row(b.depot, partner_ref=number), what=f"{b.name} to receive {number}")
+    return number, row.number
+
+
+async def _all_final(side: Side, number: str) -> list[tuple[str, str, str]]:
+    """Wait until no notice of the order is held, queued or sent any more."""
+    return await eventually(
+        lambda: (st := notice_states(side.depot, number))
+        and all(s not in ("held", "queued", "sent") for _k, _p, s in st) and st,
+        what=f"every notice of {number} at {side.name} to reach a final state",
+    )
+
+
+# --------------------------------------------------------------------------- item 4
+
+
+async def test_a_customers_request_does_not_cancel_an_order_with_an_invoice(make_side):
+    # Alpha is the shop (a channel); Bravo received its order, untouched, but invoiced it
+    a, b = await _pair(make_side, a_sees_b=dict(role="subcontractor"), b_sees_a=dict(role="channel"))
+    number, theirs = await _send_to_b(a, b)
+    add_document(b.depot, theirs, "invoice", "INV-7")
+    request_cancellation(a.depot, number, "The customer changed their mind.")
+    row = await eventually(lambda: (r := order_row(b.depot, number=theirs)).cancellation_requested and r,
+                           what="Bravo to flag the order")
+    assert row.status == "created"  # not cancelled: the invoice keeps it for a dispatcher
+    assert row.lines == {"BOX-S": (2, 0), "PALLET": (1, 0)}
+    assert Mark.CANCELLATION_REQUESTED in _marks(b, theirs)
+    # the shop has no answer yet: the dispatcher decides
+    assert _state(a, number, "order.cancel_request") == "sent"
+    assert order_row(a.depot, number=number).status == "dispatched"
+
+
+async def test_auto_trash_runs_the_same_checks(make_side):
+    a, b = await _pair(make_side, a_sees_b=dict(role="subcontractor"),
+                       b_sees_a=dict(role="client", auto_trash=True))
+    number, theirs = await _send_to_b(a, b)
+    add_document(b.depot, theirs, "delivery_note", "DN-3")
+    cancel_shipment(a.depot, number)
+    row = await eventually(lambda: (r := order_row(b.depot, number=theirs)).cancellation_requested and r,
+                           what="Bravo to flag the order")
+    assert row.status == "created"
+    assert order_row(a.depot, number=number).status == "created"
