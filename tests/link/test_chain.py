@@ -21,6 +21,7 @@ from dispatchdesk.services import (
     add_document,
     cancel_shipment,
     dispatch,
+    refuse_cancel_request,
     request_cancellation,
 )
 from dispatchdesk.services.queries import board
@@ -97,3 +98,37 @@ async def test_auto_trash_runs_the_same_checks(make_side):
                            what="Bravo to flag the order")
     assert row.status == "created"
     assert order_row(a.depot, number=number).status == "created"
+
+
+# --------------------------------------------------------------------------- item 3
+
+
+async def test_every_notice_between_two_depots_reaches_a_final_state(make_side):
+    a, b = await _pair(make_side, a_sees_b=dict(role="subcontractor"), b_sees_a=dict(role="client"))
+    number, theirs = await _send_to_b(a, b)
+    # B's receipt is an answer: acknowledged once A committed it, so B's order shows no
+    # "notice waiting" for ever
+    assert await _all_final(b, theirs) == [("notice.answer", "Alpha", "acknowledged")]
+    assert Mark.NOTICE_WAITING not in _marks(b, theirs)
+    assert await _all_final(a, number) == [("order.new", "Bravo", "acknowledged")]
+    assert Mark.NOTICE_WAITING not in _marks(a, number)
+    assert Mark.PARTNER_ACKNOWLEDGED in _marks(a, number)
+
+
+async def test_a_refused_request_answers_the_shops_request(make_side):
+    a, b = await _pair(make_side, a_sees_b=dict(role="subcontractor"), b_sees_a=dict(role="channel"))
+    number, theirs = await _send_to_b(a, b)
+    add_document(b.depot, theirs, "invoice", "INV-8")
+    request_cancellation(a.depot, number, "Please stop it.")
+    await eventually(lambda: order_row(b.depot, number=theirs).cancellation_requested, what="flagged at Bravo")
+    refuse_cancel_request(b.depot, theirs, "Already invoiced; it will be handled as a return.")
+    # the shop's request gets its business answer: refused, with Bravo's message
+    await eventually(lambda: _state(a, number, "order.cancel_request") == "acknowledged",
+                     what="Alpha's request answered")
+    (req,) = _notices(a, number, "order.cancel_request")
+    assert req.outcome == "refused" and "handled as a return" in (req.answer or "")
+    assert await _all_final(a, number)
+    assert Mark.NOTICE_WAITING not in _marks(a, number)
+    assert await _all_final(b, theirs)
+    assert Mark.NOTICE_WAITING not in _marks(b, theirs)
+    assert not order_row(b.depot, number=theirs).cancellation_requested

@@ -791,11 +791,39 @@ def _on_answer(
     return order.number, f"Notice {nid} {outcome.value}."
 
 
+def _settle_requests(
+    depot: Depot, s: Session, order: Order, partner: Partner, outcome: Outcome, text: str
+) -> list[Notice]:
+    """Our cancellation requests to `partner` about `order` that its later message answers (a
+    refusal, or the cancellation itself): acknowledged with that outcome and message, so the
+    request reaches a final state and the order stops showing it as waiting."""
+    open_requests = list(
+        s.scalars(
+            select(Notice).where(
+                Notice.order_id == order.id,
+                Notice.partner_id == partner.id,
+                Notice.kind == NoticeKind.CANCEL_REQUEST.value,
+                Notice.state.in_((NoticeState.SENT.value, NoticeState.QUEUED.value)),
+            )
+        ).unique()
+    )
+    for n in open_requests:
+        n.state = NoticeState.ACKNOWLEDGED.value
+        n.outcome = outcome.value
+        n.answer = text
+        n.acknowledged_at = depot.now()
+        n.next_attempt_at = None
+        n.claimed_by = None
+        n.lease_until = None
+    return open_requests
+
+
 def _on_cancel_request_refused(
     depot: Depot, s: Session, partner: Partner, msg: dict[str, Any]
 ) -> tuple[str, str]:
     order = _find_order(s, partner, msg)
     text = _str(msg, "message", required=False, limit=MAX_TEXT)
+    _settle_requests(depot, s, order, partner, Outcome.REFUSED, text)
     order.partner_status_at = depot.now()
     write_followups(
         s,

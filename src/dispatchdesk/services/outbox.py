@@ -358,17 +358,18 @@ def _record(s: Session, worker_id: str, results: Sequence[tuple[str, Delivery]],
         return [], 0
     applied: list[bool] = []
     ids = [nid for nid, _ in results]
-    q = select(Notice.id, Notice.claimed_by, Notice.lease_until, Notice.state, Notice.partner_id).where(
-        Notice.id.in_(ids)
-    )
+    q = select(Notice.id, Notice.claimed_by, Notice.lease_until, Notice.state, Notice.partner_id,
+               Notice.kind).where(Notice.id.in_(ids))
     if _is_pg(s):
         q = q.with_for_update(of=Notice)
-    held = {
-        nid: partner_id
-        for nid, claimed_by, lease_until, state, partner_id in s.execute(q)
-        if claimed_by == worker_id and lease_until is not None and lease_until >= now
-        and state == NoticeState.QUEUED.value
-    }
+    held: dict[str, int] = {}
+    answers: set[str] = set()
+    for nid, claimed_by, lease_until, state, partner_id, kind in s.execute(q):
+        if (claimed_by == worker_id and lease_until is not None and lease_until >= now
+                and state == NoticeState.QUEUED.value):
+            held[nid] = partner_id
+            if kind == NoticeKind.ANSWER.value:
+                answers.add(nid)
     sent: list[str] = []
     contacted: set[int] = set()
     others: list[tuple[str, Delivery]] = []
@@ -389,6 +390,16 @@ def _record(s: Session, worker_id: str, results: Sequence[tuple[str, Delivery]],
             .where(Notice.id.in_(sent[i:i + 500]))
             .values(state=NoticeState.SENT.value, sent_at=now, next_attempt_at=None, last_error=None,
                     claimed_by=None, lease_until=None, attempts=Notice.attempts + 1)
+            .execution_options(synchronize_session=False)
+        )
+    # An answer gets no answer of its own: the receiver's 2xx, given only once it committed the
+    # answer, is its acknowledgement (else it would stay "sent", and its order "waiting", for ever).
+    done = [nid for nid in sent if nid in answers]
+    for i in range(0, len(done), 500):
+        s.execute(
+            update(Notice)
+            .where(Notice.id.in_(done[i:i + 500]))
+            .values(state=NoticeState.ACKNOWLEDGED.value, acknowledged_at=now)
             .execution_options(synchronize_session=False)
         )
     if contacted:
@@ -416,6 +427,9 @@ def _apply(s: Session, n: Notice, d: Delivery, now: datetime, policy: RetryPolic
         n.sent_at = now
         n.next_attempt_at = None
         n.last_error = None
+        if n.kind == NoticeKind.ANSWER.value:
+            n.state = NoticeState.ACKNOWLEDGED.value
+            n.acknowledged_at = now
         return
     error = d.error or "no reason given"
     p.last_error = f"{_label(n)}: {error}"
