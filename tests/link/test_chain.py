@@ -18,11 +18,17 @@ from sqlalchemy import select
 
 from dispatchdesk.domain import Mark
 from dispatchdesk.services import (
+    CancellationRequest,
+    ReasonCode,
+    Status,
     add_document,
+    cancel,
     cancel_shipment,
     dispatch,
     refuse_cancel_request,
     request_cancellation,
+    set_status,
+    trash,
 )
 from dispatchdesk.services.queries import board
 from dispatchdesk.store.models import Notice
@@ -132,3 +138,42 @@ async def test_a_refused_request_answers_the_shops_request(make_side):
     assert await _all_final(b, theirs)
     assert Mark.NOTICE_WAITING not in _marks(b, theirs)
     assert not order_row(b.depot, number=theirs).cancellation_requested
+
+
+async def test_a_granted_request_answers_the_shops_request_and_cancels_there_too(make_side):
+    a, b = await _pair(make_side, a_sees_b=dict(role="subcontractor"), b_sees_a=dict(role="channel"))
+    number, theirs = await _send_to_b(a, b)
+    set_status(b.depot, theirs, Status.ACCEPTED)
+    await eventually(lambda: order_row(a.depot, number=number).status == "accepted", what="Alpha hears Accepted")
+    request_cancellation(a.depot, number, "Please stop it.")
+    await eventually(lambda: order_row(b.depot, number=theirs).cancellation_requested, what="flagged at Bravo")
+    # Bravo's dispatcher decides: cancel it (SPEC 4.4); the shop is told by a cancellation
+    cancel(b.depot, theirs, CancellationRequest(ReasonCode.CLIENT_CANCELLED))
+    row = await eventually(lambda: (r := order_row(a.depot, number=number)).status == "cancelled" and r,
+                           what="Alpha's order cancelled")
+    assert row.lines == {"BOX-S": (2, 2), "PALLET": (1, 1)}
+    (req,) = _notices(a, number, "order.cancel_request")
+    assert req.state == "acknowledged" and req.outcome == "accepted"
+    assert await _all_final(a, number)
+    assert await _all_final(b, theirs)
+    assert [(k, st) for k, _p, st in notice_states(b.depot, theirs) if k == "order.cancellation"] == [
+        ("order.cancellation", "acknowledged")]
+    assert order_row(b.depot, number=theirs).status == "cancelled"
+
+
+async def test_a_flagged_revocation_is_answered_when_the_subcontractor_trashes_it(make_side):
+    a, b = await _pair(make_side, a_sees_b=dict(role="subcontractor"),
+                       b_sees_a=dict(role="client", auto_trash=False))
+    number, theirs = await _send_to_b(a, b)
+    cancel_shipment(a.depot, number)
+    await eventually(lambda: order_row(b.depot, number=theirs).cancellation_requested, what="flagged at Bravo")
+    assert _state(a, number, "order.revoked") == "sent"  # no answer yet: a dispatcher decides
+    trash(b.depot, theirs)
+    await eventually(lambda: _state(a, number, "order.revoked") == "acknowledged", what="the revocation answered")
+    (rev,) = _notices(a, number, "order.revoked")
+    assert rev.outcome == "accepted"
+    assert await _all_final(b, theirs)
+    assert await _all_final(a, number)
+    assert order_row(a.depot, number=number).status == "created"  # taken back already: it stays
+    assert order_row(a.depot, number=number).assignee is None
+    assert order_row(b.depot, number=theirs).status == "rejected"

@@ -435,15 +435,23 @@ def _refuse_bad_lines(plan: Plan) -> None:
 def _on_cancellation(
     depot: Depot, s: Session, partner: Partner, msg: dict[str, Any]
 ) -> tuple[str, str]:
-    """The partner that gave us the order cancels it (all of it or some lines)."""
+    """The partner that gave us the order cancels it (all of it or some lines); or the partner
+    we sent it to cancels it, as we asked (our cancellation request, SPEC 4.6 on their side)."""
     order = _find_order(s, partner, msg)
-    if order.source_id != partner.id:
+    from_assignee = order.assignee_id == partner.id and order.source_id != partner.id
+    if order.source_id != partner.id and not from_assignee:
         raise Refused(
             [f"{partner.name} did not send us order {order.number}; it cannot cancel it."]
         )
     quantities = _lines(msg)
     facts = order_facts(order)
     r = react_to_cancellation(facts, quantities)
+    if from_assignee and r.answer == "accepted":
+        # their cancellation is the answer to our request: it reaches its final state
+        _settle_requests(
+            depot, s, order, partner, Outcome.ACCEPTED,
+            _str(msg, "comment", required=False, limit=MAX_TEXT) or "Cancelled.",
+        )
     if r.answer == "accepted" and not facts.status.terminal:
         reason_s = msg.get("reason")
         if reason_s is not None and not isinstance(reason_s, str):
@@ -608,6 +616,21 @@ def _on_rejected(
 ) -> tuple[str, str]:
     order = _find_order(s, partner, msg)
     if order.assignee_id != partner.id:
+        # we took it back from them (a revocation they flagged), and now they trashed it: that
+        # is their answer to the revocation; our order was already taken back and stays
+        settled = _settle_requests(
+            depot, s, order, partner, Outcome.ACCEPTED,
+            _str(msg, "message", required=False, limit=MAX_TEXT) or f"{partner.name} trashed it.",
+            NoticeKind.REVOCATION,
+        )
+        if settled:
+            _audit(
+                depot, s, order, "partner rejected", order.status,
+                f"{partner.name} trashed the order we had taken back from them; it stays "
+                f"{Status(order.status).label}.",
+                partner,
+            )
+            return order.number, f"Order {order.number} was already taken back; it stays {Status(order.status).label}."
         raise Refused(
             [f"Order {order.number} is not with {partner.name}; its rejection changes nothing."]
         )
@@ -792,7 +815,13 @@ def _on_answer(
 
 
 def _settle_requests(
-    depot: Depot, s: Session, order: Order, partner: Partner, outcome: Outcome, text: str
+    depot: Depot,
+    s: Session,
+    order: Order,
+    partner: Partner,
+    outcome: Outcome,
+    text: str,
+    kind: NoticeKind = NoticeKind.CANCEL_REQUEST,
 ) -> list[Notice]:
     """Our cancellation requests to `partner` about `order` that its later message answers (a
     refusal, or the cancellation itself): acknowledged with that outcome and message, so the
@@ -802,7 +831,7 @@ def _settle_requests(
             select(Notice).where(
                 Notice.order_id == order.id,
                 Notice.partner_id == partner.id,
-                Notice.kind == NoticeKind.CANCEL_REQUEST.value,
+                Notice.kind == kind.value,
                 Notice.state.in_((NoticeState.SENT.value, NoticeState.QUEUED.value)),
             )
         ).unique()
