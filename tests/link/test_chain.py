@@ -6,7 +6,13 @@ depot and a recording partner, and asserts on both databases and on what the par
 
 from __future__ import annotations
 
+import asyncio
+
+import pytest
 from linkkit import (
+    SECRET,
+    RetryPolicy,
+    ScriptedPartner,
     Side,
     eventually,
     link,
@@ -17,21 +23,25 @@ from linkkit import (
 from sqlalchemy import select
 
 from dispatchdesk.domain import Mark
+from dispatchdesk.link.relay import Relay
 from dispatchdesk.services import (
     CancellationRequest,
+    PartnerInput,
     ReasonCode,
     Status,
     add_document,
+    add_partner,
     cancel,
     cancel_shipment,
     dispatch,
+    receive,
     refuse_cancel_request,
     request_cancellation,
     set_status,
     trash,
 )
 from dispatchdesk.services.queries import board
-from dispatchdesk.store.models import Notice
+from dispatchdesk.store.models import Cancellation, FollowUp, Notice
 
 
 async def _pair(make_side, *, a_sees_b, b_sees_a, **kw) -> tuple[Side, Side]:
@@ -177,3 +187,211 @@ async def test_a_flagged_revocation_is_answered_when_the_subcontractor_trashes_i
     assert order_row(a.depot, number=number).status == "created"  # taken back already: it stays
     assert order_row(a.depot, number=number).assignee is None
     assert order_row(b.depot, number=theirs).status == "rejected"
+
+
+# --------------------------------------------------------------------------- items 1 and 2
+
+PATIENT = RetryPolicy(delays=(0.2,) * 50, jitter=0.0)
+
+
+async def _chain(make_side) -> tuple[Side, Side, Side, str, str, str]:
+    """Shop (a channel) -> Depot -> Whse (a warehouse): an order the shop sent, which the depot
+    forwarded to the warehouse, which accepted it. Returns the sides and the three numbers."""
+    shop = await make_side("Shop", policy=PATIENT)
+    dep = await make_side("Depot", policy=PATIENT)
+    wh = await make_side("Whse", policy=PATIENT)
+    link(shop, dep, a_sees_b=dict(role="warehouse"), b_sees_a=dict(role="channel"), secret=SECRET + "-shop")
+    link(dep, wh, a_sees_b=dict(role="warehouse"), b_sees_a=dict(role="client"), secret=SECRET + "-whse")
+    number = make_order(shop.depot)
+    dispatch(shop.depot, number, "Depot")
+    dep_no = (await eventually(lambda: order_row(dep.depot, partner_ref=number), what="Depot receives")).number
+    dispatch(dep.depot, dep_no, "Whse")
+    wh_no = (await eventually(lambda: order_row(wh.depot, partner_ref=dep_no), what="Whse receives")).number
+    set_status(wh.depot, wh_no, Status.ACCEPTED)
+    await eventually(lambda: order_row(shop.depot, number=number).status == "accepted", what="the shop hears Accepted")
+    return shop, dep, wh, number, dep_no, wh_no
+
+
+async def _restart(side: Side, address: tuple[str, int]) -> None:
+    host, port = address
+    side.relay = Relay(side.depot, listen=f"{host}:{port}", worker_id=f"relay-{side.name}-2", policy=PATIENT,
+                       poll_interval=0.05, deadline=3.0)
+    await side.relay.start()
+
+
+def _answers_to(side: Side, notice_id: str) -> list[Notice]:
+    with side.depot.uow(write=False) as uow:
+        rows = [n for n in uow.session.scalars(select(Notice).where(Notice.kind == "notice.answer")).unique()
+                if (n.payload or {}).get("notice") == notice_id]
+        for n in rows:
+            uow.session.expunge(n)
+        return rows
+
+
+async def test_the_shops_cancellation_waits_for_the_warehouse_which_refuses(make_side):
+    shop, dep, wh, number, dep_no, wh_no = await _chain(make_side)
+    # the warehouse starts picking while its relay is down: the depot has not heard of it
+    address = wh.relay.address
+    await wh.relay.stop()
+    set_status(wh.depot, wh_no, Status.PICKED_UP)
+    cancel(shop.depot, number, CancellationRequest(ReasonCode.CLIENT_CANCELLED, comment="Customer left."))
+    (shop_c,) = _notices(shop, number, "order.cancellation")
+    await eventually(lambda: order_row(dep.depot, number=dep_no).status == "accepted"
+                     and _state(dep, dep_no, "order.cancellation") == "queued"
+                     and _notices(dep, dep_no, "order.cancellation")[0].attempts >= 1,
+                     what="the depot trying the warehouse")
+    # the depot has NOT answered the shop: its answer waits for the warehouse's
+    assert _answers_to(dep, shop_c.id) == []
+    assert _state(shop, number, "order.cancellation") == "sent"
+    assert Mark.NOTICE_WAITING in _marks(shop, number) and Mark.NOTICE_WAITING in _marks(dep, dep_no)
+    assert order_row(shop.depot, number=number).status == "accepted"
+
+    await _restart(wh, address)
+    row = await eventually(lambda: (r := order_row(shop.depot, number=number)).cancellation_refused and r,
+                           what="the shop to hear the warehouse's refusal")
+    assert "Whse refused" in row.cancellation_refused and "handled as a return" in row.cancellation_refused
+    assert row.status in ("accepted", "picked_up")
+    assert row.lines == {"BOX-S": (2, 0), "PALLET": (1, 0)}
+    (c,) = _notices(shop, number, "order.cancellation")
+    assert c.state == "acknowledged" and c.outcome == "refused"
+    # the depot answered only after the warehouse did
+    (wh_c,) = _notices(dep, dep_no, "order.cancellation")
+    (ans,) = _answers_to(dep, shop_c.id)
+    assert wh_c.outcome == "refused" and ans.created_at >= wh_c.acknowledged_at
+    assert ans.payload["outcome"] == "refused"
+    d = order_row(dep.depot, number=dep_no)
+    assert d.status in ("accepted", "picked_up") and d.lines == {"BOX-S": (2, 0), "PALLET": (1, 0)}
+    with dep.depot.uow(write=False) as uow:
+        canc = uow.session.scalars(select(Cancellation)).one()
+        assert canc.state == "refused"
+        texts = [f.text for f in uow.session.scalars(select(FollowUp))]
+    assert not any("Shop too" in t for t in texts)  # the shop asked: no "cancel it at Shop too"
+    assert order_row(wh.depot, number=wh_no).status == "picked_up"
+    for side, n in ((shop, number), (dep, dep_no), (wh, wh_no)):
+        await _all_final(side, n)
+
+
+async def test_the_shops_cancellation_waits_for_the_warehouse_which_accepts(make_side):
+    shop, dep, wh, number, dep_no, wh_no = await _chain(make_side)
+    cancel(shop.depot, number, CancellationRequest(ReasonCode.CLIENT_CANCELLED))
+    row = await eventually(lambda: (r := order_row(shop.depot, number=number)).status == "cancelled" and r,
+                           what="the shop's order cancelled")
+    assert row.lines == {"BOX-S": (2, 2), "PALLET": (1, 1)} and not row.cancellation_refused
+    (shop_c,) = _notices(shop, number, "order.cancellation")
+    assert shop_c.outcome == "accepted"
+    (wh_c,) = _notices(dep, dep_no, "order.cancellation")
+    (ans,) = _answers_to(dep, shop_c.id)
+    assert wh_c.outcome == "accepted" and ans.created_at >= wh_c.acknowledged_at
+    assert order_row(dep.depot, number=dep_no).status == "cancelled"
+    assert order_row(wh.depot, number=wh_no).status == "cancelled"
+    with dep.depot.uow(write=False) as uow:
+        assert uow.session.scalars(select(Cancellation)).one().state == "done"
+        assert [n.kind for n in uow.session.scalars(select(Notice).join(Notice.partner)
+                                                    .where(Notice.kind == "order.cancellation")).unique()
+                ] == ["order.cancellation"]  # only to the warehouse: the shop got the answer
+    for side, n in ((shop, number), (dep, dep_no), (wh, wh_no)):
+        await _all_final(side, n)
+
+
+async def test_no_answer_from_the_warehouse_in_time_makes_a_follow_up(make_side):
+    # the warehouse takes the message (200) but never answers
+    quiet = await ScriptedPartner(secret=SECRET + "-whse").start()
+    shop = await make_side("Shop", policy=PATIENT)
+    dep = await make_side("Depot", policy=PATIENT)
+    try:
+        link(shop, dep, a_sees_b=dict(role="warehouse"), b_sees_a=dict(role="channel"), secret=SECRET + "-shop")
+        add_partner(dep.depot, PartnerInput(name="Whse", role="warehouse", url=quiet.url, secret=SECRET + "-whse",
+                                            answer_within_seconds=1))
+        number = make_order(shop.depot)
+        dispatch(shop.depot, number, "Depot")
+        dep_no = (await eventually(lambda: order_row(dep.depot, partner_ref=number), what="Depot receives")).number
+        dispatch(dep.depot, dep_no, "Whse")
+        cancel(shop.depot, number, CancellationRequest(ReasonCode.CLIENT_CANCELLED))
+        await eventually(lambda: "order.cancellation" in quiet.kinds(), what="the warehouse gets the cancellation")
+
+        def chased() -> list[str]:
+            with dep.depot.uow(write=False) as uow:
+                return [f.text for f in uow.session.scalars(select(FollowUp)) if "has not answered" in f.text]
+
+        (text,) = await eventually(chased, what="the follow-up chasing the warehouse")
+        assert text == (f"Whse has not answered the cancellation of order {dep_no} within 1 second: "
+                        "ask them whether it is done; Shop is waiting for our answer too.")
+        # still waiting on both sides, and chased once only
+        assert _state(dep, dep_no, "order.cancellation") == "sent"
+        assert _state(shop, number, "order.cancellation") == "sent"
+        await asyncio.sleep(0.3)  # a few relay cycles (0.05 s each): no second follow-up
+        assert len(chased()) == 1
+    finally:
+        await quiet.stop()
+
+
+async def _depot_with_shop_and_warehouse(make_side, *, pass_on: bool) -> tuple[ScriptedPartner, Side, Side, str, str]:
+    shop = await ScriptedPartner(secret=SECRET + "-shop").start()
+    dep = await make_side("Depot", policy=PATIENT)
+    wh = await make_side("Whse", policy=PATIENT)
+    add_partner(dep.depot, PartnerInput(name="Shop", role="channel", url=shop.url, secret=SECRET + "-shop",
+                                        pass_cancellations=pass_on))
+    link(dep, wh, a_sees_b=dict(role="warehouse"), b_sees_a=dict(role="client"), secret=SECRET + "-whse")
+    receive(dep.depot, "Shop", {"id": "shop-1", "kind": "order.new", "order": "SH-1",
+                                "lines": [{"article": "BOX-S", "quantity": 2}]})
+    dep_no = order_row(dep.depot, partner_ref="SH-1").number
+    dispatch(dep.depot, dep_no, "Whse")
+    wh_no = (await eventually(lambda: order_row(wh.depot, partner_ref=dep_no), what="Whse receives")).number
+    return shop, dep, wh, dep_no, wh_no
+
+
+@pytest.mark.parametrize("pass_on", [False, True])
+async def test_the_channel_hears_only_once_the_warehouse_accepted(make_side, pass_on):
+    shop, dep, wh, dep_no, wh_no = await _depot_with_shop_and_warehouse(make_side, pass_on=pass_on)
+    try:
+        address = wh.relay.address
+        await wh.relay.stop()
+        cancel(dep.depot, dep_no, CancellationRequest(ReasonCode.DAMAGED))
+        await eventually(lambda: _notices(dep, dep_no, "order.cancellation")[0].attempts >= 1,
+                         what="the depot trying the warehouse")
+        # nothing for the shop yet: no notice, no follow-up
+        assert [n.partner_id for n in _notices(dep, dep_no, "order.cancellation")] == [
+            _notices(dep, dep_no, "order.cancellation")[0].partner_id]
+        assert "order.cancellation" not in shop.kinds()
+        with dep.depot.uow(write=False) as uow:
+            assert uow.session.scalars(select(FollowUp)).all() == []
+        await _restart(wh, address)
+        await eventually(lambda: order_row(dep.depot, number=dep_no).status == "cancelled", what="cancelled")
+        with dep.depot.uow(write=False) as uow:
+            texts = [f.text for f in uow.session.scalars(select(FollowUp))]
+        if pass_on:
+            arrival = await eventually(lambda: next((a for a in shop.arrivals if a.kind == "order.cancellation"), None),
+                                       what="the shop to get the cancellation")
+            assert arrival.body["your_ref"] == "SH-1" and arrival.body["lines"] == {"BOX-S": 2}
+            assert arrival.body["cancellation"] and arrival.body["reason"] == "DAMAGED"
+            assert texts == []
+        else:
+            assert texts == [f"Cancel order {dep_no} at Shop too."]
+            assert "order.cancellation" not in shop.kinds()
+        assert order_row(wh.depot, number=wh_no).status == "cancelled"
+    finally:
+        await shop.stop()
+
+
+async def test_the_channel_hears_nothing_when_the_warehouse_refused(make_side):
+    shop, dep, wh, dep_no, wh_no = await _depot_with_shop_and_warehouse(make_side, pass_on=True)
+    try:
+        set_status(wh.depot, wh_no, Status.ACCEPTED)
+        await eventually(lambda: order_row(dep.depot, number=dep_no).status == "accepted", what="Accepted")
+        address = wh.relay.address
+        await wh.relay.stop()
+        set_status(wh.depot, wh_no, Status.PICKED_UP)
+        cancel(dep.depot, dep_no, CancellationRequest(ReasonCode.DAMAGED))
+        await _restart(wh, address)
+        row = await eventually(lambda: (r := order_row(dep.depot, number=dep_no)).cancellation_refused and r,
+                               what="the refusal")
+        assert row.lines == {"BOX-S": (2, 0)}
+        await eventually(lambda: _state(dep, dep_no, "order.cancellation") == "acknowledged", what="answered")
+        assert "order.cancellation" not in shop.kinds()
+        with dep.depot.uow(write=False) as uow:
+            texts = [f.text for f in uow.session.scalars(select(FollowUp))]
+        assert not any("Shop" in t for t in texts)
+        assert [k for k, p, _st in notice_states(dep.depot, dep_no) if p == "Shop"] == [
+            "notice.answer", "order.status", "order.status"]  # its order's receipt, Accepted, Picked up
+    finally:
+        await shop.stop()

@@ -47,6 +47,7 @@ from .rules import (
     react_to_status,
     reason_refusals,
     reject_refusals,
+    tell_source_of_cancellation,
 )
 
 __all__ = [
@@ -81,6 +82,7 @@ __all__ = [
     "move_refusal",
     "plan_archive",
     "plan_cancellation",
+    "tell_source_of_cancellation",
     "plan_dispatch",
     "plan_refuse_cancel_request",
     "plan_reject",

@@ -210,6 +210,9 @@ class PartnerFacts:
     rejection_maps_to: RejectionMapsTo = RejectionMapsTo.REJECTED
     pass_cancellations: bool = False
     link_stopped: bool = False  # the partner answered 410 Gone: nothing more is sent
+    #: how long we wait for this partner's business answer (a warehouse's yes or no to a
+    #: cancellation) before a follow-up asks a person to chase it; 0 = no limit
+    answer_within_seconds: int = 1800
 
 
 @dataclass(frozen=True)

@@ -175,6 +175,11 @@ class Plan:
     undoable: bool = False  # within the undo window
     final: bool = False  # the result cannot be changed afterwards (terminal)
     extra: Mapping[str, object] = field(default_factory=dict)
+    #: what is done only once the partner the change waits for (a warehouse) confirms it, and
+    #: never if it refuses: passing a cancellation on to the channel, or the follow-up to
+    #: cancel it there too (SPEC 4.4)
+    on_confirm: tuple[NoticePlan, ...] = ()
+    on_confirm_followups: tuple[FollowUpPlan, ...] = ()
 
     @property
     def allowed(self) -> bool:
@@ -197,6 +202,13 @@ class Plan:
             lines.append("It is taken back from the partner and can be dispatched again.")
         lines.extend(n.describe() for n in self.notices)
         lines.extend(f"A follow-up is created: {f.text}" for f in self.followups)
+        if self.on_confirm or self.on_confirm_followups:
+            who = next((n.partner for n in self.notices if n.awaits_answer), "the partner")
+            lines.extend(f"Once {who} confirms: {n.describe()}" for n in self.on_confirm)
+            lines.extend(
+                f"Once {who} confirms, a follow-up is created: {f.text}"
+                for f in self.on_confirm_followups
+            )
         if not self.notices and not self.warnings:
             lines.append("Nobody outside the depot will be told.")
         lines.extend(self.warnings)
@@ -219,6 +231,8 @@ class Plan:
             self,
             notices=tuple(n for n in self.notices if n.partner != partner),
             followups=tuple(f for f in self.followups if f.partner != partner),
+            on_confirm=tuple(n for n in self.on_confirm if n.partner != partner),
+            on_confirm_followups=tuple(f for f in self.on_confirm_followups if f.partner != partner),
         )
 
 
@@ -508,16 +522,21 @@ def plan_cancellation(order: OrderFacts, req: CancellationRequest, now: datetime
         notices.append(n)
         followups.extend(f)
         told.append(order.assignee)
+    waits = any(n.awaits_answer for n in notices)
+    on_confirm: tuple[NoticePlan, ...] = ()
+    on_confirm_followups: tuple[FollowUpPlan, ...] = ()
     src = order.source
     if src is not None:
-        if warehouse is not None and src.role is Role.CHANNEL and not src.pass_cancellations:
-            followups.append(
-                FollowUpPlan(src.name, f"Cancel order {order.number} at {src.name} too.")
-            )
+        told_src, fups = tell_source_of_cancellation(order, now, warehouse=warehouse is not None)
+        if waits:
+            # the warehouse may refuse (picking started): the channel hears nothing until it
+            # confirmed, and nothing at all if it refused
+            on_confirm = tuple(replace(n, held=False) for n in told_src)
+            on_confirm_followups = tuple(fups)
         else:
-            n, f = _notice(src, NoticeKind.CANCELLATION, order, now)
-            notices.append(n)
-            followups.extend(f)
+            notices.extend(told_src)
+            followups.extend(fups)
+        if told_src:
             told.append(src)
     refusals.extend(reason_refusals(req.reason, req.comment, told))
     awaits = any(n.awaits_answer for n in notices)
@@ -543,7 +562,24 @@ def plan_cancellation(order: OrderFacts, req: CancellationRequest, now: datetime
         undoable=True,
         final=to is Status.CANCELLED,
         extra={"quantities": wanted, "partial": partial},
+        on_confirm=on_confirm,
+        on_confirm_followups=on_confirm_followups,
     )
+
+
+def tell_source_of_cancellation(
+    order: OrderFacts, now: datetime, *, warehouse: bool
+) -> tuple[tuple[NoticePlan, ...], list[FollowUpPlan]]:
+    """How the client or channel an order came from hears of its cancellation (SPEC 4.4): a
+    cancellation at a warehouse is never passed on to a channel (unless it passes them on);
+    a follow-up asks a person to cancel it there too."""
+    src = order.source
+    if src is None:
+        return (), []
+    if warehouse and src.role is Role.CHANNEL and not src.pass_cancellations:
+        return (), [FollowUpPlan(src.name, f"Cancel order {order.number} at {src.name} too.")]
+    n, f = _notice(src, NoticeKind.CANCELLATION, order, now)
+    return (n,), f
 
 
 def plan_archive(order: OrderFacts, archive: bool = True) -> Plan:

@@ -39,6 +39,7 @@ from ..domain import (
     react_to_rejection,
     react_to_revocation,
     react_to_status,
+    tell_source_of_cancellation,
 )
 from ..store.models import (
     AuditEntry,
@@ -496,6 +497,7 @@ def _apply_cancellation(
     comment: str,
     their_number: str | None,
     detail: str,
+    message_id: str | None = None,
 ) -> ActionResult:
     """A cancellation on a partner's word: the change, the cancellation record with its number,
     the cancelled quantities, and notices (not held: nothing to undo) to the partners further
@@ -539,6 +541,9 @@ def _apply_cancellation(
             state="pending" if pending else "done",
             created_at=depot.now(),
             actor=f"partner:{partner.name}",
+            # the partner's answer waits for the warehouse's (SPEC 7): who gets it, for which
+            requested_by_id=partner.id if pending else None,
+            request_message_id=message_id if pending else None,
         )
     )
     s.flush()
@@ -572,9 +577,13 @@ def _react(
             comment=comment,
             their_number=their_number,
             detail=f"{partner.name} sent a {what}: {r.message}",
+            message_id=msg["id"],
         )
         text = r.message if r.plan.awaits_answer else result.message
         entry_id = result.audit_id
+        if r.plan.leaving_out(partner.name).awaits_answer and r.answer == Outcome.ACCEPTED.value:
+            # a warehouse has the order: our answer is its answer, given when it comes
+            r = replace(r, answer=None)
     else:
         if r.to_status is not None and r.to_status.value != order.status:
             order.status = r.to_status.value
@@ -754,6 +763,7 @@ def _on_answer(
         return None, f"Notice {nid} {outcome.value}."
     frm = order.status
     kind = NoticeKind(notice.kind)
+    notice.answer_due_at = None
     if kind is NoticeKind.CANCELLATION and notice.awaits_answer:
         cn = (notice.payload or {}).get("cancellation")
         canc = (
@@ -794,6 +804,9 @@ def _on_answer(
                 {partner.name: partner},
                 depot.now(),
             )
+        flag_modified(order, "status")
+        s.flush()
+        _pass_on_answer(depot, s, order, partner, canc, outcome, text)
     elif (
         kind is NoticeKind.CANCEL_REQUEST
         and outcome is Outcome.ACCEPTED
@@ -845,6 +858,63 @@ def _settle_requests(
         n.claimed_by = None
         n.lease_until = None
     return open_requests
+
+
+def _pass_on_answer(
+    depot: Depot,
+    s: Session,
+    order: Order,
+    warehouse: Partner,
+    canc: Cancellation | None,
+    outcome: Outcome,
+    text: str,
+) -> None:
+    """A warehouse answered a cancellation: now, and only now, the partners further up hear of
+    it. The partner whose cancellation it was gets the warehouse's answer as ours (accepted, or
+    refused with its message); otherwise the client or channel the order came from is told of
+    the cancellation (or a follow-up asks a person to cancel it there too), and only if the
+    warehouse accepted (SPEC 4.4)."""
+    requester = s.get(Partner, canc.requested_by_id) if canc and canc.requested_by_id else None
+    if requester is not None and canc is not None and canc.request_message_id:
+        words = text or (
+            "Cancelled." if outcome is Outcome.ACCEPTED else f"{warehouse.name} refused it."
+        )
+        if outcome is Outcome.REFUSED:
+            words = f"{warehouse.name} refused: {words}" if text else words
+        _answer(
+            depot,
+            s,
+            order,
+            requester,
+            {"id": canc.request_message_id, "order": order.partner_ref},
+            outcome.value,
+            words,
+        )
+    if outcome is not Outcome.ACCEPTED or order.source is None:
+        return
+    if requester is not None and requester.id == order.source_id:
+        return  # it was theirs: the answer above tells them
+    facts = order_facts(order)
+    notices, fups = tell_source_of_cancellation(facts, depot.now(), warehouse=True)
+    written = [
+        add_notice(
+            s,
+            order,
+            order.source,
+            replace(n, held=False),
+            now=depot.now(),
+            undo_seconds=0,
+            extra={
+                "reason": canc.reason if canc else None,
+                "comment": canc.comment if canc else "",
+                "lines": dict(canc.lines) if canc else {},
+                "partial": bool(canc.partial) if canc else False,
+                "cancellation": canc.number if canc else None,
+            },
+        )
+        for n in notices
+    ]
+    write_followups(s, order, fups, written, {order.source.name: order.source}, depot.now())
 
 
 def _on_cancel_request_refused(

@@ -35,7 +35,15 @@ from sqlalchemy import exists, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from ..domain import NoticeKind, NoticeState, Transport
-from ..store.models import AuditEntry, FollowUp, Notice, Order, Partner, ReceivedMessage
+from ..store.models import (
+    AuditEntry,
+    Cancellation,
+    FollowUp,
+    Notice,
+    Order,
+    Partner,
+    ReceivedMessage,
+)
 from ..text import clean
 from .core import Depot, NotFound, Refused
 
@@ -216,6 +224,51 @@ def _park_stopped(s: Session, now: datetime, pg: bool) -> int:
     return len(parked)
 
 
+def _chase_answers(s: Session, now: datetime, pg: bool) -> int:
+    """Sent notices whose answer the change waits for (a warehouse's yes or no to a
+    cancellation), unanswered past the partner's answer_within_seconds: a follow-up asks a
+    person to chase it, once; the notice stays sent (the answer may still come)."""
+    q = select(Notice).where(
+        Notice.state == NoticeState.SENT.value,
+        Notice.answer_due_at.is_not(None),
+        Notice.answer_due_at <= now,
+    )
+    if pg:
+        q = q.with_for_update(skip_locked=True, of=Notice)
+    late = list(s.scalars(q).unique())
+    for n in late:
+        n.answer_due_at = None
+        what = "the " + notice_label(n.kind, n.order.number if n.order is not None else None)
+        waits = ""
+        if n.order is not None:
+            asked = s.scalars(
+                select(Partner.name)
+                .join(Cancellation, Cancellation.requested_by_id == Partner.id)
+                .where(Cancellation.order_id == n.order_id, Cancellation.state == "pending")
+            ).first()
+            if asked:
+                waits = f"; {asked} is waiting for our answer too"
+        s.add(FollowUp(
+            order_id=n.order_id,
+            partner_id=n.partner_id,
+            notice_id=n.id,
+            text=f"{n.partner.name} has not answered {what} within "
+                 f"{_duration(n.partner.answer_within_seconds)}: ask them whether it is done{waits}.",
+            created_at=now,
+        ))
+    return len(late)
+
+
+def _duration(seconds: int) -> str:
+    if seconds % 3600 == 0 and seconds >= 3600:
+        h = seconds // 3600
+        return f"{h} hour{'s' if h > 1 else ''}"
+    if seconds % 60 == 0 and seconds >= 60:
+        m = seconds // 60
+        return f"{m} minute{'s' if m > 1 else ''}"
+    return f"{seconds} second{'s' if seconds != 1 else ''}"
+
+
 def _to_follow_up(s: Session, n: Notice, now: datetime, why: str) -> FollowUp:
     n.state = NoticeState.FOLLOW_UP.value
     n.next_attempt_at = None
@@ -273,7 +326,7 @@ def claim_due(depot: Depot, worker_id: str, *, limit: int = 64, lease_seconds: f
 
 def _claim(s: Session, worker_id: str, limit: int, now: datetime, lease_until: datetime) -> tuple[list[ClaimedNotice], int]:
     pg = _is_pg(s)
-    changed = _release_held(s, now, pg) + _park_stopped(s, now, pg)
+    changed = _release_held(s, now, pg) + _park_stopped(s, now, pg) + _chase_answers(s, now, pg)
     q = _due_query(now, limit)
     if pg:
         q = q.with_for_update(skip_locked=True, of=Notice)
@@ -358,18 +411,25 @@ def _record(s: Session, worker_id: str, results: Sequence[tuple[str, Delivery]],
         return [], 0
     applied: list[bool] = []
     ids = [nid for nid, _ in results]
-    q = select(Notice.id, Notice.claimed_by, Notice.lease_until, Notice.state, Notice.partner_id,
-               Notice.kind).where(Notice.id.in_(ids))
+    q = (
+        select(Notice.id, Notice.claimed_by, Notice.lease_until, Notice.state, Notice.partner_id,
+               Notice.kind, Notice.awaits_answer, Partner.answer_within_seconds)
+        .join(Partner, Notice.partner_id == Partner.id)
+        .where(Notice.id.in_(ids))
+    )
     if _is_pg(s):
         q = q.with_for_update(of=Notice)
     held: dict[str, int] = {}
     answers: set[str] = set()
-    for nid, claimed_by, lease_until, state, partner_id, kind in s.execute(q):
+    awaiting: dict[str, int] = {}  # sent, the change waits for the answer: chased after N s
+    for nid, claimed_by, lease_until, state, partner_id, kind, awaits, within in s.execute(q):
         if (claimed_by == worker_id and lease_until is not None and lease_until >= now
                 and state == NoticeState.QUEUED.value):
             held[nid] = partner_id
             if kind == NoticeKind.ANSWER.value:
                 answers.add(nid)
+            elif awaits and within:
+                awaiting[nid] = within
     sent: list[str] = []
     contacted: set[int] = set()
     others: list[tuple[str, Delivery]] = []
@@ -402,6 +462,14 @@ def _record(s: Session, worker_id: str, results: Sequence[tuple[str, Delivery]],
             .values(state=NoticeState.ACKNOWLEDGED.value, acknowledged_at=now)
             .execution_options(synchronize_session=False)
         )
+    sent_ids = set(sent)
+    for nid, within in awaiting.items():
+        if nid in sent_ids:
+            s.execute(
+                update(Notice).where(Notice.id == nid)
+                .values(answer_due_at=now + timedelta(seconds=within))
+                .execution_options(synchronize_session=False)
+            )
     if contacted:
         s.execute(
             update(Partner).where(Partner.id.in_(contacted)).values(last_contact_at=now)
@@ -430,6 +498,8 @@ def _apply(s: Session, n: Notice, d: Delivery, now: datetime, policy: RetryPolic
         if n.kind == NoticeKind.ANSWER.value:
             n.state = NoticeState.ACKNOWLEDGED.value
             n.acknowledged_at = now
+        elif n.awaits_answer and p.answer_within_seconds:
+            n.answer_due_at = now + timedelta(seconds=p.answer_within_seconds)
         return
     error = d.error or "no reason given"
     p.last_error = f"{_label(n)}: {error}"
@@ -596,6 +666,14 @@ def peek(depot: Depot) -> Peek:
                     Notice.state == NoticeState.QUEUED.value,
                     Partner.link_stopped.is_(True),
                     or_(Notice.lease_until.is_(None), Notice.lease_until < now),
+                ).limit(1)
+            ) is not None
+        if not due:
+            due = s.scalar(
+                select(Notice.id).where(
+                    Notice.state == NoticeState.SENT.value,
+                    Notice.answer_due_at.is_not(None),
+                    Notice.answer_due_at <= now,
                 ).limit(1)
             ) is not None
     waiting = rows.get(NoticeState.HELD.value, 0) + rows.get(NoticeState.QUEUED.value, 0)

@@ -32,6 +32,9 @@ class PartnerInput:
     auto_trash: bool = False
     rejection_maps_to: str = "rejected"
     pass_cancellations: bool = False
+    #: how long we wait for this partner's answer (a warehouse's yes or no to a cancellation)
+    #: before a follow-up chases it; 0 = no limit
+    answer_within_seconds: int = 1800
 
 
 def _choice(enum: Any, value: str, what: str) -> str:
@@ -71,6 +74,8 @@ def check_partner(p: PartnerInput) -> dict[str, Any]:
         raise InvalidInput(f"{email!r} is not an e-mail address.")
     if p.window_seconds < 0:
         raise InvalidInput("The cancellation window cannot be negative.")
+    if p.answer_within_seconds < 0:
+        raise InvalidInput("The time to wait for the partner's answer cannot be negative.")
     if cancel_method == CancelMethod.API_WINDOW.value and p.window_seconds <= 0:
         raise InvalidInput("Cancel method api-window needs --window SECONDS (more than 0).")
     if cancel_method == CancelMethod.EMAIL.value and not email:
@@ -90,6 +95,7 @@ def check_partner(p: PartnerInput) -> dict[str, Any]:
         auto_trash=p.auto_trash,
         rejection_maps_to=maps_to,
         pass_cancellations=p.pass_cancellations,
+        answer_within_seconds=p.answer_within_seconds,
     )
 
 

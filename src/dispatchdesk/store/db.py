@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from .models import DepotMeta
 
 #: The newest migration. tests/test_migrations.py checks it matches Alembic's head.
-HEAD_REVISION = "0003"
+HEAD_REVISION = "0004"
 MIGRATIONS = Path(__file__).parent / "migrations"
 BUSY_TIMEOUT_MS = 5000
 

@@ -102,6 +102,8 @@ class Partner(Base):
     rejection_maps_to: Mapped[str] = mapped_column(String(20), default="rejected")
     pass_cancellations: Mapped[bool] = mapped_column(Boolean, default=False)
     link_stopped: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: how long we wait for this partner's business answer before a follow-up chases it
+    answer_within_seconds: Mapped[int] = mapped_column(Integer, default=1800, server_default="1800")
     last_contact_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
     last_error_at: Mapped[datetime | None]
@@ -238,6 +240,8 @@ class Notice(Base):
     claimed_by: Mapped[str | None] = mapped_column(String(100))
     lease_until: Mapped[datetime | None]
     awaits_answer: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: sent and awaiting the partner's answer: when a follow-up chases it (then cleared)
+    answer_due_at: Mapped[datetime | None]
 
     partner: Mapped[Partner] = relationship(lazy="joined")
     order: Mapped[Order | None] = relationship()
@@ -282,6 +286,10 @@ class Cancellation(Base):
     answer: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     actor: Mapped[str] = mapped_column(String(100))
+    #: a partner's cancellation (or revocation) whose answer waits for a warehouse's: who sent
+    #: it and the id of their message, answered once the warehouse has
+    requested_by_id: Mapped[int | None] = mapped_column(ForeignKey("partners.id"))
+    request_message_id: Mapped[str | None] = mapped_column(String(100))
 
 
 class ReceivedMessage(Base):

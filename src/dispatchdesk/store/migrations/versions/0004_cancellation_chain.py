@@ -1,0 +1,41 @@
+"""the cancellation chain (issue 9): how long a partner's answer may take (partners), when a
+sent notice's missing answer is chased (notices), and whose cancellation waits for a
+warehouse's answer (cancellations).
+
+Revision ID: 0004
+Revises: 0003
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0004"
+down_revision = "0003"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("partners") as batch:
+        batch.add_column(
+            sa.Column("answer_within_seconds", sa.Integer(), nullable=False, server_default="1800")
+        )
+    with op.batch_alter_table("notices") as batch:
+        batch.add_column(sa.Column("answer_due_at", sa.DateTime(timezone=True), nullable=True))
+    with op.batch_alter_table("cancellations") as batch:
+        batch.add_column(sa.Column("requested_by_id", sa.Integer(), nullable=True))
+        batch.add_column(sa.Column("request_message_id", sa.String(length=100), nullable=True))
+        batch.create_foreign_key(
+            op.f("fk_cancellations_requested_by_id_partners"), "partners", ["requested_by_id"], ["id"]
+        )
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("cancellations") as batch:
+        batch.drop_constraint(op.f("fk_cancellations_requested_by_id_partners"), type_="foreignkey")
+        batch.drop_column("request_message_id")
+        batch.drop_column("requested_by_id")
+    with op.batch_alter_table("notices") as batch:
+        batch.drop_column("answer_due_at")
+    with op.batch_alter_table("partners") as batch:
+        batch.drop_column("answer_within_seconds")
