@@ -68,6 +68,7 @@ __all__ = [
     "record_result",
     "record_results",
     "release_claims",
+    "renew_claims",
     "retry",
     "skip",
 ]
@@ -547,6 +548,32 @@ def _label(n: Notice) -> str:
 def _audit(s: Session, n: Notice, now: datetime, action: str, detail: str, actor: str = RELAY_ACTOR) -> None:
     s.add(AuditEntry(order_id=n.order_id, at=now, actor=actor, action=action, detail=detail,
                      notices=[n.id]))
+
+
+def renew_claims(depot: Depot, worker_id: str, notice_ids: Sequence[str], *,
+                 lease_seconds: float) -> set[str]:
+    """The heartbeat: extend the leases this worker still holds (same worker, lease not yet
+    run out, still queued) to now + lease_seconds, in one write transaction. Returns the ids
+    still held; a claim that already ran out is not taken back (another worker may have it)."""
+    if not notice_ids:
+        return set()
+    now = depot.now()
+    until = now + timedelta(seconds=lease_seconds)
+    held: set[str] = set()
+    with depot.uow() as uow:
+        s = uow.session
+        for i in range(0, len(notice_ids), 500):
+            chunk = list(notice_ids[i:i + 500])
+            mine = (Notice.id.in_(chunk), Notice.claimed_by == worker_id,
+                    Notice.state == NoticeState.QUEUED.value, Notice.lease_until >= now)
+            s.execute(
+                update(Notice).where(*mine).values(lease_until=until)
+                .execution_options(synchronize_session=False)
+            )
+            held.update(s.scalars(select(Notice.id).where(
+                Notice.id.in_(chunk), Notice.claimed_by == worker_id, Notice.lease_until == until)))
+        uow.commit()
+    return held
 
 
 def release_claims(depot: Depot, worker_id: str, notice_ids: Sequence[str]) -> int:
