@@ -139,13 +139,15 @@ def test_same_partner_ref_from_another_partner_is_another_order(depot):
     assert a.order != b.order
 
 
-def test_message_id_reused_by_another_partner_is_refused_not_dropped(counts, depot):
+def test_message_id_reused_by_another_partner_is_its_own_message(counts, depot):
+    # ids are unique per partner (issue 9 item 9): another partner's message is never dropped
+    # as a "repeat", nor refused
     m = new_order_msg("PC-1")
-    receive(depot, "Plain Client", m)
-    c = counts(depot)
-    with pytest.raises(InvalidInput, match="already used by another partner"):
-        receive(depot, "Northwind Retail", {**m, "order": "NW-1"})
-    assert counts(depot) == c
+    a = receive(depot, "Plain Client", m)
+    b = receive(depot, "Northwind Retail", {**m, "order": "NW-1"})
+    assert not b.duplicate and a.order != b.order
+    again = receive(depot, "Northwind Retail", {**m, "order": "NW-1"})
+    assert again.duplicate and again.order == b.order
 
 
 def test_order_new_from_a_subcontractor_is_refused(counts, depot):

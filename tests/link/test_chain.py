@@ -41,7 +41,7 @@ from dispatchdesk.services import (
     trash,
 )
 from dispatchdesk.services.queries import board
-from dispatchdesk.store.models import Cancellation, FollowUp, Notice
+from dispatchdesk.store.models import Cancellation, FollowUp, Notice, Order, ReceivedMessage
 
 
 async def _pair(make_side, *, a_sees_b, b_sees_a, **kw) -> tuple[Side, Side]:
@@ -395,3 +395,68 @@ async def test_the_channel_hears_nothing_when_the_warehouse_refused(make_side):
             "notice.answer", "order.status", "order.status"]  # its order's receipt, Accepted, Picked up
     finally:
         await shop.stop()
+
+
+# --------------------------------------------------------------------------- item 9
+
+
+async def test_two_depots_may_use_the_same_message_id(make_side):
+    """Message ids are unique per partner: Alpha's and Charlie's messages with one id are two
+    messages at Bravo, both applied, each answered."""
+    a = await make_side("Alpha")
+    b = await make_side("Bravo")
+    c = await make_side("Charlie")
+    link(a, b, a_sees_b=dict(role="subcontractor"), b_sees_a=dict(role="client"), secret=SECRET + "-ab")
+    link(c, b, a_sees_b=dict(role="subcontractor"), b_sees_a=dict(role="client"), secret=SECRET + "-cb")
+    na, nc = make_order(a.depot), make_order(c.depot)
+    dispatch(a.depot, na, "Bravo")
+    dispatch(c.depot, nc, "Bravo")
+    # Charlie's notice gets the id Alpha's has (as two independent depots could)
+    with a.depot.uow(write=False) as uow:
+        shared = uow.session.scalars(select(Notice.id).where(Notice.kind == "order.new")).one()
+    with c.depot.uow() as uow:
+        n = uow.session.scalars(select(Notice).where(Notice.kind == "order.new")).unique().one()
+        n.id = shared
+        uow.commit()
+
+    def sources() -> list[str]:
+        with b.depot.uow(write=False) as uow:
+            return sorted(o.source.name for o in uow.session.scalars(select(Order)).unique())
+
+    assert await eventually(lambda: len(sources()) == 2 and sources(), what="both orders at Bravo") == [
+        "Alpha", "Charlie"]
+    with b.depot.uow(write=False) as uow:
+        assert sorted(uow.session.scalars(select(ReceivedMessage.partner_id).where(ReceivedMessage.id == shared))) == [1, 2]
+    await eventually(lambda: _state(a, na, "order.new") == "acknowledged", what="Alpha answered")
+    await eventually(lambda: _state(c, nc, "order.new") == "acknowledged", what="Charlie answered")
+
+
+async def test_the_digest_is_kept_in_the_messages_own_transaction(make_side, monkeypatch):
+    """A replay (the id again, another body) is refused even when nothing runs after the
+    commit: the digest is written with the message, not in a second transaction."""
+    import json
+
+    import aiohttp
+
+    from dispatchdesk.link import endpoint
+    from dispatchdesk.link.signing import sign
+    from dispatchdesk.services import outbox
+
+    # nothing that would run after the commit writes a digest
+    monkeypatch.setattr(outbox, "note_received", lambda *a, **k: None)
+    monkeypatch.setattr(endpoint, "note_received", lambda *a, **k: None, raising=False)
+    b = await make_side("Bravo")
+    add_partner(b.depot, PartnerInput(name="Alpha", role="client", secret=SECRET))
+    msg = {"id": "m-1", "kind": "order.new", "order": "A-1", "lines": [{"article": "BOX", "quantity": 1}]}
+
+    async def post(m: dict) -> tuple[int, dict]:
+        body = json.dumps(m)
+        async with aiohttp.ClientSession() as http, http.post(b.url, data=body, headers=sign(SECRET, m["id"], body)) as r:
+            return r.status, await r.json()
+
+    assert (await post(msg))[0] == 200
+    with b.depot.uow(write=False) as uow:
+        assert uow.session.scalars(select(ReceivedMessage)).one().result["digest"]
+    status, answer = await post({**msg, "order": "A-2"})
+    assert (status, answer["code"]) == (409, "replay")
+    assert (await post(msg))[1]["duplicate"] is True

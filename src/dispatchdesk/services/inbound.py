@@ -181,8 +181,10 @@ def _find_order(s: Session, partner: Partner, msg: dict[str, Any]) -> Order:
     return o
 
 
-def receive(depot: Depot, partner_name: str, msg: Any) -> ReceiveResult:
-    """Apply one message from a partner, exactly once."""
+def receive(depot: Depot, partner_name: str, msg: Any, *, digest: str | None = None) -> ReceiveResult:
+    """Apply one message from a partner, exactly once. An id is unique per partner. `digest`
+    (the link endpoint's, of the body) is kept with it in the same transaction, so that the id
+    reused with another body is recognised as a replay."""
     if not isinstance(msg, dict):
         raise InvalidInput("The message must be a JSON object.")
     mid = _str(msg, "id", limit=100)
@@ -196,14 +198,11 @@ def receive(depot: Depot, partner_name: str, msg: Any) -> ReceiveResult:
         partner = s.scalars(select(Partner).where(Partner.name == partner_name)).one_or_none()
         if partner is None:
             raise NotFound(f"No partner named {partner_name!r}.")
-        seen = s.get(ReceivedMessage, mid)
-        if seen is not None and seen.partner_id != partner.id:
-            # ids are unique per depot in the store: never let one partner's id swallow
-            # another partner's message as a "repeat"
-            raise InvalidInput(
-                f"Message id {mid!r} was already used by another partner; "
-                "every message needs its own id."
+        seen = s.scalars(
+            select(ReceivedMessage).where(
+                ReceivedMessage.partner_id == partner.id, ReceivedMessage.id == mid
             )
+        ).one_or_none()
         if seen is not None:
             r = seen.result or {}
             return ReceiveResult(
@@ -228,7 +227,11 @@ def receive(depot: Depot, partner_name: str, msg: Any) -> ReceiveResult:
                 partner_id=partner.id,
                 kind=kind.value,
                 received_at=depot.now(),
-                result={"order": order_number, "result": text},
+                result={
+                    "order": order_number,
+                    "result": text,
+                    **({"digest": digest} if digest else {}),
+                },
             )
         )
         try:

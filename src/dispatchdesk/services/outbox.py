@@ -750,14 +750,19 @@ class ReceivedInfo:
     digest: str | None
 
 
-def received(depot: Depot, message_id: str) -> ReceivedInfo | None:
-    """A partner's message already applied, with its original result (for repeats)."""
+def received(depot: Depot, message_id: str, partner: str | None = None) -> ReceivedInfo | None:
+    """A partner's message already applied, with its original result (for repeats). Ids are
+    unique per partner: give the partner, else the first partner's message with that id."""
     with depot.uow(write=False) as uow:
-        row = uow.session.execute(
+        q = (
             select(ReceivedMessage, Partner.name)
             .join(Partner, ReceivedMessage.partner_id == Partner.id)
             .where(ReceivedMessage.id == message_id)
-        ).first()
+            .order_by(ReceivedMessage.received_at)
+        )
+        if partner is not None:
+            q = q.where(Partner.name == partner)
+        row = uow.session.execute(q).first()
         if row is None:
             return None
         m, name = row
@@ -765,11 +770,15 @@ def received(depot: Depot, message_id: str) -> ReceivedInfo | None:
         return ReceivedInfo(m.id, name, m.kind, result, result.get("digest"))
 
 
-def note_received(depot: Depot, message_id: str, digest: str) -> None:
+def note_received(depot: Depot, message_id: str, digest: str, partner: str | None = None) -> None:
     """Remember the body digest of an applied message, so that its id reused with another body
-    is recognised as a replay. (receive() keeps the id and the result, not the body.)"""
+    is recognised as a replay. (receive(..., digest=) keeps it in the message's own transaction;
+    this is for a message applied without one.)"""
     with depot.uow() as uow:
-        m = uow.session.get(ReceivedMessage, message_id)
+        q = select(ReceivedMessage).where(ReceivedMessage.id == message_id)
+        if partner is not None:
+            q = q.join(Partner, ReceivedMessage.partner_id == Partner.id).where(Partner.name == partner)
+        m = uow.session.scalars(q).first()
         if m is None or (m.result or {}).get("digest") == digest:
             return
         m.result = {**(m.result or {}), "digest": digest}

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Text,
     TypeDecorator,
@@ -293,11 +294,14 @@ class Cancellation(Base):
 
 
 class ReceivedMessage(Base):
-    """Ids of partners' messages already applied, so a repeat is applied once."""
+    """Ids of partners' messages already applied, so a repeat is applied once. An id is unique
+    per partner (two partners may well use the same id); the result keeps the body's digest,
+    written in the same transaction as the message, so a reused id with another body is a replay."""
 
     __tablename__ = "received_messages"
     id: Mapped[str] = mapped_column(String(100), primary_key=True)
-    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"))
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"), primary_key=True)
     kind: Mapped[str] = mapped_column(String(40))
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
     result: Mapped[dict[str, Any] | None]
+    __table_args__ = (PrimaryKeyConstraint("partner_id", "id"),)

@@ -1,6 +1,7 @@
 """the cancellation chain (issue 9): how long a partner's answer may take (partners), when a
-sent notice's missing answer is chased (notices), and whose cancellation waits for a
-warehouse's answer (cancellations).
+sent notice's missing answer is chased (notices), whose cancellation waits for a warehouse's
+answer (cancellations); and a partner's message id is unique per partner, not per depot
+(received_messages' primary key becomes (partner_id, id); every stored message is kept).
 
 Revision ID: 0004
 Revises: 0003
@@ -28,9 +29,16 @@ def upgrade() -> None:
         batch.create_foreign_key(
             op.f("fk_cancellations_requested_by_id_partners"), "partners", ["requested_by_id"], ["id"]
         )
+    with op.batch_alter_table("received_messages", recreate="always") as batch:
+        batch.drop_constraint(op.f("pk_received_messages"), type_="primary")
+        batch.create_primary_key(op.f("pk_received_messages"), ["partner_id", "id"])
 
 
 def downgrade() -> None:
+    # (fails if two partners used the same id meanwhile: such rows cannot live in the old key)
+    with op.batch_alter_table("received_messages", recreate="always") as batch:
+        batch.drop_constraint(op.f("pk_received_messages"), type_="primary")
+        batch.create_primary_key(op.f("pk_received_messages"), ["id"])
     with op.batch_alter_table("cancellations") as batch:
         batch.drop_constraint(op.f("fk_cancellations_requested_by_id_partners"), type_="foreignkey")
         batch.drop_column("request_message_id")
