@@ -51,7 +51,7 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 ROLES = ("client", "subcontractor", "channel", "warehouse")
-CANCEL_METHODS = ("api", "api-window", "email", "manual")
+CANCEL_METHODS = ("api", "api-window", "email", "manual", "api-window-then-email")
 REJECTION_MAPS = ("rejected", "created")
 EXPORT_FORMATS = ("json", "csv", "xlsx", "pdf")
 
@@ -642,7 +642,8 @@ def cmd_partner_set(args: argparse.Namespace) -> int:
     depot = _open(args)
     try:
         current = partner_input(depot, args.name)
-        if values.get("cancel_method") not in (None, "api-window") and "window_seconds" not in values:
+        if (values.get("cancel_method") not in (None, "api-window", "api-window-then-email")
+                and "window_seconds" not in values):
             values["window_seconds"] = 0
         name = update_partner(depot, current.name, replace(current, **values))
     finally:
@@ -669,7 +670,7 @@ def cmd_partner_list(args: argparse.Namespace) -> int:
             link = f"e-mail {p.email}"
         else:
             link = "no link (follow-ups)"
-        method = p.cancel_method + (f" {p.window_seconds} s" if p.cancel_method == "api-window" else "")
+        method = p.cancel_method + (f" {p.window_seconds} s" if p.cancel_method.startswith("api-window") else "")
         settings = [f"cancel {method}", f"rejections → {p.rejection_maps_to.capitalize()}"]
         if p.reason_required:
             settings.append("reason required")

@@ -37,6 +37,7 @@ from dispatchdesk.services import (
     receive,
     refuse_cancel_request,
     request_cancellation,
+    set_setting,
     set_status,
     trash,
 )
@@ -460,3 +461,78 @@ async def test_the_digest_is_kept_in_the_messages_own_transaction(make_side, mon
     status, answer = await post({**msg, "order": "A-2"})
     assert (status, answer["code"]) == (409, "replay")
     assert (await post(msg))[1]["duplicate"] is True
+
+
+# --------------------------------------------------------------------------- item 6
+
+
+class _Inbox:
+    def __init__(self) -> None:
+        self.messages: list[bytes] = []
+
+    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: ANN001
+        self.messages.append(envelope.content)
+        return "250 Message accepted for delivery"
+
+
+async def test_api_window_then_email(make_side):
+    """Seed 001's partner: cancellations by API in the first minutes, after that by e-mail, with
+    the e-mail's follow-up to confirm."""
+    from datetime import timedelta
+
+    from aiosmtpd.controller import Controller
+    from linkkit import free_port
+
+    inbox = _Inbox()
+    port = free_port()
+    smtp = Controller(inbox, hostname="127.0.0.1", port=port)
+    smtp.start()
+    partner = await ScriptedPartner().start()
+    a = await make_side("Alpha")
+    try:
+        set_setting(a.depot, "smtp_host", "127.0.0.1")
+        set_setting(a.depot, "smtp_port", str(port))
+        add_partner(a.depot, PartnerInput(name="Quickship", role="subcontractor", url=partner.url, secret=SECRET,
+                                          email="desk@quickship.example", cancel_method="api-window-then-email",
+                                          window_seconds=300))
+        fresh, late = make_order(a.depot), make_order(a.depot)
+        for n in (fresh, late):
+            dispatch(a.depot, n, "Quickship")
+        with a.depot.uow() as uow:  # `late` went out an hour ago: its window has passed
+            o = uow.session.scalars(select(Order).where(Order.number == late)).unique().one()
+            o.dispatched_at = a.depot.now() - timedelta(hours=1)
+            uow.commit()
+        cancel(a.depot, fresh, CancellationRequest(ReasonCode.CLIENT_CANCELLED))
+        cancel(a.depot, late, CancellationRequest(ReasonCode.CLIENT_CANCELLED))
+        await eventually(lambda: [x.body["order"] for x in partner.arrivals if x.kind == "order.cancellation"] == [fresh],
+                         what="the fresh one's cancellation over the API")
+        await eventually(lambda: len(inbox.messages) == 1, what="the late one's cancellation by e-mail")
+        assert late.encode() in inbox.messages[0] and fresh.encode() not in inbox.messages[0]
+        assert [(x.transport, x.state) for x in _notices(a, late, "order.cancellation")] == [("email", "sent")]
+        assert [x.transport for x in _notices(a, fresh, "order.cancellation")] == ["http"]
+        with a.depot.uow(write=False) as uow:
+            texts = [f.text for f in uow.session.scalars(select(FollowUp))]
+        assert texts == [f"Quickship's 5-minute API window had passed, so the cancellation of order {late} went "
+                         "by e-mail: confirm with Quickship that it arrived."]
+        assert order_row(a.depot, number=late).status == "cancelled"
+        assert "order.cancellation" not in [x.kind for x in partner.arrivals if x.body.get("order") == late]
+    finally:
+        await partner.stop()
+        smtp.stop()
+
+
+def test_api_window_then_email_needs_a_window_and_an_address(tmp_path):
+    from linkkit import open_depot
+
+    from dispatchdesk.services import InvalidInput
+
+    d = open_depot(tmp_path / "d.sqlite")
+    try:
+        with pytest.raises(InvalidInput, match="needs the partner's --email"):
+            add_partner(d, PartnerInput(name="Q", role="subcontractor", cancel_method="api-window-then-email",
+                                        window_seconds=60))
+        with pytest.raises(InvalidInput, match="needs --window"):
+            add_partner(d, PartnerInput(name="Q", role="subcontractor", cancel_method="api-window-then-email",
+                                        email="q@example.org"))
+    finally:
+        d.close()

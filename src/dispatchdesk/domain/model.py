@@ -89,6 +89,12 @@ class CancelMethod(StrEnum):
     API_WINDOW = "api-window"  # sent only within N seconds of dispatch, else a follow-up
     EMAIL = "email"  # e-mail plus a follow-up to confirm
     MANUAL = "manual"  # follow-up only
+    #: by API within N seconds of dispatch, after that by e-mail (plus a follow-up to confirm)
+    API_WINDOW_THEN_EMAIL = "api-window-then-email"
+
+    @property
+    def has_window(self) -> bool:
+        return self in (CancelMethod.API_WINDOW, CancelMethod.API_WINDOW_THEN_EMAIL)
 
 
 class RejectionMapsTo(StrEnum):
@@ -210,6 +216,7 @@ class PartnerFacts:
     rejection_maps_to: RejectionMapsTo = RejectionMapsTo.REJECTED
     pass_cancellations: bool = False
     link_stopped: bool = False  # the partner answered 410 Gone: nothing more is sent
+    has_email: bool = False  # an e-mail address is known (api-window-then-email uses it)
     #: how long we wait for this partner's business answer (a warehouse's yes or no to a
     #: cancellation) before a follow-up asks a person to chase it; 0 = no limit
     answer_within_seconds: int = 1800

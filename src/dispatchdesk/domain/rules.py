@@ -264,10 +264,18 @@ def delivery(
     followups: list[FollowUpPlan] = []
     if kind is NoticeKind.CANCELLATION:
         method = partner.cancel_method
-        if method is CancelMethod.API_WINDOW:
+        if method.has_window:
             inside = since is not None and (now - since).total_seconds() <= partner.window_seconds
+            window = duration_words(partner.window_seconds)
+            if not inside and method is CancelMethod.API_WINDOW_THEN_EMAIL and partner.has_email:
+                return Transport.EMAIL, [
+                    FollowUpPlan(
+                        partner.name,
+                        f"{partner.name}'s {window} API window had passed, so {what} went by "
+                        f"e-mail: confirm with {partner.name} that it arrived.",
+                    )
+                ]
             if not inside:
-                window = duration_words(partner.window_seconds)
                 return Transport.MANUAL, [
                     FollowUpPlan(
                         partner.name,

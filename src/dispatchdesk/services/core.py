@@ -195,6 +195,7 @@ def partner_facts(p: Partner | None) -> PartnerFacts | None:
         rejection_maps_to=RejectionMapsTo(p.rejection_maps_to),
         pass_cancellations=p.pass_cancellations,
         link_stopped=p.link_stopped,
+        has_email=bool(p.email),
         answer_within_seconds=p.answer_within_seconds
         if p.answer_within_seconds is not None
         else 1800,

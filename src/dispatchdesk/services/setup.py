@@ -76,8 +76,13 @@ def check_partner(p: PartnerInput) -> dict[str, Any]:
         raise InvalidInput("The cancellation window cannot be negative.")
     if p.answer_within_seconds < 0:
         raise InvalidInput("The time to wait for the partner's answer cannot be negative.")
-    if cancel_method == CancelMethod.API_WINDOW.value and p.window_seconds <= 0:
-        raise InvalidInput("Cancel method api-window needs --window SECONDS (more than 0).")
+    if CancelMethod(cancel_method).has_window and p.window_seconds <= 0:
+        raise InvalidInput(f"Cancel method {cancel_method} needs --window SECONDS (more than 0).")
+    if cancel_method == CancelMethod.API_WINDOW_THEN_EMAIL.value and not email:
+        raise InvalidInput(
+            "Cancel method api-window-then-email needs the partner's --email address "
+            "(for cancellations after the window)."
+        )
     if cancel_method == CancelMethod.EMAIL.value and not email:
         raise InvalidInput("Cancel method email needs the partner's --email address.")
     link = LinkKind.HTTP.value if url else (LinkKind.EMAIL.value if email else LinkKind.NONE.value)

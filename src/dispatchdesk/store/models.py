@@ -95,7 +95,7 @@ class Partner(Base):
     url: Mapped[str | None] = mapped_column(String(500))
     secret: Mapped[str | None] = mapped_column(String(500))
     email: Mapped[str | None] = mapped_column(String(320))
-    cancel_method: Mapped[str] = mapped_column(String(20), default="api")
+    cancel_method: Mapped[str] = mapped_column(String(30), default="api")
     window_seconds: Mapped[int] = mapped_column(Integer, default=0)
     reason_required: Mapped[bool] = mapped_column(Boolean, default=False)
     follow_up_after_send: Mapped[bool] = mapped_column(Boolean, default=False)

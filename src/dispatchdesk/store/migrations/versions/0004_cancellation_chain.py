@@ -1,4 +1,5 @@
-"""the cancellation chain (issue 9): how long a partner's answer may take (partners), when a
+"""the cancellation chain (issue 9): how long a partner's answer may take and room for the
+cancel method api-window-then-email (partners), when a
 sent notice's missing answer is chased (notices), whose cancellation waits for a warehouse's
 answer (cancellations); and a partner's message id is unique per partner, not per depot
 (received_messages' primary key becomes (partner_id, id); every stored message is kept).
@@ -21,6 +22,9 @@ def upgrade() -> None:
         batch.add_column(
             sa.Column("answer_within_seconds", sa.Integer(), nullable=False, server_default="1800")
         )
+        # room for "api-window-then-email"
+        batch.alter_column("cancel_method", type_=sa.String(length=30), existing_type=sa.String(length=20),
+                           existing_nullable=False)
     with op.batch_alter_table("notices") as batch:
         batch.add_column(sa.Column("answer_due_at", sa.DateTime(timezone=True), nullable=True))
     with op.batch_alter_table("cancellations") as batch:
@@ -47,3 +51,5 @@ def downgrade() -> None:
         batch.drop_column("answer_due_at")
     with op.batch_alter_table("partners") as batch:
         batch.drop_column("answer_within_seconds")
+        batch.alter_column("cancel_method", type_=sa.String(length=20), existing_type=sa.String(length=30),
+                           existing_nullable=False)
