@@ -377,7 +377,14 @@ def _partners_names() -> dict[str, str]:
 
 def add_demo_partners(depot: Depot) -> list[str]:
     """Only the demo partners (so that data/demo.json or data/sample-import.json can be imported)."""
-    return [add_partner(depot, p.settings) for p in demo_partners()]
+    names = []
+    for p in demo_partners():
+        names.append(add_partner(depot, p.settings))
+        if p.settings.auto_trash and p.settings.url:
+            # the linked depot agreed too (its hello): auto-trash acts only when both did
+            receive(depot, p.settings.name, {"id": f"demo-hello-{p.slug}", "kind": "link.hello",
+                                             "capabilities": {"auto_trash": True}})
+    return names
 
 
 def _build(b: _Builder) -> None:

@@ -7,6 +7,7 @@ depot and a recording partner, and asserts on both databases and on what the par
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 import pytest
 from linkkit import (
@@ -34,12 +35,14 @@ from dispatchdesk.services import (
     cancel,
     cancel_shipment,
     dispatch,
+    partner_input,
     receive,
     refuse_cancel_request,
     request_cancellation,
     set_setting,
     set_status,
     trash,
+    update_partner,
 )
 from dispatchdesk.services.queries import board
 from dispatchdesk.store.models import Cancellation, FollowUp, Notice, Order, ReceivedMessage
@@ -64,6 +67,12 @@ def _notices(side: Side, number: str, kind: str) -> list[Notice]:
 def _state(side: Side, number: str, kind: str) -> str | None:
     states = [st for k, _p, st in notice_states(side.depot, number) if k == kind]
     return states[-1] if states else None
+
+
+def _partner(side: Side, name: str):  # noqa: ANN202
+    from dispatchdesk.services.queries import partners
+
+    return next(p for p in partners(side.depot) if p.name == name)
 
 
 def _marks(side: Side, number: str) -> frozenset[Mark]:
@@ -106,9 +115,10 @@ async def test_a_customers_request_does_not_cancel_an_order_with_an_invoice(make
 
 
 async def test_auto_trash_runs_the_same_checks(make_side):
-    a, b = await _pair(make_side, a_sees_b=dict(role="subcontractor"),
+    a, b = await _pair(make_side, a_sees_b=dict(role="subcontractor", auto_trash=True),
                        b_sees_a=dict(role="client", auto_trash=True))
     number, theirs = await _send_to_b(a, b)
+    await eventually(lambda: _partner(b, "Alpha").auto_trash_agreed_at, what="both sides agreed")
     add_document(b.depot, theirs, "delivery_note", "DN-3")
     cancel_shipment(a.depot, number)
     row = await eventually(lambda: (r := order_row(b.depot, number=theirs)).cancellation_requested and r,
@@ -508,7 +518,8 @@ async def test_api_window_then_email(make_side):
                          what="the fresh one's cancellation over the API")
         await eventually(lambda: len(inbox.messages) == 1, what="the late one's cancellation by e-mail")
         assert late.encode() in inbox.messages[0] and fresh.encode() not in inbox.messages[0]
-        assert [(x.transport, x.state) for x in _notices(a, late, "order.cancellation")] == [("email", "sent")]
+        await eventually(lambda: [(x.transport, x.state) for x in _notices(a, late, "order.cancellation")]
+                         == [("email", "sent")], what="the e-mail recorded as sent")
         assert [x.transport for x in _notices(a, fresh, "order.cancellation")] == ["http"]
         with a.depot.uow(write=False) as uow:
             texts = [f.text for f in uow.session.scalars(select(FollowUp))]
@@ -536,3 +547,50 @@ def test_api_window_then_email_needs_a_window_and_an_address(tmp_path):
                                         email="q@example.org"))
     finally:
         d.close()
+
+
+# --------------------------------------------------------------------------- item 5
+
+
+async def test_auto_trash_agreed_on_one_side_only_does_not_act(make_side):
+    a, b = await _pair(make_side, a_sees_b=dict(role="subcontractor"),
+                       b_sees_a=dict(role="client", auto_trash=True))
+    number, theirs = await _send_to_b(a, b)
+    # Bravo agrees and told Alpha so; Alpha does not agree
+    await eventually(lambda: _partner(a, "Bravo").agreement.startswith("Bravo agrees"), what="Alpha hears Bravo")
+    assert _partner(a, "Bravo").agreement == "Bravo agrees; off here (switch it on to agree)"
+    assert _partner(b, "Alpha").agreement == "on here; Alpha has not agreed"
+    assert _partner(b, "Alpha").revoked == "flagged for a dispatcher until they agree to auto-trash"
+    cancel_shipment(a.depot, number)
+    row = await eventually(lambda: (r := order_row(b.depot, number=theirs)).cancellation_requested and r,
+                           what="Bravo flags it")
+    assert row.status == "created"  # not trashed: only one side agreed
+
+
+async def test_auto_trash_agreed_by_both_acts_and_both_screens_show_it(make_side):
+    a, b = await _pair(make_side, a_sees_b=dict(role="subcontractor"),
+                       b_sees_a=dict(role="client", auto_trash=True))
+    number, theirs = await _send_to_b(a, b)
+    # Alpha agrees later, on its Partners screen: its hello tells Bravo
+    current = partner_input(a.depot, "Bravo")
+    update_partner(a.depot, "Bravo", replace(current, auto_trash=True))
+    pb = await eventually(lambda: (p := _partner(b, "Alpha")).auto_trash_agreed_at and p, what="Bravo agrees")
+    pa = await eventually(lambda: (p := _partner(a, "Bravo")).auto_trash_agreed_at and p, what="Alpha agrees")
+    for p in (pa, pb):
+        assert p.agreement.startswith("agreed by both sides since ")
+        assert p.auto_trash_agreed_at.strftime("%Y-%m-%d") in p.agreement
+    assert pb.revoked == "cancelled here at once (auto-trash)"
+    cancel_shipment(a.depot, number)
+    await eventually(lambda: order_row(b.depot, number=theirs).status == "cancelled", what="Bravo auto-trashes it")
+    await eventually(lambda: _state(a, number, "order.revoked") == "acknowledged", what="the revocation answered")
+    # the hellos themselves reached a final state on both sides
+    for side in (a, b):
+        with side.depot.uow(write=False) as uow:
+            states = list(uow.session.scalars(select(Notice.state).where(Notice.kind == "link.hello")))
+        assert states and set(states) <= {"acknowledged", "withdrawn"}, states
+    # and one side changing its mind ends the agreement on both
+    current = partner_input(b.depot, "Alpha")
+    update_partner(b.depot, "Alpha", replace(current, auto_trash=False))
+    await eventually(lambda: _partner(a, "Bravo").auto_trash_agreed_at is None, what="Alpha hears Bravo's no")
+    assert _partner(b, "Alpha").auto_trash_agreed_at is None
+    assert _partner(a, "Bravo").agreement == "on here; Bravo has not agreed (it said no)"

@@ -137,6 +137,7 @@ class NoticeKind(StrEnum):
     CANCEL_REQUEST = "order.cancel_request"  # your customer asks to cancel (SPEC 4.6)
     CANCEL_REQUEST_REFUSED = "order.cancel_request_refused"  # we cannot cancel it any more
     ANSWER = "notice.answer"  # our business answer to one of your notices
+    HELLO = "link.hello"  # what this depot agrees to on the link (sent on link start and change)
 
     @property
     def label(self) -> str:
@@ -157,6 +158,7 @@ _KIND_LABELS = {
     NoticeKind.CANCEL_REQUEST: "cancellation request",
     NoticeKind.CANCEL_REQUEST_REFUSED: "refusal of a cancellation request",
     NoticeKind.ANSWER: "answer",
+    NoticeKind.HELLO: "hello",
 }
 
 

@@ -37,6 +37,7 @@ from ..services.outbox import (
     Outcome,
     RetryPolicy,
     peek,
+    queue_hellos,
     record_and_claim,
     release_claims,
     renew_claims,
@@ -284,6 +285,10 @@ class Relay:
                 if (want and not more and not results) or time.monotonic() - last_peek > 1.0:
                     p = await asyncio.to_thread(peek, self.depot)  # a cheap read, no write lock
                     self.waiting, self.failed = p.waiting, p.failed
+                    if p.hellos and not self._stopping:
+                        # a link started or its agreement changed: our hello goes out now
+                        if await asyncio.to_thread(queue_hellos, self.depot):
+                            p = await asyncio.to_thread(peek, self.depot)
                     last_peek = time.monotonic()
                     want = want and (p.due or more or bool(results))
                 if results or want:

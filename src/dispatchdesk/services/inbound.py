@@ -64,6 +64,7 @@ from .core import (
     snapshot,
     write_followups,
 )
+from .hello import settle_agreement
 
 MAX_TEXT = 4000
 
@@ -949,6 +950,36 @@ def _on_cancel_request_refused(
     return order.number, "Refusal recorded."
 
 
+def _on_hello(
+    depot: Depot, s: Session, partner: Partner, msg: dict[str, Any]
+) -> tuple[str | None, str]:
+    """A linked depot tells us what it agrees to (SPEC 7). No answer: our endpoint's 2xx after
+    the commit is its acknowledgement."""
+    caps = msg.get("capabilities")
+    if not isinstance(caps, dict) or not isinstance(caps.get("auto_trash", False), bool):
+        raise InvalidInput("A hello's 'capabilities' must be an object; its 'auto_trash' true or false.")
+    before = partner.auto_trash_agreed_at
+    partner.peer_auto_trash = bool(caps.get("auto_trash", False))
+    partner.peer_hello_at = depot.now()
+    settle_agreement(partner, depot.now())
+    if partner.auto_trash_agreed_at is not None:
+        text = "Auto-trash agreed by both sides."
+    elif partner.peer_auto_trash:
+        text = f"{partner.name} agrees to auto-trash; this depot does not."
+    else:
+        text = f"{partner.name} does not agree to auto-trash."
+    if (before is None) != (partner.auto_trash_agreed_at is None):
+        s.add(
+            AuditEntry(
+                at=depot.now(),
+                actor=f"partner:{partner.name}",
+                action="partner hello",
+                detail=f"{partner.name}: {text}",
+            )
+        )
+    return None, text
+
+
 #: Kinds whose handler decides no answer of its own: we answer "accepted" once applied —
 #: over the link only (a receipt is no task to give a person for a partner who phoned it in).
 #: (Revocations, cancellations and cancellation requests answer accepted or refused themselves.)
@@ -965,4 +996,5 @@ _HANDLERS = {
     NoticeKind.CANCEL_REQUEST: _on_cancel_request,
     NoticeKind.CANCEL_REQUEST_REFUSED: _on_cancel_request_refused,
     NoticeKind.ANSWER: _on_answer,
+    NoticeKind.HELLO: _on_hello,
 }

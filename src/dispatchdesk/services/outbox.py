@@ -46,6 +46,7 @@ from ..store.models import (
 )
 from ..text import clean
 from .core import Depot, NotFound, Refused
+from .hello import queue_due_hellos
 
 __all__ = [
     "BACKOFF",
@@ -66,6 +67,7 @@ __all__ = [
     "received",
     "record_and_claim",
     "record_result",
+    "queue_hellos",
     "record_results",
     "release_claims",
     "renew_claims",
@@ -427,7 +429,7 @@ def _record(s: Session, worker_id: str, results: Sequence[tuple[str, Delivery]],
         if (claimed_by == worker_id and lease_until is not None and lease_until >= now
                 and state == NoticeState.QUEUED.value):
             held[nid] = partner_id
-            if kind == NoticeKind.ANSWER.value:
+            if kind in (NoticeKind.ANSWER.value, NoticeKind.HELLO.value):
                 answers.add(nid)
             elif awaits and within:
                 awaiting[nid] = within
@@ -453,8 +455,8 @@ def _record(s: Session, worker_id: str, results: Sequence[tuple[str, Delivery]],
                     claimed_by=None, lease_until=None, attempts=Notice.attempts + 1)
             .execution_options(synchronize_session=False)
         )
-    # An answer gets no answer of its own: the receiver's 2xx, given only once it committed the
-    # answer, is its acknowledgement (else it would stay "sent", and its order "waiting", for ever).
+    # An answer (or a hello) gets no answer of its own: the receiver's 2xx, given only once it
+    # committed it, is its acknowledgement (else it would stay "sent", and its order "waiting", for ever).
     done = [nid for nid in sent if nid in answers]
     for i in range(0, len(done), 500):
         s.execute(
@@ -496,7 +498,7 @@ def _apply(s: Session, n: Notice, d: Delivery, now: datetime, policy: RetryPolic
         n.sent_at = now
         n.next_attempt_at = None
         n.last_error = None
-        if n.kind == NoticeKind.ANSWER.value:
+        if n.kind in (NoticeKind.ANSWER.value, NoticeKind.HELLO.value):
             n.state = NoticeState.ACKNOWLEDGED.value
             n.acknowledged_at = now
         elif n.awaits_answer and p.answer_within_seconds:
@@ -670,6 +672,7 @@ class Peek:
     waiting: int  # held or queued: not yet delivered
     failed: int
     due: bool  # a claim now would find work (a due notice, a held one to release, one to park)
+    hellos: bool = False  # a hello to a linked depot is due (queue_hellos writes it)
 
 
 def peek(depot: Depot) -> Peek:
@@ -695,6 +698,7 @@ def peek(depot: Depot) -> Peek:
                     or_(Notice.lease_until.is_(None), Notice.lease_until < now),
                 ).limit(1)
             ) is not None
+        hellos = s.scalar(select(Partner.id).where(Partner.hello_due.is_(True)).limit(1)) is not None
         if not due:
             due = s.scalar(
                 select(Notice.id).where(
@@ -704,7 +708,17 @@ def peek(depot: Depot) -> Peek:
                 ).limit(1)
             ) is not None
     waiting = rows.get(NoticeState.HELD.value, 0) + rows.get(NoticeState.QUEUED.value, 0)
-    return Peek(waiting, rows.get(NoticeState.FAILED.value, 0), due)
+    return Peek(waiting, rows.get(NoticeState.FAILED.value, 0), due, hellos)
+
+
+def queue_hellos(depot: Depot) -> int:
+    """The relay: write the hellos that are due (services.hello) into the outbox, in one
+    transaction; returns how many."""
+    with depot.uow() as uow:
+        n = queue_due_hellos(uow.session, depot.now())
+        if n:
+            uow.commit()
+        return n
 
 
 def notice_counts(depot: Depot, *, partner: str | None = None) -> dict[NoticeState, int]:

@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from ..domain import CancelMethod, LinkKind, RejectionMapsTo, Role, Status
 from ..store.models import AuditEntry, Backorder, Document, Order, OrderLine, Partner, Setting, Tag
 from .core import Depot, InvalidInput, NotFound, current_user, load_partner, next_number
+from .hello import settle_agreement
 
 MIN_SECRET = 16
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -117,7 +118,9 @@ def add_partner(depot: Depot, p: PartnerInput) -> str:
             raise InvalidInput(
                 "Another partner already uses that secret; every link needs its own."
             )
-        s.add(Partner(**cols, created_at=depot.now()))
+        partner = Partner(**cols, created_at=depot.now())
+        s.add(partner)
+        partner.hello_due = bool(partner.auto_trash)  # a linked depot hears what we agree to
         s.add(
             AuditEntry(
                 at=depot.now(),
@@ -157,6 +160,9 @@ def update_partner(depot: Depot, name: str, p: PartnerInput) -> str:
         for k, v in cols.items():
             setattr(partner, k, v)
         partner.link_stopped = False if "url" in changed else partner.link_stopped
+        settle_agreement(partner, depot.now())
+        if "auto_trash" in changed or (partner.auto_trash and {"url", "secret"} & set(changed)):
+            partner.hello_due = True  # what we agree to on the link changed: say so
         s.add(
             AuditEntry(
                 at=depot.now(),
@@ -184,7 +190,10 @@ def partner_input(depot: Depot, name: str) -> PartnerInput:
 def set_link_stopped(depot: Depot, name: str, stopped: bool, reason: str = "") -> None:
     with depot.uow() as uow:
         p = load_partner(uow.session, name)
+        was = p.link_stopped
         p.link_stopped = stopped
+        if was and not stopped and p.auto_trash:
+            p.hello_due = True  # the link starts again
         if reason:
             p.last_error = reason
             p.last_error_at = depot.now()

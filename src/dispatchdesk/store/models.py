@@ -24,6 +24,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.sql.expression import false
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -105,6 +106,13 @@ class Partner(Base):
     link_stopped: Mapped[bool] = mapped_column(Boolean, default=False)
     #: how long we wait for this partner's business answer before a follow-up chases it
     answer_within_seconds: Mapped[int] = mapped_column(Integer, default=1800, server_default="1800")
+    #: what a linked depot told us in its last hello: does it agree to auto-trash (SPEC 4.2, 7)
+    peer_auto_trash: Mapped[bool | None] = mapped_column(Boolean)
+    peer_hello_at: Mapped[datetime | None]
+    #: since when both sides agree to auto-trash (None: not both)
+    auto_trash_agreed_at: Mapped[datetime | None]
+    #: our hello to them is due (the link started, or what we agree to changed): the relay sends it
+    hello_due: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     last_contact_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
     last_error_at: Mapped[datetime | None]

@@ -152,7 +152,9 @@ def describe(p: PartnerView, now: Any) -> Text:
     out.append(f" · reason code {'required' if p.reason_required else 'optional'}")
     out.append(f" · {'a follow-up checks on them after sending' if p.follow_up_after_send else 'no check after sending'}")
     out.append("\nOrders they revoke: ")
-    out.append("cancelled here at once (auto-trash)" if p.auto_trash else "flagged for a dispatcher")
+    out.append(p.revoked or ("cancelled here at once (auto-trash)" if p.auto_trash else "flagged for a dispatcher"))
+    if p.agreement:
+        out.append(f" · auto-trash: {p.agreement}")
     out.append(" · their rejection makes our order ")
     out.append(REJECTION.get(p.rejection_maps_to, p.rejection_maps_to))
     out.append(" · cancellations at a warehouse are " + ("passed on to them" if p.pass_cancellations

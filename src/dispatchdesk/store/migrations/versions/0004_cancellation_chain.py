@@ -1,5 +1,6 @@
-"""the cancellation chain (issue 9): how long a partner's answer may take and room for the
-cancel method api-window-then-email (partners), when a
+"""the cancellation chain (issue 9): how long a partner's answer may take, room for the cancel
+method api-window-then-email, what a linked depot's hello said about auto-trash and since when
+both sides agree (partners), when a
 sent notice's missing answer is chased (notices), whose cancellation waits for a warehouse's
 answer (cancellations); and a partner's message id is unique per partner, not per depot
 (received_messages' primary key becomes (partner_id, id); every stored message is kept).
@@ -22,6 +23,10 @@ def upgrade() -> None:
         batch.add_column(
             sa.Column("answer_within_seconds", sa.Integer(), nullable=False, server_default="1800")
         )
+        batch.add_column(sa.Column("peer_auto_trash", sa.Boolean(), nullable=True))
+        batch.add_column(sa.Column("peer_hello_at", sa.DateTime(timezone=True), nullable=True))
+        batch.add_column(sa.Column("auto_trash_agreed_at", sa.DateTime(timezone=True), nullable=True))
+        batch.add_column(sa.Column("hello_due", sa.Boolean(), nullable=False, server_default=sa.false()))
         # room for "api-window-then-email"
         batch.alter_column("cancel_method", type_=sa.String(length=30), existing_type=sa.String(length=20),
                            existing_nullable=False)
@@ -51,5 +56,9 @@ def downgrade() -> None:
         batch.drop_column("answer_due_at")
     with op.batch_alter_table("partners") as batch:
         batch.drop_column("answer_within_seconds")
+        batch.drop_column("peer_auto_trash")
+        batch.drop_column("peer_hello_at")
+        batch.drop_column("auto_trash_agreed_at")
+        batch.drop_column("hello_due")
         batch.alter_column("cancel_method", type_=sa.String(length=20), existing_type=sa.String(length=30),
                            existing_nullable=False)
