@@ -161,14 +161,14 @@ async def crash_run(tmp: Path, *, kills: int, orders: int, per_cycle: int = 20, 
     lock = threading.Lock()
     real_received, real_receive = endpoint_module.received, endpoint_module.receive
 
-    def noting_received(depot, mid):  # type: ignore[no-untyped-def]
+    def noting_received(depot, mid, *args):  # type: ignore[no-untyped-def]
         with lock:
             arrivals.append((mid, time.time()))
-        return real_received(depot, mid)
+        return real_received(depot, mid, *args)
 
-    def slow_receive(depot, partner, msg):  # type: ignore[no-untyped-def]
+    def slow_receive(depot, partner, msg, **kw):  # type: ignore[no-untyped-def]
         time.sleep(delay)
-        return real_receive(depot, partner, msg)
+        return real_receive(depot, partner, msg, **kw)
 
     endpoint_module.received, endpoint_module.receive = noting_received, slow_receive
     b = open_depot(tmp / "b.sqlite", actor="bravo")

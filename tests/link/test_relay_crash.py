@@ -17,7 +17,7 @@ from dispatchdesk.store.models import Notice
 
 
 async def test_three_sigkills_mid_drain_lose_nothing_and_recover_within_the_lease(tmp_path: Path) -> None:
-    f = await crash_run(tmp_path, kills=3, orders=150)
+    f = await crash_run(tmp_path, kills=3, orders=500)
 
     assert (f.lost, f.applied_twice, f.reordered) == (0, 0, 0), f.lines()
     assert all(n > 0 for n in f.orphans), f.lines()  # each kill left claims behind
