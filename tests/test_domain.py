@@ -642,8 +642,17 @@ def test_plan_cancellation_at_a_warehouse_is_not_passed_on_to_the_channel() -> N
     o = order(S.DISPATCHED, source=CHANNEL, assignee=WAREHOUSE)
     plan = plan_cancellation(o, cancel(), NOW)
     assert [n.partner for n in plan.notices] == ["Store-It"]
-    assert plan.followups == (FollowUpPlan("Shopline", "Cancel order ORD-1 at Shopline too."),)
+    # the follow-up comes only once the warehouse confirmed (issue 9 item 2)
+    assert plan.followups == ()
+    assert plan.on_confirm_followups == (
+        FollowUpPlan("Shopline", "Cancel order ORD-1 at Shopline too."),
+    )
+    assert plan.on_confirm == ()
     assert plan.to_status is S.DISPATCHED
+    assert (
+        "Once Store-It confirms, a follow-up is created: Cancel order ORD-1 at Shopline too."
+        in plan.describe(10)
+    )
 
 
 def test_plan_cancellation_at_a_warehouse_passed_on_when_the_channel_wants_it() -> None:
@@ -653,7 +662,10 @@ def test_plan_cancellation_at_a_warehouse_passed_on_when_the_channel_wants_it() 
         NoticePlan(
             "Store-It", NoticeKind.CANCELLATION, Transport.HTTP, held=True, awaits_answer=True
         ),
-        NoticePlan("Shopline", NoticeKind.CANCELLATION, Transport.HTTP, held=True),
+    )
+    # passed on only once the warehouse confirmed (issue 9 item 2)
+    assert plan.on_confirm == (
+        NoticePlan("Shopline", NoticeKind.CANCELLATION, Transport.HTTP, held=False),
     )
     assert plan.followups == ()
 

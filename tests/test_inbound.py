@@ -139,13 +139,15 @@ def test_same_partner_ref_from_another_partner_is_another_order(depot):
     assert a.order != b.order
 
 
-def test_message_id_reused_by_another_partner_is_refused_not_dropped(counts, depot):
+def test_message_id_reused_by_another_partner_is_its_own_message(counts, depot):
+    # ids are unique per partner (issue 9 item 9): another partner's message is never dropped
+    # as a "repeat", nor refused
     m = new_order_msg("PC-1")
-    receive(depot, "Plain Client", m)
-    c = counts(depot)
-    with pytest.raises(InvalidInput, match="already used by another partner"):
-        receive(depot, "Northwind Retail", {**m, "order": "NW-1"})
-    assert counts(depot) == c
+    a = receive(depot, "Plain Client", m)
+    b = receive(depot, "Northwind Retail", {**m, "order": "NW-1"})
+    assert not b.duplicate and a.order != b.order
+    again = receive(depot, "Northwind Retail", {**m, "order": "NW-1"})
+    assert again.duplicate and again.order == b.order
 
 
 def test_order_new_from_a_subcontractor_is_refused(counts, depot):
@@ -174,7 +176,14 @@ def received_order(depot, partner="Plain Client", ref=None, **kw) -> str:
     return receive(depot, partner, new_order_msg(ref, **kw)).order
 
 
+def agree(depot, partner: str) -> None:
+    """The partner's hello: it agrees to auto-trash too."""
+    receive(depot, partner, {"id": f"hello-{next(_ids)}", "kind": "link.hello",
+                             "capabilities": {"auto_trash": True}})
+
+
 def test_revocation_with_auto_trash_cancels_at_once(rows, depot):
+    agree(depot, "Northwind Retail")  # auto-trash acts when both sides agreed (issue 9)
     n = received_order(depot, "Northwind Retail", "NW-5")
     r = receive(depot, "Northwind Retail", msg("order.revoked", order="NW-5"))
     x = rows(depot, n)
@@ -200,6 +209,7 @@ def test_revocation_with_auto_trash_cancels_at_once(rows, depot):
 
 
 def test_revocation_with_auto_trash_tells_our_subcontractor(rows, depot):
+    agree(depot, "Northwind Retail")  # auto-trash acts when both sides agreed (issue 9)
     n = received_order(depot, "Northwind Retail", "NW-6")
     dispatch(depot, n, "Swift Haulage")
     receive(depot, "Northwind Retail", msg("order.revoked", order="NW-6"))
@@ -551,6 +561,7 @@ def test_warehouse_refuses_our_cancellation(rows, depot, new_order):
 
 
 def test_auto_trash_through_a_warehouse_completes_on_its_answer(rows, depot):
+    agree(depot, "Northwind Retail")  # auto-trash acts when both sides agreed (issue 9)
     """Client revokes; we had forwarded to a warehouse: cancelled only when it confirms."""
     n = received_order(depot, "Northwind Retail", "NW-30")
     dispatch(depot, n, "Central Warehouse")

@@ -15,6 +15,7 @@ from dispatchdesk.services import (
     Reject,
     cancel,
     dispatch,
+    receive,
     reject,
     set_status,
     trash,
@@ -315,9 +316,29 @@ def test_warehouse_cancellation_is_not_passed_on_to_the_channel(rows, depot, new
     assert [m.partner.name for m in x.notices if m.kind == "order.cancellation"] == [
         "Central Warehouse"
     ]
+    # not before the warehouse confirmed: it may refuse (issue 9 item 2)
+    assert x.followups == []
+    wh = next(m for m in x.notices if m.kind == "order.cancellation")
+    receive(depot, "Central Warehouse",
+            {"id": "wh-yes", "kind": "notice.answer", "notice": wh.id, "outcome": "accepted"})
+    x = rows(depot, n)
+    assert x.order.status == "cancelled"
     [f] = x.followups
     assert f.partner.name == "Shopfront" and f.notice_id is None
     assert f.text == f"Cancel order {n} at Shopfront too."
+
+
+def test_warehouse_refusal_means_no_follow_up_for_the_channel(rows, depot, new_order):
+    n = new_order(source="Shopfront")
+    dispatch(depot, n, "Central Warehouse")
+    cancel(depot, n, req(None))
+    wh = next(m for m in rows(depot, n).notices if m.kind == "order.cancellation")
+    receive(depot, "Central Warehouse", {"id": "wh-no", "kind": "notice.answer", "notice": wh.id,
+                                         "outcome": "refused", "message": "Picking started."})
+    x = rows(depot, n)
+    assert x.order.status == "dispatched"
+    assert [f.partner.name for f in x.followups] == ["Central Warehouse"]  # handle it as a return
+    assert not any("Shopfront" in f.text for f in x.followups)
 
 
 def test_cancellation_of_an_order_with_a_subcontractor_tells_both(rows, depot, new_order):

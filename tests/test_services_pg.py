@@ -94,6 +94,8 @@ def test_partner_messages(pg, rows):
     r = receive(pg, "Northwind Retail", m)
     assert receive(pg, "Northwind Retail", m).duplicate is True
     dispatch(pg, r.order, "Central Warehouse")
+    # auto-trash acts when both sides agreed: Northwind's hello says it does (issue 9)
+    receive(pg, "Northwind Retail", {"id": "pg-h", "kind": "link.hello", "capabilities": {"auto_trash": True}})
     receive(pg, "Northwind Retail", {"id": "pg-2", "kind": "order.revoked", "order": "NW-1"})
     x = rows(pg, r.order)
     assert x.order.status == "dispatched"  # waits for the warehouse

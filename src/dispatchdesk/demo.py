@@ -409,7 +409,14 @@ def _partners_names() -> dict[str, str]:
 
 def add_demo_partners(depot: Depot, port: int = DEMO_PARTNER_PORT) -> list[str]:
     """Only the demo partners (so that data/demo.json or data/sample-import.json can be imported)."""
-    return [add_partner(depot, p.settings) for p in demo_partners(port)]
+    names = []
+    for p in demo_partners(port):
+        names.append(add_partner(depot, p.settings))
+        if p.settings.auto_trash and p.settings.url:
+            # the linked depot agreed too (its hello): auto-trash acts only when both did
+            receive(depot, p.settings.name, {"id": f"demo-hello-{p.slug}", "kind": "link.hello",
+                                             "capabilities": {"auto_trash": True}})
+    return names
 
 
 def _build(b: _Builder) -> None:

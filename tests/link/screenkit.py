@@ -98,6 +98,14 @@ def build(path: Path) -> LinkDesk:
     }
     for name, kw in partners.items():
         add_partner(d, PartnerInput(name=name, **kw))
+    # Swift's hello (it has auto-trash on: issue 9 item 5) went out before these scenes
+    from sqlalchemy import update
+
+    from dispatchdesk.store.models import Partner
+
+    with d.uow() as uow:
+        uow.session.execute(update(Partner).values(hello_due=False))
+        uow.commit()
     n: dict[str, str] = {}
     ids: dict[str, str] = {}
 

@@ -129,12 +129,16 @@ async def test_replay_of_an_id_with_another_body(side):
     await _refused(side, body2, headers2, 409, "replay", "different body")
 
 
-async def test_an_id_already_used_by_another_partner(side):
+async def test_an_id_already_used_by_another_partner_is_another_message(side):
+    # ids are unique per partner (issue 9 item 9)
+    add_partner(side.depot, PartnerInput(name="Beta", role="client", secret=SECRET + "-beta"))
     msg = _order_msg("A-300")
     body, headers = _signed(msg)
     assert (await _post(side.url, body, headers))[0] == 200
-    body2, headers2 = _signed({**msg, "kind": "order.status"}, secret=SECRET + "-carrier")
-    await _refused(side, body2, headers2, 409, "replay", "another partner")
+    before = _snapshot(side.depot)
+    status, answer = await _post(side.url, *_signed(msg, secret=SECRET + "-beta"))
+    assert status == 200 and not answer["duplicate"]
+    assert _snapshot(side.depot)["orders"] == before["orders"] + 1
 
 
 async def test_malformed_json(side):

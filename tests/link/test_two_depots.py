@@ -83,9 +83,12 @@ async def test_b_trashes_it_and_a_sees_rejected_or_created_as_its_setting_says(m
 
 @pytest.mark.parametrize("auto_trash", [True, False])
 async def test_a_revokes_and_b_cancels_or_flags_as_auto_trash_says(make_side, auto_trash):
-    a, b = await _pair(make_side, a_sees_b=dict(role="subcontractor"),
+    # auto-trash acts only when both depots agreed to it (their hellos say so)
+    a, b = await _pair(make_side, a_sees_b=dict(role="subcontractor", auto_trash=auto_trash),
                        b_sees_a=dict(role="client", auto_trash=auto_trash))
     number, theirs = await _send_to_b(a, b)
+    if auto_trash:
+        await eventually(lambda: _agreed(b, "Alpha"), what="Bravo to hear Alpha's agreement")
     cancel_shipment(a.depot, number)
     assert order_row(a.depot, number=number).status == "created"
     if auto_trash:
@@ -102,6 +105,14 @@ async def test_a_revokes_and_b_cancels_or_flags_as_auto_trash_says(make_side, au
         await eventually(lambda: _state(a, number, "order.revoked") == "sent", what="A's revocation sent")
     # A's order is back in Created and can be sent again
     assert order_row(a.depot, number=number).assignee is None
+
+
+def _agreed(side: Side, partner: str) -> bool:
+    from dispatchdesk.store.models import Partner
+
+    with side.depot.uow(write=False) as uow:
+        p = uow.session.scalars(select(Partner).where(Partner.name == partner)).one()
+        return p.auto_trash_agreed_at is not None
 
 
 async def test_undo_inside_the_window_means_b_never_hears(make_side):
@@ -178,7 +189,7 @@ async def test_a_warehouse_refuses_a_cancellation_once_it_has_picked(make_side):
         c = s.scalars(select(Cancellation)).one()
         assert c.state == "refused" and "return" in (c.answer or "")
         texts = [f.text for f in s.scalars(select(FollowUp))]
-    assert any("refused to cancel" in t and "Handle it as a return" in t for t in texts)
+    assert any("refused to cancel" in t and "as a return" in t for t in texts)
     await eventually(lambda: _state(a, number, "order.cancellation") == "acknowledged", what="acknowledged")
 
 

@@ -130,7 +130,7 @@ def partner_list() -> int:
             link = f"e-mail {p.email}"
         else:
             link = "no link (follow-ups)"
-        method = p.cancel_method + (f" {p.window_seconds} s" if p.cancel_method == "api-window" else "")
+        method = p.cancel_method + (f" {p.window_seconds} s" if p.cancel_method.startswith("api-window") else "")
         settings = [f"cancel {method}", f"rejections → {p.rejection_maps_to.capitalize()}"]
         if p.reason_required:
             settings.append("reason required")
@@ -166,7 +166,8 @@ def partner_set(name: str, rename: str | None, **given: Any) -> int:
     depot = _open()
     try:
         current = partner_input(depot, name)
-        if values.get("cancel_method") not in (None, "api-window") and "window_seconds" not in values:
+        if (values.get("cancel_method") not in (None, "api-window", "api-window-then-email")
+                and "window_seconds" not in values):
             values["window_seconds"] = 0
         changed = update_partner(depot, current.name, replace(current, **values))
     finally:

@@ -34,7 +34,7 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 ROLES = ("client", "subcontractor", "channel", "warehouse")
-CANCEL_METHODS = ("api", "api-window", "email", "manual")
+CANCEL_METHODS = ("api", "api-window", "email", "manual", "api-window-then-email")
 REJECTION_MAPS = ("rejected", "created")
 EXPORT_FORMATS = ("json", "csv", "xlsx", "pdf")
 

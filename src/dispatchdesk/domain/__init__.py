@@ -59,6 +59,7 @@ from .rules import (
     reason_refusals,
     redo_refusal,
     reject_refusals,
+    tell_source_of_cancellation,
 )
 
 __all__ = [
@@ -103,6 +104,7 @@ __all__ = [
     "move_refusal",
     "plan_archive",
     "plan_cancellation",
+    "tell_source_of_cancellation",
     "plan_dispatch",
     "plan_refuse_cancel_request",
     "plan_reject",

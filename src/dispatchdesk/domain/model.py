@@ -89,6 +89,12 @@ class CancelMethod(StrEnum):
     API_WINDOW = "api-window"  # sent only within N seconds of dispatch, else a follow-up
     EMAIL = "email"  # e-mail plus a follow-up to confirm
     MANUAL = "manual"  # follow-up only
+    #: by API within N seconds of dispatch, after that by e-mail (plus a follow-up to confirm)
+    API_WINDOW_THEN_EMAIL = "api-window-then-email"
+
+    @property
+    def has_window(self) -> bool:
+        return self in (CancelMethod.API_WINDOW, CancelMethod.API_WINDOW_THEN_EMAIL)
 
 
 class RejectionMapsTo(StrEnum):
@@ -133,6 +139,7 @@ class NoticeKind(StrEnum):
     ANSWER = "notice.answer"  # our business answer to one of your notices
     CHANGED = "order.changed"  # we corrected the order before pickup (SPEC 4.10)
     RETURN = "order.return"  # goods of the order come back (SPEC 4.11)
+    HELLO = "link.hello"  # what this depot agrees to on the link (sent on link start and change)
 
     @property
     def label(self) -> str:
@@ -155,6 +162,7 @@ _KIND_LABELS = {
     NoticeKind.ANSWER: "answer",
     NoticeKind.CHANGED: "change",
     NoticeKind.RETURN: "return",
+    NoticeKind.HELLO: "hello",
 }
 
 
@@ -214,6 +222,10 @@ class PartnerFacts:
     rejection_maps_to: RejectionMapsTo = RejectionMapsTo.REJECTED
     pass_cancellations: bool = False
     link_stopped: bool = False  # the partner answered 410 Gone: nothing more is sent
+    has_email: bool = False  # an e-mail address is known (api-window-then-email uses it)
+    #: how long we wait for this partner's business answer (a warehouse's yes or no to a
+    #: cancellation) before a follow-up asks a person to chase it; 0 = no limit
+    answer_within_seconds: int = 1800
 
 
 @dataclass(frozen=True)

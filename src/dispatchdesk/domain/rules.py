@@ -188,6 +188,11 @@ class Plan:
     #: what a change that keeps the status does, in the past tense ("archived")
     what: str = ""
     extra: Mapping[str, object] = field(default_factory=dict)
+    #: what is done only once the partner the change waits for (a warehouse) confirms it, and
+    #: never if it refuses: passing a cancellation on to the channel, or the follow-up to
+    #: cancel it there too (SPEC 4.4)
+    on_confirm: tuple[NoticePlan, ...] = ()
+    on_confirm_followups: tuple[FollowUpPlan, ...] = ()
 
     @property
     def allowed(self) -> bool:
@@ -213,6 +218,13 @@ class Plan:
             lines.append("It is taken back from the partner and can be dispatched again.")
         lines.extend(n.describe() for n in self.notices)
         lines.extend(f"A follow-up is created: {f.text}" for f in self.followups)
+        if self.on_confirm or self.on_confirm_followups:
+            who = next((n.partner for n in self.notices if n.awaits_answer), "the partner")
+            lines.extend(f"Once {who} confirms: {n.describe()}" for n in self.on_confirm)
+            lines.extend(
+                f"Once {who} confirms, a follow-up is created: {f.text}"
+                for f in self.on_confirm_followups
+            )
         if not self.notices and not self.warnings:
             lines.append("Nobody outside the depot will be told.")
         lines.extend(self.warnings)
@@ -270,6 +282,8 @@ class Plan:
             self,
             notices=tuple(n for n in self.notices if n.partner != partner),
             followups=tuple(f for f in self.followups if f.partner != partner),
+            on_confirm=tuple(n for n in self.on_confirm if n.partner != partner),
+            on_confirm_followups=tuple(f for f in self.on_confirm_followups if f.partner != partner),
         )
 
 
@@ -301,10 +315,18 @@ def delivery(
     followups: list[FollowUpPlan] = []
     if kind is NoticeKind.CANCELLATION:
         method = partner.cancel_method
-        if method is CancelMethod.API_WINDOW:
+        if method.has_window:
             inside = since is not None and (now - since).total_seconds() <= partner.window_seconds
+            window = duration_words(partner.window_seconds)
+            if not inside and method is CancelMethod.API_WINDOW_THEN_EMAIL and partner.has_email:
+                return Transport.EMAIL, [
+                    FollowUpPlan(
+                        partner.name,
+                        f"{partner.name}'s {window} API window had passed, so {what} went by "
+                        f"e-mail: confirm with {partner.name} that it arrived.",
+                    )
+                ]
             if not inside:
-                window = duration_words(partner.window_seconds)
                 return Transport.MANUAL, [
                     FollowUpPlan(
                         partner.name,
@@ -559,16 +581,21 @@ def plan_cancellation(order: OrderFacts, req: CancellationRequest, now: datetime
         notices.append(n)
         followups.extend(f)
         told.append(order.assignee)
+    waits = any(n.awaits_answer for n in notices)
+    on_confirm: tuple[NoticePlan, ...] = ()
+    on_confirm_followups: tuple[FollowUpPlan, ...] = ()
     src = order.source
     if src is not None:
-        if warehouse is not None and src.role is Role.CHANNEL and not src.pass_cancellations:
-            followups.append(
-                FollowUpPlan(src.name, f"Cancel order {order.number} at {src.name} too.")
-            )
+        told_src, fups = tell_source_of_cancellation(order, now, warehouse=warehouse is not None)
+        if waits:
+            # the warehouse may refuse (picking started): the channel hears nothing until it
+            # confirmed, and nothing at all if it refused
+            on_confirm = tuple(replace(n, held=False) for n in told_src)
+            on_confirm_followups = tuple(fups)
         else:
-            n, f = _notice(src, NoticeKind.CANCELLATION, order, now)
-            notices.append(n)
-            followups.extend(f)
+            notices.extend(told_src)
+            followups.extend(fups)
+        if told_src:
             told.append(src)
     refusals.extend(reason_refusals(req.reason, req.comment, told))
     awaits = any(n.awaits_answer for n in notices)
@@ -599,7 +626,24 @@ def plan_cancellation(order: OrderFacts, req: CancellationRequest, now: datetime
             else "had part of its lines cancelled" if partial else ""
         ),
         extra={"quantities": wanted, "partial": partial},
+        on_confirm=on_confirm,
+        on_confirm_followups=on_confirm_followups,
     )
+
+
+def tell_source_of_cancellation(
+    order: OrderFacts, now: datetime, *, warehouse: bool
+) -> tuple[tuple[NoticePlan, ...], list[FollowUpPlan]]:
+    """How the client or channel an order came from hears of its cancellation (SPEC 4.4): a
+    cancellation at a warehouse is never passed on to a channel (unless it passes them on);
+    a follow-up asks a person to cancel it there too."""
+    src = order.source
+    if src is None:
+        return (), []
+    if warehouse and src.role is Role.CHANNEL and not src.pass_cancellations:
+        return (), [FollowUpPlan(src.name, f"Cancel order {order.number} at {src.name} too.")]
+    n, f = _notice(src, NoticeKind.CANCELLATION, order, now)
+    return (n,), f
 
 
 def plan_archive(order: OrderFacts, archive: bool = True) -> Plan:
@@ -664,6 +708,14 @@ def react_to_revocation(order: OrderFacts, sender: PartnerFacts, now: datetime) 
             answer="refused",
             message=f"Already {order.status.label.lower()}; it will be handled as a return.",
         )
+    checks = reject_refusals(order)
+    if sender.auto_trash and checks:
+        # trashing by itself runs the checks of SPEC 4.5 like trashing by hand
+        return Reaction(
+            None,
+            flag_cancellation_request=True,
+            message="Cancellation requested; a dispatcher will decide. " + " ".join(checks),
+        )
     if sender.auto_trash:
         plan = plan_cancellation(order, CancellationRequest(ReasonCode.CLIENT_CANCELLED), now)
         # The client already knows; only partners further down are told.
@@ -714,12 +766,17 @@ def react_to_cancel_request(order: OrderFacts) -> Reaction:
     """SPEC 4.6: a channel's customer asks to cancel."""
     if order.status.terminal:
         return Reaction(None, answer="accepted", message=f"Order already {order.status.label}.")
-    if order.status is Status.CREATED and order.untouched and order.assignee is None:
+    # the automatic path runs the checks of SPEC 4.5 too: an order a delivery note, an invoice
+    # or a back-order refers to is never cancelled without a dispatcher
+    untouched = order.status is Status.CREATED and order.untouched and order.assignee is None
+    checks = reject_refusals(order) if untouched else []
+    if untouched and not checks:
         return Reaction(Status.CANCELLED, answer="accepted", message="Cancelled.")
+    why = (" " + " ".join(checks)) if checks else ""
     return Reaction(
         None,
         flag_cancellation_request=True,
-        message="Cancellation requested; a dispatcher will decide.",
+        message=f"Cancellation requested; a dispatcher will decide.{why}",
     )
 
 

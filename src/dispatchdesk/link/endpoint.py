@@ -9,7 +9,7 @@ storing nothing when a check fails:
     413 body over 1 MB                      401 headers missing (unsigned)
     401 timestamp more than 5 minutes off   401 no partner's secret matches the signature
     400 body not UTF-8 / not JSON / not an object / its "id" differs from webhook-id
-    409 the webhook-id was already used with a different body, or by another partner (replay)
+    409 the webhook-id was already used by this partner with a different body (replay)
     422 a field is wrong (services.InvalidInput)   404 the order is unknown (NotFound)
     409 the message is refused (Refused)           503 the database is busy or unusable
 
@@ -44,7 +44,7 @@ from ..services import (
     StorageError,
     receive,
 )
-from ..services.outbox import LinkPartner, link_partners, note_received, received
+from ..services.outbox import LinkPartner, link_partners, received
 from ..text import clean
 from .signing import SignatureError, TimestampError, check_timestamp, verify
 
@@ -132,17 +132,18 @@ class _Endpoint:
         # (a lone surrogate, "\ud800", passes here; receive() refuses it with a 422)
         digest = hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
         try:
-            first = await asyncio.to_thread(received, self.depot, mid)
+            first = await asyncio.to_thread(received, self.depot, mid, sender.name)
             if first is not None:
                 return self._repeat(sender, first, digest)
-            result = await asyncio.to_thread(receive, self.depot, sender.name, msg)
+            # the message and its digest in one transaction (ids are unique per partner)
+            result = await asyncio.to_thread(lambda: receive(self.depot, sender.name, msg, digest=digest))
         except InvalidInput as e:
             return _error(422, "invalid", clean(str(e), limit=1000))
         except NotFound as e:
             return _error(404, "unknown", clean(str(e), limit=1000))
         except Refused as e:
             # a parallel delivery of the same message may have won the race: that is a repeat
-            first = await asyncio.to_thread(received, self.depot, mid)
+            first = await asyncio.to_thread(received, self.depot, mid, sender.name)
             if first is not None:
                 return self._repeat(sender, first, digest)
             return _error(409, "refused", clean(str(e), limit=1000))
@@ -154,10 +155,6 @@ class _Endpoint:
         except Exception:  # noqa: BLE001 - never leak a traceback to a partner
             log.exception("link message %s from %s could not be applied", mid, sender.name)
             return _error(500, "internal", "The message could not be applied; it will be retried.")
-        try:
-            await asyncio.to_thread(note_received, self.depot, mid, digest)
-        except ERRORS:
-            log.warning("could not record the digest of message %s", mid)
         log.info("applied %s %s from %s: %s", msg.get("kind"), mid, sender.name, result.text)
         return web.json_response({"ok": True, **result.as_json()})
 

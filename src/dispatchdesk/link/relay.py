@@ -37,8 +37,10 @@ from ..services.outbox import (
     Outcome,
     RetryPolicy,
     peek,
+    queue_hellos,
     record_and_claim,
     release_claims,
+    renew_claims,
 )
 from ..text import clean
 from .endpoint import make_app
@@ -49,6 +51,10 @@ __all__ = ["Relay", "RelayError", "RelayStats", "parse_listen", "run_relay"]
 
 #: How long "partner X down" stays in the state after the last failed attempt to reach X.
 DOWN_FOR = 30 * 60
+
+#: A claim's lease (SPEC 7): short, and renewed by a heartbeat every third of it while the
+#: worker lives, so that a worker that dies gives up its claims within seconds.
+LEASE_SECONDS = 5.0
 
 log = logging.getLogger("dispatchdesk.link")
 
@@ -114,9 +120,9 @@ class Relay:
         self.concurrency = max(1, concurrency)
         #: claims are taken in batches of up to concurrency x batch; the rest wait here for a slot
         self.capacity = self.concurrency * max(1, batch)
-        # a claim must outlive its wait for a slot and its own attempt, with room to record it
-        waves = self.capacity // self.concurrency + 1
-        self.lease_seconds = lease_seconds if lease_seconds is not None else max(60.0, deadline * waves + 10)
+        # a claim lives as long as this worker renews it (the heartbeat), however long its wait
+        # for a slot and its attempt take; a dead worker's claims run out within the lease
+        self.lease_seconds = lease_seconds if lease_seconds is not None else LEASE_SECONDS
         self.poll_interval = poll_interval
         self.grace = grace
         self.stats = RelayStats()
@@ -129,6 +135,12 @@ class Relay:
         #: (host, port) the endpoint listens on, once started with `listen`
         self.address: tuple[str, int] | None = None
         self._inflight: dict[str, ClaimedNotice] = {}
+        #: when each claim's lease runs out as far as this worker knows (time.monotonic())
+        self._expiry: dict[str, float] = {}
+        #: claims given up (lease ran out unrenewed): never delivered or recorded by this worker
+        self._lost: set[str] = set()
+        self._attempts: dict[str, asyncio.Task[Delivery]] = {}
+        self._heart: asyncio.Task[None] | None = None
         self._senders: list[asyncio.Task[None]] = []
         self._queue: asyncio.Queue[ClaimedNotice] = asyncio.Queue()
         self._sending = 0  # attempts under way
@@ -168,6 +180,9 @@ class Relay:
         self._wake = asyncio.Event()
         self._queue = asyncio.Queue()
         self._inflight = {}
+        self._expiry = {}
+        self._lost = set()
+        self._attempts = {}
         self._sending = 0
         self.state = "starting"
         connector = aiohttp.TCPConnector(limit=self.concurrency)
@@ -200,6 +215,7 @@ class Relay:
         self._main = asyncio.create_task(self._run(), name="dispatchdesk-relay")
         self._senders = [asyncio.create_task(self._sender(), name=f"dispatchdesk-relay-send-{i}")
                          for i in range(self.concurrency)]
+        self._heart = asyncio.create_task(self._heartbeat(), name="dispatchdesk-relay-heartbeat")
         log.info("relay %s started%s", self.worker_id, f"; link endpoint on {self.url}" if self.url else "")
 
     async def stop(self) -> None:
@@ -217,6 +233,10 @@ class Relay:
             t.cancel()  # an attempt cut short is delivered again later (at least once)
         await asyncio.gather(*self._senders, return_exceptions=True)
         self._senders = []
+        if self._heart is not None:
+            self._heart.cancel()
+            await asyncio.gather(self._heart, return_exceptions=True)
+            self._heart = None
         self._final = True
         self._wake.set()
         try:
@@ -270,20 +290,27 @@ class Relay:
                 if (want and not more and not results) or time.monotonic() - last_peek > 1.0:
                     p = await asyncio.to_thread(peek, self.depot)  # a cheap read, no write lock
                     self.waiting, self.failed = p.waiting, p.failed
+                    if p.hellos and not self._stopping:
+                        # a link started or its agreement changed: our hello goes out now
+                        if await asyncio.to_thread(queue_hellos, self.depot):
+                            p = await asyncio.to_thread(peek, self.depot)
                     last_peek = time.monotonic()
                     want = want and (p.due or more or bool(results))
                 if results or want:
+                    t0 = time.monotonic()
                     applied, claimed = await asyncio.to_thread(
                         record_and_claim, self.depot, self.worker_id, [(c.id, d) for c, d in results],
                         limit=free if want else 0, lease_seconds=self.lease_seconds, policy=self.policy,
                     )
                     for (c, d), ok in zip(results, applied, strict=True):
-                        self._inflight.pop(c.id, None)
+                        self._forget(c.id)
                         self._note(c, d, ok)
                     results = []
                     self.stats.claimed += len(claimed)
+                    expires = t0 + self.lease_seconds  # the lease was dated inside the call
                     for c in claimed:
                         self._inflight[c.id] = c
+                        self._expiry[c.id] = expires
                         self._queue.put_nowait(c)
                     more = want and len(claimed) == free
                 self._db_error = None
@@ -318,17 +345,74 @@ class Relay:
             except TimeoutError:
                 pass
 
+    def _forget(self, notice_id: str) -> None:
+        self._inflight.pop(notice_id, None)
+        self._expiry.pop(notice_id, None)
+        self._lost.discard(notice_id)
+
     async def _sender(self) -> None:
         """One of `concurrency` senders: takes claimed notices in turn and delivers them."""
         while True:
             c = await self._queue.get()
+            if c.id in self._lost or c.id not in self._inflight:
+                self._forget(c.id)  # its lease ran out while it waited: not ours any more
+                continue
             self._sending += 1
+            attempt = asyncio.create_task(self._deliver(c))
+            self._attempts[c.id] = attempt
             try:
-                d = await self._deliver(c)
+                await asyncio.wait({attempt})
             finally:
                 self._sending -= 1
-            self._results.append((c, d))
+                self._attempts.pop(c.id, None)
+                if not attempt.done():
+                    attempt.cancel()
+            if attempt.cancelled() or c.id in self._lost:
+                self._forget(c.id)  # given up by the heartbeat: another worker may have it now
+                self._wake.set()
+                continue
+            self._results.append((c, attempt.result()))
             self._wake.set()
+
+    async def _heartbeat(self) -> None:
+        """Renew the leases of every claim this worker holds, every third of the lease. A claim
+        whose lease runs out unrenewed (the database was unreachable that long) is given up at
+        once: its attempt is cancelled and nothing is recorded, so that no two workers ever
+        deliver one notice on a live claim."""
+        every = max(0.05, self.lease_seconds / 3)
+        while True:
+            await asyncio.sleep(every)
+            ids = list(self._inflight)
+            if ids:
+                t0 = time.monotonic()
+                try:
+                    held = await asyncio.to_thread(
+                        renew_claims, self.depot, self.worker_id, ids, lease_seconds=self.lease_seconds
+                    )
+                except ERRORS as e:
+                    log.warning("relay: could not renew %d claims: %s", len(ids), e)
+                    held = None
+                except Exception:  # noqa: BLE001 - the heartbeat must keep going
+                    log.exception("relay: renewing claims failed")
+                    held = None
+                if held is not None:
+                    for nid in ids:
+                        if nid in held and nid in self._inflight:
+                            self._expiry[nid] = t0 + self.lease_seconds
+            # anything whose lease has run out (or is about to) as far as we know: give it up
+            margin = min(1.0, self.lease_seconds / 5)
+            now = time.monotonic()
+            for nid, until in list(self._expiry.items()):
+                if until - margin <= now and nid in self._inflight:
+                    if any(c.id == nid for c, _ in self._results):
+                        continue  # its result is waiting to be recorded: the record decides
+                    self._lost.add(nid)
+                    self._inflight.pop(nid, None)
+                    self._expiry.pop(nid, None)
+                    task = self._attempts.get(nid)
+                    if task is not None:
+                        task.cancel()
+                    log.warning("relay: gave up the claim on %s (its lease ran out unrenewed)", nid)
 
     async def _deliver(self, c: ClaimedNotice) -> Delivery:
         transport = self._transports.get(c.transport)

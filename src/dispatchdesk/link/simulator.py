@@ -235,6 +235,12 @@ class DemoSimulator:
         t = self.timings
         if kind == "notice.answer":
             return
+        if kind == "link.hello":
+            # the demo's partners agree to what the depot agrees to: their hello says so
+            agree = bool((msg.get("capabilities") or {}).get("auto_trash"))
+            self._note(p.name, f"{'agrees' if agree else 'does not agree'} to auto-trash")
+            await self._send(p, {"kind": "link.hello", "capabilities": {"auto_trash": agree}})
+            return
         now = time.monotonic()
         key = (p.name, str(ours))
         if kind == "order.new":

@@ -305,10 +305,16 @@ def partner_facts(p: Partner | None) -> PartnerFacts | None:
         window_seconds=p.window_seconds,
         reason_required=p.reason_required,
         follow_up_after_send=p.follow_up_after_send,
-        auto_trash=p.auto_trash,
+        # over the link, auto-trash acts only when both depots agreed (their hello said so)
+        auto_trash=p.auto_trash
+        and (p.link != LinkKind.HTTP.value or p.auto_trash_agreed_at is not None),
         rejection_maps_to=RejectionMapsTo(p.rejection_maps_to),
         pass_cancellations=p.pass_cancellations,
         link_stopped=p.link_stopped,
+        has_email=bool(p.email),
+        answer_within_seconds=p.answer_within_seconds
+        if p.answer_within_seconds is not None
+        else 1800,
     )
 
 

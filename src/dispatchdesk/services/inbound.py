@@ -42,6 +42,7 @@ from ..domain import (
     react_to_rejection,
     react_to_revocation,
     react_to_status,
+    tell_source_of_cancellation,
 )
 from ..store.models import (
     AuditEntry,
@@ -68,6 +69,7 @@ from .core import (
     snapshot,
     write_followups,
 )
+from .hello import settle_agreement
 
 MAX_TEXT = 4000
 
@@ -160,8 +162,10 @@ def _find_order(s: Session, partner: Partner, msg: dict[str, Any]) -> Order:
     return o
 
 
-def receive(depot: Depot, partner_name: str, msg: Any) -> ReceiveResult:
-    """Apply one message from a partner, exactly once."""
+def receive(depot: Depot, partner_name: str, msg: Any, *, digest: str | None = None) -> ReceiveResult:
+    """Apply one message from a partner, exactly once. An id is unique per partner. `digest`
+    (the link endpoint's, of the body) is kept with it in the same transaction, so that the id
+    reused with another body is recognised as a replay."""
     from .messages import check_message  # here: pydantic costs a command that never receives ~75 ms
 
     if not isinstance(msg, dict):
@@ -179,14 +183,11 @@ def receive(depot: Depot, partner_name: str, msg: Any) -> ReceiveResult:
         partner = s.scalars(select(Partner).where(Partner.name == partner_name)).one_or_none()
         if partner is None:
             raise NotFound(f"No partner named {partner_name!r}.")
-        seen = s.get(ReceivedMessage, mid)
-        if seen is not None and seen.partner_id != partner.id:
-            # ids are unique per depot in the store: never let one partner's id swallow
-            # another partner's message as a "repeat"
-            raise InvalidInput(
-                f"Message id {mid!r} was already used by another partner; "
-                "every message needs its own id."
+        seen = s.scalars(
+            select(ReceivedMessage).where(
+                ReceivedMessage.partner_id == partner.id, ReceivedMessage.id == mid
             )
+        ).one_or_none()
         if seen is not None:
             r = seen.result or {}
             return ReceiveResult(
@@ -211,7 +212,11 @@ def receive(depot: Depot, partner_name: str, msg: Any) -> ReceiveResult:
                 partner_id=partner.id,
                 kind=kind.value,
                 received_at=depot.now(),
-                result={"order": order_number, "result": text},
+                result={
+                    "order": order_number,
+                    "result": text,
+                    **({"digest": digest} if digest else {}),
+                },
             )
         )
         try:
@@ -419,15 +424,23 @@ def _refuse_bad_lines(plan: Plan) -> None:
 def _on_cancellation(
     depot: Depot, s: Session, partner: Partner, msg: dict[str, Any]
 ) -> tuple[str, str]:
-    """The partner that gave us the order cancels it (all of it or some lines)."""
+    """The partner that gave us the order cancels it (all of it or some lines); or the partner
+    we sent it to cancels it, as we asked (our cancellation request, SPEC 4.6 on their side)."""
     order = _find_order(s, partner, msg)
-    if order.source_id != partner.id:
+    from_assignee = order.assignee_id == partner.id and order.source_id != partner.id
+    if order.source_id != partner.id and not from_assignee:
         raise Refused(
             [f"{partner.name} did not send us order {order.number}; it cannot cancel it."]
         )
     quantities = _lines(msg)
     facts = order_facts(order)
     r = react_to_cancellation(facts, quantities)
+    if from_assignee and r.answer == "accepted":
+        # their cancellation is the answer to our request: it reaches its final state
+        _settle_requests(
+            depot, s, order, partner, Outcome.ACCEPTED,
+            _str(msg, "comment", required=False, limit=MAX_TEXT) or "Cancelled.",
+        )
     if r.answer == "accepted" and not facts.status.terminal:
         reason_s = msg.get("reason")
         if reason_s is not None and not isinstance(reason_s, str):
@@ -472,6 +485,7 @@ def _apply_cancellation(
     comment: str,
     their_number: str | None,
     detail: str,
+    message_id: str | None = None,
 ) -> ActionResult:
     """A cancellation on a partner's word: the change, the cancellation record with its number,
     the cancelled quantities, and notices (not held: nothing to undo) to the partners further
@@ -515,6 +529,9 @@ def _apply_cancellation(
             state="pending" if pending else "done",
             created_at=depot.now(),
             actor=f"partner:{partner.name}",
+            # the partner's answer waits for the warehouse's (SPEC 7): who gets it, for which
+            requested_by_id=partner.id if pending else None,
+            request_message_id=message_id if pending else None,
         )
     )
     s.flush()
@@ -548,9 +565,13 @@ def _react(
             comment=comment,
             their_number=their_number,
             detail=f"{partner.name} sent a {what}: {r.message}",
+            message_id=msg["id"],
         )
         text = r.message if r.plan.awaits_answer else result.message
         entry_id = result.audit_id
+        if r.plan.leaving_out(partner.name).awaits_answer and r.answer == Outcome.ACCEPTED.value:
+            # a warehouse has the order: our answer is its answer, given when it comes
+            r = replace(r, answer=None)
     else:
         if r.to_status is not None and r.to_status.value != order.status:
             order.status = r.to_status.value
@@ -592,6 +613,21 @@ def _on_rejected(
 ) -> tuple[str, str]:
     order = _find_order(s, partner, msg)
     if order.assignee_id != partner.id:
+        # we took it back from them (a revocation they flagged), and now they trashed it: that
+        # is their answer to the revocation; our order was already taken back and stays
+        settled = _settle_requests(
+            depot, s, order, partner, Outcome.ACCEPTED,
+            _str(msg, "message", required=False, limit=MAX_TEXT) or f"{partner.name} trashed it.",
+            NoticeKind.REVOCATION,
+        )
+        if settled:
+            _audit(
+                depot, s, order, "partner rejected", order.status,
+                f"{partner.name} trashed the order we had taken back from them; it stays "
+                f"{Status(order.status).label}.",
+                partner,
+            )
+            return order.number, f"Order {order.number} was already taken back; it stays {Status(order.status).label}."
         raise Refused(
             [f"Order {order.number} is not with {partner.name}; its rejection changes nothing."]
         )
@@ -715,6 +751,7 @@ def _on_answer(
         return None, f"Notice {nid} {outcome.value}."
     frm = order.status
     kind = NoticeKind(notice.kind)
+    notice.answer_due_at = None
     if kind is NoticeKind.CANCELLATION and notice.awaits_answer:
         cn = (notice.payload or {}).get("cancellation")
         canc = (
@@ -748,13 +785,17 @@ def _on_answer(
                     FollowUpPlan(
                         partner.name,
                         f"{partner.name} refused to cancel order {order.number}: "
-                        f"{text or 'no reason given'}. Handle it as a return.",
+                        f"{text or 'no reason given'}."
+                        + ("" if "return" in (text or "").lower() else " Handle it as a return."),
                     )
                 ],
                 [notice],
                 {partner.name: partner},
                 depot.now(),
             )
+        flag_modified(order, "status")
+        s.flush()
+        _pass_on_answer(depot, s, order, partner, canc, outcome, text)
     elif kind is NoticeKind.CHANGED and outcome is Outcome.REFUSED:
         # the partner did not take our correction: a person must sort it out with them
         write_followups(
@@ -791,11 +832,102 @@ def _on_answer(
     return order.number, f"Notice {nid} {outcome.value}."
 
 
+def _settle_requests(
+    depot: Depot,
+    s: Session,
+    order: Order,
+    partner: Partner,
+    outcome: Outcome,
+    text: str,
+    kind: NoticeKind = NoticeKind.CANCEL_REQUEST,
+) -> list[Notice]:
+    """Our cancellation requests to `partner` about `order` that its later message answers (a
+    refusal, or the cancellation itself): acknowledged with that outcome and message, so the
+    request reaches a final state and the order stops showing it as waiting."""
+    open_requests = list(
+        s.scalars(
+            select(Notice).where(
+                Notice.order_id == order.id,
+                Notice.partner_id == partner.id,
+                Notice.kind == kind.value,
+                Notice.state.in_((NoticeState.SENT.value, NoticeState.QUEUED.value)),
+            )
+        ).unique()
+    )
+    for n in open_requests:
+        n.state = NoticeState.ACKNOWLEDGED.value
+        n.outcome = outcome.value
+        n.answer = text
+        n.acknowledged_at = depot.now()
+        n.next_attempt_at = None
+        n.claimed_by = None
+        n.lease_until = None
+    return open_requests
+
+
+def _pass_on_answer(
+    depot: Depot,
+    s: Session,
+    order: Order,
+    warehouse: Partner,
+    canc: Cancellation | None,
+    outcome: Outcome,
+    text: str,
+) -> None:
+    """A warehouse answered a cancellation: now, and only now, the partners further up hear of
+    it. The partner whose cancellation it was gets the warehouse's answer as ours (accepted, or
+    refused with its message); otherwise the client or channel the order came from is told of
+    the cancellation (or a follow-up asks a person to cancel it there too), and only if the
+    warehouse accepted (SPEC 4.4)."""
+    requester = s.get(Partner, canc.requested_by_id) if canc and canc.requested_by_id else None
+    if requester is not None and canc is not None and canc.request_message_id:
+        words = text or (
+            "Cancelled." if outcome is Outcome.ACCEPTED else f"{warehouse.name} refused it."
+        )
+        if outcome is Outcome.REFUSED:
+            words = f"{warehouse.name} refused: {words}" if text else words
+        _answer(
+            depot,
+            s,
+            order,
+            requester,
+            {"id": canc.request_message_id, "order": order.partner_ref},
+            outcome.value,
+            words,
+        )
+    if outcome is not Outcome.ACCEPTED or order.source is None:
+        return
+    if requester is not None and requester.id == order.source_id:
+        return  # it was theirs: the answer above tells them
+    facts = order_facts(order)
+    notices, fups = tell_source_of_cancellation(facts, depot.now(), warehouse=True)
+    written = [
+        add_notice(
+            s,
+            order,
+            order.source,
+            replace(n, held=False),
+            now=depot.now(),
+            undo_seconds=0,
+            extra={
+                "reason": canc.reason if canc else None,
+                "comment": canc.comment if canc else "",
+                "lines": dict(canc.lines) if canc else {},
+                "partial": bool(canc.partial) if canc else False,
+                "cancellation": canc.number if canc else None,
+            },
+        )
+        for n in notices
+    ]
+    write_followups(s, order, fups, written, {order.source.name: order.source}, depot.now())
+
+
 def _on_cancel_request_refused(
     depot: Depot, s: Session, partner: Partner, msg: dict[str, Any]
 ) -> tuple[str, str]:
     order = _find_order(s, partner, msg)
     text = _str(msg, "message", required=False, limit=MAX_TEXT)
+    _settle_requests(depot, s, order, partner, Outcome.REFUSED, text)
     order.partner_status_at = depot.now()
     write_followups(
         s,
@@ -916,6 +1048,36 @@ def _on_return(depot: Depot, s: Session, partner: Partner, msg: dict[str, Any]) 
     return order.number, text
 
 
+def _on_hello(
+    depot: Depot, s: Session, partner: Partner, msg: dict[str, Any]
+) -> tuple[str | None, str]:
+    """A linked depot tells us what it agrees to (SPEC 7). No answer: our endpoint's 2xx after
+    the commit is its acknowledgement."""
+    caps = msg.get("capabilities")
+    if not isinstance(caps, dict) or not isinstance(caps.get("auto_trash", False), bool):
+        raise InvalidInput("A hello's 'capabilities' must be an object; its 'auto_trash' true or false.")
+    before = partner.auto_trash_agreed_at
+    partner.peer_auto_trash = bool(caps.get("auto_trash", False))
+    partner.peer_hello_at = depot.now()
+    settle_agreement(partner, depot.now())
+    if partner.auto_trash_agreed_at is not None:
+        text = "Auto-trash agreed by both sides."
+    elif partner.peer_auto_trash:
+        text = f"{partner.name} agrees to auto-trash; this depot does not."
+    else:
+        text = f"{partner.name} does not agree to auto-trash."
+    if (before is None) != (partner.auto_trash_agreed_at is None):
+        s.add(
+            AuditEntry(
+                at=depot.now(),
+                actor=f"partner:{partner.name}",
+                action="partner hello",
+                detail=f"{partner.name}: {text}",
+            )
+        )
+    return None, text
+
+
 #: Kinds whose handler decides no answer of its own: we answer "accepted" once applied —
 #: over the link only (a receipt is no task to give a person for a partner who phoned it in).
 #: (Revocations, cancellations and cancellation requests answer accepted or refused themselves.)
@@ -940,4 +1102,5 @@ _HANDLERS = {
     NoticeKind.ANSWER: _on_answer,
     NoticeKind.CHANGED: _on_changed,
     NoticeKind.RETURN: _on_return,
+    NoticeKind.HELLO: _on_hello,
 }

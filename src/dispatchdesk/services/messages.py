@@ -138,6 +138,16 @@ class _Answer(_Message):
     message: Text | None = None
 
 
+class _Capabilities(Schema):
+    auto_trash: Annotated[bool, Strict()] = False
+
+
+class _Hello(_Message):
+    """SPEC 7: what a linked depot agrees to (sent on link start and on change)."""
+
+    capabilities: _Capabilities
+
+
 _SCHEMAS: dict[NoticeKind, type[_Message]] = {
     NoticeKind.ORDER: _OrderNew,
     NoticeKind.REVOCATION: _AboutOrder,
@@ -149,6 +159,7 @@ _SCHEMAS: dict[NoticeKind, type[_Message]] = {
     NoticeKind.ANSWER: _Answer,
     NoticeKind.CHANGED: _Changed,
     NoticeKind.RETURN: _Return,
+    NoticeKind.HELLO: _Hello,
 }
 
 

@@ -35,9 +35,18 @@ from sqlalchemy import CursorResult, exists, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from ..domain import NoticeKind, NoticeState, Transport, redo_refusal
-from ..store.models import AuditEntry, FollowUp, Notice, Order, Partner, ReceivedMessage
+from ..store.models import (
+    AuditEntry,
+    Cancellation,
+    FollowUp,
+    Notice,
+    Order,
+    Partner,
+    ReceivedMessage,
+)
 from ..text import clean
 from .core import Depot, NotFound, Refused
+from .hello import queue_due_hellos
 
 __all__ = [
     "BACKOFF",
@@ -58,8 +67,10 @@ __all__ = [
     "received",
     "record_and_claim",
     "record_result",
+    "queue_hellos",
     "record_results",
     "release_claims",
+    "renew_claims",
     "retry",
     "skip",
 ]
@@ -216,6 +227,51 @@ def _park_stopped(s: Session, now: datetime, pg: bool) -> int:
     return len(parked)
 
 
+def _chase_answers(s: Session, now: datetime, pg: bool) -> int:
+    """Sent notices whose answer the change waits for (a warehouse's yes or no to a
+    cancellation), unanswered past the partner's answer_within_seconds: a follow-up asks a
+    person to chase it, once; the notice stays sent (the answer may still come)."""
+    q = select(Notice).where(
+        Notice.state == NoticeState.SENT.value,
+        Notice.answer_due_at.is_not(None),
+        Notice.answer_due_at <= now,
+    )
+    if pg:
+        q = q.with_for_update(skip_locked=True, of=Notice)
+    late = list(s.scalars(q).unique())
+    for n in late:
+        n.answer_due_at = None
+        what = "the " + notice_label(n.kind, n.order.number if n.order is not None else None)
+        waits = ""
+        if n.order is not None:
+            asked = s.scalars(
+                select(Partner.name)
+                .join(Cancellation, Cancellation.requested_by_id == Partner.id)
+                .where(Cancellation.order_id == n.order_id, Cancellation.state == "pending")
+            ).first()
+            if asked:
+                waits = f"; {asked} is waiting for our answer too"
+        s.add(FollowUp(
+            order_id=n.order_id,
+            partner_id=n.partner_id,
+            notice_id=n.id,
+            text=f"{n.partner.name} has not answered {what} within "
+                 f"{_duration(n.partner.answer_within_seconds)}: ask them whether it is done{waits}.",
+            created_at=now,
+        ))
+    return len(late)
+
+
+def _duration(seconds: int) -> str:
+    if seconds % 3600 == 0 and seconds >= 3600:
+        h = seconds // 3600
+        return f"{h} hour{'s' if h > 1 else ''}"
+    if seconds % 60 == 0 and seconds >= 60:
+        m = seconds // 60
+        return f"{m} minute{'s' if m > 1 else ''}"
+    return f"{seconds} second{'s' if seconds != 1 else ''}"
+
+
 def _to_follow_up(s: Session, n: Notice, now: datetime, why: str) -> FollowUp:
     n.state = NoticeState.FOLLOW_UP.value
     n.next_attempt_at = None
@@ -273,7 +329,7 @@ def claim_due(depot: Depot, worker_id: str, *, limit: int = 64, lease_seconds: f
 
 def _claim(s: Session, worker_id: str, limit: int, now: datetime, lease_until: datetime) -> tuple[list[ClaimedNotice], int]:
     pg = _is_pg(s)
-    changed = _release_held(s, now, pg) + _park_stopped(s, now, pg)
+    changed = _release_held(s, now, pg) + _park_stopped(s, now, pg) + _chase_answers(s, now, pg)
     q = _due_query(now, limit)
     if pg:
         q = q.with_for_update(skip_locked=True, of=Notice)
@@ -358,17 +414,25 @@ def _record(s: Session, worker_id: str, results: Sequence[tuple[str, Delivery]],
         return [], 0
     applied: list[bool] = []
     ids = [nid for nid, _ in results]
-    q = select(Notice.id, Notice.claimed_by, Notice.lease_until, Notice.state, Notice.partner_id).where(
-        Notice.id.in_(ids)
+    q = (
+        select(Notice.id, Notice.claimed_by, Notice.lease_until, Notice.state, Notice.partner_id,
+               Notice.kind, Notice.awaits_answer, Partner.answer_within_seconds)
+        .join(Partner, Notice.partner_id == Partner.id)
+        .where(Notice.id.in_(ids))
     )
     if _is_pg(s):
         q = q.with_for_update(of=Notice)
-    held = {
-        nid: partner_id
-        for nid, claimed_by, lease_until, state, partner_id in s.execute(q)
-        if claimed_by == worker_id and lease_until is not None and lease_until >= now
-        and state == NoticeState.QUEUED.value
-    }
+    held: dict[str, int] = {}
+    answers: set[str] = set()
+    awaiting: dict[str, int] = {}  # sent, the change waits for the answer: chased after N s
+    for nid, claimed_by, lease_until, state, partner_id, kind, awaits, within in s.execute(q):
+        if (claimed_by == worker_id and lease_until is not None and lease_until >= now
+                and state == NoticeState.QUEUED.value):
+            held[nid] = partner_id
+            if kind in (NoticeKind.ANSWER.value, NoticeKind.HELLO.value):
+                answers.add(nid)
+            elif awaits and within:
+                awaiting[nid] = within
     sent: list[str] = []
     contacted: set[int] = set()
     others: list[tuple[str, Delivery]] = []
@@ -391,6 +455,24 @@ def _record(s: Session, worker_id: str, results: Sequence[tuple[str, Delivery]],
                     claimed_by=None, lease_until=None, attempts=Notice.attempts + 1)
             .execution_options(synchronize_session=False)
         )
+    # An answer (or a hello) gets no answer of its own: the receiver's 2xx, given only once it
+    # committed it, is its acknowledgement (else it would stay "sent", and its order "waiting", for ever).
+    done = [nid for nid in sent if nid in answers]
+    for i in range(0, len(done), 500):
+        s.execute(
+            update(Notice)
+            .where(Notice.id.in_(done[i:i + 500]))
+            .values(state=NoticeState.ACKNOWLEDGED.value, acknowledged_at=now)
+            .execution_options(synchronize_session=False)
+        )
+    sent_ids = set(sent)
+    for nid, within in awaiting.items():
+        if nid in sent_ids:
+            s.execute(
+                update(Notice).where(Notice.id == nid)
+                .values(answer_due_at=now + timedelta(seconds=within))
+                .execution_options(synchronize_session=False)
+            )
     if contacted:
         s.execute(
             update(Partner).where(Partner.id.in_(contacted)).values(last_contact_at=now)
@@ -416,6 +498,11 @@ def _apply(s: Session, n: Notice, d: Delivery, now: datetime, policy: RetryPolic
         n.sent_at = now
         n.next_attempt_at = None
         n.last_error = None
+        if n.kind in (NoticeKind.ANSWER.value, NoticeKind.HELLO.value):
+            n.state = NoticeState.ACKNOWLEDGED.value
+            n.acknowledged_at = now
+        elif n.awaits_answer and p.answer_within_seconds:
+            n.answer_due_at = now + timedelta(seconds=p.answer_within_seconds)
         return
     error = d.error or "no reason given"
     p.last_error = f"{_label(n)}: {error}"
@@ -463,6 +550,32 @@ def _label(n: Notice) -> str:
 def _audit(s: Session, n: Notice, now: datetime, action: str, detail: str, actor: str = RELAY_ACTOR) -> None:
     s.add(AuditEntry(order_id=n.order_id, at=now, actor=actor, action=action, detail=detail,
                      notices=[n.id]))
+
+
+def renew_claims(depot: Depot, worker_id: str, notice_ids: Sequence[str], *,
+                 lease_seconds: float) -> set[str]:
+    """The heartbeat: extend the leases this worker still holds (same worker, lease not yet
+    run out, still queued) to now + lease_seconds, in one write transaction. Returns the ids
+    still held; a claim that already ran out is not taken back (another worker may have it)."""
+    if not notice_ids:
+        return set()
+    now = depot.now()
+    until = now + timedelta(seconds=lease_seconds)
+    held: set[str] = set()
+    with depot.uow() as uow:
+        s = uow.session
+        for i in range(0, len(notice_ids), 500):
+            chunk = list(notice_ids[i:i + 500])
+            mine = (Notice.id.in_(chunk), Notice.claimed_by == worker_id,
+                    Notice.state == NoticeState.QUEUED.value, Notice.lease_until >= now)
+            s.execute(
+                update(Notice).where(*mine).values(lease_until=until)
+                .execution_options(synchronize_session=False)
+            )
+            held.update(s.scalars(select(Notice.id).where(
+                Notice.id.in_(chunk), Notice.claimed_by == worker_id, Notice.lease_until == until)))
+        uow.commit()
+    return held
 
 
 def release_claims(depot: Depot, worker_id: str, notice_ids: Sequence[str]) -> int:
@@ -563,6 +676,7 @@ class Peek:
     waiting: int  # held or queued: not yet delivered
     failed: int
     due: bool  # a claim now would find work (a due notice, a held one to release, one to park)
+    hellos: bool = False  # a hello to a linked depot is due (queue_hellos writes it)
 
 
 def peek(depot: Depot) -> Peek:
@@ -588,8 +702,27 @@ def peek(depot: Depot) -> Peek:
                     or_(Notice.lease_until.is_(None), Notice.lease_until < now),
                 ).limit(1)
             ) is not None
+        hellos = s.scalar(select(Partner.id).where(Partner.hello_due.is_(True)).limit(1)) is not None
+        if not due:
+            due = s.scalar(
+                select(Notice.id).where(
+                    Notice.state == NoticeState.SENT.value,
+                    Notice.answer_due_at.is_not(None),
+                    Notice.answer_due_at <= now,
+                ).limit(1)
+            ) is not None
     waiting = rows.get(NoticeState.HELD.value, 0) + rows.get(NoticeState.QUEUED.value, 0)
-    return Peek(waiting, rows.get(NoticeState.FAILED.value, 0), due)
+    return Peek(waiting, rows.get(NoticeState.FAILED.value, 0), due, hellos)
+
+
+def queue_hellos(depot: Depot) -> int:
+    """The relay: write the hellos that are due (services.hello) into the outbox, in one
+    transaction; returns how many."""
+    with depot.uow() as uow:
+        n = queue_due_hellos(uow.session, depot.now())
+        if n:
+            uow.commit()
+        return n
 
 
 def notice_counts(depot: Depot, *, partner: str | None = None) -> dict[NoticeState, int]:
@@ -635,14 +768,19 @@ class ReceivedInfo:
     digest: str | None
 
 
-def received(depot: Depot, message_id: str) -> ReceivedInfo | None:
-    """A partner's message already applied, with its original result (for repeats)."""
+def received(depot: Depot, message_id: str, partner: str | None = None) -> ReceivedInfo | None:
+    """A partner's message already applied, with its original result (for repeats). Ids are
+    unique per partner: give the partner, else the first partner's message with that id."""
     with depot.uow(write=False) as uow:
-        row = uow.session.execute(
+        q = (
             select(ReceivedMessage, Partner.name)
             .join(Partner, ReceivedMessage.partner_id == Partner.id)
             .where(ReceivedMessage.id == message_id)
-        ).first()
+            .order_by(ReceivedMessage.received_at)
+        )
+        if partner is not None:
+            q = q.where(Partner.name == partner)
+        row = uow.session.execute(q).first()
         if row is None:
             return None
         m, name = row
@@ -650,11 +788,15 @@ def received(depot: Depot, message_id: str) -> ReceivedInfo | None:
         return ReceivedInfo(m.id, name, m.kind, result, result.get("digest"))
 
 
-def note_received(depot: Depot, message_id: str, digest: str) -> None:
+def note_received(depot: Depot, message_id: str, digest: str, partner: str | None = None) -> None:
     """Remember the body digest of an applied message, so that its id reused with another body
-    is recognised as a replay. (receive() keeps the id and the result, not the body.)"""
+    is recognised as a replay. (receive(..., digest=) keeps it in the message's own transaction;
+    this is for a message applied without one.)"""
     with depot.uow() as uow:
-        m = uow.session.get(ReceivedMessage, message_id)
+        q = select(ReceivedMessage).where(ReceivedMessage.id == message_id)
+        if partner is not None:
+            q = q.join(Partner, ReceivedMessage.partner_id == Partner.id).where(Partner.name == partner)
+        m = uow.session.scalars(q).first()
         if m is None or (m.result or {}).get("digest") == digest:
             return
         m.result = {**(m.result or {}), "digest": digest}

@@ -671,6 +671,27 @@ class PartnerView:
     last_error_at: datetime | None
     waiting: int
     failed: int
+    #: what happens to orders this partner revokes, in words (auto-trash needs both sides over
+    #: a link: SPEC 4.2, 7)
+    revoked: str = ""
+    #: the auto-trash agreement over the link and its date, in words ("" when not linked)
+    agreement: str = ""
+    auto_trash_agreed_at: datetime | None = None
+
+
+def auto_trash_words(p: Partner) -> tuple[str, str]:
+    """(what happens to orders this partner revokes, the auto-trash agreement) in words."""
+    if p.link != "http":
+        return ("cancelled here at once (auto-trash)" if p.auto_trash else "flagged for a dispatcher"), ""
+    if p.auto_trash and p.auto_trash_agreed_at is not None:
+        when = p.auto_trash_agreed_at.strftime("%Y-%m-%d %H:%M UTC")
+        return "cancelled here at once (auto-trash)", f"agreed by both sides since {when}"
+    if p.auto_trash:
+        return ("flagged for a dispatcher until they agree to auto-trash",
+                f"on here; {p.name} has not agreed" + (" (it said no)" if p.peer_auto_trash is False else ""))
+    if p.peer_auto_trash:
+        return "flagged for a dispatcher", f"{p.name} agrees; off here (switch it on to agree)"
+    return "flagged for a dispatcher", ""  # off on both sides: nothing to say
 
 
 def hide_secret(secret: str | None) -> str:
@@ -689,10 +710,12 @@ def partners(depot: Depot) -> list[PartnerView]:
             Notice.state == NoticeState.FAILED.value).group_by(Notice.partner_id)).all())
         out = []
         for p in s.scalars(select(Partner).order_by(Partner.name)):
+            revoked, agreement = auto_trash_words(p)
             out.append(PartnerView(p.name, p.role, p.link, p.url, p.email, hide_secret(p.secret), p.cancel_method,
                                    p.window_seconds, p.reason_required, p.follow_up_after_send, p.auto_trash,
                                    p.rejection_maps_to, p.pass_cancellations, p.link_stopped, p.last_contact_at,
-                                   p.last_error, p.last_error_at, waiting.get(p.id, 0), failed.get(p.id, 0)))
+                                   p.last_error, p.last_error_at, waiting.get(p.id, 0), failed.get(p.id, 0),
+                                   revoked, agreement, p.auto_trash_agreed_at))
         return out
 
 

@@ -18,6 +18,7 @@ from ..domain import CancelMethod, LinkKind, RejectionMapsTo, Role, Status, limi
 from ..domain.limits import lone_surrogate
 from ..store.models import AuditEntry, Backorder, Document, Order, OrderLine, Partner, Setting, Tag
 from .core import Depot, InvalidInput, NotFound, current_user, load_partner, next_number
+from .hello import settle_agreement
 
 MIN_SECRET = 16
 WHSEC_PREFIX = "whsec_"  # a Standard Webhooks key: whsec_ + base64 of the key bytes
@@ -88,6 +89,9 @@ class PartnerInput:
     auto_trash: bool = False
     rejection_maps_to: str = "rejected"
     pass_cancellations: bool = False
+    #: how long we wait for this partner's answer (a warehouse's yes or no to a cancellation)
+    #: before a follow-up chases it; 0 = no limit
+    answer_within_seconds: int = 1800
 
 
 def _choice(enum: type[StrEnum], value: str, what: str, *, field: str | None = None) -> str:
@@ -131,10 +135,22 @@ def check_partner(p: PartnerInput) -> dict[str, Any]:
         raise InvalidInput(f"{email!r} is not an e-mail address.", field="email")
     if p.window_seconds < 0:
         raise InvalidInput("The cancellation window cannot be negative.", field="window_seconds")
-    if cancel_method == CancelMethod.API_WINDOW.value and p.window_seconds <= 0:
+    if p.answer_within_seconds < 0:
         raise InvalidInput(
-            "Cancel method api-window needs the window: how many seconds after sending (more than 0).",
+            "The time to wait for the partner's answer cannot be negative.",
+            field="answer_within_seconds",
+        )
+    if CancelMethod(cancel_method).has_window and p.window_seconds <= 0:
+        raise InvalidInput(
+            f"Cancel method {cancel_method} needs the window: how many seconds after sending "
+            "(more than 0).",
             field="window_seconds",
+        )
+    if cancel_method == CancelMethod.API_WINDOW_THEN_EMAIL.value and not email:
+        raise InvalidInput(
+            "Cancel method api-window-then-email needs the partner's e-mail address "
+            "(for cancellations after the window).",
+            field="email",
         )
     if cancel_method == CancelMethod.EMAIL.value and not email:
         raise InvalidInput(
@@ -155,6 +171,7 @@ def check_partner(p: PartnerInput) -> dict[str, Any]:
         auto_trash=p.auto_trash,
         rejection_maps_to=maps_to,
         pass_cancellations=p.pass_cancellations,
+        answer_within_seconds=p.answer_within_seconds,
     )
 
 
@@ -194,7 +211,9 @@ def add_partner(depot: Depot, p: PartnerInput) -> SavedPartner:
                 "Another partner already uses that secret; every link needs its own.",
                 field="secret",
             )
-        s.add(Partner(**cols, created_at=depot.now()))
+        partner = Partner(**cols, created_at=depot.now())
+        s.add(partner)
+        partner.hello_due = bool(partner.auto_trash)  # a linked depot hears what we agree to
         s.add(
             AuditEntry(
                 at=depot.now(),
@@ -236,6 +255,9 @@ def update_partner(depot: Depot, name: str, p: PartnerInput) -> SavedPartner:
         for k, v in cols.items():
             setattr(partner, k, v)
         partner.link_stopped = False if "url" in changed else partner.link_stopped
+        settle_agreement(partner, depot.now())
+        if "auto_trash" in changed or (partner.auto_trash and {"url", "secret"} & set(changed)):
+            partner.hello_due = True  # what we agree to on the link changed: say so
         s.add(
             AuditEntry(
                 at=depot.now(),
@@ -263,7 +285,10 @@ def partner_input(depot: Depot, name: str) -> PartnerInput:
 def set_link_stopped(depot: Depot, name: str, stopped: bool, reason: str = "") -> None:
     with depot.uow() as uow:
         p = load_partner(uow.session, name)
+        was = p.link_stopped
         p.link_stopped = stopped
+        if was and not stopped and p.auto_trash:
+            p.hello_due = True  # the link starts again
         if reason:
             p.last_error = reason
             p.last_error_at = depot.now()

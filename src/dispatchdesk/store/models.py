@@ -17,12 +17,14 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Text,
     TypeDecorator,
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.sql.expression import false
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -94,7 +96,7 @@ class Partner(Base):
     url: Mapped[str | None] = mapped_column(String(500))
     secret: Mapped[str | None] = mapped_column(String(500))
     email: Mapped[str | None] = mapped_column(String(320))
-    cancel_method: Mapped[str] = mapped_column(String(20), default="api")
+    cancel_method: Mapped[str] = mapped_column(String(30), default="api")
     window_seconds: Mapped[int] = mapped_column(Integer, default=0)
     reason_required: Mapped[bool] = mapped_column(Boolean, default=False)
     follow_up_after_send: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -102,6 +104,15 @@ class Partner(Base):
     rejection_maps_to: Mapped[str] = mapped_column(String(20), default="rejected")
     pass_cancellations: Mapped[bool] = mapped_column(Boolean, default=False)
     link_stopped: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: how long we wait for this partner's business answer before a follow-up chases it
+    answer_within_seconds: Mapped[int] = mapped_column(Integer, default=1800, server_default="1800")
+    #: what a linked depot told us in its last hello: does it agree to auto-trash (SPEC 4.2, 7)
+    peer_auto_trash: Mapped[bool | None] = mapped_column(Boolean)
+    peer_hello_at: Mapped[datetime | None]
+    #: since when both sides agree to auto-trash (None: not both)
+    auto_trash_agreed_at: Mapped[datetime | None]
+    #: our hello to them is due (the link started, or what we agree to changed): the relay sends it
+    hello_due: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     last_contact_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
     last_error_at: Mapped[datetime | None]
@@ -238,6 +249,8 @@ class Notice(Base):
     claimed_by: Mapped[str | None] = mapped_column(String(100))
     lease_until: Mapped[datetime | None]
     awaits_answer: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: sent and awaiting the partner's answer: when a follow-up chases it (then cleared)
+    answer_due_at: Mapped[datetime | None]
 
     partner: Mapped[Partner] = relationship(lazy="joined")
     order: Mapped[Order | None] = relationship()
@@ -282,17 +295,24 @@ class Cancellation(Base):
     answer: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     actor: Mapped[str] = mapped_column(String(100))
+    #: a partner's cancellation (or revocation) whose answer waits for a warehouse's: who sent
+    #: it and the id of their message, answered once the warehouse has
+    requested_by_id: Mapped[int | None] = mapped_column(ForeignKey("partners.id"))
+    request_message_id: Mapped[str | None] = mapped_column(String(100))
 
 
 class ReceivedMessage(Base):
-    """Ids of partners' messages already applied, so a repeat is applied once."""
+    """Ids of partners' messages already applied, so a repeat is applied once. An id is unique
+    per partner (two partners may well use the same id); the result keeps the body's digest,
+    written in the same transaction as the message, so a reused id with another body is a replay."""
 
     __tablename__ = "received_messages"
     id: Mapped[str] = mapped_column(String(100), primary_key=True)
-    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"))
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"), primary_key=True)
     kind: Mapped[str] = mapped_column(String(40))
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
     result: Mapped[dict[str, Any] | None]
+    __table_args__ = (PrimaryKeyConstraint("partner_id", "id"),)
 
 
 class Return(Base):

@@ -57,6 +57,7 @@ CANCEL_METHODS = {
     CancelMethod.API_WINDOW.value: "api-window: only within the window, else a follow-up",
     CancelMethod.EMAIL.value: "email: by e-mail, with a follow-up to confirm",
     CancelMethod.MANUAL.value: "manual: a follow-up only",
+    CancelMethod.API_WINDOW_THEN_EMAIL.value: "api-window-then-email: API within the window, else by e-mail",
 }
 REJECTION = {RejectionMapsTo.REJECTED.value: "becomes Rejected",
              RejectionMapsTo.CREATED.value: "goes back to Created"}
@@ -94,7 +95,7 @@ def _link(p: PartnerView) -> str:
 
 def _settings(p: PartnerView) -> str:
     out = []
-    if p.cancel_method == CancelMethod.API_WINDOW.value:
+    if CancelMethod(p.cancel_method).has_window:
         out.append(f"window {p.window_seconds}s")
     if p.reason_required:
         out.append("reason required")
@@ -128,12 +129,14 @@ def describe(p: PartnerView, now: Any) -> Text:
         out.append("none: every notice to them is a follow-up for a person")
     out.append("\nCancellations: ")
     out.append(CANCEL_METHODS.get(p.cancel_method, p.cancel_method))
-    if p.cancel_method == CancelMethod.API_WINDOW.value:
+    if CancelMethod(p.cancel_method).has_window:
         out.append(f" ({p.window_seconds} s)")
     out.append(f" · reason code {'required' if p.reason_required else 'optional'}")
     out.append(f" · {'a follow-up checks on them after sending' if p.follow_up_after_send else 'no check after sending'}")
     out.append("\nOrders they revoke: ")
-    out.append("cancelled here at once (auto-trash)" if p.auto_trash else "flagged for a dispatcher")
+    out.append(p.revoked or ("cancelled here at once (auto-trash)" if p.auto_trash else "flagged for a dispatcher"))
+    if p.agreement:
+        out.append(f" · auto-trash: {p.agreement}")
     out.append(" · when they reject an order we sent them, ours ")
     out.append(REJECTION.get(p.rejection_maps_to, p.rejection_maps_to))
     out.append(" · cancellations at a warehouse are " + ("passed on to them" if p.pass_cancellations
