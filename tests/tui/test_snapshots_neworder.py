@@ -19,7 +19,7 @@ async def _form_with_errors(pilot: Any) -> None:
     await pilot.press("n")
     await wait_for(pilot, lambda: isinstance(pilot.app.screen, NewOrderScreen), "the form")
     form = pilot.app.screen
-    await pilot.press(*"north", "tab", "tab", "tab", *"PO-55", "tab", *"5 Mill Lane, Bradford", "tab", "tab",
+    await pilot.press(*"north", "tab", *"PO-55", "tab", *"5 Mill Lane, Bradford", "tab", "tab",
                       *"14:00", "tab", *"12:00", "tab", *"two", "tab", *"7,5", "tab", *"BOX-S", "tab",
                       *"small boxes", "tab", *"0", "tab")
     await pilot.press("ctrl+s")

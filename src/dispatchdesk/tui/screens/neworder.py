@@ -10,6 +10,16 @@ says what each field means and what is wrong with it. A field is checked as it i
 its problem shown under it; ctrl+s checks them all, names every problem and keeps the typing.
 It dismisses with the OrderForm to create, or None.
 
+Customer and Phone are for an own order only: while From names a partner (as the check reads
+it: a whole name or a part only one partner's name holds) Tab skips them (they are disabled);
+emptied again, From brings them back. That is decided as From is left, at once.
+
+Keys typed in a burst (SSH on a slow link) land where they were meant: the keys that move the
+cursor (tab, shift+tab, enter, ctrl+n, ctrl+r, ctrl+s) are priority bindings, which the App runs
+as it takes the key from its queue, before it hands the next key of the burst on to the focused
+field; each waits for the field being left to take the keys already handed to it, then moves
+the focus with Screen.set_focus (at once; Widget.focus() waits for the message queue).
+
 | Key | Action |
 | --- | --- |
 | tab / shift+tab, enter | Next / previous field |
@@ -22,10 +32,12 @@ It dismisses with the OrderForm to create, or None.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 
 from rich.text import Text
 from textual import on
+from textual.actions import SkipAction
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -34,7 +46,7 @@ from textual.suggester import SuggestFromList
 from textual.widgets import Button, Input, Label, Static
 
 from ...services import Preview
-from ...services.neworder import FormCheck, LineForm, OrderForm
+from ...services.neworder import FormCheck, LineForm, OrderForm, match_partner
 from ...text import clean
 from ..css import stylesheet
 from .confirm import ConfirmScreen
@@ -57,6 +69,10 @@ AFTER_LINES: tuple[tuple[str, str, str], ...] = (
     ("note", "Note", "for the depot"),
 )
 LINE_PARTS = ("article", "description", "quantity")
+#: the fields of an own order only: Tab skips them while From names a partner
+OWN_ORDER_ONLY = ("customer", "phone")
+#: how long a key that moves the cursor waits for the field it leaves to take its keys
+CATCH_UP_S = 2.0
 
 
 class NewOrderScreen(ModalScreen[OrderForm | None]):
@@ -64,10 +80,14 @@ class NewOrderScreen(ModalScreen[OrderForm | None]):
 
     CSS_PATH = stylesheet("dialogs.tcss")
 
+    # priority: run by the App as the key arrives, before the next key of a burst is handed on
     BINDINGS = [
-        Binding("ctrl+s", "save", "Save"),
-        Binding("ctrl+n", "add_line", "Add line"),
-        Binding("ctrl+r", "remove_line", "Remove line"),
+        Binding("tab", "next_field", "Next field", show=False, priority=True),
+        Binding("shift+tab", "previous_field", "Previous field", show=False, priority=True),
+        Binding("enter", "enter", "Next field", show=False, priority=True),
+        Binding("ctrl+s", "save", "Save", priority=True),
+        Binding("ctrl+n", "add_line", "Add line", priority=True),
+        Binding("ctrl+r", "remove_line", "Remove line", priority=True),
         Binding("escape", "close", "Close"),
     ]
 
@@ -92,6 +112,8 @@ class NewOrderScreen(ModalScreen[OrderForm | None]):
         #: after a save was tried, every problem is shown
         self.tried = False
         self.last: FormCheck | None = None
+        #: the lines whose row and message are mounted (a check may run while one is mounting)
+        self._mounted_rows: set[str] = set()
 
     # ------------------------------------------------------------------ building
     def compose(self) -> ComposeResult:
@@ -145,24 +167,26 @@ class NewOrderScreen(ModalScreen[OrderForm | None]):
             self.query_one(f"#{key}", Input).value = getattr(init, key)
         for line in init.lines or (LineForm(),):
             await self._mount_line(line)
+        self._own_order_fields()
         if self.initial is not None:
             self.tried = True
-            self.run_worker(self._check_now(), exclusive=True, group="check")
-        self.query_one("#source", Input).focus()
+            self.run_worker(self._check_now, exclusive=True, group="check")
+        self.set_focus(self.query_one("#source", Input))
 
     async def _mount_line(self, line: LineForm) -> Input:
         row, msg = self._line_row(line)
         await self.query_one("#lines", Vertical).mount(row, msg)
+        self._mounted_rows.add(row.id or "")
         self._number_lines()
         return row.query_one(".line-article", Input)
 
     def _number_lines(self) -> None:
-        for i, row in enumerate(self.query(".line-row").results(Horizontal), 1):
+        for i, row in enumerate(self._rows(), 1):
             row.query_one(".line-number", Label).update(f"Line {i}")
 
     # ------------------------------------------------------------------ reading
     def _rows(self) -> list[Horizontal]:
-        return list(self.query(".line-row").results(Horizontal))
+        return [row for row in self.query(".line-row").results(Horizontal) if row.id in self._mounted_rows]
 
     def form(self) -> OrderForm:
         values = {key: self.query_one(f"#{key}", Input).value for key, _, _ in (*FIELDS, *AFTER_LINES)}
@@ -231,20 +255,76 @@ class NewOrderScreen(ModalScreen[OrderForm | None]):
     def _left(self, event: Input.Blurred) -> None:
         wid = event.input.id or ""
         self.visited.add(self._line_key(wid) or wid)
-        self.run_worker(self._check_now(), exclusive=True, group="check")
+        if wid == "source":  # left by the mouse too
+            self._own_order_fields()
+        self.run_worker(self._check_now, exclusive=True, group="check")
 
     @on(Input.Changed)
     def _changed(self, event: Input.Changed) -> None:
         """Once a problem is shown, it follows the typing: a fixed one goes away."""
         if self.last is not None and self.last.problems and (self.tried or self.visited):
-            self.run_worker(self._check_now(), exclusive=True, group="check")
+            self.run_worker(self._check_now, exclusive=True, group="check")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        self.focus_next()
+        event.stop()  # enter is the screen's (action_enter); an Input never submits here
+
+    # ------------------------------------------------------------------ keys in a burst
+    async def _caught_up(self) -> None:
+        """Wait until the focused field has taken the keys the App already handed to it (a
+        callback posted behind them runs once they are done). Then what it holds is read
+        right, and the focus can move on."""
+        focused = self.focused
+        if focused is None or not focused.is_running:
+            return
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def arrived() -> None:
+            if not done.done():
+                done.set_result(None)
+
+        if focused.call_later(arrived):
+            try:
+                await asyncio.wait_for(done, CATCH_UP_S)
+            except TimeoutError:
+                pass
+
+    def _own_order_fields(self) -> None:
+        """Customer and Phone: skipped by Tab (disabled) while From names a partner."""
+        partner, _ = match_partner(self.partners, self.query_one("#source", Input).value)
+        focused = self.focused
+        for key in OWN_ORDER_ONLY:
+            field = self.query_one(f"#{key}", Input)
+            if partner is not None and field is focused:
+                continue  # not taken from under the cursor (a click); decided when From is left next
+            field.disabled = partner is not None
+            if field.parent is not None:
+                field.parent.set_class(partner is not None, "-not-needed")
+
+    async def _move(self, step: int) -> None:
+        await self._caught_up()
+        if self.focused is not None and self.focused.id == "source":
+            self._own_order_fields()
+        if step > 0:
+            self.focus_next()   # Screen.set_focus: at once
+        else:
+            self.focus_previous()
+
+    async def action_next_field(self) -> None:
+        await self._move(+1)
+
+    async def action_previous_field(self) -> None:
+        await self._move(-1)
+
+    async def action_enter(self) -> None:
+        """Enter in a field goes on to the next one; on a button it presses it."""
+        if not isinstance(self.focused, Input):
+            raise SkipAction()
+        await self._move(+1)
 
     # ------------------------------------------------------------------ actions
     async def action_save(self) -> None:
+        await self._caught_up()
+        self._own_order_fields()
         self.tried = True
         check = await self._check_now()
         if check.ok:
@@ -260,15 +340,17 @@ class NewOrderScreen(ModalScreen[OrderForm | None]):
         elif self.query(f"#{first}"):
             target = self.query_one(f"#{first}", Input)
         if target is not None:
-            target.focus()
+            self.set_focus(target)
             target.scroll_visible(animate=False)
 
     async def action_add_line(self) -> None:
+        await self._caught_up()
         article = await self._mount_line(LineForm())
-        article.focus()
+        self.set_focus(article)
         article.scroll_visible(animate=False)
 
     async def action_remove_line(self) -> None:
+        await self._caught_up()
         rows = self._rows()
         if not rows:
             return
@@ -277,6 +359,7 @@ class NewOrderScreen(ModalScreen[OrderForm | None]):
         index = rows.index(row)
         msg = self.query_one(f"#msg-{row.id}", Static)
         self.visited.discard(row.id or "")
+        self._mounted_rows.discard(row.id or "")
         await row.remove()
         await msg.remove()
         rest = self._rows()
@@ -284,8 +367,8 @@ class NewOrderScreen(ModalScreen[OrderForm | None]):
             await self._mount_line(LineForm())
             rest = self._rows()
         self._number_lines()
-        rest[min(index, len(rest) - 1)].query_one(".line-article", Input).focus()
-        self.run_worker(self._check_now(), exclusive=True, group="check")
+        self.set_focus(rest[min(index, len(rest) - 1)].query_one(".line-article", Input))
+        self.run_worker(self._check_now, exclusive=True, group="check")
 
     def action_close(self) -> None:
         if self.form().empty:
