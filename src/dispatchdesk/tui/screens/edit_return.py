@@ -99,7 +99,7 @@ class _Form(ModalScreen[Any]):
     def _recheck(self) -> None:
         """Once errors are shown, they follow the fields: a fixed one goes away."""
         if self.shown_problems:
-            self.run_worker(self._recheck_now(), exclusive=True, group="recheck")
+            self.run_worker(self._recheck_now, exclusive=True, group="recheck")
 
     async def _recheck_now(self) -> None:
         _, problems = await self._problems()
