@@ -45,8 +45,10 @@ from .rules import (
     react_to_rejection,
     react_to_revocation,
     react_to_status,
+    RejectCheck,
     reason_refusals,
     redo_refusal,
+    reject_checks,
     reject_refusals,
 )
 
@@ -96,4 +98,6 @@ __all__ = [
     "react_to_status",
     "reason_refusals",
     "reject_refusals",
+    "RejectCheck",
+    "reject_checks",
 ]

@@ -210,6 +210,8 @@ class PartnerFacts:
     rejection_maps_to: RejectionMapsTo = RejectionMapsTo.REJECTED
     pass_cancellations: bool = False
     link_stopped: bool = False  # the partner answered 410 Gone: nothing more is sent
+    #: the reason code a trash or reject of this partner's orders carries unless one is chosen
+    reject_reason: ReasonCode | None = None
 
 
 @dataclass(frozen=True)

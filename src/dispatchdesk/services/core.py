@@ -35,6 +35,7 @@ from ..domain import (
     OrderFacts,
     PartnerFacts,
     Plan,
+    ReasonCode,
     RejectionMapsTo,
     Role,
     Status,
@@ -306,6 +307,7 @@ def partner_facts(p: Partner | None) -> PartnerFacts | None:
         rejection_maps_to=RejectionMapsTo(p.rejection_maps_to),
         pass_cancellations=p.pass_cancellations,
         link_stopped=p.link_stopped,
+        reject_reason=ReasonCode(p.reject_reason) if p.reject_reason else None,
     )
 
 
@@ -410,6 +412,7 @@ def snapshot(order: Order) -> dict[str, Any]:
         "cancellation_requested": order.cancellation_requested,
         "cancellation_request": order.cancellation_request,
         "cancellation_refused": order.cancellation_refused,
+        "reject_reason": order.reject_reason,
         "status_changed_at": order.status_changed_at.isoformat(),
         # only an action that loaded the lines can change them (cancellations do)
         **(

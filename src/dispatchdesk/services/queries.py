@@ -26,9 +26,11 @@ from ..domain import (
     allowed_targets,
     move_refusal,
     plan_cancellation,
+    plan_refuse_cancel_request,
     plan_set_status,
     plan_trash,
     redo_refusal,
+    reject_checks,
 )
 from ..store.models import (
     AuditEntry,
@@ -337,6 +339,123 @@ def search_index(depot: Depot) -> SearchIndex:
     return SearchIndex(seq, ids, keys, text)
 
 
+# --------------------------------------------------------------------------- order reception
+#
+# Order reception (SPEC 5, key 2): the orders that came in, newest first. The screen reads the
+# ids that match its filter (one indexed query), then the rows of the window it shows.
+
+#: Quick filter "needs a decision": new (Created), cancellation requested, a notice failed.
+NEEDS_DECISION = "decide"
+
+
+@dataclass(frozen=True)
+class ReceptionFilter:
+    text: str = ""  # number, partner, their reference, addresses (every word must match)
+    quick: str = ""  # "" (everything) or NEEDS_DECISION
+    partner: str = ""  # only the orders that came from this partner ("" = every partner)
+    archived: bool = False  # include archived orders
+
+
+@dataclass(frozen=True)
+class ReceptionRow:
+    card: Card
+    partner_ref: str
+    received_at: datetime  # when it came in (created here, for own orders)
+
+
+def reception_ids(depot: Depot, flt: ReceptionFilter = ReceptionFilter()) -> list[int]:
+    """The ids of the orders reception shows for this filter, newest first."""
+    src = aliased(Partner)
+    asg = aliased(Partner)
+    q = select(Order.id)
+    conds: list[ColumnElement[bool]] = []
+    if not flt.archived:
+        conds.append(Order.archived.is_not(True))
+    text = flt.text.strip()
+    if text or flt.partner:
+        q = q.outerjoin(src, Order.source_id == src.id)
+    if text:
+        q = q.outerjoin(asg, Order.assignee_id == asg.id)
+        for word in text.split():
+            like = f"%{_escape_like(word)}%"
+            conds.append(or_(
+                Order.number.ilike(like, escape="\\"), src.name.ilike(like, escape="\\"),
+                asg.name.ilike(like, escape="\\"), Order.partner_ref.ilike(like, escape="\\"),
+                Order.pickup_address.ilike(like, escape="\\"), Order.delivery_address.ilike(like, escape="\\"),
+            ))
+    if flt.partner:
+        conds.append(src.name == flt.partner)
+    if flt.quick == NEEDS_DECISION:
+        failed = select(Notice.order_id).where(Notice.state == NoticeState.FAILED.value,
+                                               Notice.order_id.is_not(None))
+        conds.append(or_(Order.status == Status.CREATED.value, Order.cancellation_requested.is_(True),
+                         Order.id.in_(failed)))
+    q = q.where(*conds).order_by(Order.id.desc())
+    with depot.uow(write=False) as uow:
+        return list(uow.session.scalars(q))
+
+
+def reception_rows(depot: Depot, ids: list[int]) -> list[ReceptionRow]:
+    """The rows of these orders, in the order given."""
+    if not ids:
+        return []
+    with depot.uow(write=False) as uow:
+        s = uow.session
+        rows: list[Sequence[Any]] = []
+        more: dict[int, tuple[str, datetime]] = {}
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            rows.extend(s.execute(select(*_CARD_COLUMNS).where(Order.id.in_(chunk))).all())
+            for oid, ref, received, created in s.execute(
+                    select(Order.id, Order.partner_ref, Order.received_at, Order.created_at)
+                    .where(Order.id.in_(chunk))):
+                more[oid] = (ref or "", received or created)
+        by_id = {c.id: c for c in _cards(s, rows)}
+    return [ReceptionRow(by_id[i], *more[i]) for i in ids if i in by_id]
+
+
+def source_names(depot: Depot) -> list[str]:
+    """The partners orders come from (clients and channels), for the quick filter by partner."""
+    return partner_names(depot, roles=("client", "channel"))
+
+
+@dataclass(frozen=True)
+class RejectCheckView:
+    label: str
+    passed: bool
+    refusal: str  # "" when it passed
+
+
+@dataclass(frozen=True)
+class RejectContext:
+    """What the Reject… dialog shows (SPEC 4.5): the four checks, the buyer, the default code."""
+
+    number: str
+    version: int
+    status: Status
+    buyer: str  # the partner it came from ("" for our own order)
+    checks: tuple[RejectCheckView, ...]
+    default_reason: str | None  # the reason code in the buyer's settings
+
+    @property
+    def allowed(self) -> bool:
+        return all(c.passed for c in self.checks)
+
+
+def reject_context(depot: Depot, number: str) -> RejectContext:
+    with depot.uow(write=False) as uow:
+        o = load_order(uow.session, number)
+        facts = order_facts(o, lines=False)
+        return RejectContext(
+            number=o.number,
+            version=o.version,
+            status=Status(o.status),
+            buyer=o.source.name if o.source else "",
+            checks=tuple(RejectCheckView(c.label, c.passed, c.refusal or "") for c in reject_checks(facts)),
+            default_reason=o.source.reject_reason if o.source else None,
+        )
+
+
 # --------------------------------------------------------------------------- what the dispatcher may do
 
 
@@ -358,6 +477,9 @@ class OrderActions:
     undo_until: datetime | None
     #: the one sentence why nothing moves this order (Rejected, Cancelled), else None
     final: str | None = None
+    #: order reception's Accept (Created → Accepted), and Refuse cancellation request…
+    accept: str | None = None
+    refuse_request: str | None = None
 
     #: Set status to Dispatched asks for the subcontractor or warehouse
     NEEDS_PARTNER = Status.DISPATCHED
@@ -405,7 +527,16 @@ def order_actions(depot: Depot, number: str) -> OrderActions:
             cancel=_cancel_refusal(facts, now),
             undo_until=_undo_until(s, o.id, o.version, now),
             final=move_refusal(facts, Status.CREATED) if facts.status.terminal else None,
+            accept=moves[Status.ACCEPTED],
+            refuse_request=_refuse_request_refusal(o, facts, now),
         )
+
+
+def _refuse_request_refusal(o: Order, facts: OrderFacts, now: datetime) -> str | None:
+    """Why Refuse cancellation request… cannot be used (the message aside: the dialog asks)."""
+    if not o.cancellation_requested:
+        return f"Order {o.number} has no cancellation request to refuse."
+    return " ".join(plan_refuse_cancel_request(facts, now).refusals) or None
 
 
 def _cancel_refusal(facts: OrderFacts, now: datetime) -> str | None:
@@ -528,6 +659,7 @@ class OrderDetail:
     #: status -> None if the move is allowed, else the sentence why not
     moves: dict[Status, str | None] = field(default_factory=dict)
     undo_until: datetime | None = None
+    reject_reason: str | None = None  # the reason code it was rejected with
 
     @property
     def partner(self) -> str:
@@ -590,6 +722,7 @@ def order_detail(depot: Depot, number: str) -> OrderDetail:
                                                  c.partial, c.state, c.answer, c.created_at, c.actor) for c in cancs),
             moves={st: move_refusal(facts, st) for st in Status},
             undo_until=undo_until,
+            reject_reason=o.reject_reason,
         )
 
 
@@ -646,6 +779,7 @@ class PartnerView:
     last_error_at: datetime | None
     waiting: int
     failed: int
+    reject_reason: str | None = None  # the default reason code of its rejections
 
 
 def hide_secret(secret: str | None) -> str:
@@ -667,7 +801,8 @@ def partners(depot: Depot) -> list[PartnerView]:
             out.append(PartnerView(p.name, p.role, p.link, p.url, p.email, hide_secret(p.secret), p.cancel_method,
                                    p.window_seconds, p.reason_required, p.follow_up_after_send, p.auto_trash,
                                    p.rejection_maps_to, p.pass_cancellations, p.link_stopped, p.last_contact_at,
-                                   p.last_error, p.last_error_at, waiting.get(p.id, 0), failed.get(p.id, 0)))
+                                   p.last_error, p.last_error_at, waiting.get(p.id, 0), failed.get(p.id, 0),
+                                   p.reject_reason))
         return out
 
 
@@ -694,12 +829,12 @@ def report(depot: Depot) -> dict[str, object]:
         done = dict(s.execute(select(Order.status, func.count()).where(
             Order.status.not_in([Status.REJECTED.value, Status.CANCELLED.value])).group_by(Order.status)).all())
         undone = s.execute(
-            select(Order.status, func.coalesce(src.name, asg.name, "(own)"), func.coalesce(Cancellation.reason, "-"),
+            select(Order.status, func.coalesce(src.name, asg.name, "(own)"), func.coalesce(Cancellation.reason, Order.reject_reason, "-"),
                    func.count(func.distinct(Order.id)))
             .outerjoin(src, Order.source_id == src.id).outerjoin(asg, Order.assignee_id == asg.id)
             .outerjoin(Cancellation, and_(Cancellation.order_id == Order.id, Cancellation.state == "done"))
             .where(Order.status.in_([Status.REJECTED.value, Status.CANCELLED.value]))
-            .group_by(Order.status, func.coalesce(src.name, asg.name, "(own)"), func.coalesce(Cancellation.reason, "-"))
+            .group_by(Order.status, func.coalesce(src.name, asg.name, "(own)"), func.coalesce(Cancellation.reason, Order.reject_reason, "-"))
         ).all()
     return {
         "work": {Status(k).label: v for k, v in done.items()},
@@ -710,6 +845,15 @@ def report(depot: Depot) -> dict[str, object]:
 
 
 __all__ = [
+    "NEEDS_DECISION",
+    "ReceptionFilter",
+    "ReceptionRow",
+    "RejectCheckView",
+    "RejectContext",
+    "reception_ids",
+    "reception_rows",
+    "reject_context",
+    "source_names",
     "ARCHIVED",
     "LIST_KEYS",
     "OrderActions",

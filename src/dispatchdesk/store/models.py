@@ -101,6 +101,8 @@ class Partner(Base):
     auto_trash: Mapped[bool] = mapped_column(Boolean, default=False)
     rejection_maps_to: Mapped[str] = mapped_column(String(20), default="rejected")
     pass_cancellations: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: the reason code a trash or reject of this partner's orders carries unless one is chosen
+    reject_reason: Mapped[str | None] = mapped_column(String(30))
     link_stopped: Mapped[bool] = mapped_column(Boolean, default=False)
     last_contact_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
@@ -128,6 +130,7 @@ class Order(Base):
     cancellation_request: Mapped[dict[str, Any] | None]  # {"lines": {article: qty}, "message": ...}
     partner_not_informed: Mapped[bool] = mapped_column(Boolean, default=False)
     cancellation_refused: Mapped[str | None] = mapped_column(Text)  # a warehouse's refusal
+    reject_reason: Mapped[str | None] = mapped_column(String(30))  # the reason code it was rejected with
     partner_status: Mapped[str | None] = mapped_column(String(20))
     partner_status_at: Mapped[datetime | None]
     replaces_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"))
