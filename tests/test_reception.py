@@ -11,7 +11,6 @@ from dispatchdesk.services import (
     Accept,
     Delete,
     InvalidInput,
-    PartnerInput,
     ReasonCode,
     Reject,
     Trash,

@@ -11,8 +11,8 @@ from ..store import StorageError
 from .actions import (
     BULK_ACTIONS,
     NO_BULK_CANCEL,
-    Action,
     Accept,
+    Action,
     Archive,
     Bulk,
     BulkItem,
