@@ -436,6 +436,8 @@ class RejectContext:
     buyer: str  # the partner it came from ("" for our own order)
     checks: tuple[RejectCheckView, ...]
     default_reason: str | None  # the reason code in the buyer's settings
+    #: the warning the dialog shows: a rejection is final once the undo window has closed
+    warning: str = ""
 
     @property
     def allowed(self) -> bool:
@@ -453,7 +455,15 @@ def reject_context(depot: Depot, number: str) -> RejectContext:
             buyer=o.source.name if o.source else "",
             checks=tuple(RejectCheckView(c.label, c.passed, c.refusal or "") for c in reject_checks(facts)),
             default_reason=o.source.reject_reason if o.source else None,
+            warning=_reject_warning(depot.undo_seconds(uow.session)),
         )
+
+
+def _reject_warning(undo_seconds: int) -> str:
+    if undo_seconds > 0:
+        return (f"A rejection cannot be undone once the undo window ({undo_seconds} s) has closed: "
+                "Rejected is final.")
+    return "A rejection cannot be undone: Rejected is final."
 
 
 # --------------------------------------------------------------------------- what the dispatcher may do

@@ -7,6 +7,7 @@
 | Key | Screen |
 | --- | --- |
 | 1 | Dispatch |
+| 2 | Order reception |
 | 3 | Link (when installed) |
 | 4 | Partners (when installed) |
 | ctrl+p | Command palette: every action |
@@ -61,7 +62,7 @@ def _optional(module: str, name: str) -> tuple[Any, str]:
 
 
 #: Stylesheets loaded with a screen when it first opens, not at start-up.
-ON_DEMAND = {"dialogs.tcss", "detail.tcss", "link.tcss"}
+ON_DEMAND = {"dialogs.tcss", "detail.tcss", "link.tcss", "reception.tcss"}
 
 
 def stylesheets() -> list[Path]:
@@ -84,6 +85,7 @@ class DeskApp(App[None]):
     DEFAULT_MODE = "dispatch"
     BINDINGS = [
         Binding("1", "mode('dispatch')", "Dispatch", show=False),
+        Binding("2", "mode('reception')", "Reception", show=False),
         Binding("3", "mode('link')", "Link", show=False),
         Binding("4", "mode('partners')", "Partners", show=False),
         # Esc while a write waits for another program's lock gives it up (else Esc is the
@@ -124,10 +126,17 @@ class DeskApp(App[None]):
         self._prefetch: Prefetch | None = Prefetch(depot, WORK_KEYS)
         # Link (3) and Partners (4) belong to the link part: bound only when installed, and
         # imported when first opened, so that start-up does not pay for them.
+        # Order reception (2) is imported when first opened
+        self.add_mode("reception", self._make_reception)
         for mode, module, name in (("link", "dispatchdesk.tui.link_screen", "LinkScreen"),
                                    ("partners", "dispatchdesk.tui.partners_screen", "PartnersScreen")):
             if _installed(module):
                 self.add_mode(mode, partial(self._make_screen, module, name))
+
+    def _make_reception(self) -> Screen[Any]:
+        from .screens.reception import ReceptionScreen
+
+        return ReceptionScreen()
 
     def _make_screen(self, module: str, name: str) -> Screen[Any]:
         cls, why = _optional(module, name)
@@ -271,7 +280,10 @@ class DeskApp(App[None]):
                 self.exit()
 
     def palette_commands(self) -> list[tuple[str, Any, str]]:
-        out: list[tuple[str, Any, str]] = [("Dispatch screen", lambda: self.run_action("mode('dispatch')"), "1")]
+        out: list[tuple[str, Any, str]] = [
+            ("Dispatch screen", lambda: self.run_action("mode('dispatch')"), "1"),
+            ("Order reception: the incoming orders", lambda: self.run_action("mode('reception')"), "2"),
+        ]
         if "link" in self._modes:
             out.append(("Link screen: notices and follow-ups", lambda: self.run_action("mode('link')"), "3"))
         if "partners" in self._modes:

@@ -97,6 +97,8 @@ def render_detail(d: OrderDetail, now_undo: str = "") -> list[RenderableType]:
         fields.add_row(name, value if isinstance(value, Text) else _t(value, style))
 
     row("Status", d.status.label)
+    if d.reject_reason:
+        row("Reason code", d.reject_reason)
     row("Direction", DIRECTIONS[d.direction])
     if d.source:
         row("From", d.source)
