@@ -795,6 +795,10 @@ class DispatchScreen(OrderKeys, Screen[None]):
                             "not allowed now: choosing it says why" if acts.trash else "t"))
                 out.append((f"Create cancellation of {n}…", self.action_cancel,
                             "not allowed now: choosing it says why" if acts.cancel else "c"))
+                out.append((f"Reject order {n}… (the checks, notify the buyer)", self.action_reject,
+                            "not allowed now: the dialog says why" if acts.trash else "menu"))
+                out.append((f"Refuse the cancellation request of {n}…", self.action_refuse,
+                            "not allowed now: choosing it says why" if acts.refuse_request else "menu"))
             out.append((f"Duplicate order {n} as new", self.action_duplicate, "d"))
             out.append((f"Tags of order {n}…", self.action_tags, "g"))
             out.append((f"{'Unarchive' if card.archived else 'Archive'} order {n}", self.action_archive, "a"))

@@ -27,6 +27,12 @@ class OrderKeys:
     def action_duplicate(self) -> None:
         self._flow("duplicate")
 
+    def action_reject(self) -> None:
+        self._flow("reject")
+
+    def action_refuse(self) -> None:
+        self._flow("refuse_request")
+
     def action_menu(self) -> None:
         self._flow("menu")
 
