@@ -87,6 +87,8 @@ class DispatchScreen(OrderKeys, Screen[None]):
         Binding("a", "bulk('archive')", "Archive sel."),
         Binding("g", "tags", "Tags", show=False),
         Binding("d", "duplicate", "Duplicate", show=False),
+        Binding("r", "reject", "Reject…", show=False),
+        Binding("x", "refuse", "Refuse request…", show=False),
         Binding("m", "carry", "Move", show=False),
         Binding("space", "select", "Select", show=False),
         Binding("slash", "filter", "Filter"),
@@ -105,7 +107,7 @@ class DispatchScreen(OrderKeys, Screen[None]):
 
     #: Actions that need a highlighted card.
     CARD_ACTIONS = frozenset({"open", "set_status", "trash", "cancel", "archive", "tags", "duplicate", "carry",
-                              "select", "menu"})
+                              "select", "menu", "reject", "refuse"})
 
     class Drawn(Message):
         """The board's visible lists have their cards: the board is drawn."""
@@ -751,6 +753,8 @@ class DispatchScreen(OrderKeys, Screen[None]):
         ("a", "archive / unarchive", "archive"),
         ("g", "tags…", "tags"),
         ("d", "duplicate as new (a new number)", "duplicate"),
+        ("r", "reject…: the four checks, a reason code, notify the buyer", "reject"),
+        ("x", "refuse the partner's cancellation request…", "refuse"),
         ("m", "pick the card up; ←/→ choose the list; enter or m drops; esc puts it back", "carry"),
         ("space", "select or unselect the highlighted card (the cursor stays on it); t, s or a then act "
                   "on every selected card", "select"),

@@ -165,8 +165,6 @@ class RejectForm(ModalScreen[RejectChoice | None]):
     def on_mount(self) -> None:
         self._show_message()
         self.query_one("#reason", Select).focus()
-        if not self.ctx.allowed:
-            self.show_problems([c.refusal for c in self.ctx.checks if not c.passed])
 
     @on(OnOff.Changed)
     def _show_message(self) -> None:
