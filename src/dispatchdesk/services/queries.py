@@ -363,11 +363,10 @@ class ReceptionRow:
     received_at: datetime  # when it came in (created here, for own orders)
 
 
-def reception_ids(depot: Depot, flt: ReceptionFilter = ReceptionFilter()) -> list[int]:
-    """The ids of the orders reception shows for this filter, newest first."""
+def _reception_query(flt: ReceptionFilter, what: Any) -> Any:
     src = aliased(Partner)
     asg = aliased(Partner)
-    q = select(Order.id)
+    q = select(what).select_from(Order)
     conds: list[ColumnElement[bool]] = []
     if not flt.archived:
         conds.append(Order.archived.is_not(True))
@@ -390,9 +389,45 @@ def reception_ids(depot: Depot, flt: ReceptionFilter = ReceptionFilter()) -> lis
                                                Notice.order_id.is_not(None))
         conds.append(or_(Order.status == Status.CREATED.value, Order.cancellation_requested.is_(True),
                          Order.id.in_(failed)))
-    q = q.where(*conds).order_by(Order.id.desc())
+    return q.where(*conds)
+
+
+def reception_ids(depot: Depot, flt: ReceptionFilter = ReceptionFilter()) -> list[int]:
+    """The ids of every order reception shows for this filter, newest first."""
     with depot.uow(write=False) as uow:
-        return list(uow.session.scalars(q))
+        return list(uow.session.scalars(_reception_query(flt, Order.id).order_by(Order.id.desc())))
+
+
+@dataclass(frozen=True)
+class ReceptionPage:
+    total: int  # how many orders match
+    offset: int
+    rows: list[ReceptionRow]
+
+
+def reception_page(depot: Depot, flt: ReceptionFilter, offset: int, limit: int,
+                   ids: Sequence[int] | None = None) -> ReceptionPage:
+    """One page of reception, newest first: from `ids` (already matched, e.g. by the search
+    index) or by the filter in the database (a count and one page, both by index where the
+    filter allows)."""
+    offset = max(0, offset)
+    if ids is not None:
+        return ReceptionPage(len(ids), offset, reception_rows(depot, list(ids[offset:offset + limit])))
+    with depot.uow(write=False) as uow:
+        s = uow.session
+        total = s.scalar(_reception_query(flt, func.count(Order.id))) or 0
+        page = list(s.scalars(_reception_query(flt, Order.id).order_by(Order.id.desc())
+                              .offset(offset).limit(max(0, limit))))
+    return ReceptionPage(int(total), offset, reception_rows(depot, page))
+
+
+def reception_match(index: SearchIndex, text: str) -> list[int]:
+    """The ids of the orders not archived whose searchable text holds every word, newest first
+    (the board's in-memory index: number, partners, their reference, addresses)."""
+    found = index.match(text)
+    out = [i for key, ids in found.items() if key != ARCHIVED for i in ids]
+    out.sort(reverse=True)
+    return out
 
 
 def reception_rows(depot: Depot, ids: list[int]) -> list[ReceptionRow]:
@@ -861,6 +896,9 @@ __all__ = [
     "RejectCheckView",
     "RejectContext",
     "reception_ids",
+    "reception_match",
+    "reception_page",
+    "ReceptionPage",
     "reception_rows",
     "reject_context",
     "source_names",

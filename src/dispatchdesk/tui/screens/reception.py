@@ -21,6 +21,7 @@ action on the highlighted order; those not possible now are shown disabled with 
 | / | Filter |
 | f | Quick filter: everything / needs a decision |
 | p | Only the orders of one partner |
+| ] / [ | Next / previous page of 100 orders |
 | u, ctrl+z | Undo |
 | escape | Clear the filter |
 | ? | These keys |
@@ -28,6 +29,8 @@ action on the highlighted order; those not possible now are shown disabled with 
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any
 
 from rich.text import Text
@@ -42,7 +45,14 @@ from textual.widgets import DataTable, Input, Static
 
 from ...domain import Mark
 from ...services import ERRORS, queries
-from ...services.queries import NEEDS_DECISION, OrderActions, ReceptionFilter, ReceptionRow
+from ...services.queries import (
+    NEEDS_DECISION,
+    OrderActions,
+    ReceptionFilter,
+    ReceptionPage,
+    ReceptionRow,
+    SearchIndex,
+)
 from ...text import clean
 from ..css import stylesheet
 from ..symbols import age, mark_symbols
@@ -52,8 +62,10 @@ from .help import HelpScreen
 from .menu import MenuItem, MenuScreen
 from .order_keys import OrderKeys
 
-#: The table holds at most this many rows (the newest); the line under it says when there are more.
-ROW_LIMIT = 1000
+#: The table holds one page of this many rows; ] and [ turn the pages.
+PAGE = 100
+#: Rebuild the filter's index at most this often while the database keeps changing.
+INDEX_MIN_INTERVAL = 2.0
 #: From this width the wider columns.
 WIDE = 120
 TICK_SECONDS = 1.0
@@ -126,6 +138,8 @@ class ReceptionScreen(OrderKeys, Screen[None]):
         Binding("slash", "filter", "Filter"),
         Binding("f", "quick", "Decide"),
         Binding("p", "partner", "Partner", show=False),
+        Binding("right_square_bracket", "page(1)", "Next page", show=False),
+        Binding("left_square_bracket", "page(-1)", "Previous page", show=False),
         Binding("u,ctrl+z", "undo", "Undo"),
         Binding("escape", "escape", "Back", show=False),
         Binding("question_mark", "help", "Keys"),
@@ -144,6 +158,10 @@ class ReceptionScreen(OrderKeys, Screen[None]):
         self.flt = ReceptionFilter()
         self.rows: list[ReceptionRow] = []
         self.total = 0
+        self.page_offset = 0
+        self.index: SearchIndex | None = None
+        self._index_lock = threading.Lock()
+        self._index_built_at = 0.0
         self.actions: OrderActions | None = None
         self.generation = 0
         self.loads = 0
@@ -203,27 +221,43 @@ class ReceptionScreen(OrderKeys, Screen[None]):
 
     def reload(self) -> None:
         self.generation += 1
-        self._load(self.generation, self.flt)
+        self._load(self.generation, self.flt, self.page_offset)
+
+    def _index(self) -> SearchIndex:
+        """The in-memory index of the searchable text (built once, again when the database
+        changed, at most every INDEX_MIN_INTERVAL seconds). Called in a worker thread."""
+        with self._index_lock:
+            index = self.index
+            stale = index is None or (index.seq != self.depot.db.change_seq()
+                                      and time.monotonic() - self._index_built_at > INDEX_MIN_INTERVAL)
+            if stale:
+                index = queries.search_index(self.depot)
+                self.index = index
+                self._index_built_at = time.monotonic()
+            assert index is not None
+            return index
 
     @work(thread=True, exclusive=True, group="reception")
-    def _load(self, generation: int, flt: ReceptionFilter) -> None:
+    def _load(self, generation: int, flt: ReceptionFilter, offset: int) -> None:
         try:
-            ids = queries.reception_ids(self.depot, flt)
-            rows = queries.reception_rows(self.depot, ids[:ROW_LIMIT])
+            ids = None
+            if flt.text.strip() and not flt.quick and not flt.partner and not flt.archived:
+                ids = queries.reception_match(self._index(), flt.text)
+            page = queries.reception_page(self.depot, flt, offset, PAGE, ids)
         except ERRORS as e:
             self.app.call_from_thread(self._set_problem, str(e))
             return
-        self.app.call_from_thread(self._apply, generation, len(ids), rows)
+        self.app.call_from_thread(self._apply, generation, page)
 
     def _set_problem(self, problem: str) -> None:
         self.problem = clean(problem, single_line=True)
         self._status()
 
-    def _apply(self, generation: int, total: int, rows: list[ReceptionRow]) -> None:
+    def _apply(self, generation: int, page: ReceptionPage) -> None:
         if generation != self.generation:
             return
         self.problem = ""
-        self.rows, self.total = rows, total
+        self.rows, self.total, self.page_offset = page.rows, page.total, page.offset
         self._fill()
         self.loads += 1
         self._status()
@@ -328,6 +362,9 @@ class ReceptionScreen(OrderKeys, Screen[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("help", "filter", "quick", "partner", "escape"):
             return True
+        if action == "page":
+            step = int(parameters[0]) if parameters else 1  # type: ignore[call-overload]
+            return 0 <= self.page_offset + step * PAGE < self.total
         if action == "undo":
             return self.flows.can_undo()
         if action == "optional":
@@ -397,6 +434,12 @@ class ReceptionScreen(OrderKeys, Screen[None]):
         elif card is not None:
             self.flows.start(self.flows.start_item(item, card), name=item)
 
+    def action_page(self, step: int) -> None:
+        offset = self.page_offset + step * PAGE
+        if 0 <= offset < self.total:
+            self.page_offset = offset
+            self.reload()
+
     # ------------------------------------------------------------------ filters
     def _filter_field(self) -> Input:
         try:
@@ -433,6 +476,7 @@ class ReceptionScreen(OrderKeys, Screen[None]):
             quick=self.flt.quick if quick is None else quick,
             partner=self.flt.partner if partner is None else partner,
         )
+        self.page_offset = 0
         self._status()
         self.reload()
 
@@ -483,7 +527,9 @@ class ReceptionScreen(OrderKeys, Screen[None]):
         if self.problem:
             status = Text(self.problem, style="bold")
         elif self.total > len(self.rows):
-            status = Text(f"{self.total:,} orders; the newest {len(self.rows):,} shown: narrow with / f p")
+            first = self.page_offset + 1 if self.rows else 0
+            status = Text(f"Orders {first:,}–{self.page_offset + len(self.rows):,} of {self.total:,}, newest first"
+                          " · ] next page, [ previous")
         else:
             status = Text(f"{self.total:,} order{'' if self.total == 1 else 's'}, newest first")
         self.query_one("#reception-status", Static).update(status)
@@ -502,6 +548,7 @@ class ReceptionScreen(OrderKeys, Screen[None]):
         ("/", "filter by number, partner, reference or address", ""),
         ("f", "quick filter: everything / needs a decision (new, cancellation requested, notice failed)", ""),
         ("p", "only the orders from one partner", ""),
+        ("]  [", "next / previous page of 100 orders", ""),
         ("u  ctrl+z", "undo the last action while its undo window is open", "undo"),
         ("esc", "clear the filters", ""),
         ("1  2", "Dispatch, this screen", ""),
