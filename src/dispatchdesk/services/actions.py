@@ -294,22 +294,36 @@ class _Rejecting(OrderAction):
         code = _reject_code(order, self.code)
         order.reject_reason = code.value if code else None
 
-    def after(
-        self, depot: Depot, session: Session, order: Order, plan: Plan, result: ActionResult
-    ) -> ActionResult:
-        code = order.reject_reason
-        for nid in result.notices if code else ():
-            n = session.get(Notice, nid)
-            if n is not None:
-                n.payload = {**n.payload, "reason": code}
-        entry = session.get(AuditEntry, result.audit_id)
-        if entry is not None:
-            entry.reason = code or entry.reason
-            entry.detail = (f"Reason code {code}. " if code else "No reason code. ") + entry.detail
-            if code and self.reason():
-                entry.detail += f" Message to the buyer: {self.reason()}"
-        session.flush()
-        return result
+    def execute(self, depot: Depot) -> ActionResult:
+        """As every order action, with the reason code in the same writes: the audit entry's
+        reason and detail and the notices' payload (no statement more than a plain trash)."""
+        with depot.uow() as uow:
+            session = uow.session
+            order = load_order(session, self.number, expected_version=self.expected_version)
+            plan, partner = self.plan(depot, session, order)
+            before = snapshot(order)
+            if plan.allowed:
+                self.change(order)
+            code = plan.extra.get("code")
+            extra = dict(self.extra() or {})
+            detail = (f"Reason code {code}. " if code else "No reason code. ") + plan.record()
+            if code:
+                extra["reason"] = str(code)
+                if self.reason():
+                    detail += f" Message to the buyer: {self.reason()}"
+            result = apply_plan(
+                depot,
+                session,
+                order,
+                plan,
+                assign=partner,
+                reason=str(code) if code else self.reason(),
+                detail=detail,
+                extra=extra or None,
+                audit_before=before,
+            )
+            uow.commit()
+            return result
 
 
 @dataclass(frozen=True)
