@@ -32,6 +32,7 @@ def test_every_action_has_a_preview_and_an_execution() -> None:
         "SetStatus", "Send", "CallBack", "Trash", "Reject", "Cancel", "RefuseRequest", "Undo",
         "Duplicate", "Archive", "SetTags", "RetryNotice", "SkipNotice", "FollowUpDone",
         "AddPartner", "EditPartner", "StopLink", "Bulk", "CreateOrder", "EditOrder", "RegisterReturn",
+        "Accept", "Delete",
     } <= names
     for cls in actions:
         if inspect.isabstract(cls):
@@ -79,12 +80,14 @@ def test_every_confirm_says_it_in_words(depot, partners, new_order, rows) -> Non
     that cannot be taken back put the focus on No and say why."""
     from dispatchdesk.domain import CancellationRequest, ReasonCode, Status
     from dispatchdesk.services import (
+        Accept,
         AddPartner,
         Archive,
         Bulk,
         CallBack,
         Cancel,
         CreateOrder,
+        Delete,
         Duplicate,
         EditOrder,
         EditPartner,
@@ -146,6 +149,8 @@ def test_every_confirm_says_it_in_words(depot, partners, new_order, rows) -> Non
         (CallBack(sent), "Cancel the shipment: order", "Cancel the shipment", False),
         (Trash(a), "Trash order", "Trash", True),
         (Reject(a, notify_buyer=True, message="Out of area"), "Reject order", "Reject", True),
+        (Delete(a), "Delete order", "Delete", True),
+        (Accept(a), "Accept order", "Accept", True),
         (Cancel(a, request=CancellationRequest(ReasonCode.DAMAGED, lines={"BOX-S": 1})),
          "Cancel part of order", "Cancel it", False),
         (RefuseRequest(asked, message="Already loaded"), "Refuse the cancellation request", "Refuse the request", True),

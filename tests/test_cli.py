@@ -842,3 +842,21 @@ def test_partner_add_warns_when_a_link_url_has_no_path(cli) -> None:
                          "--url", "http://127.0.0.1:8800", "--secret", "s" * 20)
     assert code == 0 and "Partner Twin added." in out
     assert "/link" in err
+
+
+def test_trash_and_reject_carry_a_reason_code_default_from_the_partner(cli, depot, rows, new_order):
+    """Issue 9 item 7: --reason, else the partner's --reject-reason; shown and reported."""
+    rc, out, err = cli("partner", "set", "Plain Client", "--reject-reason", "invalid-address")
+    assert rc == 0, err
+    rc, out, err = cli("partner", "list")
+    assert "rejections carry INVALID_ADDRESS" in out
+    trashed, rejected = new_order(source="Plain Client"), new_order(source="Plain Client")
+    rc, out, err = cli("order", "trash", trashed, "--yes")
+    assert rc == 0, err
+    assert "Reason code: INVALID_ADDRESS (Plain Client's default)." in out
+    rc, out, err = cli("order", "reject", rejected, "--reason", "DAMAGED", "--yes")
+    assert rc == 0, err
+    assert (rows(depot, trashed).order.reject_reason, rows(depot, rejected).order.reject_reason) == (
+        "INVALID_ADDRESS", "DAMAGED")
+    rc, out, err = cli("partner", "set", "Plain Client", "--reject-reason", "BORED")
+    assert rc != 0 and "BORED" in err

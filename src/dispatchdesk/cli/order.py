@@ -394,11 +394,13 @@ def order_status(number: str, yes: bool, status: Any, partner: str | None) -> in
 
 
 @_acting("trash", "reject the order and tell every partner it concerns")
-def order_trash(number: str, yes: bool) -> int:
+@click.option("--reason", type=REASON, metavar="CODE",
+              help="the reason code (default: the one in the partner's settings)")
+def order_trash(number: str, yes: bool, reason: Any) -> int:
     """Reject the order and tell every partner it concerns."""
     from ..services import Trash
 
-    return _do(yes, Trash(number))
+    return _do(yes, Trash(number, code=reason))
 
 
 @_acting("cancel", "create a cancellation (all lines, or some with --line)")
@@ -429,13 +431,15 @@ def order_cancel(number: str, yes: bool, reason: Any, comment: str, note: str, c
 @_acting("reject", "reject with the checks of order reception (SPEC 4.5)")
 @click.option("--notify-buyer", is_flag=True, help="tell the partner it came from")
 @click.option("--message", default="", help="with --notify-buyer: the message that goes with it")
-def order_reject(number: str, yes: bool, notify_buyer: bool, message: str) -> int:
+@click.option("--reason", type=REASON, metavar="CODE",
+              help="the reason code (default: the one in the partner's settings)")
+def order_reject(number: str, yes: bool, notify_buyer: bool, message: str, reason: Any) -> int:
     """Reject with the checks of order reception (SPEC 4.5)."""
     from ..services import Reject
 
     if message and not notify_buyer:
         raise _usage("--message goes with --notify-buyer (the message is sent to the buyer).")
-    return _do(yes, Reject(number, notify_buyer=notify_buyer, message=message))
+    return _do(yes, Reject(number, notify_buyer=notify_buyer, message=message, code=reason))
 
 
 @_acting("undo", "undo the last action while its undo window is open")

@@ -51,6 +51,10 @@ def _partner_flags(*, editing: bool) -> Callable[[F], F]:
         flag("reason-required", "every cancellation needs a reason code"),
         flag("follow-up", "a follow-up after every cancellation or rejection sent, to check on it"),
         flag("pass-cancellations", "pass warehouse cancellations on to this channel (SPEC 4.4)"),
+        click.option("--reject-reason", metavar="CODE",
+                     help="the reason code its orders are trashed or rejected with unless one is "
+                          "chosen (NOT_IN_STOCK, DAMAGED, INCOMPLETE, CLIENT_CANCELLED, "
+                          "INVALID_ADDRESS, OTHER); '' removes it"),
     ]
 
     def apply(f: F) -> F:
@@ -68,7 +72,7 @@ def _partner_values(given: dict[str, Any]) -> dict[str, Any]:
                      ("auto_trash", "auto_trash"), ("rejection_maps_to", "rejection_maps_to"),
                      ("cancel_method", "cancel_method"), ("window", "window_seconds"),
                      ("reason_required", "reason_required"), ("follow_up", "follow_up_after_send"),
-                     ("pass_cancellations", "pass_cancellations")):
+                     ("pass_cancellations", "pass_cancellations"), ("reject_reason", "reject_reason")):
         value = given.get(arg)
         if value is not None:
             v[fld] = value
@@ -140,6 +144,8 @@ def partner_list() -> int:
             settings.append("auto-trash")
         if p.pass_cancellations:
             settings.append("pass cancellations on")
+        if p.reject_reason:
+            settings.append(f"rejections carry {p.reject_reason}")
         if p.link_stopped:
             settings.append("LINK STOPPED")
         out(f"{_cell(p.name)}  ({p.role})  {_cell(link)}")

@@ -39,6 +39,7 @@ from .rules import (
     NoticePlan,
     Plan,
     Reaction,
+    RejectCheck,
     allowed_targets,
     cancellation_quantities,
     delivery,
@@ -58,6 +59,7 @@ from .rules import (
     react_to_status,
     reason_refusals,
     redo_refusal,
+    reject_checks,
     reject_refusals,
     tell_source_of_cancellation,
 )
@@ -118,4 +120,6 @@ __all__ = [
     "react_to_status",
     "reason_refusals",
     "reject_refusals",
+    "RejectCheck",
+    "reject_checks",
 ]

@@ -226,6 +226,8 @@ class PartnerFacts:
     #: how long we wait for this partner's business answer (a warehouse's yes or no to a
     #: cancellation) before a follow-up asks a person to chase it; 0 = no limit
     answer_within_seconds: int = 1800
+    #: the reason code a trash or reject of this partner's orders carries unless one is chosen
+    reject_reason: ReasonCode | None = None
 
 
 @dataclass(frozen=True)

@@ -95,24 +95,45 @@ def move_refusal(order: OrderFacts, to: Status) -> str | None:
 # --------------------------------------------------------------------------- the checks
 
 
-def reject_refusals(order: OrderFacts) -> list[str]:
-    """SPEC 4.5: every check that keeps this order from being rejected or trashed."""
+@dataclass(frozen=True)
+class RejectCheck:
+    """One check of SPEC 4.5, as the reject dialog shows it: what is checked, and the
+    sentence that refuses the rejection when it fails (None: it passed)."""
+
+    label: str
+    refusal: str | None
+
+    @property
+    def passed(self) -> bool:
+        return self.refusal is None
+
+
+def reject_checks(order: OrderFacts) -> list[RejectCheck]:
+    """SPEC 4.5: the four checks that must hold before an order is rejected or trashed."""
     n = order.number
-    out: list[str] = []
+    terminal = moved = documents = backorders = None
     if order.status.terminal:
-        out.append(f"Order {n} is already {order.status.label}.")
+        terminal = f"Order {n} is already {order.status.label}."
     if order.status in GOODS_MOVED:
-        out.append(
-            f"Order {n} is {order.status.label}: the goods have left. Handle it as a return."
-        )
+        moved = f"Order {n} is {order.status.label}: the goods have left. Handle it as a return."
     if order.documents:
         kinds = sorted({d.label for d in order.documents})
         named = " and ".join(("an " if k[0] in "aeiou" else "a ") + k for k in kinds)
-        out.append(f"Order {n} is referenced by {named}.")
+        documents = f"Order {n} is referenced by {named}."
     if order.backorders:
         s = "" if order.backorders == 1 else "s"
-        out.append(f"Order {n} has {order.backorders} back-ordered line{s}.")
-    return out
+        backorders = f"Order {n} has {order.backorders} back-ordered line{s}."
+    return [
+        RejectCheck("Not already Rejected or Cancelled", terminal),
+        RejectCheck("The goods are not picked up or delivered", moved),
+        RejectCheck("No delivery note or invoice references it", documents),
+        RejectCheck("No back-ordered lines", backorders),
+    ]
+
+
+def reject_refusals(order: OrderFacts) -> list[str]:
+    """SPEC 4.5: every check that keeps this order from being rejected or trashed."""
+    return [c.refusal for c in reject_checks(order) if c.refusal is not None]
 
 
 def reason_refusals(

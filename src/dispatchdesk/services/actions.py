@@ -253,18 +253,101 @@ class CallBack(SetStatus):
     status: Status = Status.CREATED
 
 
+def _reject_code(order: Order, chosen: ReasonCode | None) -> ReasonCode | None:
+    """The reason code a trash or reject carries: the one chosen, else the default in the
+    settings of the partner the order came from (issue 9 item 7)."""
+    if chosen is not None:
+        return chosen
+    src = order.source
+    if src is not None and src.reject_reason:
+        return ReasonCode(src.reject_reason)
+    return None
+
+
 @dataclass(frozen=True)
-class Trash(OrderAction):
+class _Rejecting(OrderAction):
+    """Trash and Reject: both carry a reason code, kept on the order, in the audit entry and in
+    the notices' payload (and so in the report)."""
+
+    code: ReasonCode | None = None
+
+    def plan(self, depot: Depot, session: Session, order: Order) -> tuple[Plan, Partner | None]:
+        plan, partner = self.reject_plan(depot, order)
+        code = _reject_code(order, self.code)
+        default = self.code is None and code is not None
+        return Plan(**{**plan.__dict__, "extra": {**plan.extra, "code": code, "default": default,
+                                                 "source": order.source.name if order.source else ""}}), partner
+
+    def reject_plan(self, depot: Depot, order: Order) -> tuple[Plan, Partner | None]:
+        raise NotImplementedError
+
+    def code_line(self, plan: Plan) -> str:
+        code = plan.extra.get("code")
+        if code is None:
+            return "Reason code: none given."
+        if plan.extra.get("default"):
+            return f"Reason code: {code} ({plan.extra.get('source')}'s default)."
+        return f"Reason code: {code}."
+
+    def details(self, plan: Plan) -> list[str]:
+        return [self.code_line(plan)]
+
+    def change(self, order: Order) -> None:
+        code = _reject_code(order, self.code)
+        order.reject_reason = code.value if code else None
+
+    def execute(self, depot: Depot) -> ActionResult:
+        """As every order action, with the reason code in the same writes: the audit entry's
+        reason and detail and the notices' payload (no statement more than a plain trash)."""
+        with depot.uow() as uow:
+            session = uow.session
+            order = load_order(session, self.number, expected_version=self.expected_version)
+            plan, partner = self.plan(depot, session, order)
+            before = snapshot(order)
+            if plan.allowed:
+                self.change(order)
+            code = plan.extra.get("code")
+            extra = dict(self.extra() or {})
+            detail = (f"Reason code {code}. " if code else "No reason code. ") + plan.record()
+            if code:
+                extra["reason"] = str(code)
+                if self.reason():
+                    detail += f" Message to the buyer: {self.reason()}"
+            result = apply_plan(
+                depot,
+                session,
+                order,
+                plan,
+                assign=partner,
+                reason=str(code) if code else self.reason(),
+                detail=detail,
+                extra=extra or None,
+                audit_before=before,
+            )
+            uow.commit()
+            return result
+
+
+@dataclass(frozen=True)
+class Trash(_Rejecting):
     """SPEC 4.3: reject an order and tell the client (and take it back from a subcontractor)."""
 
     verb: ClassVar[str] = "Trash"
 
-    def plan(self, depot: Depot, session: Session, order: Order) -> tuple[Plan, Partner | None]:
+    def reject_plan(self, depot: Depot, order: Order) -> tuple[Plan, Partner | None]:
         return plan_trash(self.facts(order), depot.now()), None
 
 
 @dataclass(frozen=True)
-class Reject(OrderAction):
+class Delete(Trash):
+    """SPEC 4.3: Delete in order reception's Start menu: the order is trashed (Rejected) and
+    the client told as its own workflow says."""
+
+    verb: ClassVar[str] = "Delete"
+
+
+@dataclass(frozen=True)
+class Reject(_Rejecting):
     """SPEC 4.5: reject from order reception; the buyer is told only if notify_buyer, with the
     message."""
 
@@ -272,7 +355,7 @@ class Reject(OrderAction):
     message: str = ""
     verb: ClassVar[str] = "Reject"
 
-    def plan(self, depot: Depot, session: Session, order: Order) -> tuple[Plan, Partner | None]:
+    def reject_plan(self, depot: Depot, order: Order) -> tuple[Plan, Partner | None]:
         if self.notify_buyer and len(self.message) > 4000:
             raise InvalidInput(
                 "The message to the buyer is longer than 4000 characters.", field="message"
@@ -281,15 +364,29 @@ class Reject(OrderAction):
         return plan, None
 
     def details(self, plan: Plan) -> list[str]:
+        out = [self.code_line(plan)]
         if self.notify_buyer and self.message.strip():
-            return [f"The message that goes with it: {self.message.strip()}"]
-        return []
+            out.append(f"The message that goes with it: {self.message.strip()}")
+        return out
 
     def reason(self) -> str | None:
         return self.message or None
 
     def extra(self) -> dict[str, Any] | None:
         return {"message": self.message} if self.notify_buyer and self.message else None
+
+
+@dataclass(frozen=True)
+class Accept(SetStatus):
+    """Order reception's Accept: the depot takes an order it received (Created → Accepted)."""
+
+    status: Status = Status.ACCEPTED
+
+    def label(self, plan: Plan) -> str:
+        return "Accept"
+
+    def title(self, plan: Plan) -> str:
+        return f"Accept order {plan.order}?"
 
 
 @dataclass(frozen=True)
@@ -587,8 +684,9 @@ def cancel_shipment(
     return CallBack(number, expected_version=expected_version).execute(depot)
 
 
-def trash(depot: Depot, number: str, *, expected_version: int | None = None) -> ActionResult:
-    return Trash(number, expected_version=expected_version).execute(depot)
+def trash(depot: Depot, number: str, *, expected_version: int | None = None,
+          code: ReasonCode | None = None) -> ActionResult:
+    return Trash(number, code=code, expected_version=expected_version).execute(depot)
 
 
 def reject(
@@ -598,9 +696,11 @@ def reject(
     notify_buyer: bool = True,
     message: str = "",
     expected_version: int | None = None,
+    code: ReasonCode | None = None,
 ) -> ActionResult:
     return Reject(
-        number, notify_buyer=notify_buyer, message=message, expected_version=expected_version
+        number, notify_buyer=notify_buyer, message=message, code=code,
+        expected_version=expected_version,
     ).execute(depot)
 
 
@@ -804,6 +904,8 @@ def _undo(depot: Depot, number: str) -> ActionResult:
             order.cancellation_requested = b["cancellation_requested"]
             order.cancellation_request = b["cancellation_request"]
             order.cancellation_refused = b.get("cancellation_refused")
+            if "reject_reason" in b:
+                order.reject_reason = b["reject_reason"]
             order.status_changed_at = datetime.fromisoformat(b["status_changed_at"])
             if "archived" in b:
                 order.archived = b["archived"]
@@ -1161,6 +1263,8 @@ def _parse_status(text: str) -> Status:
 
 
 __all__ = [
+    "Accept",
+    "Delete",
     "BULK_ACTIONS",
     "NO_BULK_CANCEL",
     "Action",

@@ -35,6 +35,7 @@ from ..domain import (
     OrderFacts,
     PartnerFacts,
     Plan,
+    ReasonCode,
     RejectionMapsTo,
     Role,
     Status,
@@ -315,6 +316,7 @@ def partner_facts(p: Partner | None) -> PartnerFacts | None:
         answer_within_seconds=p.answer_within_seconds
         if p.answer_within_seconds is not None
         else 1800,
+        reject_reason=ReasonCode(p.reject_reason) if p.reject_reason else None,
     )
 
 
@@ -419,6 +421,7 @@ def snapshot(order: Order) -> dict[str, Any]:
         "cancellation_requested": order.cancellation_requested,
         "cancellation_request": order.cancellation_request,
         "cancellation_refused": order.cancellation_refused,
+        "reject_reason": order.reject_reason,
         "status_changed_at": order.status_changed_at.isoformat(),
         # only an action that loaded the lines can change them (cancellations do)
         **(

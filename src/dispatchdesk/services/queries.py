@@ -27,9 +27,11 @@ from ..domain import (
     allowed_targets,
     move_refusal,
     plan_cancellation,
+    plan_refuse_cancel_request,
     plan_set_status,
     plan_trash,
     redo_refusal,
+    reject_checks,
 )
 from ..store.models import (
     AuditEntry,
@@ -340,6 +342,168 @@ def search_index(depot: Depot) -> SearchIndex:
     return SearchIndex(seq, ids, keys, text)
 
 
+# --------------------------------------------------------------------------- order reception
+#
+# Order reception (SPEC 5, key 2): the orders that came in, newest first. The screen reads the
+# ids that match its filter (one indexed query), then the rows of the window it shows.
+
+#: Quick filter "needs a decision": new (Created), cancellation requested, a notice failed.
+NEEDS_DECISION = "decide"
+
+
+@dataclass(frozen=True)
+class ReceptionFilter:
+    text: str = ""  # number, partner, their reference, addresses (every word must match)
+    quick: str = ""  # "" (everything) or NEEDS_DECISION
+    partner: str = ""  # only the orders that came from this partner ("" = every partner)
+    archived: bool = False  # include archived orders
+
+
+@dataclass(frozen=True)
+class ReceptionRow:
+    card: Card
+    partner_ref: str
+    received_at: datetime  # when it came in (created here, for own orders)
+
+
+def _reception_query(flt: ReceptionFilter, what: Any) -> Any:
+    src = aliased(Partner)
+    asg = aliased(Partner)
+    q = select(what).select_from(Order)
+    conds: list[ColumnElement[bool]] = []
+    if not flt.archived:
+        conds.append(Order.archived.is_not(True))
+    text = flt.text.strip()
+    if text or flt.partner:
+        q = q.outerjoin(src, Order.source_id == src.id)
+    if text:
+        q = q.outerjoin(asg, Order.assignee_id == asg.id)
+        for word in text.split():
+            like = f"%{_escape_like(word)}%"
+            conds.append(or_(
+                Order.number.ilike(like, escape="\\"), src.name.ilike(like, escape="\\"),
+                asg.name.ilike(like, escape="\\"), Order.partner_ref.ilike(like, escape="\\"),
+                Order.pickup_address.ilike(like, escape="\\"), Order.delivery_address.ilike(like, escape="\\"),
+            ))
+    if flt.partner:
+        conds.append(src.name == flt.partner)
+    if flt.quick == NEEDS_DECISION:
+        failed = select(Notice.order_id).where(Notice.state == NoticeState.FAILED.value,
+                                               Notice.order_id.is_not(None))
+        conds.append(or_(Order.status == Status.CREATED.value, Order.cancellation_requested.is_(True),
+                         Order.id.in_(failed)))
+    return q.where(*conds)
+
+
+def reception_ids(depot: Depot, flt: ReceptionFilter = ReceptionFilter()) -> list[int]:
+    """The ids of every order reception shows for this filter, newest first."""
+    with depot.uow(write=False) as uow:
+        return list(uow.session.scalars(_reception_query(flt, Order.id).order_by(Order.id.desc())))
+
+
+@dataclass(frozen=True)
+class ReceptionPage:
+    total: int  # how many orders match
+    offset: int
+    rows: list[ReceptionRow]
+
+
+def reception_page(depot: Depot, flt: ReceptionFilter, offset: int, limit: int,
+                   ids: Sequence[int] | None = None) -> ReceptionPage:
+    """One page of reception, newest first: from `ids` (already matched, e.g. by the search
+    index) or by the filter in the database (a count and one page, both by index where the
+    filter allows)."""
+    offset = max(0, offset)
+    if ids is not None:
+        return ReceptionPage(len(ids), offset, reception_rows(depot, list(ids[offset:offset + limit])))
+    with depot.uow(write=False) as uow:
+        s = uow.session
+        total = s.scalar(_reception_query(flt, func.count(Order.id))) or 0
+        page = list(s.scalars(_reception_query(flt, Order.id).order_by(Order.id.desc())
+                              .offset(offset).limit(max(0, limit))))
+    return ReceptionPage(int(total), offset, reception_rows(depot, page))
+
+
+def reception_match(index: SearchIndex, text: str) -> list[int]:
+    """The ids of the orders not archived whose searchable text holds every word, newest first
+    (the board's in-memory index: number, partners, their reference, addresses)."""
+    found = index.match(text)
+    out = [i for key, ids in found.items() if key != ARCHIVED for i in ids]
+    out.sort(reverse=True)
+    return out
+
+
+def reception_rows(depot: Depot, ids: list[int]) -> list[ReceptionRow]:
+    """The rows of these orders, in the order given."""
+    if not ids:
+        return []
+    with depot.uow(write=False) as uow:
+        s = uow.session
+        rows: list[Sequence[Any]] = []
+        more: dict[int, tuple[str, datetime]] = {}
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            rows.extend(s.execute(select(*_CARD_COLUMNS).where(Order.id.in_(chunk))).all())
+            for oid, ref, received, created in s.execute(
+                    select(Order.id, Order.partner_ref, Order.received_at, Order.created_at)
+                    .where(Order.id.in_(chunk))):
+                more[oid] = (ref or "", received or created)
+        by_id = {c.id: c for c in _cards(s, rows)}
+    return [ReceptionRow(by_id[i], *more[i]) for i in ids if i in by_id]
+
+
+def source_names(depot: Depot) -> list[str]:
+    """The partners orders come from (clients and channels), for the quick filter by partner."""
+    return partner_names(depot, roles=("client", "channel"))
+
+
+@dataclass(frozen=True)
+class RejectCheckView:
+    label: str
+    passed: bool
+    refusal: str  # "" when it passed
+
+
+@dataclass(frozen=True)
+class RejectContext:
+    """What the Reject… dialog shows (SPEC 4.5): the four checks, the buyer, the default code."""
+
+    number: str
+    version: int
+    status: Status
+    buyer: str  # the partner it came from ("" for our own order)
+    checks: tuple[RejectCheckView, ...]
+    default_reason: str | None  # the reason code in the buyer's settings
+    #: the warning the dialog shows: a rejection is final once the undo window has closed
+    warning: str = ""
+
+    @property
+    def allowed(self) -> bool:
+        return all(c.passed for c in self.checks)
+
+
+def reject_context(depot: Depot, number: str) -> RejectContext:
+    with depot.uow(write=False) as uow:
+        o = load_order(uow.session, number)
+        facts = order_facts(o, lines=False)
+        return RejectContext(
+            number=o.number,
+            version=o.version,
+            status=Status(o.status),
+            buyer=o.source.name if o.source else "",
+            checks=tuple(RejectCheckView(c.label, c.passed, c.refusal or "") for c in reject_checks(facts)),
+            default_reason=o.source.reject_reason if o.source else None,
+            warning=_reject_warning(depot.undo_seconds(uow.session)),
+        )
+
+
+def _reject_warning(undo_seconds: int) -> str:
+    if undo_seconds > 0:
+        return (f"A rejection cannot be undone once the undo window ({undo_seconds} s) has closed: "
+                "Rejected is final.")
+    return "A rejection cannot be undone: Rejected is final."
+
+
 # --------------------------------------------------------------------------- what the dispatcher may do
 
 
@@ -363,6 +527,9 @@ class OrderActions:
     final: str | None = None
     #: the goods have left: the too-late refusals offer Register return… (SPEC 4.11)
     returnable: bool = False
+    #: order reception's Accept (Created → Accepted), and Refuse cancellation request…
+    accept: str | None = None
+    refuse_request: str | None = None
 
     #: Set status to Dispatched asks for the subcontractor or warehouse
     NEEDS_PARTNER = Status.DISPATCHED
@@ -411,7 +578,16 @@ def order_actions(depot: Depot, number: str) -> OrderActions:
             undo_until=_undo_until(s, o.id, o.version, now),
             final=move_refusal(facts, Status.CREATED) if facts.status.terminal else None,
             returnable=facts.status in RETURNABLE,
+            accept=moves[Status.ACCEPTED],
+            refuse_request=_refuse_request_refusal(o, facts, now),
         )
+
+
+def _refuse_request_refusal(o: Order, facts: OrderFacts, now: datetime) -> str | None:
+    """Why Refuse cancellation request… cannot be used (the message aside: the dialog asks)."""
+    if not o.cancellation_requested:
+        return f"Order {o.number} has no cancellation request to refuse."
+    return " ".join(plan_refuse_cancel_request(facts, now).refusals) or None
 
 
 def _cancel_refusal(facts: OrderFacts, now: datetime) -> str | None:
@@ -548,6 +724,7 @@ class OrderDetail:
     moves: dict[Status, str | None] = field(default_factory=dict)
     undo_until: datetime | None = None
     returns: tuple[ReturnView, ...] = ()
+    reject_reason: str | None = None  # the reason code it was rejected with
 
     @property
     def partner(self) -> str:
@@ -615,6 +792,7 @@ def order_detail(depot: Depot, number: str) -> OrderDetail:
                            r.reported_by.name if r.reported_by else None, r.created_at, r.actor)
                 for r in s.scalars(select(Return).where(Return.order_id == o.id).order_by(Return.id)).unique()
             ),
+            reject_reason=o.reject_reason,
         )
 
 
@@ -678,6 +856,8 @@ class PartnerView:
     agreement: str = ""
     auto_trash_agreed_at: datetime | None = None
 
+    reject_reason: str | None = None  # the default reason code of its rejections
+
 
 def auto_trash_words(p: Partner) -> tuple[str, str]:
     """(what happens to orders this partner revokes, the auto-trash agreement) in words."""
@@ -715,7 +895,7 @@ def partners(depot: Depot) -> list[PartnerView]:
                                    p.window_seconds, p.reason_required, p.follow_up_after_send, p.auto_trash,
                                    p.rejection_maps_to, p.pass_cancellations, p.link_stopped, p.last_contact_at,
                                    p.last_error, p.last_error_at, waiting.get(p.id, 0), failed.get(p.id, 0),
-                                   revoked, agreement, p.auto_trash_agreed_at))
+                                   revoked, agreement, p.auto_trash_agreed_at, p.reject_reason))
         return out
 
 
@@ -756,12 +936,12 @@ def report(depot: Depot, since: datetime | None = None, until: datetime | None =
             Order.status.not_in([Status.REJECTED.value, Status.CANCELLED.value]), *within(Order.created_at))
             .group_by(Order.status)).all())
         undone = s.execute(
-            select(Order.status, func.coalesce(src.name, asg.name, "(own)"), func.coalesce(Cancellation.reason, "-"),
+            select(Order.status, func.coalesce(src.name, asg.name, "(own)"), func.coalesce(Cancellation.reason, Order.reject_reason, "-"),
                    func.count(func.distinct(Order.id)))
             .outerjoin(src, Order.source_id == src.id).outerjoin(asg, Order.assignee_id == asg.id)
             .outerjoin(Cancellation, and_(Cancellation.order_id == Order.id, Cancellation.state == "done"))
             .where(Order.status.in_([Status.REJECTED.value, Status.CANCELLED.value]), *within(Order.status_changed_at))
-            .group_by(Order.status, func.coalesce(src.name, asg.name, "(own)"), func.coalesce(Cancellation.reason, "-"))
+            .group_by(Order.status, func.coalesce(src.name, asg.name, "(own)"), func.coalesce(Cancellation.reason, Order.reject_reason, "-"))
         ).all()
         returns = returns_section(s)["rows"]
     return {
@@ -776,6 +956,18 @@ def report(depot: Depot, since: datetime | None = None, until: datetime | None =
 
 __all__ = [
     "ReturnView",
+    "NEEDS_DECISION",
+    "ReceptionFilter",
+    "ReceptionRow",
+    "RejectCheckView",
+    "RejectContext",
+    "reception_ids",
+    "reception_match",
+    "reception_page",
+    "ReceptionPage",
+    "reception_rows",
+    "reject_context",
+    "source_names",
     "ARCHIVED",
     "LIST_KEYS",
     "OrderActions",

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from ..domain import CancelMethod, LinkKind, RejectionMapsTo, Role, Status, limits
+from ..domain import CancelMethod, LinkKind, ReasonCode, RejectionMapsTo, Role, Status, limits
 from ..domain.limits import lone_surrogate
 from ..store.models import AuditEntry, Backorder, Document, Order, OrderLine, Partner, Setting, Tag
 from .core import Depot, InvalidInput, NotFound, current_user, load_partner, next_number
@@ -92,6 +92,8 @@ class PartnerInput:
     #: how long we wait for this partner's answer (a warehouse's yes or no to a cancellation)
     #: before a follow-up chases it; 0 = no limit
     answer_within_seconds: int = 1800
+    #: the reason code a trash or reject of this partner's orders carries unless one is chosen
+    reject_reason: str | None = None
 
 
 def _choice(enum: type[StrEnum], value: str, what: str, *, field: str | None = None) -> str:
@@ -156,6 +158,16 @@ def check_partner(p: PartnerInput) -> dict[str, Any]:
         raise InvalidInput(
             "Cancel method email needs the partner's e-mail address.", field="email"
         )
+    reject_reason = (p.reject_reason or "").strip() or None
+    if reject_reason is not None:
+        try:
+            reject_reason = ReasonCode.parse(reject_reason).value
+        except ValueError:
+            raise InvalidInput(
+                f"Reason code {reject_reason!r} is not known; choose one of: "
+                f"{', '.join(c.value for c in ReasonCode)}.",
+                field="reject_reason",
+            ) from None
     link = LinkKind.HTTP.value if url else (LinkKind.EMAIL.value if email else LinkKind.NONE.value)
     return dict(
         name=name,
@@ -172,6 +184,7 @@ def check_partner(p: PartnerInput) -> dict[str, Any]:
         rejection_maps_to=maps_to,
         pass_cancellations=p.pass_cancellations,
         answer_within_seconds=p.answer_within_seconds,
+        reject_reason=reject_reason,
     )
 
 

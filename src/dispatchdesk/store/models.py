@@ -103,6 +103,8 @@ class Partner(Base):
     auto_trash: Mapped[bool] = mapped_column(Boolean, default=False)
     rejection_maps_to: Mapped[str] = mapped_column(String(20), default="rejected")
     pass_cancellations: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: the reason code a trash or reject of this partner's orders carries unless one is chosen
+    reject_reason: Mapped[str | None] = mapped_column(String(30))
     link_stopped: Mapped[bool] = mapped_column(Boolean, default=False)
     #: how long we wait for this partner's business answer before a follow-up chases it
     answer_within_seconds: Mapped[int] = mapped_column(Integer, default=1800, server_default="1800")
@@ -139,6 +141,7 @@ class Order(Base):
     cancellation_request: Mapped[dict[str, Any] | None]  # {"lines": {article: qty}, "message": ...}
     partner_not_informed: Mapped[bool] = mapped_column(Boolean, default=False)
     cancellation_refused: Mapped[str | None] = mapped_column(Text)  # a warehouse's refusal
+    reject_reason: Mapped[str | None] = mapped_column(String(30))  # the reason code it was rejected with
     partner_status: Mapped[str | None] = mapped_column(String(20))
     partner_status_at: Mapped[datetime | None]
     replaces_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"))

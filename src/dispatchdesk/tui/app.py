@@ -7,6 +7,7 @@
 | Key | Screen |
 | --- | --- |
 | 1 | Dispatch |
+| 2 | Order reception |
 | 3 | Link (when installed) |
 | 4 | Partners (when installed) |
 | 5 | Report: work done, rejections and cancellations per partner and reason, for a period |
@@ -66,7 +67,7 @@ def _optional(module: str, name: str) -> tuple[Any, str]:
 
 
 #: Stylesheets loaded with a screen when it first opens, not at start-up.
-ON_DEMAND = {"dialogs.tcss", "detail.tcss", "link.tcss"}
+ON_DEMAND = {"dialogs.tcss", "detail.tcss", "link.tcss", "reception.tcss"}
 
 
 def stylesheets() -> list[Path]:
@@ -89,6 +90,7 @@ class DeskApp(App[None]):
     DEFAULT_MODE = "dispatch"
     BINDINGS = [
         Binding("1", "mode('dispatch')", "Dispatch", show=False),
+        Binding("2", "mode('reception')", "Reception", show=False),
         Binding("3", "mode('link')", "Link", show=False),
         Binding("4", "mode('partners')", "Partners", show=False),
         Binding("5", "mode('report')", "Report", show=False),
@@ -135,6 +137,8 @@ class DeskApp(App[None]):
         # Link (3) and Partners (4) belong to the link part: bound only when installed, and
         # imported when first opened, so that start-up does not pay for them.
         self.add_mode("report", self._report_screen)
+        # Order reception (2) is imported when first opened
+        self.add_mode("reception", self._make_reception)
         for mode, module, name in (("link", "dispatchdesk.tui.link_screen", "LinkScreen"),
                                    ("partners", "dispatchdesk.tui.partners_screen", "PartnersScreen")):
             if _installed(module):
@@ -144,6 +148,11 @@ class DeskApp(App[None]):
         from .screens.report import ReportScreen  # imported when first opened
 
         return ReportScreen()
+
+    def _make_reception(self) -> Screen[Any]:
+        from .screens.reception import ReceptionScreen
+
+        return ReceptionScreen()
 
     def _make_screen(self, module: str, name: str) -> Screen[Any]:
         cls, why = _optional(module, name)
@@ -314,7 +323,10 @@ class DeskApp(App[None]):
                 self.exit()
 
     def palette_commands(self) -> list[tuple[str, Any, str]]:
-        out: list[tuple[str, Any, str]] = [("Dispatch screen", lambda: self.run_action("mode('dispatch')"), "1")]
+        out: list[tuple[str, Any, str]] = [
+            ("Dispatch screen", lambda: self.run_action("mode('dispatch')"), "1"),
+            ("Order reception: the incoming orders", lambda: self.run_action("mode('reception')"), "2"),
+        ]
         out.append(("New order (taken by phone)…", lambda: self.flows.start(self.flows.new_order()), "n"))
         if "link" in self._modes:
             out.append(("Link screen: notices and follow-ups", lambda: self.run_action("mode('link')"), "3"))

@@ -41,6 +41,7 @@ from .screens.export import ExportScreen
 from .screens.menu import MenuItem, MenuScreen
 from .screens.name import NameScreen
 from .screens.neworder import NewOrderScreen
+from .screens.reject import RefuseRequestForm, RejectChoice, RejectForm
 from .screens.tags import TagsScreen
 
 if TYPE_CHECKING:
@@ -85,7 +86,31 @@ MENU = {
     "unarchive": ("Unarchive", "a"),
     "edit": ("Edit…", "e"),
     "return": ("Register return…", "r"),
+    "reject": ("Reject…", "R"),
+    "refuse": ("Refuse cancellation request…", "X"),
 }
+
+#: Order reception's Start menu: item id -> (label, key on the reception screen)
+START_MENU = {
+    "open": ("Open", "enter"),
+    "accept": ("Accept", "a"),
+    "delete": ("Delete", "del"),
+    "reject": ("Reject…", "r"),
+    "refuse": ("Refuse cancellation request…", "x"),
+    "cancel": ("Create cancellation…", "c"),
+    "edit": ("Edit…", "e"),
+    "register_return": ("Register return…", ""),
+    "duplicate": ("Duplicate as new", "d"),
+    "archive": ("Archive", ""),
+    "unarchive": ("Unarchive", ""),
+    "tags": ("Tags…", "g"),
+    "export": ("Export…", ""),
+    "new": ("New order…", "n"),
+}
+
+#: Start menu items whose flow another part of the console brings (shown when it is there).
+OPTIONAL_FLOWS = {"edit": "edit", "register_return": "register_return", "export": "export",
+                  "new": "new_order"}
 
 
 def status_label(to: Status) -> str:
@@ -461,9 +486,11 @@ class Flows:
             MenuItem("status", MENU["status"][0], MENU["status"][1], submenu=True,
                      refused=acts.final),
             MenuItem("trash", MENU["trash"][0], MENU["trash"][1], refused=acts.trash),
+            MenuItem("reject", MENU["reject"][0], MENU["reject"][1], refused=acts.trash),
             MenuItem("cancel", MENU["cancel"][0], MENU["cancel"][1], refused=acts.cancel),
             MenuItem("edit", MENU["edit"][0], MENU["edit"][1], refused=later.edit),
             MenuItem("return", MENU["return"][0], MENU["return"][1], refused=later.register_return),
+            MenuItem("refuse", MENU["refuse"][0], MENU["refuse"][1], refused=acts.refuse_request),
             MenuItem("duplicate", MENU["duplicate"][0], MENU["duplicate"][1]),
             MenuItem("tags", MENU["tags"][0], MENU["tags"][1]),
             MenuItem(arch, MENU[arch][0], MENU[arch][1]),
@@ -478,6 +505,10 @@ class Flows:
             await self.status_menu(target, acts, at=at)
         elif choice == "trash":
             await self.trash(target)
+        elif choice == "reject":
+            await self.reject(target)
+        elif choice == "refuse":
+            await self.refuse_request(target)
         elif choice == "cancel":
             await self.cancel(target)
         elif choice == "edit":
@@ -490,6 +521,129 @@ class Flows:
             await self.tags(target)
         elif choice in ("archive", "unarchive"):
             await self.archive(target)
+
+    # ------------------------------------------------------------------ order reception
+    def optional(self, item: str) -> Any:
+        """The flow of a Start menu item another part brings (Edit…, Register return…,
+        Export…, New order), or None while that part is not there."""
+        name = OPTIONAL_FLOWS.get(item)
+        return getattr(self, name, None) if name else None
+
+    async def start_menu(self, target: Target, at: Offset | None = None) -> None:
+        """Order reception's Start menu (SPEC 5): every item, those not possible now disabled
+        with the reason."""
+        got = await self.read(_menu_context, target.number, target=target)
+        if isinstance(got, _Failed):
+            return
+        acts, later = got
+        arch = "unarchive" if acts.archived else "archive"
+        refused = {"accept": acts.accept, "delete": acts.trash, "reject": acts.trash,
+                   "refuse": acts.refuse_request, "cancel": acts.cancel,
+                   "edit": later.edit, "register_return": later.register_return}
+        items = []
+        for item in ("open", "accept", "delete", "reject", "refuse", "cancel", "edit", "register_return",
+                     "duplicate", arch, "tags", "export", "new"):
+            if item in OPTIONAL_FLOWS and self.optional(item) is None:
+                continue
+            label, key = START_MENU[item]
+            items.append(MenuItem(item, label, key, refused=refused.get(item)))
+        choice = await self.app.push_screen_wait(
+            MenuScreen(f"Order {target.number} · {acts.status.label}", items, at=at, menu_id="start-menu"))
+        if choice is None:
+            return
+        await self.start_item(choice, target)
+
+    async def start_item(self, choice: str, target: Target) -> None:
+        if choice == "open":
+            self.app.open_order(target.number)
+        elif choice == "accept":
+            await self.accept(target)
+        elif choice == "delete":
+            await self.delete(target)
+        elif choice == "reject":
+            await self.reject(target)
+        elif choice == "refuse":
+            await self.refuse_request(target)
+        elif choice == "cancel":
+            await self.cancel(target)
+        elif choice == "duplicate":
+            await self.duplicate(target)
+        elif choice == "tags":
+            await self.tags(target)
+        elif choice in ("archive", "unarchive"):
+            await self.archive(target)
+        elif choice == "export":
+            await self.optional(choice)([target.number])
+        elif choice == "new":
+            await self.optional(choice)()
+        elif self.optional(choice) is not None:
+            await self.optional(choice)(target)
+
+    async def accept(self, target: Target) -> None:
+        await self.run(services.Accept(target.number, expected_version=target.version), target)
+
+    async def delete(self, target: Target) -> None:
+        """SPEC 4.3: Delete = trash through the Yes/No confirm (the client told as its workflow says)."""
+        await self.run(services.Delete(target.number, expected_version=target.version), target)
+
+    async def reject(self, target: Target) -> None:
+        """SPEC 4.5: the Reject… dialog, then the confirm in the services' words. No on the
+        confirm goes back to the dialog with what was chosen."""
+        ctx = await self.read(queries.reject_context, target.number, target=target)
+        if isinstance(ctx, _Failed):
+            return
+        if ctx.version != target.version:
+            self._tell(services.changed_by_someone(target.number, ctx.status), severity="warning", timeout=10)
+            self.app.depot_changed(reveal=target.number)
+            return
+        choice: RejectChoice | None = None
+        while True:
+            choice = await self.app.push_screen_wait(RejectForm(ctx, initial=choice, blink=self.app.blink))
+            if choice is None:
+                return
+            action = services.Reject(target.number, code=choice.code, notify_buyer=choice.notify_buyer,
+                                     message=choice.message, expected_version=target.version)
+            pv = await self.preview(action, target)
+            if pv is None:
+                continue
+            if await self.confirm(pv):
+                await self._execute_and_tell(action, target)
+                return
+
+    async def refuse_request(self, target: Target) -> None:
+        """SPEC 4.6: refuse a cancellation request with a message, then the confirm."""
+        acts = await self.read(queries.order_actions, target.number, target=target)
+        if isinstance(acts, _Failed):
+            return
+        if acts.refuse_request:
+            self._tell(acts.refuse_request, severity="warning", timeout=10)
+            return
+        detail = await self.read(queries.order_detail, target.number, target=target)
+        if isinstance(detail, _Failed):
+            return
+        asked = _asked(detail.cancellation_request)
+        message, problem = "", ""
+        while True:
+            answer = await self.app.push_screen_wait(RefuseRequestForm(
+                target.number, asked, initial=message, problem=problem, blink=self.app.blink))
+            if answer is None:
+                return
+            message = answer
+            action = services.RefuseRequest(target.number, message=message, expected_version=target.version)
+            pv = await self.read(lambda depot, action=action: action.preview(depot), target=target)
+            if isinstance(pv, _Failed):
+                return
+            if pv.changed:
+                self._tell(" ".join(pv.refusals), severity="warning", timeout=10)
+                self.app.depot_changed(reveal=target.number)
+                return
+            if not pv.allowed:
+                problem = " ".join(pv.refusals)
+                continue
+            if await self.confirm(pv):
+                await self._execute_and_tell(action, target)
+                return
+            problem = ""
 
     async def status_menu(self, target: Target, acts: queries.OrderActions | None = None,
                           at: Offset | None = None) -> None:
@@ -638,6 +792,19 @@ def _safe_preview(depot: services.Depot, action: services.Action) -> services.Pr
 def _cancel_context(depot: services.Depot, number: str) -> tuple[Any, Any, str]:
     return (queries.order_detail(depot, number), queries.order_actions(depot, number),
             queries.fresh_cancellation_number(depot))
+
+
+def _asked(request: dict[str, Any] | None) -> str:
+    """What the partner asked for, as it came (lines and their message), for the dialog."""
+    if not request:
+        return ""
+    parts = []
+    lines = request.get("lines") or {}
+    if isinstance(lines, dict) and lines:
+        parts.append(", ".join(f"{a} × {q}" for a, q in lines.items()))
+    if request.get("message"):
+        parts.append(str(request["message"]))
+    return "; ".join(parts)
 
 
 def _tags_context(depot: services.Depot, number: str) -> tuple[Sequence[str], Sequence[str]]:

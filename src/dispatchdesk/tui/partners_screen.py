@@ -486,6 +486,8 @@ class PartnerForm(ModalScreen[str | None]):
             auto_trash=bool(self._value("auto_trash")),
             rejection_maps_to=str(self._value("rejection_maps_to")),
             pass_cancellations=bool(self._value("pass_cancellations")),
+            # not on this form yet: kept as it was (set with `partner set --reject-reason`)
+            reject_reason=self.current.reject_reason if self.current is not None else None,
         )
         return (None if problems else p), problems
 

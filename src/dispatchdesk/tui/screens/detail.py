@@ -99,6 +99,8 @@ def render_detail(d: OrderDetail, now_undo: str = "") -> list[RenderableType]:
         fields.add_row(name, value if isinstance(value, Text) else _t(value, style))
 
     row("Status", d.status.label)
+    if d.reject_reason:
+        row("Reason code", d.reject_reason)
     row("Direction", DIRECTIONS[d.direction])
     if d.source:
         row("From", d.source)
@@ -254,6 +256,8 @@ class OrderDetailScreen(OrderKeys, Screen[None]):
         Binding("d", "duplicate", "Duplicate"),
         Binding("e", "edit", "Edit…", show=False),
         Binding("r", "register_return", "Return…", show=False),
+        Binding("R", "reject", "Reject…", show=False),
+        Binding("X", "refuse", "Refuse request…", show=False),
         Binding("o,shift+f10,f16", "menu", "Menu"),
         Binding("u,ctrl+z", "undo", "Undo"),
         Binding("question_mark", "help", "Keys"),

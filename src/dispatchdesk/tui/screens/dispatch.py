@@ -92,6 +92,8 @@ class DispatchScreen(OrderKeys, Screen[None]):
         Binding("d", "duplicate", "Duplicate", show=False),
         Binding("e", "edit", "Edit", show=False),
         Binding("r", "register_return", "Return", show=False),
+        Binding("R", "reject", "Reject…", show=False),
+        Binding("X", "refuse", "Refuse request…", show=False),
         Binding("m", "carry", "Move", show=False),
         Binding("space", "select", "Select", show=False),
         Binding("n", "new_order", "New", show=False),
@@ -113,7 +115,7 @@ class DispatchScreen(OrderKeys, Screen[None]):
 
     #: Actions that need a highlighted card.
     CARD_ACTIONS = frozenset({"open", "set_status", "trash", "cancel", "archive", "tags", "duplicate", "carry",
-                              "select", "menu", "edit", "register_return"})
+                              "select", "menu", "edit", "register_return", "reject", "refuse"})
 
     class Drawn(Message):
         """The board's visible lists have their cards: the board is drawn."""
@@ -831,6 +833,8 @@ class DispatchScreen(OrderKeys, Screen[None]):
         ("d", "duplicate as new (a new number)", "duplicate"),
         ("e", "edit… before pickup (addresses, times, goods, lines)", "edit"),
         ("r", "register return… (picked up or delivered; the status stays)", "register_return"),
+        ("R", "reject…: the four checks, a reason code, notify the buyer", "reject"),
+        ("X", "refuse the partner's cancellation request…", "refuse"),
         ("m", "pick the card up; ←/→ choose the list; enter or m drops; esc puts it back", "carry"),
         ("space", "select or unselect the highlighted card (the cursor stays on it); t, s or a then act "
                   "on every selected card", "select"),
@@ -879,6 +883,10 @@ class DispatchScreen(OrderKeys, Screen[None]):
                             "not allowed now: choosing it says why" if acts.trash else "t"))
                 out.append((f"Create cancellation of {n}…", self.action_cancel,
                             "not allowed now: choosing it says why" if acts.cancel else "c"))
+                out.append((f"Reject order {n}… (the checks, notify the buyer)", self.action_reject,
+                            "not allowed now: the dialog says why" if acts.trash else "menu"))
+                out.append((f"Refuse the cancellation request of {n}…", self.action_refuse,
+                            "not allowed now: choosing it says why" if acts.refuse_request else "menu"))
             out.append((f"Duplicate order {n} as new", self.action_duplicate, "d"))
             out.append((f"Edit order {n}…", self.action_edit, "e"))
             out.append((f"Register return on order {n}…", self.action_register_return, "r"))

@@ -33,6 +33,12 @@ class OrderKeys:
     def action_register_return(self) -> None:
         self._flow("register_return")
 
+    def action_reject(self) -> None:
+        self._flow("reject")
+
+    def action_refuse(self) -> None:
+        self._flow("refuse_request")
+
     def action_menu(self) -> None:
         self._flow("menu")
 

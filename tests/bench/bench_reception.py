@@ -1,0 +1,119 @@
+"""Benchmark of order reception (issue 8) on 100,000 orders, in the ratios of the dispatch
+board's benchmark (bench_tui.py):
+
+    .venv/bin/python tests/bench/bench_reception.py [--orders N] [--repeat N]
+
+1. Opening reception: from pressing 2 on the drawn board to the table showing the newest
+   orders, next to a BARE Textual app's start (one label), measured alternately in this run.
+   Target: at most 2x the bare start (the board's start-up target).
+2. Filtering: the filter end to end in the app (set -> ids matched, rows read, table filled)
+   for the board benchmark's texts, the quick filter "needs a decision" and one partner.
+   Target: under 100 ms each (the board's filter target).
+
+Prints every figure; exits 1 when a target is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from bench_tui import bare_app, build_big, desk_app, time_start  # noqa: E402
+
+OPEN_RATIO = 2.0
+FILTER_MS = 100.0
+
+
+async def _loaded(pilot: Any, screen: Any, loads: int) -> None:
+    while not (screen.loads >= loads and not any(w.group == "reception" and w.is_running
+                                                  for w in pilot.app.workers)):
+        await pilot.pause(0.001)
+
+
+async def measure(path: Path, repeat: int) -> dict[str, Any]:
+    from dispatchdesk.services.queries import NEEDS_DECISION
+    from dispatchdesk.tui.screens.reception import ReceptionScreen
+
+    out: dict[str, Any] = {"bare_s": [], "open_s": [], "filter_ms": {}}
+    for _ in range(repeat):
+        out["bare_s"].append(await time_start(bare_app))
+        app = desk_app(path)
+        async with app.run_test(size=(80, 24)) as pilot:
+            while app.drawn_at is None:
+                await pilot.pause(0.001)
+            t = time.perf_counter()
+            await pilot.press("2")
+            while not isinstance(app.screen, ReceptionScreen):
+                await pilot.pause(0.001)
+            await _loaded(pilot, app.screen, 1)
+            out["open_s"].append(time.perf_counter() - t)
+            out["rows"] = len(app.screen.rows)
+            out["total"] = app.screen.total
+    app = desk_app(path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        while app.drawn_at is None:
+            await pilot.pause(0.001)
+        await pilot.press("2")
+        while not isinstance(app.screen, ReceptionScreen):
+            await pilot.pause(0.001)
+        screen = app.screen
+        await _loaded(pilot, screen, 1)
+        # the text index is built once, in the background, when the filter is first used (as on
+        # the board): timed apart
+        t = time.perf_counter()
+        screen._index()
+        out["index_s"] = time.perf_counter() - t
+        cases: list[tuple[str, dict[str, str]]] = [
+            (t, {"text": t}) for t in ("york", "DD-0500", "northwind", "mill leeds", "no such order")]
+        cases += [("needs a decision", {"quick": NEEDS_DECISION}), ("partner Shopfront", {"partner": "Shopfront"})]
+        for name, kw in cases:
+            runs = []
+            for _ in range(3):
+                t = time.perf_counter()
+                screen.set_filter(**kw)
+                await _loaded(pilot, screen, screen.loads + 1)
+                runs.append((time.perf_counter() - t) * 1000)
+                total = screen.total
+                screen.set_filter(text="", quick="", partner="")
+                await _loaded(pilot, screen, screen.loads + 1)
+            out["filter_ms"][name] = (statistics.median(runs), total)
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--orders", type=int, default=100_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "big.sqlite"
+        t = time.perf_counter()
+        build_big(path, args.orders)
+        print(f"built {args.orders:,} orders in {time.perf_counter() - t:.1f} s")
+        out = asyncio.run(measure(path, args.repeat))
+    bare = statistics.median(out["bare_s"])
+    opened = statistics.median(out["open_s"])
+    ratio = opened / bare
+    ok = True
+    print(f"bare Textual app start      {bare * 1000:7.1f} ms")
+    print(f"open reception (2 pressed)  {opened * 1000:7.1f} ms   {ratio:5.2f} x bare   "
+          f"({out['rows']:,} rows of {out['total']:,})   target <= {OPEN_RATIO} x")
+    ok &= ratio <= OPEN_RATIO
+    print(f"text index (built once)      {out['index_s'] * 1000:7.1f} ms")
+    for name, (ms, total) in out["filter_ms"].items():
+        print(f"filter {name!r:<22} {ms:7.1f} ms   ({total:,} match)   target < {FILTER_MS:.0f} ms")
+        ok &= ms < FILTER_MS
+    print("all targets met" if ok else "a target was missed")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
