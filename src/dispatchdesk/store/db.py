@@ -35,7 +35,7 @@ from sqlalchemy.schema import Table
 
 from .models import DepotMeta
 
-#: The newest migration. tests/test_migrations.py checks it matches Alembic's head.
+#: The newest migration. tests/store/test_migrations.py checks it matches Alembic's head.
 HEAD_REVISION = "0006"
 MIGRATIONS = Path(__file__).parent / "migrations"
 BUSY_TIMEOUT_MS = 5000
