@@ -593,3 +593,42 @@ async def test_filter_by_number_and_by_address(desk: Any) -> None:
             await settle(pilot)
             shown = {lst.key: [c.number for c in lst.loaded_cards()] for lst in app.screen.board.lists()}
             assert {k: v for k, v in shown.items() if v} == expected
+
+
+async def test_no_on_the_cancellation_confirm_goes_back_to_the_form_with_what_was_typed(desk: Any) -> None:
+    """Issue 11, item 13: No on the confirm returns to the form; nothing is cancelled, nothing lost.
+    Issue 11, item 14: an untouched pre-filled number that someone took meanwhile is renumbered."""
+    from textual.widgets import Input
+
+    from dispatchdesk import services
+    from dispatchdesk.tui.screens.cancellation import CancellationForm
+
+    number = desk["shop"]
+    app = make_app(desk)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await board_ready(pilot)
+        await highlight(pilot, "created", number)
+        await pilot.press("c")
+        await wait_for(pilot, lambda: isinstance(app.screen, CancellationForm), "the form")
+        form = app.screen
+        prefilled = form.query_one("#number", Input).value
+        form.query_one("#comment", Input).value = "Customer changed their mind"
+        form.query_one("#qty-0", Input).value = "3"
+        form.query_one("#qty-1", Input).value = "0"
+        # someone else takes the pre-filled number while the form is open
+        services.cancel(desk.other_session(), desk["created_inbound"],
+                        services.CancellationRequest(None, number=prefilled))
+        await pilot.press("ctrl+s")
+        confirm = await confirm_shown(pilot)
+        text = confirm_text(confirm)
+        assert "Cancellation number: " in text and prefilled not in text  # renumbered, not refused
+        await pilot.press("n")
+        await wait_for(pilot, lambda: isinstance(app.screen, CancellationForm), "the form again")
+        again = app.screen
+        assert again.query_one("#comment", Input).value == "Customer changed their mind"
+        assert again.query_one("#qty-0", Input).value == "3"
+        assert again.query_one("#qty-1", Input).value == "0"
+        await pilot.press("escape")
+        await settle(pilot)
+    assert order_row(desk.depot, number)["status"] == "created"
+    assert [a for a, _ in order_row(desk.depot, number)["actions"]] == ["created"]

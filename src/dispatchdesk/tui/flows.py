@@ -41,7 +41,7 @@ from .screens.export import ExportScreen
 from .screens.menu import MenuItem, MenuScreen
 from .screens.name import NameScreen
 from .screens.neworder import NewOrderScreen
-from .screens.reject import RefuseRequestForm, RejectChoice, RejectForm
+from .screens.reject import RefuseRequestForm, RejectForm
 from .screens.tags import TagsScreen
 
 if TYPE_CHECKING:
@@ -248,6 +248,27 @@ class Flows:
             self.app.depot_changed()
         return result
 
+    async def form_then_confirm(self, target: Target | None, open_form: Callable[[Any], Any],
+                                make_action: Callable[[Any], services.Action]) -> Any:
+        """A form, then the confirm in the services' words, then the action. No on the confirm
+        (or a refusal) goes back to the form with everything that was typed; Esc on the form
+        ends it. `open_form(previous answer or None)` makes the form's screen."""
+        answer: Any = None
+        while True:
+            answer = await self.app.push_screen_wait(open_form(answer))
+            if answer is None:
+                return None
+            try:
+                action = make_action(answer)
+            except ERRORS as e:
+                self._error(e, target)
+                continue
+            pv = await self.preview(action, target)
+            if pv is None:
+                continue
+            if await self.confirm(pv):
+                return await self._execute_and_tell(action, target)
+
     # ------------------------------------------------------------------ one order
     async def set_status(self, target: Target, to: Status) -> None:
         if to is Status.CANCELLED:
@@ -296,29 +317,21 @@ class Flows:
             return
 
         async def check(req: services.CancellationRequest) -> Sequence[str]:
-            pv = await asyncio.to_thread(_safe_preview, self.depot, services.Cancel(target.number, request=req))
+            pv = await asyncio.to_thread(_safe_preview, self.depot,
+                                    services.Cancel(target.number, request=req, renumber=req.number == prefilled))
             return pv.refusals if isinstance(pv, services.Preview) else [str(pv)]
 
         async def new_number() -> str:
             return await asyncio.to_thread(queries.fresh_cancellation_number, self.depot)
 
-        req: services.CancellationRequest | None = None
-        while True:
-            req = await self.app.push_screen_wait(CancellationForm(
-                target.number, detail.lines, prefilled, check=check, new_number=new_number,
-                blink=self.app.blink, initial=req))
-            if req is None:
-                return
+        await self.form_then_confirm(
+            target,
+            lambda req: CancellationForm(target.number, detail.lines, prefilled, check=check,
+                                         new_number=new_number, blink=self.app.blink, initial=req),
             # an untouched pre-filled number that someone else took meanwhile is renumbered
-            action = services.Cancel(target.number, request=req, expected_version=target.version,
-                                     renumber=req.number == prefilled)
-            pv = await self.preview(action, target)
-            if pv is None:
-                continue
-            if await self.confirm(pv):
-                await self._execute_and_tell(action, target)
-                return
-            # No goes back to the form, with everything that was typed
+            lambda req: services.Cancel(target.number, request=req, expected_version=target.version,
+                                        renumber=req.number == prefilled),
+        )
 
     # ------------------------------------------------------------------ edit and return
     async def offer_return(self, target: Target, refusal: str) -> None:
@@ -351,24 +364,9 @@ class Flows:
         async def check(answer: EditAnswer) -> Sequence[str]:
             return await asyncio.to_thread(_form_refusals, self.depot, lambda: action_for(answer))
 
-        answer: EditAnswer | None = None
-        while True:
-            answer = await self.app.push_screen_wait(
-                EditForm(detail, check=check, blink=self.app.blink, initial=answer))
-            if answer is None:
-                return
-            try:
-                action = action_for(answer)
-            except ERRORS as e:
-                self._error(e, target)
-                continue
-            pv = await self.preview(action, target)
-            if pv is None:
-                continue
-            if await self.confirm(pv):
-                await self._execute_and_tell(action, target)
-                return
-            # No goes back to the form, with everything that was typed
+        await self.form_then_confirm(
+            target, lambda answer: EditForm(detail, check=check, blink=self.app.blink, initial=answer),
+            action_for)
 
     async def register_return(self, target: Target) -> None:
         """SPEC 4.11: the Register return… form, then the confirm, then the return."""
@@ -391,23 +389,11 @@ class Flows:
         async def new_number() -> str:
             return await asyncio.to_thread(changes.fresh_return_number, self.depot)
 
-        answer: ReturnAnswer | None = None
-        while True:
-            answer = await self.app.push_screen_wait(
-                ReturnForm(ctx, check=check, new_number=new_number, blink=self.app.blink, initial=answer))
-            if answer is None:
-                return
-            try:
-                action = action_for(answer)
-            except ERRORS as e:
-                self._error(e, target)
-                continue
-            pv = await self.preview(action, target)
-            if pv is None:
-                continue
-            if await self.confirm(pv):
-                await self._execute_and_tell(action, target)
-                return
+        await self.form_then_confirm(
+            target,
+            lambda answer: ReturnForm(ctx, check=check, new_number=new_number, blink=self.app.blink,
+                                      initial=answer),
+            action_for)
 
     async def tags(self, target: Target) -> None:
         got = await self.read(_tags_context, target.number, target=target)
@@ -596,19 +582,10 @@ class Flows:
             self._tell(services.changed_by_someone(target.number, ctx.status), severity="warning", timeout=10)
             self.app.depot_changed(reveal=target.number)
             return
-        choice: RejectChoice | None = None
-        while True:
-            choice = await self.app.push_screen_wait(RejectForm(ctx, initial=choice, blink=self.app.blink))
-            if choice is None:
-                return
-            action = services.Reject(target.number, code=choice.code, notify_buyer=choice.notify_buyer,
-                                     message=choice.message, expected_version=target.version)
-            pv = await self.preview(action, target)
-            if pv is None:
-                continue
-            if await self.confirm(pv):
-                await self._execute_and_tell(action, target)
-                return
+        await self.form_then_confirm(
+            target, lambda choice: RejectForm(ctx, initial=choice, blink=self.app.blink),
+            lambda choice: services.Reject(target.number, code=choice.code, notify_buyer=choice.notify_buyer,
+                                           message=choice.message, expected_version=target.version))
 
     async def refuse_request(self, target: Target) -> None:
         """SPEC 4.6: refuse a cancellation request with a message, then the confirm."""
