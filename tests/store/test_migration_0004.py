@@ -9,9 +9,9 @@ import json
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
+from test_migrations import T0, fill_0001, read_all
 
 from dispatchdesk.store import HEAD_REVISION, Database
-from test_migrations import T0, fill_0001, read_all
 
 MESSAGES = [
     dict(id="m-1", partner_id=1, kind="order.new", received_at=T0,
