@@ -9,7 +9,7 @@ from typing import Any
 from reception_helpers import _quiet, go_to, reception_ready
 from sqlalchemy import select
 from textual.widgets import Input, OptionList
-from tui_helpers import make_app, order_row, screen_text, settle, text_of, wait_for
+from tui_helpers import board_ready, make_app, order_row, screen_text, settle, text_of, wait_for
 
 from dispatchdesk import services
 from dispatchdesk.services import LineInput, OrderInput, PartnerInput, add_partner, create_order
@@ -323,3 +323,45 @@ async def test_refuse_request_is_in_the_palette_of_both_screens(desk: Any) -> No
         assert any(name.startswith("Refuse the cancellation request") for name in names)
         names = [name for name, _, _ in app.palette_commands()]
         assert any("reception" in name.lower() for name in names)
+
+
+async def test_saved_views_on_reception(desk: Any) -> None:
+    """Issue 8, item 8: a view saved on Reception keeps its text and quick filter, and shows
+    again after the filters were cleared."""
+    from textual.widgets import OptionList
+
+    from dispatchdesk.services.views import ViewFilter, saved_views
+    from dispatchdesk.tui.screens.menu import MenuScreen
+    from dispatchdesk.tui.screens.name import NameScreen
+
+    async def choose(item_id: str) -> None:
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, MenuScreen), "the views menu")
+        options = pilot.app.screen.query_one(OptionList)
+        target = options.get_option_index(item_id)
+        while options.highlighted != target:
+            await pilot.press("down")
+        await pilot.press("enter")
+        await settle(pilot)
+
+    app = make_app(desk)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await board_ready(pilot)
+        screen = await reception_ready(pilot)
+        await pilot.press("f")  # needs a decision
+        await pilot.press("slash", *"North", "enter")
+        await _quiet(pilot)
+        assert (screen.flt.text, screen.flt.quick) == ("North", "decide")
+        await pilot.press("v")
+        await choose("save")
+        await wait_for(pilot, lambda: isinstance(app.screen, NameScreen), "the name dialog")
+        await pilot.press(*"North to decide", "enter")
+        await settle(pilot)
+        assert [(v.name, v.filter) for v in saved_views(desk.depot)] == [
+            ("North to decide", ViewFilter("North", "decide"))]
+        await pilot.press("escape")  # clear the filters
+        await _quiet(pilot)
+        assert (screen.flt.text, screen.flt.quick) == ("", "")
+        await pilot.press("v")
+        await choose("v0")
+        await _quiet(pilot)
+        assert (screen.flt.text, screen.flt.quick) == ("North", "decide")

@@ -23,7 +23,7 @@ from .core import Depot, InvalidInput, NotFound, Preview
 
 KEY = "saved_views"
 #: How a tab or quick filter is named in words
-TAB_WORDS = {"all": "on All information"}
+TAB_WORDS = {"all": "on All information", "decide": "needing a decision"}
 #: A name is at most this long, and there are at most this many views.
 NAME_MAX = 40
 VIEWS_MAX = 100

@@ -138,6 +138,7 @@ class ReceptionScreen(OrderKeys, Screen[None]):
         Binding("slash", "filter", "Filter"),
         Binding("f", "quick", "Decide"),
         Binding("p", "partner", "Partner", show=False),
+        Binding("v", "views", "Views", show=False),
         Binding("right_square_bracket", "page(1)", "Next page", show=False),
         Binding("left_square_bracket", "page(-1)", "Previous page", show=False),
         Binding("u,ctrl+z", "undo", "Undo"),
@@ -497,6 +498,28 @@ class ReceptionScreen(OrderKeys, Screen[None]):
             return
         self.set_filter(partner="" if choice == "all" else names[int(choice[1:])])
 
+    # ------------------------------------------------------------------ saved views (SPEC: seed 001 folders)
+    def action_views(self) -> None:
+        self.flows.start(self._views(), name="views")
+
+    async def _views(self) -> None:
+        """Show, save, rename or delete a view: a label for a filter. Here it keeps the text
+        filter and the quick filter ("needs a decision"), as Dispatch keeps its text and tab."""
+        from ...services import views
+
+        chosen = await self.flows.views(views.ViewFilter(self.flt.text, self.flt.quick))
+        if chosen is None:
+            return
+        flt = chosen.filter
+        quick = flt.tab if flt.tab == NEEDS_DECISION else ""
+        if flt.text:
+            field = self._filter_field()
+            with field.prevent(Input.Changed):
+                field.value = flt.text
+        else:
+            self._close_filter_field()
+        self.set_filter(text=flt.text, quick=quick)
+
     def clear_filter(self) -> None:
         self._close_filter_field()
         self.set_filter(text="", quick="", partner="")
@@ -548,6 +571,7 @@ class ReceptionScreen(OrderKeys, Screen[None]):
         ("/", "filter by number, partner, reference or address", ""),
         ("f", "quick filter: everything / needs a decision (new, cancellation requested, notice failed)", ""),
         ("p", "only the orders from one partner", ""),
+        ("v", "saved views: show one, save the filter as one, rename, delete", ""),
         ("]  [", "next / previous page of 100 orders", ""),
         ("u  ctrl+z", "undo the last action while its undo window is open", "undo"),
         ("esc", "clear the filters", ""),
