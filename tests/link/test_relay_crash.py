@@ -63,20 +63,22 @@ async def test_a_live_relay_keeps_a_slow_delivery_past_its_lease(make_side) -> N
 
     from dispatchdesk.link.relay import Relay
 
+    # the delivery takes twice the lease; the lease is long enough that a loaded CI machine's
+    # pauses (the heartbeat renews every third of it) do not let it run out
     async def slow(a, n):  # noqa: ANN001, ANN202
-        await asyncio.sleep(2.0)
+        await asyncio.sleep(4.0)
         return 200, {}, '{"ok": true}'
 
     partner = await ScriptedPartner(answer=slow).start()
-    a = await make_side("Alpha", lease_seconds=0.6, deadline=5.0)
-    other = Relay(a.depot, worker_id="relay-Alpha-2", lease_seconds=0.6, poll_interval=0.05, deadline=5.0)
+    a = await make_side("Alpha", lease_seconds=2.0, deadline=8.0)
+    other = Relay(a.depot, worker_id="relay-Alpha-2", lease_seconds=2.0, poll_interval=0.05, deadline=8.0)
     await other.start()
     try:
         add_partner(a.depot, PartnerInput(name="Slow", role="subcontractor", url=partner.url,
                                           secret="a-shared-secret-for-the-link-0001"))
         dispatch(a.depot, make_order(a.depot), "Slow")
         await eventually(lambda: len(partner.arrivals) >= 1, what="the first attempt")
-        await eventually(lambda: _states(a.depot) == ["sent"], what="the notice sent", timeout=10)
+        await eventually(lambda: _states(a.depot) == ["sent"], what="the notice sent", timeout=20)
         assert len(partner.arrivals) == 1  # never delivered twice: the claim was renewed
     finally:
         await other.stop()
