@@ -860,3 +860,16 @@ def test_trash_and_reject_carry_a_reason_code_default_from_the_partner(cli, depo
         "INVALID_ADDRESS", "DAMAGED")
     rc, out, err = cli("partner", "set", "Plain Client", "--reject-reason", "BORED")
     assert rc != 0 and "BORED" in err
+
+
+def test_partner_answer_within_is_set_from_the_command_line(cli, depot) -> None:
+    """Issue 9, item 1: the time to wait for a warehouse's answer is a partner setting."""
+    from dispatchdesk.services import partner_input
+
+    code, _, err = cli("partner", "add", "Depot W", "--role", "warehouse", "--answer-within", "600")
+    assert code == 0, err
+    assert partner_input(depot, "Depot W").answer_within_seconds == 600
+    assert cli("partner", "set", "Depot W", "--answer-within", "0")[0] == 0
+    assert partner_input(depot, "Depot W").answer_within_seconds == 0
+    code, _, err = cli("partner", "set", "Depot W", "--answer-within", "-5")
+    assert code == 2 and "--answer-within cannot be negative" in err

@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 import click
 
 from .root import (
+    ANSWER_WITHIN,
     CANCEL_METHODS,
     CONTEXT,
     EXIT_OK,
@@ -48,6 +49,9 @@ def _partner_flags(*, editing: bool) -> Callable[[F], F]:
                      help="how cancellations reach it: api, api-window (needs --window), email, manual"),
         click.option("--window", type=WINDOW, metavar="SECONDS",
                      help="the api-window: seconds after dispatch in which a cancellation is sent"),
+        click.option("--answer-within", type=ANSWER_WITHIN, metavar="SECONDS",
+                     help="how long to wait for its answer to a cancellation (a warehouse's yes or "
+                          "no) before a follow-up chases it; 0 = no limit (default 1800)"),
         flag("reason-required", "every cancellation needs a reason code"),
         flag("follow-up", "a follow-up after every cancellation or rejection sent, to check on it"),
         flag("pass-cancellations", "pass warehouse cancellations on to this channel (SPEC 4.4)"),
@@ -71,6 +75,7 @@ def _partner_values(given: dict[str, Any]) -> dict[str, Any]:
     for arg, fld in (("role", "role"), ("url", "url"), ("secret", "secret"), ("email", "email"),
                      ("auto_trash", "auto_trash"), ("rejection_maps_to", "rejection_maps_to"),
                      ("cancel_method", "cancel_method"), ("window", "window_seconds"),
+                     ("answer_within", "answer_within_seconds"),
                      ("reason_required", "reason_required"), ("follow_up", "follow_up_after_send"),
                      ("pass_cancellations", "pass_cancellations"), ("reject_reason", "reject_reason")):
         value = given.get(arg)

@@ -306,11 +306,22 @@ def _parse_window(text: str) -> int:
     return n
 
 
+def _parse_answer_within(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise ValueError(f"--answer-within takes whole seconds, not {text!r}") from None
+    if n < 0:
+        raise ValueError("--answer-within cannot be negative")
+    return n
+
+
 STATUS = ArgType("STATUS", _parse_status, _status_words)
 REASON = ArgType("CODE", _parse_reason, _reason_words)
 LINE = ArgType("ARTICLE=QTY", _parse_line)
 LISTEN = ArgType("HOST:PORT", _parse_listen)
 WINDOW = ArgType("SECONDS", _parse_window)
+ANSWER_WITHIN = ArgType("SECONDS", _parse_answer_within)
 
 
 # =========================================================================== completion from the depot
