@@ -15,7 +15,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from .model import GOODS_MOVED, NoticeKind, OrderFacts, Status
-from .rules import FollowUpPlan, NoticePlan, Plan, _notice
+from .rules import FollowUpPlan, NoticePlan, Plan, _notice, chosen_quantities
 
 #: The statuses in which an order can still be corrected.
 EDITABLE = frozenset({Status.CREATED, Status.DISPATCHED, Status.ACCEPTED})
@@ -109,23 +109,14 @@ def return_quantities(
         if not wanted:
             return {}, [f"Everything on order {order.number} has already been returned."]
         return wanted, []
-    refusals: list[str] = []
-    wanted = {}
-    for article, qty in lines.items():
-        if article not in left:
-            refusals.append(f"Order {order.number} has no line with article {article!r}.")
-        elif qty < 0:
-            refusals.append(f"The quantity returned of {article!r} cannot be negative.")
-        elif qty > left[article]:
-            refusals.append(
-                f"Only {left[article]} of {article!r} can still come back on order "
-                f"{order.number}; {qty} cannot."
-            )
-        elif qty:
-            wanted[article] = qty
-    if not wanted and not refusals:
-        refusals.append("Choose at least one line and a quantity that comes back.")
-    return wanted, refusals
+    return chosen_quantities(
+        order.number,
+        lines,
+        left,
+        negative="The quantity returned of {article!r} cannot be negative.",
+        too_many="Only {left} of {article!r} can still come back on order {order}; {qty} cannot.",
+        none="Choose at least one line and a quantity that comes back.",
+    )
 
 
 def plan_return(

@@ -556,23 +556,41 @@ def cancellation_quantities(
             if any(q > 0 for q in open_qty.values()) or not order.lines
             else [f"Order {order.number} has nothing left to cancel."]
         )
-    refusals = []
+    return chosen_quantities(
+        order.number,
+        lines,
+        open_qty,
+        negative="The quantity to cancel of {article!r} cannot be negative.",
+        too_many="Only {left} of {article!r} are open on order {order}; {qty} cannot be cancelled.",
+        none="Choose at least one line and a quantity to cancel.",
+    )
+
+
+def chosen_quantities(
+    order: str,
+    lines: Mapping[str, int],
+    left: Mapping[str, int],
+    *,
+    negative: str,
+    too_many: str,
+    none: str,
+) -> tuple[dict[str, int], list[str]]:
+    """The quantities asked for, each checked against what is `left` of its line, with the
+    refusals (an unknown article, a negative quantity, more than is left, nothing chosen).
+    The sentences are the caller's: {article!r}, {left}, {order} and {qty} are filled in."""
+    refusals: list[str] = []
     wanted: dict[str, int] = {}
     for article, qty in lines.items():
-        if article not in open_qty:
-            refusals.append(f"Order {order.number} has no line with article {article!r}.")
-            continue
-        if qty < 0:
-            refusals.append(f"The quantity to cancel of {article!r} cannot be negative.")
-        elif qty > open_qty[article]:
-            refusals.append(
-                f"Only {open_qty[article]} of {article!r} are open on order {order.number}; "
-                f"{qty} cannot be cancelled."
-            )
+        if article not in left:
+            refusals.append(f"Order {order} has no line with article {article!r}.")
+        elif qty < 0:
+            refusals.append(negative.format(article=article))
+        elif qty > left[article]:
+            refusals.append(too_many.format(left=left[article], article=article, order=order, qty=qty))
         elif qty:
             wanted[article] = qty
     if not wanted and not refusals:
-        refusals.append("Choose at least one line and a quantity to cancel.")
+        refusals.append(none)
     return wanted, refusals
 
 
