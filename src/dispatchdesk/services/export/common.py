@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from sqlalchemy import JSON, String, select, type_coerce
+from sqlalchemy import JSON, String, func, select, type_coerce
 from sqlalchemy.orm import Session
 
 from ...domain import DocumentKind, Status
@@ -58,6 +58,20 @@ def ticker(progress: Progress | None, total: int) -> Callable[[], None]:
             progress(done, total)
 
     return tick
+
+
+class Counting:
+    """Orders written so far, told to ``progress`` as pages go by (and once at 0)."""
+
+    def __init__(self, progress: Progress | None, total: int) -> None:
+        self.progress, self.total, self.done = progress, total, 0
+        if progress is not None:
+            progress(0, total)
+
+    def add(self, n: int) -> None:
+        self.done += n
+        if self.progress is not None and n:
+            self.progress(self.done, max(self.total, self.done))
 
 
 #: SQLite accepts at most 32766 bound values per statement; stay well below.
@@ -177,6 +191,222 @@ class Reader:
         return out
 
 
+#: orders read at once (one keyset page): their lines, tags, documents… come in one query each
+BATCH = 2000
+
+
+class Export:
+    """The chosen orders of one read transaction, read in keyset pages of ``batch`` orders.
+
+    Each page is one select of orders (the filter, ``id > last``, ``LIMIT batch``) and one
+    select per kind of child (lines, documents, back-orders, tags, cancellations, returns)
+    over the page's id range, so memory holds one page whatever the depot's size; notices
+    and follow-ups are read as a stream (``yield_per``). Every format writes from here.
+    """
+
+    def __init__(self, session: Session, flt: Filter, batch: int | None = None) -> None:
+        self.rd = Reader(session)
+        self.flt = flt
+        self.batch = batch or BATCH
+        self.names: dict[int, str] = dict(self.rd.rows(select(Partner.__table__.c.id, Partner.__table__.c.name)))
+
+    def count(self) -> int:
+        """How many orders the export holds (for a progress bar)."""
+        q = self.flt.where(select(func.count()).select_from(Order.__table__))
+        return int(self.rd.conn.execute(q).scalar_one())
+
+    def _restrict(self, col: Any, q: Any) -> Any:
+        return q if self.flt.everything else q.where(col.in_(self.flt.where(select(Order.__table__.c.id))))
+
+    def pages(self) -> Iterator[list[dict[str, Any]]]:
+        """The orders as export records, one page (a list of at most ``batch``) at a time."""
+        rd, c, names = self.rd, self.rd.col, self.names
+        o = Order.__table__.c
+        rep = Order.__table__.alias("rep")
+        ln, dc, bo, tg, cn, rt = (OrderLine.__table__.c, Document.__table__.c, Backorder.__table__.c,
+                                  Tag.__table__.c, Cancellation.__table__.c, Return.__table__.c)
+        head = select(
+            o.id, o.number, o.status, o.source_id, o.assignee_id, o.partner_ref,
+            o.pickup_address, o.delivery_address, c(o.pickup_after), c(o.deliver_by),
+            o.parcels, o.weight_kg, o.archived, o.cancellation_requested,
+            c(o.cancellation_request), o.partner_not_informed, o.cancellation_refused,
+            o.partner_status, c(o.partner_status_at), rep.c.number, c(o.created_at),
+            c(o.received_at), c(o.dispatched_at), c(o.status_changed_at),
+        ).select_from(Order.__table__.outerjoin(rep, o.replaces_id == rep.c.id)).order_by(o.id).limit(self.batch)
+        head = self.flt.where(head)
+        children = (
+            (ln.order_id, select(ln.order_id, ln.article, ln.description, ln.quantity, ln.cancelled)
+             .order_by(ln.order_id, ln.lineno, ln.id)),
+            (dc.order_id, select(dc.order_id, dc.kind, dc.number).order_by(dc.order_id, dc.id)),
+            (bo.order_id, select(bo.order_id, bo.article, bo.quantity).order_by(bo.order_id, bo.id)),
+            (tg.order_id, select(tg.order_id, tg.name).order_by(tg.order_id, tg.name)),
+            (cn.order_id, select(cn.order_id, cn.number, cn.reason, cn.comment, cn.internal_note, c(cn.lines),
+                                 cn.partial, cn.state, cn.answer, c(cn.created_at), cn.actor)
+             .order_by(cn.order_id, cn.id)),
+            (rt.order_id, select(rt.order_id, rt.number, rt.reason, rt.comment, c(rt.lines), rt.reported_by_id,
+                                 c(rt.created_at), rt.actor).order_by(rt.order_id, rt.id)),
+        )
+        last = None
+        empty: tuple[Any, ...] = ()
+        while True:
+            rows = rd.rows(head if last is None else head.where(o.id > last))
+            if not rows:
+                return
+            lo, last = rows[0][0], rows[-1][0]
+            lines, docs, backs, tags, cancs, rets = (
+                rd.grouped(q.where(col.between(lo, last))) for col, q in children
+            )
+            page = []
+            for (oid, number, status_, source_id, assignee_id, partner_ref, pickup, delivery, pickup_after,
+                 deliver_by, parcels, weight, is_archived, c_req, c_request, not_informed, c_refused,
+                 p_status, p_status_at, replaces, created_at, received_at, dispatched_at,
+                 status_changed_at) in rows:
+                src = names.get(source_id) if source_id else None
+                asg = names.get(assignee_id) if assignee_id else None
+                record = {
+                    "number": number,
+                    "status": status_,
+                    "direction": "inbound" if src else ("outbound" if asg else "own"),
+                    "partner": src,
+                    "assignee": asg,
+                    "partner_ref": partner_ref,
+                    "pickup_address": pickup,
+                    "delivery_address": delivery,
+                    "pickup_after": stamp(pickup_after),
+                    "deliver_by": stamp(deliver_by),
+                    "parcels": parcels,
+                    "weight_kg": weight,
+                    "flags": {
+                        "cancellation_requested": bool(c_req),
+                        "partner_not_informed": bool(not_informed),
+                        "archived": bool(is_archived),
+                    },
+                    "cancellation_request": json_value(c_request),
+                    "cancellation_refused": c_refused,
+                    "partner_status": p_status,
+                    "partner_status_at": stamp(p_status_at),
+                    "tags": [t[0] for t in tags.get(oid, empty)],
+                    "lines": [
+                        {"article": a, "description": d, "quantity": q, "cancelled": x}
+                        for a, d, q, x in lines.get(oid, empty)
+                    ],
+                    "documents": [{"kind": k, "number": n} for k, n in docs.get(oid, empty)],
+                    "backorders": [{"article": a, "quantity": q} for a, q in backs.get(oid, empty)],
+                    "cancellations": [
+                        {
+                            "number": n, "reason": reason, "comment": comment, "internal_note": note,
+                            "lines": dict(json_value(ls) or {}), "partial": bool(partial), "state": state,
+                            "answer": answer, "created_at": stamp(at), "actor": actor,
+                        }
+                        for n, reason, comment, note, ls, partial, state, answer, at, actor in cancs.get(oid, empty)
+                    ],
+                    "replaces": replaces,
+                    "created_at": stamp(created_at),
+                    "received_at": stamp(received_at),
+                    "dispatched_at": stamp(dispatched_at),
+                    "status_changed_at": stamp(status_changed_at),
+                }
+                if oid in rets:  # only an order that has returns carries the key (older files stay as they were)
+                    record["returns"] = [
+                        {
+                            "number": n, "reason": reason, "comment": comment, "lines": dict(json_value(ls) or {}),
+                            "reported_by": names.get(by) if by else None, "created_at": stamp(at), "actor": actor,
+                        }
+                        for n, reason, comment, ls, by, at, actor in rets[oid]
+                    ]
+                page.append(record)
+            yield page
+            if len(rows) < self.batch:
+                return
+
+    def orders(self) -> Iterator[dict[str, Any]]:
+        for page in self.pages():
+            yield from page
+
+    def _stream(self, q: Any) -> Iterator[Any]:
+        """Rows of a select fetched ``batch`` at a time (a server-side cursor where there is one)."""
+        result = self.rd.conn.execution_options(yield_per=self.batch).execute(q)
+        for part in result.partitions():
+            yield from part
+
+    def notices(self) -> Iterator[dict[str, Any]]:
+        c, names = self.rd.col, self.names
+        nt = Notice.__table__.c
+        on = Order.__table__.alias("on")
+        q = self._restrict(nt.order_id, select(
+            nt.id, on.c.number, nt.partner_id, nt.kind, nt.transport, nt.state, nt.seq, nt.attempts,
+            c(nt.payload), c(nt.created_at), c(nt.release_at), c(nt.next_attempt_at), c(nt.sent_at),
+            c(nt.acknowledged_at), nt.last_error, nt.outcome, nt.answer, nt.awaits_answer,
+        ).select_from(Notice.__table__.outerjoin(on, nt.order_id == on.c.id))
+          .order_by(nt.created_at, nt.order_id, nt.seq, nt.id))
+        for n in self._stream(q):
+            yield {
+                "id": n.id,
+                "order": n.number,
+                "partner": names.get(n.partner_id),
+                "kind": n.kind,
+                "state": n.state,
+                "transport": n.transport,
+                "seq": n.seq,
+                "attempts": n.attempts,
+                "created_at": stamp(n.created_at),
+                "release_at": stamp(n.release_at),
+                "next_attempt_at": stamp(n.next_attempt_at),
+                "sent_at": stamp(n.sent_at),
+                "acknowledged_at": stamp(n.acknowledged_at),
+                "last_error": n.last_error,
+                "outcome": n.outcome,
+                "answer": n.answer,
+                "awaits_answer": bool(n.awaits_answer),
+                "payload": json_value(n.payload),
+            }
+
+    def followups(self) -> Iterator[dict[str, Any]]:
+        c, names = self.rd.col, self.names
+        fu = FollowUp.__table__.c
+        fo = Order.__table__.alias("fo")
+        q = self._restrict(fu.order_id, select(
+            fu.id, fo.c.number, fu.partner_id, fu.notice_id, fu.text, c(fu.created_at), c(fu.done_at),
+            fu.done_by, fu.withdrawn,
+        ).select_from(FollowUp.__table__.outerjoin(fo, fu.order_id == fo.c.id)).order_by(fu.id))
+        for f in self._stream(q):
+            yield {
+                "id": f.id,
+                "order": f.number,
+                "partner": names.get(f.partner_id) if f.partner_id is not None else None,
+                "notice": f.notice_id,
+                "text": f.text,
+                "done": f.done_at is not None,
+                "created_at": stamp(f.created_at),
+                "done_at": stamp(f.done_at),
+                "done_by": f.done_by,
+                "withdrawn": bool(f.withdrawn),
+            }
+
+
+@contextmanager
+def reading(
+    depot: Depot,
+    *,
+    status: Status | str | None = None,
+    partner: str | None = None,
+    archived: bool | None = None,
+    numbers: Sequence[str] | None = None,
+    text: str | None = None,
+    statuses: Sequence[Status] | None = None,
+) -> Iterator[Export]:
+    """The chosen orders, read in pages inside one read transaction (see ``Export``).
+
+    ``status``: only orders in that status; ``partner``: only orders that came from or went
+    to that partner; ``archived``: True only archived orders, False only the others, None
+    all. ``numbers``: only these orders (a selection); ``text``: only orders whose number,
+    partner, reference or address holds it; ``statuses``: only these statuses.
+    """
+    with depot.uow(write=False) as uow:
+        s = uow.session
+        yield Export(s, make_filter(s, status, partner, archived, numbers, text, statuses))
+
+
 def export_json(
     depot: Depot,
     *,
@@ -187,174 +417,12 @@ def export_json(
     text: str | None = None,
     statuses: Sequence[Status] | None = None,
 ) -> dict[str, list[dict[str, Any]]]:
-    """The depot's orders (filtered), with their notices and follow-ups, as plain data.
-
-    ``status``: only orders in that status; ``partner``: only orders that came from or went
-    to that partner; ``archived``: True only archived orders, False only the others, None
-    all. ``numbers``: only these orders (a selection); ``text``: only orders whose number,
-    partner, reference or address holds it; ``statuses``: only these statuses. Rejected and
-    Cancelled orders are included like any other.
-    """
-    with depot.uow(write=False) as uow:
-        s = uow.session
-        flt = make_filter(s, status, partner, archived, numbers, text, statuses)
-        rd = Reader(s)
-        c = rd.col
-        names = dict(rd.rows(select(Partner.__table__.c.id, Partner.__table__.c.name)))
-        ids = flt.where(select(Order.__table__.c.id))
-
-        def restrict(col: Any, q: Any) -> Any:
-            return q if flt.everything else q.where(col.in_(ids))
-
-        o = Order.__table__.c
-        order_rows = rd.rows(
-            flt.where(
-                select(
-                    o.id, o.number, o.status, o.source_id, o.assignee_id, o.partner_ref,
-                    o.pickup_address, o.delivery_address, c(o.pickup_after), c(o.deliver_by),
-                    o.parcels, o.weight_kg, o.archived, o.cancellation_requested,
-                    c(o.cancellation_request), o.partner_not_informed, o.cancellation_refused,
-                    o.partner_status, c(o.partner_status_at), o.replaces_id, c(o.created_at),
-                    c(o.received_at), c(o.dispatched_at), c(o.status_changed_at),
-                )
-            ).order_by(o.id)
-        )
-        ln, dc, bo, tg, cn = (OrderLine.__table__.c, Document.__table__.c, Backorder.__table__.c,
-                              Tag.__table__.c, Cancellation.__table__.c)
-        lines = rd.grouped(restrict(ln.order_id, select(
-            ln.order_id, ln.article, ln.description, ln.quantity, ln.cancelled
-        ).order_by(ln.order_id, ln.lineno, ln.id)))
-        docs = rd.grouped(restrict(dc.order_id, select(dc.order_id, dc.kind, dc.number).order_by(dc.order_id, dc.id)))
-        backs = rd.grouped(restrict(bo.order_id, select(bo.order_id, bo.article, bo.quantity)
-                                    .order_by(bo.order_id, bo.id)))
-        tags = rd.grouped(restrict(tg.order_id, select(tg.order_id, tg.name).order_by(tg.order_id, tg.name)))
-        cancs = rd.grouped(restrict(cn.order_id, select(
-            cn.order_id, cn.number, cn.reason, cn.comment, cn.internal_note, c(cn.lines), cn.partial,
-            cn.state, cn.answer, c(cn.created_at), cn.actor,
-        ).order_by(cn.order_id, cn.id)))
-        rt = Return.__table__.c
-        rets = rd.grouped(restrict(rt.order_id, select(
-            rt.order_id, rt.number, rt.reason, rt.comment, c(rt.lines), rt.reported_by_id, c(rt.created_at), rt.actor,
-        ).order_by(rt.order_id, rt.id)))
-
-        number_of = {r.id: r.number for r in order_rows}
-        nt, fu = Notice.__table__.c, FollowUp.__table__.c
-        notice_rows = rd.rows(restrict(nt.order_id, select(
-            nt.id, nt.order_id, nt.partner_id, nt.kind, nt.transport, nt.state, nt.seq, nt.attempts,
-            c(nt.payload), c(nt.created_at), c(nt.release_at), c(nt.next_attempt_at), c(nt.sent_at),
-            c(nt.acknowledged_at), nt.last_error, nt.outcome, nt.answer, nt.awaits_answer,
-        ).order_by(nt.created_at, nt.order_id, nt.seq, nt.id)))
-        followup_rows = rd.rows(restrict(fu.order_id, select(
-            fu.id, fu.order_id, fu.partner_id, fu.notice_id, fu.text, c(fu.created_at), c(fu.done_at),
-            fu.done_by, fu.withdrawn,
-        ).order_by(fu.id)))
-        missing = {r.replaces_id for r in order_rows if r.replaces_id and r.replaces_id not in number_of}
-        missing |= {r.order_id for r in (*notice_rows, *followup_rows)
-                    if r.order_id is not None and r.order_id not in number_of}
-        wanted = sorted(missing)
-        for i in range(0, len(wanted), CHUNK):
-            chunk = wanted[i : i + CHUNK]
-            number_of.update(rd.rows(select(o.id, o.number).where(o.id.in_(chunk))))
-
-    empty: tuple[Any, ...] = ()
-    orders = []
-    for (oid, number, status_, source_id, assignee_id, partner_ref, pickup, delivery, pickup_after,
-         deliver_by, parcels, weight, is_archived, c_req, c_request, not_informed, c_refused,
-         p_status, p_status_at, replaces_id, created_at, received_at, dispatched_at,
-         status_changed_at) in order_rows:
-        src = names.get(source_id) if source_id else None
-        asg = names.get(assignee_id) if assignee_id else None
-        orders.append({
-            "number": number,
-            "status": status_,
-            "direction": "inbound" if src else ("outbound" if asg else "own"),
-            "partner": src,
-            "assignee": asg,
-            "partner_ref": partner_ref,
-            "pickup_address": pickup,
-            "delivery_address": delivery,
-            "pickup_after": stamp(pickup_after),
-            "deliver_by": stamp(deliver_by),
-            "parcels": parcels,
-            "weight_kg": weight,
-            "flags": {
-                "cancellation_requested": bool(c_req),
-                "partner_not_informed": bool(not_informed),
-                "archived": bool(is_archived),
-            },
-            "cancellation_request": json_value(c_request),
-            "cancellation_refused": c_refused,
-            "partner_status": p_status,
-            "partner_status_at": stamp(p_status_at),
-            "tags": [t[0] for t in tags.get(oid, empty)],
-            "lines": [
-                {"article": a, "description": d, "quantity": q, "cancelled": x}
-                for a, d, q, x in lines.get(oid, empty)
-            ],
-            "documents": [{"kind": k, "number": n} for k, n in docs.get(oid, empty)],
-            "backorders": [{"article": a, "quantity": q} for a, q in backs.get(oid, empty)],
-            "cancellations": [
-                {
-                    "number": n, "reason": reason, "comment": comment, "internal_note": note,
-                    "lines": dict(json_value(ls) or {}), "partial": bool(partial), "state": state,
-                    "answer": answer, "created_at": stamp(at), "actor": actor,
-                }
-                for n, reason, comment, note, ls, partial, state, answer, at, actor in cancs.get(oid, empty)
-            ],
-            "replaces": number_of.get(replaces_id) if replaces_id else None,
-            "created_at": stamp(created_at),
-            "received_at": stamp(received_at),
-            "dispatched_at": stamp(dispatched_at),
-            "status_changed_at": stamp(status_changed_at),
-            # only an order that has returns carries the key (older files stay as they were)
-            **({"returns": [
-                {
-                    "number": n, "reason": reason, "comment": comment, "lines": dict(json_value(ls) or {}),
-                    "reported_by": names.get(by) if by else None, "created_at": stamp(at), "actor": actor,
-                }
-                for n, reason, comment, ls, by, at, actor in rets[oid]
-            ]} if oid in rets else {}),
-        })
-    notices = [
-        {
-            "id": n.id,
-            "order": number_of.get(n.order_id) if n.order_id is not None else None,
-            "partner": names.get(n.partner_id),
-            "kind": n.kind,
-            "state": n.state,
-            "transport": n.transport,
-            "seq": n.seq,
-            "attempts": n.attempts,
-            "created_at": stamp(n.created_at),
-            "release_at": stamp(n.release_at),
-            "next_attempt_at": stamp(n.next_attempt_at),
-            "sent_at": stamp(n.sent_at),
-            "acknowledged_at": stamp(n.acknowledged_at),
-            "last_error": n.last_error,
-            "outcome": n.outcome,
-            "answer": n.answer,
-            "awaits_answer": bool(n.awaits_answer),
-            "payload": json_value(n.payload),
-        }
-        for n in notice_rows
-    ]
-    followups = [
-        {
-            "id": f.id,
-            "order": number_of.get(f.order_id) if f.order_id is not None else None,
-            "partner": names.get(f.partner_id) if f.partner_id is not None else None,
-            "notice": f.notice_id,
-            "text": f.text,
-            "done": f.done_at is not None,
-            "created_at": stamp(f.created_at),
-            "done_at": stamp(f.done_at),
-            "done_by": f.done_by,
-            "withdrawn": bool(f.withdrawn),
-        }
-        for f in followup_rows
-    ]
-    return {"orders": orders, "notices": notices, "followups": followups}
-
+    """The depot's orders (filtered, as ``reading``), with their notices and follow-ups, as
+    plain data in memory: for tests and small exports; files are written from ``reading``.
+    Rejected and Cancelled orders are included like any other."""
+    with reading(depot, status=status, partner=partner, archived=archived, numbers=numbers,
+                 text=text, statuses=statuses) as ex:
+        return {"orders": list(ex.orders()), "notices": list(ex.notices()), "followups": list(ex.followups())}
 
 
 def check_target(path: str | os.PathLike[str]) -> Path:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import csv
-import io
 import os
 from collections.abc import Sequence
 from typing import IO, Any
 
 from ...domain import Status
 from ..core import Depot
-from .common import ORDER_COLUMNS, Progress, atomic, clean_fast, export_json, flat, ticker
+from .common import ORDER_COLUMNS, Counting, Export, Progress, atomic, clean_fast, flat, reading
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -37,21 +36,22 @@ def export_csv(
     statuses: Sequence[Status] | None = None,
     progress: Progress | None = None,
 ) -> int:
-    """One row per order (lines summarised). Returns the number of orders written."""
-    data = export_json(depot, status=status, partner=partner, archived=archived,
-                       numbers=numbers, text=text, statuses=statuses)
-    tick = ticker(progress, len(data["orders"]))
-    buf = io.StringIO(newline="")
-    w = csv.writer(buf)
-    w.writerow([label for _, label in ORDER_COLUMNS])
-    for o in data["orders"]:
-        tick()
-        row = flat(o)
-        w.writerow([_csv_cell(row[key]) for key, _ in ORDER_COLUMNS])
-    if hasattr(dest, "write"):
-        dest.write(buf.getvalue())
-    else:
+    """One row per order (lines summarised), read and written a page at a time. Returns the
+    number of orders written."""
+    with reading(depot, status=status, partner=partner, archived=archived,
+                 numbers=numbers, text=text, statuses=statuses) as ex:
+        if hasattr(dest, "write"):
+            return _write(ex, dest, progress)  # type: ignore[arg-type]
         with atomic(dest, binary=False) as f:
-            f.write(buf.getvalue())
-    return len(data["orders"])
+            return _write(ex, f, progress)
 
+
+def _write(ex: Export, out: IO[str], progress: Progress | None) -> int:
+    count = Counting(progress, ex.count() if progress is not None else 0)
+    w = csv.writer(out)
+    w.writerow([label for _, label in ORDER_COLUMNS])
+    keys = [key for key, _ in ORDER_COLUMNS]
+    for page in ex.pages():
+        w.writerows([[_csv_cell(row[key]) for key in keys] for row in map(flat, page)])
+        count.add(len(page))
+    return count.done

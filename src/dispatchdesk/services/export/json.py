@@ -42,7 +42,7 @@ from ...store.models import (
     Tag,
 )
 from ..core import Depot
-from .common import Filter, atomic, export_json, make_filter
+from .common import Counting, Export, Filter, Progress, atomic, make_filter
 
 
 def dump_json(data: dict[str, Any], *, ascii_only: bool = False) -> Iterator[str]:
@@ -86,28 +86,58 @@ def export_json_file(
     status: Status | str | None = None,
     partner: str | None = None,
     archived: bool | None = None,
+    progress: Progress | None = None,
 ) -> int:
-    """``export_json`` written to a file (atomically) or a pipe; returns the number of orders.
+    """The export written to a file (atomically) or a pipe, as it is read; returns the number
+    of orders. ``progress(done, total)`` hears about the orders as they are written.
 
-    On SQLite the records are built as JSON by SQLite itself (its JSON functions, in C), so
-    that 100,000 orders take a second or two; the file parses to exactly what
-    ``export_json`` returns (a test holds the two paths equal). Other databases write
-    ``export_json``'s result.
+    On SQLite the records are built as JSON by SQLite itself (its JSON functions, in C) and
+    written as SQLite hands them over; the file parses to exactly what ``export_json``
+    returns (a test holds the two paths equal). Other databases write ``reading``'s pages,
+    one record per line as ``dump_json`` does. A stream (standard output, perhaps a
+    terminal) gets pure ASCII, as ``write_json`` gives it.
     """
     with depot.uow(write=False) as uow:
         s = uow.session
         flt = make_filter(s, status, partner, archived)
         conn = s.connection()
         if conn.dialect.name == "sqlite":
+            total = Export(s, flt).count() if progress is not None else 0
             if hasattr(path, "write"):
-                # a stream gets pure ASCII, as write_json gives it: SQLite's JSON escapes
-                # control characters, and _AsciiStream escapes the rest (bidi overrides…)
-                return _SqliteJson(conn, flt).write(_AsciiStream(path))  # type: ignore[arg-type]
+                # SQLite's JSON escapes control characters, and _AsciiStream the rest (bidi overrides…)
+                return _SqliteJson(conn, flt).write(_AsciiStream(path), Counting(progress, total))  # type: ignore[arg-type]
             with atomic(path, binary=False) as f:
-                return _SqliteJson(conn, flt).write(f)
-    data = export_json(depot, status=status, partner=partner, archived=archived)
-    write_json(data, path)
-    return len(data["orders"])
+                return _SqliteJson(conn, flt).write(f, Counting(progress, total))
+        ex = Export(s, flt)
+        count = Counting(progress, ex.count() if progress is not None else 0)
+        if hasattr(path, "write"):
+            return _write_records(ex, path, count, ascii_only=True)  # type: ignore[arg-type]
+        with atomic(path, binary=False) as f:
+            return _write_records(ex, f, count, ascii_only=False)
+
+
+def _write_records(ex: Export, out: IO[str], count: Counting, *, ascii_only: bool) -> int:
+    """The three lists written as ``dump_json`` writes them, a page at a time."""
+    dumps = json.JSONEncoder(ensure_ascii=ascii_only).encode
+    out.write('{\n"orders": [')
+    first = True
+    for page in ex.pages():
+        out.write("".join(("\n " if first and i == 0 else ",\n ") + dumps(rec) for i, rec in enumerate(page)))
+        first = False
+        count.add(len(page))
+    for key, records in (("notices", ex.notices()), ("followups", ex.followups())):
+        out.write(("]" if first else "\n]") + ",\n" + json.dumps(key) + ": [")
+        buf: list[str] = []
+        first = True
+        for rec in records:
+            buf.append(("\n " if first else ",\n ") + dumps(rec))
+            first = False
+            if len(buf) >= 2000:
+                out.write("".join(buf))
+                buf.clear()
+        out.write("".join(buf))
+    out.write(("]" if first else "\n]") + "\n}\n")
+    return count.done
 
 
 _NON_ASCII = re.compile(r"[^\x00-\x7f]")
@@ -273,7 +303,7 @@ class _SqliteJson:
              .outerjoin(p, f.c.partner_id == p.c.id).order_by(f.c.id))
         return self._restrict(q, f.c.order_id)
 
-    def write(self, out: IO[str]) -> int:
+    def write(self, out: IO[str], counting: Counting | None = None) -> int:
         count = 0
         out.write("{")
         for k, (key, q) in enumerate((("orders", self.orders()), ("notices", self.notices()),
@@ -288,8 +318,12 @@ class _SqliteJson:
                     count += 1
                 if len(buf) >= 5000:
                     out.write("".join(buf))
+                    if key == "orders" and counting is not None:
+                        counting.add(len(buf))
                     buf.clear()
             out.write("".join(buf))
+            if key == "orders" and counting is not None:
+                counting.add(len(buf))
             out.write("]" if first else "\n]")
         out.write("\n}\n")
         return count

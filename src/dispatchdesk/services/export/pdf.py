@@ -10,7 +10,7 @@ from typing import Any
 from ...domain import DocumentKind, Status
 from ...text import clean
 from ..core import Depot
-from .common import Progress, atomic, export_json, line_summary, parse_status, ticker
+from .common import Counting, Progress, atomic, line_summary, parse_status, reading
 
 # --------------------------------------------------------------------------- PDF
 
@@ -77,12 +77,36 @@ def export_pdf(
     title: str | None = None,
 ) -> int:
     """A landscape A4 table of the orders, Rejected and Cancelled included."""
-    from fpdf import FPDF
-    from fpdf.fonts import FontFace
 
-    data = export_json(depot, status=status, partner=partner, archived=archived,
-                       numbers=numbers, text=text, statuses=statuses)
-    tick = ticker(progress, len(data["orders"]))
+    with reading(depot, status=status, partner=partner, archived=archived,
+                 numbers=numbers, text=text, statuses=statuses) as ex:
+        total = ex.count()
+        count = Counting(progress, total)
+        pdf = _document(depot, total, status, partner, archived, title)
+        # the table is drawn a page of orders at a time (fpdf draws a table when it is
+        # closed), so the progress moves while the document is built
+        for page in ex.pages():
+            for i in range(0, len(page), PDF_ROWS):
+                pdf.rows([_pdf_row(o) for o in page[i : i + PDF_ROWS]])
+                count.add(len(page[i : i + PDF_ROWS]))
+        if total == 0:
+            pdf.rows([])
+        data = bytes(pdf.output())
+    with atomic(dest, binary=True) as f:
+        f.write(data)
+    return count.done
+
+
+#: orders drawn as one fpdf table (a few pages' worth)
+PDF_ROWS = 200
+
+
+def _document(depot: Depot, total: int, status: Status | str | None, partner: str | None,
+              archived: bool | None, title: str | None) -> Any:
+    """The document with its title drawn; ``rows(values)`` draws more of the table (the
+    heading row comes again at the top of every page, as the page's header)."""
+    from fpdf import FPDF
+
     font = _unicode_font()
     depot_name = depot.setting("depot_name") or "dispatchdesk"
     stamp = depot.now().strftime("%Y-%m-%d %H:%M UTC")
@@ -94,13 +118,41 @@ def export_pdf(
     if archived is not None:
         filters.append("archived only" if archived else "archived left out")
     heading = clean(title or f"Orders of {depot_name}", single_line=True)
-    sub = f"{len(data['orders'])} orders" + (f" ({', '.join(filters)})" if filters else "") + f", exported {stamp}"
+    sub = f"{total} orders" + (f" ({', '.join(filters)})" if filters else "") + f", exported {stamp}"
+    widths = tuple(w for _, _, w in PDF_COLUMNS)
 
     class _PDF(FPDF):
+        table_started = False
+
+        def header(self) -> None:
+            if self.table_started:
+                self.head_row()
+
         def footer(self) -> None:
             self.set_y(-10)
             self.set_font(family, size=7)
             self.cell(0, 5, fix(f"{heading} · page {self.page_no()}/{{nb}}"), align="C")
+
+        def head_row(self) -> None:
+            self.set_font(family, "B", 7)
+            self.set_fill_color(225, 225, 225)
+            for (_, label, _), w in zip(PDF_COLUMNS, widths, strict=True):
+                self.cell(w, 5.2, fix(label), border=1, fill=True)
+            self.ln(5.2)
+            self.set_font(family, "", 7)
+
+        def rows(self, values: list[list[str]]) -> None:
+            if not self.table_started:
+                self.head_row()
+                self.table_started = True
+            if not values:
+                return
+            with self.table(col_widths=widths, width=sum(widths), align="LEFT", line_height=3.6,
+                            text_align="LEFT", first_row_as_headings=False, padding=0.8) as table:
+                for row_values in values:
+                    row = table.row()
+                    for value in row_values:
+                        row.cell(fix(value))
 
     pdf = _PDF(orientation="L", unit="mm", format="A4")
     pdf.set_auto_page_break(auto=True, margin=12)
@@ -124,28 +176,7 @@ def export_pdf(
     pdf.cell(0, 5, fix(clean(sub, single_line=True)), new_x="LMARGIN", new_y="NEXT")
     pdf.ln(2)
     pdf.set_font(family, "", 7)
-    head_style = FontFace(emphasis="BOLD", fill_color=(225, 225, 225))
-    widths = tuple(w for _, _, w in PDF_COLUMNS)
-    with pdf.table(
-        col_widths=widths,
-        width=sum(widths),
-        align="LEFT",
-        headings_style=head_style,
-        line_height=3.6,
-        text_align="LEFT",
-        repeat_headings=1,
-        first_row_as_headings=True,
-        padding=0.8,
-    ) as table:
-        table.row([fix(h) for _, h, _ in PDF_COLUMNS])
-        for o in data["orders"]:
-            tick()
-            row = table.row()
-            for value in _pdf_row(o):
-                row.cell(fix(value))
-    with atomic(dest, binary=True) as f:
-        f.write(bytes(pdf.output()))
-    return len(data["orders"])
+    return pdf
 
 
 def _pdf_row(o: dict[str, Any]) -> list[str]:

@@ -9,7 +9,7 @@ from typing import Any
 
 from ...domain import Status
 from ..core import Depot
-from .common import ORDER_COLUMNS, Progress, atomic, clean_fast, export_json, flat, ticker
+from .common import ORDER_COLUMNS, Counting, Progress, atomic, clean_fast, flat, reading
 
 
 def export_xlsx(
@@ -29,41 +29,46 @@ def export_xlsx(
     from openpyxl.cell import WriteOnlyCell
     from openpyxl.styles import Font
 
-    data = export_json(depot, status=status, partner=partner, archived=archived,
-                       numbers=numbers, text=text, statuses=statuses)
-    tick = ticker(progress, len(data["orders"]))
-    wb = Workbook(write_only=True)
-    orders_ws = wb.create_sheet("Orders")
-    lines_ws = wb.create_sheet("Lines")
-    bold = Font(bold=True)
+    with reading(depot, status=status, partner=partner, archived=archived,
+                 numbers=numbers, text=text, statuses=statuses) as ex:
+        count = Counting(progress, ex.count() if progress is not None else 0)
+        # write-only: rows go to the sheets' temporary files as they come, never held whole
+        wb = Workbook(write_only=True)
+        orders_ws = wb.create_sheet("Orders")
+        lines_ws = wb.create_sheet("Lines")
+        bold = Font(bold=True)
 
-    def cell(ws: Any, value: Any, *, header: bool = False) -> Any:
-        if isinstance(value, str):
-            value = _xlsx_text(value)
-        c = WriteOnlyCell(ws, value=value)
-        if isinstance(value, str):
-            c.data_type = "s"  # never a formula, whatever the text starts with
-        if header:
+        def head(ws: Any, value: str) -> Any:
+            c = WriteOnlyCell(ws, value=value)
             c.font = bold
-        return c
+            return c
 
-    orders_ws.append([cell(orders_ws, label, header=True) for _, label in ORDER_COLUMNS])
-    lines_ws.append([cell(lines_ws, h, header=True) for h in
-                     ("Order", "Status", "Article", "Description", "Quantity", "Cancelled", "Open")])
-    for o in data["orders"]:
-        tick()
-        row = flat(o)
-        orders_ws.append([cell(orders_ws, row[key]) for key, _ in ORDER_COLUMNS])
-        label = Status(o["status"]).label
-        for ln in o["lines"]:
-            lines_ws.append([
-                cell(lines_ws, o["number"]), cell(lines_ws, label), cell(lines_ws, ln["article"]),
-                cell(lines_ws, ln["description"]), ln["quantity"], ln["cancelled"],
-                ln["quantity"] - ln["cancelled"],
-            ])
-    with atomic(dest, binary=True) as f:
-        wb.save(f)
-    return len(data["orders"])
+        def safe(value: Any) -> Any:
+            if not isinstance(value, str):
+                return value
+            value = _xlsx_text(value)
+            if value.startswith("="):  # openpyxl would store it as a formula: text, never a formula
+                c = WriteOnlyCell(orders_ws, value=value)
+                c.data_type = "s"
+                return c
+            return value
+
+        orders_ws.append([head(orders_ws, label) for _, label in ORDER_COLUMNS])
+        lines_ws.append([head(lines_ws, h) for h in
+                         ("Order", "Status", "Article", "Description", "Quantity", "Cancelled", "Open")])
+        keys = [key for key, _ in ORDER_COLUMNS]
+        for page in ex.pages():
+            for o in page:
+                row = flat(o)
+                orders_ws.append([safe(row[key]) for key in keys])
+                number, label = safe(o["number"]), row["status"]
+                for ln in o["lines"]:
+                    lines_ws.append([number, label, safe(ln["article"]), safe(ln["description"]),
+                                     ln["quantity"], ln["cancelled"], ln["quantity"] - ln["cancelled"]])
+            count.add(len(page))
+        with atomic(dest, binary=True) as f:
+            wb.save(f)
+        return count.done
 
 
 _XLSX_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
