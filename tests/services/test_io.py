@@ -183,10 +183,10 @@ def test_demo_json_in_data_is_what_build_demo_makes(demo):
 def test_data_files_are_found_and_import(fresh):
     assert (data_dir() / "README.md").is_file()
     result = import_json(fresh, data_dir() / "demo.json")
-    assert len(result.orders) >= 250
+    assert result.orders >= 250
     result = import_json(fresh, data_dir() / "sample-import.json")
-    assert len(result.orders) == 5
-    assert result.orders[-1] not in {"IMP-0001", "IMP-0002"}  # the one without a number got a free one
+    assert result.orders == 5
+    assert result.new_numbers[-1] not in {"IMP-0001", "IMP-0002"}  # the one without a number got a free one
     d = queries.order_detail(fresh, "IMP-0004")
     assert d.status is Status.DELIVERED and d.documents == (("delivery_note", "DN-90001"), ("invoice", "INV-90001"))
 
@@ -273,7 +273,7 @@ def test_round_trip_into_a_fresh_database_is_equal(demo, fresh, tmp_path):
     path = tmp_path / "export.json"
     write_json(first, path)
     result = import_json(fresh, path)
-    assert len(result.orders) == len(first["orders"])
+    assert result.orders == len(first["orders"])
     again = export_json(fresh)
     assert again["orders"] == first["orders"]
     assert again["notices"] == first["notices"]
@@ -460,13 +460,14 @@ def test_a_failing_write_leaves_nothing(fresh, monkeypatch):
     """Everything was checked, and the write still fails half-way: one transaction, so nothing."""
     import dispatchdesk.services.importer as importer
 
-    real = importer._write
+    real = importer._Import.finish
 
-    def broken(depot, s, source, partners, plan):
-        real(depot, s, source, partners, plan)
-        raise RuntimeError("disk gone")
+    def broken(self):
+        real(self)
+        assert self.orders.written == 2  # both orders were written in the transaction…
+        raise RuntimeError("disk gone")  # …and then the disk went
 
-    monkeypatch.setattr(importer, "_write", broken)
+    monkeypatch.setattr(importer._Import, "finish", broken)
     before = _table_counts(fresh)
     with pytest.raises(RuntimeError):
         import_json(fresh, {"orders": [GOOD, {**GOOD, "number": "G-2"}]})
