@@ -683,7 +683,7 @@ def test_export_files(cli, tmp_path, depot, inbound, own, fmt):
     target = tmp_path / f"orders.{fmt}"
     rc, out, err = cli("export", "--format", fmt, "-o", str(target))
     assert rc == 0, err
-    assert f"Wrote 2 orders to {target}." in out
+    assert out.startswith(f"Exported 2 orders to {target} in ") and out.count("\n") == 1
     data = target.read_bytes()
     if fmt == "pdf":
         assert data.startswith(b"%PDF")
@@ -692,7 +692,7 @@ def test_export_files(cli, tmp_path, depot, inbound, own, fmt):
     else:
         assert inbound.encode() in data and b"Rejected" in data
     rc, out, err = cli("export", "--format", fmt, "--status", "rejected", "-o", str(target))
-    assert "Wrote 1 order to" in out
+    assert "Exported 1 order to" in out
 
 
 def test_export_without_output_file_names_one(cli, tmp_path, monkeypatch, inbound):

@@ -27,15 +27,18 @@ from .root import (
 @click.argument("file", metavar="FILE.json", type=click.Path())
 def import_(file: str) -> int:
     """Import the export's JSON shape. Every record is checked first; if any is wrong, each
-    problem is named and nothing is written."""
+    problem is named and nothing is written. On a terminal a bar shows how far the file is
+    read; either way one line at the end says what was imported."""
     from ..services.importer import import_json
+    from .progress import Job
 
     depot = _open()
     try:
-        result = import_json(depot, file)
+        with Job("Importing", unit="bytes") as job:
+            result = import_json(depot, file, progress=job.progress)
     finally:
         depot.close()
-    out(result.summary())
+    job.done(result.summary().removesuffix("."))
     return EXIT_OK
 
 
@@ -50,31 +53,30 @@ def import_(file: str) -> int:
 @click.option("-o", "--output", metavar="FILE", type=click.Path(), help="write to FILE (written whole, or not at all)")
 def export(format_: str, status: Any, partner: str | None, archived: bool | None, output: str | None) -> int:
     """Export orders, Rejected and Cancelled included. JSON and CSV go to standard output
-    without -o; Excel and PDF go to a file."""
+    without -o; Excel and PDF go to a file. On a terminal a bar shows how far it is (on
+    standard error); either way one line at the end says how many orders went where."""
     from ..services import export as io
+    from .progress import Job
 
     filters = {"status": status, "partner": partner, "archived": archived}
+    if format_ in ("xlsx", "pdf") and not output:
+        output = f"orders-{datetime.now().strftime('%Y%m%d-%H%M%S')}.{format_}"
+    to_stdout = not output
     depot = _open()
     try:
-        if format_ == "json" and output:
-            n = io.export_json_file(depot, output, **filters)
-        elif format_ == "json" and not sys.stdout.isatty():
-            n = io.export_json_file(depot, sys.stdout, **filters)
-        elif format_ == "json":
-            data = io.export_json(depot, **filters)
-            io.write_json(data, sys.stdout)
-            n = len(data["orders"])
-        elif format_ == "csv":
-            n = io.export_csv(depot, output or sys.stdout, **filters)
-        else:
-            path = output or f"orders-{datetime.now().strftime('%Y%m%d-%H%M%S')}.{format_}"
-            fn = io.export_xlsx if format_ == "xlsx" else io.export_pdf
-            n = fn(depot, path, **filters)
-            output = path
+        # no bar when the data itself is going to the terminal
+        with Job("Exporting", unit="orders", quiet=to_stdout and sys.stdout.isatty()) as job:
+            if format_ == "json":
+                n = io.export_json_file(depot, output or sys.stdout, **filters, progress=job.progress)
+            elif format_ == "csv":
+                n = io.export_csv(depot, output or sys.stdout, **filters, progress=job.progress)
+            else:
+                fn = io.export_xlsx if format_ == "xlsx" else io.export_pdf
+                n = fn(depot, output or "", **filters, progress=job.progress)
     finally:
         depot.close()
-    if output:
-        out(f"Wrote {n} order{'s' if n != 1 else ''} to {output}.")
+    where = output or "standard output"
+    job.done(f"Exported {n:,} order{'s' if n != 1 else ''} to {where}", to=sys.stderr if to_stdout else None)
     return EXIT_OK
 
 

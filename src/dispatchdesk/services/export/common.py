@@ -36,7 +36,7 @@ from ...store.models import (
     Tag,
     UTCDateTime,
 )
-from ...text import clean
+from ...text import clean, is_clean
 from ..core import Depot, InvalidInput, load_partner
 
 #: progress(done, total): called now and then while a file is written (from the export's thread)
@@ -183,11 +183,20 @@ class Reader:
     def rows(self, q: Any) -> Sequence[Any]:
         return self.conn.execute(q).all()
 
+    def tuples(self, q: Any) -> list[tuple[Any, ...]]:
+        """The rows as the driver's plain tuples (no Row objects: a page has thousands). The
+        columns asked for need no conversion here (``col``), or get it where they are used."""
+        res = self.conn.execute(q)
+        try:
+            return res.cursor.fetchall()  # type: ignore[no-any-return]
+        finally:
+            res.close()
+
     def grouped(self, q: Any) -> dict[int, list[tuple[Any, ...]]]:
         """Rows whose first column is an order id, grouped by it (rows keep their order)."""
         out: dict[int, list[tuple[Any, ...]]] = defaultdict(list)
-        for row in self.conn.execute(q):
-            out[row[0]].append(tuple(row[1:]))
+        for row in self.tuples(q):
+            out[row[0]].append(row[1:])
         return out
 
 
@@ -249,7 +258,7 @@ class Export:
         last = None
         empty: tuple[Any, ...] = ()
         while True:
-            rows = rd.rows(head if last is None else head.where(o.id > last))
+            rows = rd.tuples(head if last is None else head.where(o.id > last))
             if not rows:
                 return
             lo, last = rows[0][0], rows[-1][0]
@@ -516,48 +525,57 @@ def line_summary(o: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
-def flat(o: dict[str, Any]) -> dict[str, Any]:
-    """One order as one row: lines, documents and back-orders summarised."""
+def flat_row(o: dict[str, Any]) -> list[Any]:
+    """One order as one row, in ORDER_COLUMNS' order: lines, documents and back-orders summarised."""
     flags = o["flags"]
-    return {
-        "number": o["number"],
-        "status": Status(o["status"]).label,
-        "direction": o["direction"],
-        "partner": o["partner"] or "",
-        "assignee": o["assignee"] or "",
-        "partner_ref": o["partner_ref"] or "",
-        "pickup_address": o["pickup_address"],
-        "delivery_address": o["delivery_address"],
-        "pickup_after": o["pickup_after"] or "",
-        "deliver_by": o["deliver_by"] or "",
-        "parcels": o["parcels"],
-        "weight_kg": o["weight_kg"],
-        "cancellation_requested": "yes" if flags["cancellation_requested"] else "no",
-        "partner_not_informed": "yes" if flags["partner_not_informed"] else "no",
-        "archived": "yes" if flags["archived"] else "no",
-        "tags": ", ".join(o["tags"]),
-        "lines": line_summary(o),
-        "documents": "; ".join(
+    return [
+        o["number"],
+        _LABEL[o["status"]],
+        o["direction"],
+        o["partner"] or "",
+        o["assignee"] or "",
+        o["partner_ref"] or "",
+        o["pickup_address"],
+        o["delivery_address"],
+        o["pickup_after"] or "",
+        o["deliver_by"] or "",
+        o["parcels"],
+        o["weight_kg"],
+        "yes" if flags["cancellation_requested"] else "no",
+        "yes" if flags["partner_not_informed"] else "no",
+        "yes" if flags["archived"] else "no",
+        ", ".join(o["tags"]),
+        line_summary(o),
+        "; ".join(
             f"{DocumentKind(d['kind']).label} {d['number']}" if d["kind"] in DocumentKind._value2member_map_
             else f"{d['kind']} {d['number']}"
             for d in o["documents"]
-        ),
-        "backorders": "; ".join(f"{b['quantity']}× {b['article']}" for b in o["backorders"]),
-        "cancellation": "; ".join(
+        ) if o["documents"] else "",
+        "; ".join(f"{b['quantity']}× {b['article']}" for b in o["backorders"]) if o["backorders"] else "",
+        "; ".join(
             f"{c['number']} {c['reason'] or 'no reason'}" + (f" ({c['state']})" if c["state"] != "done" else "")
             for c in o["cancellations"]
-        ),
-        "returns": "; ".join(
+        ) if o["cancellations"] else "",
+        "; ".join(
             f"{r['number']} {r['reason']}: " + ", ".join(f"{q}× {a}" for a, q in r["lines"].items())
             for r in o.get("returns", ())
         ),
-        "replaces": o["replaces"] or "",
-        "created_at": o["created_at"] or "",
-        "status_changed_at": o["status_changed_at"] or "",
-    }
+        o["replaces"] or "",
+        o["created_at"] or "",
+        o["status_changed_at"] or "",
+    ]
+
+
+_LABEL = {s.value: s.label for s in Status}
+_KEYS = tuple(key for key, _ in ORDER_COLUMNS)
+
+
+def flat(o: dict[str, Any]) -> dict[str, Any]:
+    """One order as one row (a dict by ORDER_COLUMNS' keys): lines, documents and back-orders summarised."""
+    return dict(zip(_KEYS, flat_row(o), strict=True))
 
 
 def clean_fast(value: str) -> str:
-    # printable ASCII holds nothing clean() removes: skip its regular expressions
-    return value if value.isascii() and value.isprintable() else clean(value)
+    # most text holds nothing clean() removes: one scan instead of its regular expressions
+    return value if is_clean(value) else clean(value)
 

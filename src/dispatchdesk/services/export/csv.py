@@ -4,21 +4,25 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 from collections.abc import Sequence
 from typing import IO, Any
 
 from ...domain import Status
+from ...text import clean, is_clean
 from ..core import Depot
-from .common import ORDER_COLUMNS, Counting, Export, Progress, atomic, clean_fast, flat, reading
+from .common import ORDER_COLUMNS, Counting, Export, Progress, atomic, flat_row, reading
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+#: a cell (or a line within one: then the cell is looked at on its own) that starts like a formula
+_FORMULA_AT_START = re.compile("(?:^|\n)[=+\\-@\t\r]")
 
 
 def _csv_cell(value: Any) -> Any:
     """Text from outside, made safe for a spreadsheet: no control sequences, no formulas."""
-    if not isinstance(value, str):
-        return value
-    text = clean_fast(value)
+    if value.__class__ is not str or (is_clean(value) and not value.startswith(_FORMULA_START)):
+        return value  # the common case, in two C calls
+    text = clean(value)
     if text.startswith(_FORMULA_START):
         return "'" + text  # OWASP: a leading quote keeps a spreadsheet from running it
     return text
@@ -50,8 +54,16 @@ def _write(ex: Export, out: IO[str], progress: Progress | None) -> int:
     count = Counting(progress, ex.count() if progress is not None else 0)
     w = csv.writer(out)
     w.writerow([label for _, label in ORDER_COLUMNS])
-    keys = [key for key, _ in ORDER_COLUMNS]
+    rows = []
     for page in ex.pages():
-        w.writerows([[_csv_cell(row[key]) for key in keys] for row in map(flat, page)])
+        for o in page:
+            row = flat_row(o)
+            # one scan of the whole row in C; a row that needs it goes cell by cell
+            text = "\n".join([v for v in row if v.__class__ is str])
+            if not is_clean(text) or _FORMULA_AT_START.search(text):
+                row = [_csv_cell(v) for v in row]
+            rows.append(row)
+        w.writerows(rows)
+        rows.clear()
         count.add(len(page))
     return count.done

@@ -42,6 +42,7 @@ from ...store.models import (
     Tag,
 )
 from ..core import Depot
+from . import common
 from .common import Counting, Export, Filter, Progress, atomic, make_filter
 
 
@@ -172,18 +173,19 @@ class _SqliteJson:
     # ---------------------------------------------------------------- expressions
     @staticmethod
     def ts(col: Any) -> Any:
-        """SQLAlchemy's stored text 'YYYY-MM-DD HH:MM:SS.ffffff' (UTC) as ISO 8601, like _stamp."""
-        day, clock, frac = func.substr(col, 1, 10), func.substr(col, 12, 8), func.substr(col, 20)
+        """SQLAlchemy's stored text 'YYYY-MM-DD HH:MM:SS.ffffff' (UTC) as ISO 8601, like _stamp
+        (concatenation: a good deal cheaper than printf for a million rows)."""
+        day, clock = func.substr(col, 1, 10), func.substr(col, 12, 8)
         return case(
             (col.is_(None), None),
             (func.length(col) != 26, col),
-            (frac == ".000000", func.printf("%sT%s+00:00", day, clock)),
-            else_=func.printf("%sT%s%s+00:00", day, clock, frac),
+            (func.substr(col, 20) == ".000000", day.concat("T").concat(clock).concat("+00:00")),
+            else_=day.concat("T").concat(func.substr(col, 12)).concat("+00:00"),
         )
 
     @staticmethod
     def boolean(col: Any) -> Any:
-        return func.json(case((col == 1, literal("true")), else_=literal("false")))
+        return case((col == 1, func.json(literal("true"))), else_=func.json(literal("false")))
 
     @staticmethod
     def obj(*pairs: tuple[str, Any]) -> Any:
@@ -252,7 +254,8 @@ class _SqliteJson:
             ("status_changed_at", ts(o.c.status_changed_at)),
         )
         # only an order that has returns carries the key, last (as export_json does)
-        record = case((rets == "[]", record), else_=func.json_set(record, "$.returns", func.json(rets)))
+        has_returns = select(rt.c.id).where(rt.c.order_id == o.c.id).correlate(o).exists()
+        record = case((~has_returns, record), else_=func.json_set(record, "$.returns", func.json(rets)))
         q = (select(record).select_from(o)
              .outerjoin(src, o.c.source_id == src.c.id).outerjoin(asg, o.c.assignee_id == asg.c.id)
              .outerjoin(rep, o.c.replaces_id == rep.c.id).order_by(o.c.id))
@@ -316,7 +319,7 @@ class _SqliteJson:
                 first = False
                 if key == "orders":
                     count += 1
-                if len(buf) >= 5000:
+                if len(buf) >= common.BATCH:
                     out.write("".join(buf))
                     if key == "orders" and counting is not None:
                         counting.add(len(buf))

@@ -1,0 +1,263 @@
+"""Import and export as streams (issue 13 item 4): read and written a page at a time, memory
+that does not grow with the depot, the import still all or nothing, and the progress told
+as it goes. Page and batch sizes are made small here, so that a handful of orders spans
+several pages, and spies count what is loaded at once (never a timing)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from dispatchdesk.demo import DEMO_EPOCH, add_demo_partners, build_demo
+from dispatchdesk.services import Depot, InvalidInput
+from dispatchdesk.services import importer
+from dispatchdesk.services.export import common, export_csv, export_json, export_json_file, export_pdf, export_xlsx
+from dispatchdesk.services.export import pdf as pdf_module
+from dispatchdesk.services.importer import import_json
+from dispatchdesk.store.models import AuditEntry, FollowUp, Notice, Order, OrderLine, Tag
+
+
+def _counts(d: Depot) -> dict[str, int]:
+    with d.uow(write=False) as uow:
+        return {m.__tablename__: uow.session.scalar(select(func.count()).select_from(m))
+                for m in (Order, OrderLine, Tag, Notice, FollowUp, AuditEntry)}
+
+
+@pytest.fixture(scope="module")
+def demo_db(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("demo") / "demo.db"
+    d = Depot.open(path, actor="demo")
+    build_demo(d, now=DEMO_EPOCH)
+    d.close()
+    return path
+
+
+@pytest.fixture
+def demo(demo_db, tmp_path):
+    path = tmp_path / "demo.db"
+    shutil.copy(demo_db, path)
+    d = Depot.open(path, actor="tester")
+    d.clock = lambda: DEMO_EPOCH
+    yield d
+    d.close()
+
+
+@pytest.fixture
+def fresh(tmp_path):
+    d = Depot.open(tmp_path / "fresh.db", actor="tester")
+    d.clock = lambda: DEMO_EPOCH
+    add_demo_partners(d)
+    yield d
+    d.close()
+
+
+@pytest.fixture
+def small(monkeypatch):
+    """Pages of 7 orders for the export, batches of 5 records for the import."""
+    monkeypatch.setattr(common, "BATCH", 7)
+    monkeypatch.setattr(importer, "BATCH", 5)
+
+
+def _orders(n: int, *, start: int = 0) -> list[dict]:
+    return [{"number": f"S-{i:04d}", "pickup_address": f"{i} Mill Lane", "delivery_address": "York",
+             "tags": ["express"] if i % 3 == 0 else [],
+             "lines": [{"article": "BOX", "quantity": 1 + i % 4}, {"article": "PAL", "quantity": 1}]}
+            for i in range(start, start + n)]
+
+
+# --------------------------------------------------------------------------- export in pages
+
+
+def test_the_export_reads_a_page_at_a_time(demo, small, monkeypatch):
+    """Memory follows the page, not the depot: no select brings more than a page of orders,
+    and their children come by the page too (a spy on every fetch)."""
+    fetched: list[int] = []
+    real = common.Reader.tuples
+
+    def spy(self, q):
+        rows = real(self, q)
+        fetched.append(len(rows))
+        return rows
+
+    monkeypatch.setattr(common.Reader, "tuples", spy)
+    with common.reading(demo) as ex:
+        total = ex.count()
+        pages = [len(p) for p in ex.pages()]
+    assert total > 3 * 7
+    assert sum(pages) == total and max(pages) == 7 and len(pages) == -(-total // 7)
+    order_fetches = fetched[::7]  # each page: the orders, then six kinds of child
+    assert max(order_fetches) <= 7
+    lines_per_order = 4  # the demo's orders have at most a few lines each
+    assert max(fetched) <= 7 * lines_per_order, fetched
+
+
+def test_every_format_is_the_same_in_pages_as_in_one(demo, tmp_path, small, monkeypatch):
+    """The pages are seamless: the same records as one page of everything, in the same order."""
+    paged = export_json(demo)
+    monkeypatch.setattr(common, "BATCH", 100_000)
+    assert export_json(demo) == paged
+    a, b = tmp_path / "a.csv", tmp_path / "b.csv"
+    export_csv(demo, a)
+    monkeypatch.setattr(common, "BATCH", 3)
+    export_csv(demo, b)
+    assert a.read_bytes() == b.read_bytes()
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx", "pdf", "json"])
+def test_progress_moves_as_pages_are_written(demo, tmp_path, small, monkeypatch, fmt):
+    """Each format tells its progress a page at a time; the PDF's moves while its table is
+    drawn, not all at once before the document is put together."""
+    calls: list[tuple[int, int]] = []
+    drawn_at_output: list[int] = []
+    if fmt == "pdf":
+        monkeypatch.setattr(pdf_module, "PDF_ROWS", 4)
+        from fpdf import FPDF
+
+        real_output = FPDF.output
+
+        def output(self, *a, **k):
+            drawn_at_output.append(len(calls))
+            return real_output(self, *a, **k)
+
+        monkeypatch.setattr(FPDF, "output", output)
+    writer = {"csv": export_csv, "xlsx": export_xlsx, "pdf": export_pdf, "json": export_json_file}[fmt]
+    n = writer(demo, tmp_path / f"x.{fmt}", progress=lambda done, total: calls.append((done, total)))
+    total = calls[0][1]
+    assert n == total and calls[0] == (0, total) and calls[-1] == (total, total)
+    dones = [d for d, _ in calls]
+    assert dones == sorted(dones) and len(set(dones)) > 3  # it moved, in steps
+    if fmt == "pdf":
+        assert drawn_at_output == [len(calls)]  # every step came before the document was output
+
+
+# --------------------------------------------------------------------------- import in batches
+
+
+def test_round_trip_through_streamed_files_in_small_batches(demo, fresh, tmp_path, small):
+    """Export (as a stream) then import (in batches of 5) into a fresh depot: the same depot."""
+    path = tmp_path / "export.json"
+    export_json_file(demo, path)
+    first = export_json(demo)
+    result = import_json(fresh, path)
+    assert result.orders == len(first["orders"]) and result.notices == len(first["notices"])
+    again = export_json(fresh)
+    assert again["orders"] == first["orders"]
+    assert again["notices"] == first["notices"]
+    strip = lambda fs: [{k: v for k, v in f.items() if k != "id"} for f in fs]  # noqa: E731
+    assert strip(again["followups"]) == strip(first["followups"])
+
+
+def test_an_old_layout_imports(fresh, tmp_path):
+    """Files written before the stream: indented, keys in another order, follow-ups and notices
+    before the orders they name, an order replacing one further down, no 'returns' key."""
+    orders = _orders(3)
+    orders[0]["replaces"] = "S-0002"
+    data = {
+        "followups": [{"order": "S-0001", "notice": "n-1", "text": "Call the driver", "done": False}],
+        "notices": [{"id": "n-1", "order": "S-0001", "partner": "Northline Haulage", "kind": "order.new",
+                     "state": "acknowledged", "transport": "http", "seq": 1}],
+        "orders": orders,
+    }
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
+    result = import_json(fresh, path)
+    assert (result.orders, result.notices, result.followups) == (3, 1, 1)
+    out = export_json(fresh)
+    by_number = {o["number"]: o for o in out["orders"]}
+    assert by_number["S-0000"]["replaces"] == "S-0002"
+    assert out["notices"][0]["order"] == "S-0001" and out["followups"][0]["notice"] == "n-1"
+
+
+def test_a_bad_last_record_leaves_the_depot_unchanged(fresh, tmp_path, small, monkeypatch):
+    """Twelve good orders (two batches written inside the transaction), then a bad one: named,
+    and the depot is as it was."""
+    written: list[int] = []
+    real = importer._Writer.write
+
+    def spy(self, rows):
+        if self.table.name == "orders":
+            written.append(len(rows))
+        return real(self, rows)
+
+    monkeypatch.setattr(importer._Writer, "write", spy)
+    import_json(fresh, {"orders": _orders(2, start=900)})
+    before = _counts(fresh)
+    records = [*_orders(12), {"number": "S-BAD", "pickup_address": "a", "delivery_address": "b", "parcels": -1}]
+    path = tmp_path / "bad-last.json"
+    path.write_text(json.dumps({"orders": records}), encoding="utf-8")
+    written.clear()
+    with pytest.raises(InvalidInput) as e:
+        import_json(fresh, path)
+    assert sum(written) == 10 and max(written) <= 5  # two batches went in before the bad one
+    assert "1 problem; nothing was imported." in str(e.value)
+    assert any("orders[12] (number 'S-BAD'): 'parcels'" in r for r in e.value.reasons), e.value.reasons
+    assert _counts(fresh) == before
+
+
+def test_problems_across_batches_are_all_named(fresh, small):
+    """A number twice, far apart (different batches); a follow-up naming a missing notice."""
+    records = _orders(9)
+    records.append({**records[1]})
+    with pytest.raises(InvalidInput) as e:
+        import_json(fresh, {"orders": records, "followups": [{"notice": "nope", "text": "x"}]})
+    text = "\n".join(e.value.reasons)
+    assert "orders[9] (number 'S-0001'): order number 'S-0001' appears twice in the file (also orders[1])." in text
+    assert "followups[0]: 'notice' names 'nope', which is neither in the file nor in the depot." in text
+    assert "2 problems" in str(e.value)
+
+
+def test_the_reader_holds_a_window_of_the_file_not_the_file(fresh, tmp_path, monkeypatch):
+    """With a 64-byte read size the file goes through a small window, records and UTF-8
+    characters cut at every place, and the values are those json.loads reads."""
+    monkeypatch.setattr(importer._JsonStream, "CHUNK", 64)
+    widest: list[int] = []
+    real = importer._JsonStream._more
+
+    def spy(self, want=0):
+        more = real(self, want)
+        widest.append(len(self.buf))
+        return more
+
+    monkeypatch.setattr(importer._JsonStream, "_more", spy)
+    orders = _orders(40)
+    orders[5]["pickup_address"] = "Łódź, Café Straße 東京 " + "9" * 70
+    orders[6]["weight_kg"] = 1234.78125
+    path = tmp_path / "in.json"
+    path.write_text(json.dumps({"orders": orders}, ensure_ascii=False), encoding="utf-8")
+    assert import_json(fresh, path).orders == 40
+    assert path.stat().st_size > 40 * 64 and max(widest) < 600
+    got = {o["number"]: o for o in export_json(fresh)["orders"]}
+    assert got["S-0005"]["pickup_address"] == orders[5]["pickup_address"]
+    assert got["S-0006"]["weight_kg"] == 1234.78125
+
+
+@pytest.mark.parametrize(
+    "content",
+    ['{"orders": [\n  {"number": "A", "pickup_address": "a"},\n  {"number": "B",, }\n]}',
+     '{"orders": [{"number": "A"}\n\n  {"number": "B"}]}',
+     '{"orders": []} trailing',
+     '{"orders": [1, 2,]}'],
+)
+def test_a_broken_file_names_the_line_and_column_json_would(fresh, tmp_path, monkeypatch, content):
+    monkeypatch.setattr(importer._JsonStream, "CHUNK", 8)
+    path = tmp_path / "broken.json"
+    path.write_text(content)
+    with pytest.raises(json.JSONDecodeError) as expected:
+        json.loads(content)
+    with pytest.raises(InvalidInput) as e:
+        import_json(fresh, path)
+    assert f"line {expected.value.lineno}, column {expected.value.colno}" in str(e.value), str(e.value)
+
+
+def test_import_tells_its_progress_in_bytes(fresh, tmp_path, small):
+    path = tmp_path / "in.json"
+    path.write_text(json.dumps({"orders": _orders(23)}))
+    calls: list[tuple[int, int]] = []
+    import_json(fresh, path, progress=lambda done, total: calls.append((done, total)))
+    size = path.stat().st_size
+    assert calls[0] == (0, size) and calls[-1] == (size, size)
+    assert [d for d, _ in calls] == sorted(d for d, _ in calls)
