@@ -13,9 +13,15 @@ import pytest
 from sqlalchemy import func, select
 
 from dispatchdesk.demo import DEMO_EPOCH, add_demo_partners, build_demo
-from dispatchdesk.services import Depot, InvalidInput
-from dispatchdesk.services import importer
-from dispatchdesk.services.export import common, export_csv, export_json, export_json_file, export_pdf, export_xlsx
+from dispatchdesk.services import Depot, InvalidInput, importer
+from dispatchdesk.services.export import (
+    common,
+    export_csv,
+    export_json,
+    export_json_file,
+    export_pdf,
+    export_xlsx,
+)
 from dispatchdesk.services.export import pdf as pdf_module
 from dispatchdesk.services.importer import import_json
 from dispatchdesk.store.models import AuditEntry, FollowUp, Notice, Order, OrderLine, Tag
