@@ -6,6 +6,8 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -873,3 +875,79 @@ def test_partner_answer_within_is_set_from_the_command_line(cli, depot) -> None:
     assert partner_input(depot, "Depot W").answer_within_seconds == 0
     code, _, err = cli("partner", "set", "Depot W", "--answer-within", "-5")
     assert code == 2 and "--answer-within cannot be negative" in err
+
+
+# --------------------------------------------------------------------------- progress and summary lines
+
+
+def test_piped_export_and_import_print_one_summary_line(cli, tmp_path, depot, inbound, own, add_partners):
+    """Not on a terminal: no bar, one line at the end (the data alone on standard output when
+    it goes there)."""
+    target = tmp_path / "x.json"
+    rc, out, err = cli("export", "--format", "json", "-o", str(target))
+    assert rc == 0 and err == ""
+    assert re.fullmatch(rf"Exported 2 orders to {re.escape(str(target))} in \d+\.\d s\.\n", out), out
+    rc, out, err = cli("export", "--format", "csv")
+    assert rc == 0 and out.startswith("Number,Status")
+    assert re.fullmatch(r"Exported 2 orders to standard output in \d+\.\d s\.\n", err), err
+    from dispatchdesk.services import Depot
+
+    fresh = tmp_path / "fresh.db"
+    d2 = Depot.open(fresh)
+    add_partners(d2)
+    d2.close()
+    rc, out, err = cli("import", str(target), "--db", str(fresh), db=False)
+    assert rc == 0 and err == ""
+    assert re.fullmatch(rf"Imported 2 orders, \d+ notices?, 0 follow-ups from {re.escape(str(target))} "
+                        r"in \d+\.\d s\.\n", out), out
+
+
+def test_on_a_terminal_export_and_import_draw_a_bar(cli, tmp_path, depot, inbound, own, monkeypatch):
+    """A rich progress bar on standard error when it is a terminal (a forced-terminal console
+    stands in for one), gone when the job is done, and the summary line after it."""
+    from rich.console import Console
+
+    import dispatchdesk.cli.progress as progress
+
+    screens: list[io.StringIO] = []
+
+    def terminal() -> Console:
+        screens.append(io.StringIO())
+        return Console(file=screens[-1], force_terminal=True, width=100, color_system=None)
+
+    monkeypatch.setattr(progress, "console", terminal)
+    target = tmp_path / "x.csv"
+    rc, out, _ = cli("export", "--format", "csv", "-o", str(target))
+    assert rc == 0 and out.startswith(f"Exported 2 orders to {target} in ")
+    drawn = screens[-1].getvalue()
+    assert "Exporting" in drawn and "━" in drawn and "2/2" in drawn, drawn
+    target = tmp_path / "x.json"
+    cli("export", "--format", "json", "-o", str(target))
+    bad = tmp_path / "again.json"
+    shutil.copy(target, bad)
+    rc, _, err = cli("import", str(bad))
+    assert rc == 1 and "already used in this depot" in err  # the same orders: refused, and said so
+    assert "Importing" in screens[-1].getvalue() and "━" in screens[-1].getvalue()
+
+
+def test_a_bar_waits_while_the_data_goes_to_the_terminal(cli, depot, inbound, monkeypatch, db_path):
+    """`export` to a terminal's standard output: the data only, no bar over it."""
+    import dispatchdesk.cli.progress as progress
+
+    made: list[progress.Job] = []
+    real = progress.Job.__init__
+
+    def spy(self, *a, **k):
+        real(self, *a, **k)
+        made.append(self)
+
+    from rich.console import Console
+
+    monkeypatch.setattr(progress, "console", lambda: Console(file=io.StringIO(), force_terminal=True))
+    monkeypatch.setattr(progress.Job, "__init__", spy)
+    monkeypatch.setattr(sys, "stdout", _Tty())
+    assert main(["export", "--format", "csv", "--db", str(db_path)]) == 0
+    assert made and made[0].console.is_terminal and made[0].bar is None
+    monkeypatch.setattr(sys, "stdout", io.StringIO())  # the same, piped to a file: the bar is drawn
+    assert main(["export", "--format", "csv", "--db", str(db_path)]) == 0
+    assert made[1].bar is not None

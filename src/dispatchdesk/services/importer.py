@@ -30,6 +30,7 @@ import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Annotated, Any, NoReturn, TypeVar, cast
 
@@ -64,6 +65,7 @@ from ..store.models import (
     OrderLine,
     Partner,
     Tag,
+    UTCDateTime,
 )
 from ..text import clean
 from .core import Depot, InvalidInput, next_number
@@ -484,6 +486,17 @@ BATCH = 2000
 _KEYS = "dd_import_keys"
 
 
+def _iso_text(value: datetime | None) -> str | None:
+    """A time as SQLite keeps SQLAlchemy's DateTime ('YYYY-MM-DD HH:MM:SS.ffffff', in UTC),
+    made by datetime's own C code: the same text as the column's processor, several times
+    faster (a million orders carry several million times)."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given; use datetime.now(UTC)")
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
 class _Writer:
     """Rows of one table written with executemany. On SQLite the values go through the
     columns' own bind processors straight to the driver (SQLAlchemy's per-row work for an
@@ -500,7 +513,8 @@ class _Writer:
         names = self.keys + [k for k, _ in self.filled]
         self.sql = (f"INSERT INTO {table.name} ({', '.join(names)}) "
                     f"VALUES ({', '.join('?' for _ in names)})")
-        self.procs = [(i, p) for i, k in enumerate(names)
+        self.procs = [(i, _iso_text if isinstance(table.c[k].type, UTCDateTime) and self.fast else p)
+                      for i, k in enumerate(names)
                       if (p := table.c[k].type.dialect_impl(dialect).bind_processor(dialect)) is not None]
         self.written = 0
 

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from sqlalchemy import JSON, String, func, select, type_coerce
 from sqlalchemy.orm import Session
@@ -188,7 +188,7 @@ class Reader:
         columns asked for need no conversion here (``col``), or get it where they are used."""
         res = self.conn.execute(q)
         try:
-            return res.cursor.fetchall()  # type: ignore[no-any-return]
+            return cast("list[tuple[Any, ...]]", res.cursor.fetchall())
         finally:
             res.close()
 
