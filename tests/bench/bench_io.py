@@ -224,6 +224,8 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--orders", type=int, default=100_000)
     ap.add_argument("--runs", type=int, default=2, help="runs of each, the best kept (default 2)")
+    ap.add_argument("--only", default="import,json,csv,xlsx",
+                    help="what to measure, comma-separated (default: import,json,csv,xlsx; the exports need the import)")
     args = ap.parse_args()
     n = args.orders
     py = sys.executable
@@ -249,14 +251,15 @@ def main() -> int:
         ours_imp = best(args.runs, [*cli, "--db", str(db), "import", str(src)], lambda: fresh(db))
         results.append(("import", ours_imp, base_imp))
         print(f"import done ({ours_imp[1]:.1f} s)", flush=True)
-        for fmt in ("json", "csv", "xlsx"):
+        for fmt in [f for f in ("json", "csv", "xlsx") if f in args.only.split(",")]:
             out = root / f"out.{fmt}"
             base = best(args.runs, [py, "-c", RAW_EXPORT[fmt], str(db), fmt, str(root / f"raw.{fmt}")])
             ours = best(args.runs, [*cli, "--db", str(db), "export", "--format", fmt, "-o", str(out)])
             results.append((f"export {fmt}", ours, base))
             print(f"export {fmt} done ({ours[1]:.1f} s)", flush=True)
-        check = json.loads((root / "out.json").read_text(encoding="utf-8"))
-        assert len(check["orders"]) == n, len(check["orders"])
+        if (root / "out.json").exists():
+            with (root / "out.json").open(encoding="utf-8") as f:
+                assert sum(1 for line in f if line.startswith(' {"number"')) == n
     failed = False
     print(f"\n{'':<13}{'CPU ours':>9}{'baseline':>9}{'ratio':>7}{'target':>7}"
           f"{'wall ours':>10}{'baseline':>9}{'ratio':>7}{'peak MB':>8}")

@@ -267,3 +267,16 @@ def test_import_tells_its_progress_in_bytes(fresh, tmp_path, small):
     size = path.stat().st_size
     assert calls[0] == (0, size) and calls[-1] == (size, size)
     assert [d for d, _ in calls] == sorted(d for d, _ in calls)
+
+
+def test_the_spreadsheets_flat_rows_are_the_records_flattened(demo, small):
+    """CSV and Excel build their rows straight from the page (no record): the same rows as
+    flat_row of each record, for every kind of order the demo has."""
+    with common.reading(demo) as ex:
+        flat = [row for page in ex.flat_pages() for row, _ in page]
+        lines = [[(a, d, q, x) for a, d, q, x in ls] for page in ex.flat_pages() for _, ls in page]
+    records = export_json(demo)["orders"]
+    assert flat == [common.flat_row(o) for o in records]
+    assert lines == [[(ln["article"], ln["description"], ln["quantity"], ln["cancelled"]) for ln in o["lines"]]
+                     for o in records]
+    assert any(o["documents"] for o in records) and any(o["cancellations"] for o in records)

@@ -227,9 +227,13 @@ class Export:
     def _restrict(self, col: Any, q: Any) -> Any:
         return q if self.flt.everything else q.where(col.in_(self.flt.where(select(Order.__table__.c.id))))
 
-    def pages(self) -> Iterator[list[dict[str, Any]]]:
-        """The orders as export records, one page (a list of at most ``batch``) at a time."""
-        rd, c, names = self.rd, self.rd.col, self.names
+    def _raw_pages(self) -> Iterator[tuple[list[tuple[Any, ...]], dict[int, list[tuple[Any, ...]]],
+                                          dict[int, list[tuple[Any, ...]]], dict[int, list[tuple[Any, ...]]],
+                                          dict[int, list[tuple[Any, ...]]], dict[int, list[tuple[Any, ...]]],
+                                          dict[int, list[tuple[Any, ...]]]]]:
+        """Each page's order rows, and its lines, documents, back-orders, tags, cancellations
+        and returns grouped by order id: one select each, over the page's id range."""
+        rd, c = self.rd, self.rd.col
         o = Order.__table__.c
         rep = Order.__table__.alias("rep")
         ln, dc, bo, tg, cn, rt = (OrderLine.__table__.c, Document.__table__.c, Backorder.__table__.c,
@@ -256,7 +260,6 @@ class Export:
                                  c(rt.created_at), rt.actor).order_by(rt.order_id, rt.id)),
         )
         last = None
-        empty: tuple[Any, ...] = ()
         while True:
             rows = rd.tuples(head if last is None else head.where(o.id > last))
             if not rows:
@@ -265,6 +268,15 @@ class Export:
             lines, docs, backs, tags, cancs, rets = (
                 rd.grouped(q.where(col.between(lo, last))) for col, q in children
             )
+            yield rows, lines, docs, backs, tags, cancs, rets
+            if len(rows) < self.batch:
+                return
+
+    def pages(self) -> Iterator[list[dict[str, Any]]]:
+        """The orders as export records, one page (a list of at most ``batch``) at a time."""
+        names = self.names
+        empty: tuple[Any, ...] = ()
+        for rows, lines, docs, backs, tags, cancs, rets in self._raw_pages():
             page = []
             for (oid, number, status_, source_id, assignee_id, partner_ref, pickup, delivery, pickup_after,
                  deliver_by, parcels, weight, is_archived, c_req, c_request, not_informed, c_refused,
@@ -325,8 +337,40 @@ class Export:
                     ]
                 page.append(record)
             yield page
-            if len(rows) < self.batch:
-                return
+
+    def flat_pages(self) -> Iterator[list[tuple[list[Any], Sequence[tuple[Any, ...]]]]]:
+        """The orders as flat rows (``flat_row``'s, built straight from the page's rows: the
+        spreadsheet formats need no record), each with its lines (article, description,
+        quantity, cancelled), a page at a time."""
+        names, label, empty = self.names, _LABEL, ()
+        kinds = {k.value: k.label for k in DocumentKind}
+        for rows, lines, docs, backs, tags, cancs, rets in self._raw_pages():
+            page: list[tuple[list[Any], Sequence[tuple[Any, ...]]]] = []
+            for (oid, number, status_, source_id, assignee_id, partner_ref, pickup, delivery, pickup_after,
+                 deliver_by, parcels, weight, is_archived, c_req, _c_request, not_informed, _c_refused,
+                 _p_status, _p_status_at, replaces, created_at, _received_at, _dispatched_at,
+                 status_changed_at) in rows:
+                src = names.get(source_id) if source_id else None
+                asg = names.get(assignee_id) if assignee_id else None
+                ls = lines.get(oid, empty)
+                row = [
+                    number, label[status_], "inbound" if src else ("outbound" if asg else "own"),
+                    src or "", asg or "", partner_ref or "", pickup, delivery,
+                    stamp(pickup_after) or "", stamp(deliver_by) or "", parcels, weight,
+                    "yes" if c_req else "no", "yes" if not_informed else "no", "yes" if is_archived else "no",
+                    ", ".join([t[0] for t in tags[oid]]) if oid in tags else "",
+                    "; ".join([f"{q}× {a}" + (f" ({x} cancelled, {q - x} open)" if x else "")
+                               for a, _, q, x in ls]),
+                    "; ".join([f"{kinds.get(k, k)} {n}" for k, n in docs[oid]]) if oid in docs else "",
+                    "; ".join([f"{q}× {a}" for a, q in backs[oid]]) if oid in backs else "",
+                    "; ".join([f"{n} {reason or 'no reason'}" + (f" ({state})" if state != "done" else "")
+                               for n, reason, _, _, _, _, state, _, _, _ in cancs[oid]]) if oid in cancs else "",
+                    "; ".join([f"{n} {reason}: " + ", ".join(f"{q}× {a}" for a, q in (json_value(rl) or {}).items())
+                               for n, reason, _, rl, _, _, _ in rets[oid]]) if oid in rets else "",
+                    replaces or "", stamp(created_at) or "", stamp(status_changed_at) or "",
+                ]
+                page.append((row, ls))
+            yield page
 
     def orders(self) -> Iterator[dict[str, Any]]:
         for page in self.pages():

@@ -11,7 +11,7 @@ from typing import IO, Any
 from ...domain import Status
 from ...text import clean, is_clean
 from ..core import Depot
-from .common import ORDER_COLUMNS, Counting, Export, Progress, atomic, flat_row, reading
+from .common import ORDER_COLUMNS, Counting, Export, Progress, atomic, reading
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 #: a cell (or a line within one: then the cell is looked at on its own) that starts like a formula
@@ -55,9 +55,8 @@ def _write(ex: Export, out: IO[str], progress: Progress | None) -> int:
     w = csv.writer(out)
     w.writerow([label for _, label in ORDER_COLUMNS])
     rows = []
-    for page in ex.pages():
-        for o in page:
-            row = flat_row(o)
+    for page in ex.flat_pages():
+        for row, _ in page:
             # one scan of the whole row in C; a row that needs it goes cell by cell
             text = "\n".join([v for v in row if v.__class__ is str])
             if not is_clean(text) or _FORMULA_AT_START.search(text):

@@ -312,21 +312,17 @@ class _SqliteJson:
         for k, (key, q) in enumerate((("orders", self.orders()), ("notices", self.notices()),
                                       ("followups", self.followups()))):
             out.write(("\n" if k == 0 else ",\n") + json.dumps(key) + ": [")
-            buf: list[str] = []
             first = True
-            for (text,) in self.conn.execute(q):
-                buf.append(("\n " if first else ",\n ") + text)
+            result = self.conn.execute(q)
+            cursor = result.cursor  # the driver's plain rows, a page at a time as SQLite makes them
+            while rows := cursor.fetchmany(common.BATCH):
+                out.write(("\n " if first else ",\n ") + ",\n ".join([text for (text,) in rows]))
                 first = False
                 if key == "orders":
-                    count += 1
-                if len(buf) >= common.BATCH:
-                    out.write("".join(buf))
-                    if key == "orders" and counting is not None:
-                        counting.add(len(buf))
-                    buf.clear()
-            out.write("".join(buf))
-            if key == "orders" and counting is not None:
-                counting.add(len(buf))
+                    count += len(rows)
+                    if counting is not None:
+                        counting.add(len(rows))
+            result.close()
             out.write("]" if first else "\n]")
         out.write("\n}\n")
         return count

@@ -9,7 +9,7 @@ from typing import Any
 
 from ...domain import Status
 from ..core import Depot
-from .common import ORDER_COLUMNS, Counting, Progress, atomic, clean_fast, flat, reading
+from .common import ORDER_COLUMNS, Counting, Progress, atomic, clean_fast, reading
 
 
 def export_xlsx(
@@ -56,15 +56,13 @@ def export_xlsx(
         orders_ws.append([head(orders_ws, label) for _, label in ORDER_COLUMNS])
         lines_ws.append([head(lines_ws, h) for h in
                          ("Order", "Status", "Article", "Description", "Quantity", "Cancelled", "Open")])
-        keys = [key for key, _ in ORDER_COLUMNS]
-        for page in ex.pages():
-            for o in page:
-                row = flat(o)
-                orders_ws.append([safe(row[key]) for key in keys])
-                number, label = safe(o["number"]), row["status"]
-                for ln in o["lines"]:
-                    lines_ws.append([number, label, safe(ln["article"]), safe(ln["description"]),
-                                     ln["quantity"], ln["cancelled"], ln["quantity"] - ln["cancelled"]])
+        for page in ex.flat_pages():
+            for row, lines in page:
+                orders_ws.append([safe(v) for v in row])
+                number, label = safe(row[0]), row[1]
+                for article, description, quantity, cancelled in lines:
+                    lines_ws.append([number, label, safe(article), safe(description),
+                                     quantity, cancelled, quantity - cancelled])
             count.add(len(page))
         with atomic(dest, binary=True) as f:
             wb.save(f)
