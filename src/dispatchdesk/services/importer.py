@@ -31,12 +31,13 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from operator import itemgetter
 from pathlib import Path
 from typing import IO, Annotated, Any, NoReturn, TypeVar, cast
 
 from pydantic import AfterValidator, ConfigDict, PlainValidator, Strict
 from pydantic_core import PydanticCustomError
-from sqlalchemy import JSON, bindparam, func, insert, select, update
+from sqlalchemy import JSON, Boolean, bindparam, func, insert, select, update
 from sqlalchemy import column as sa_column
 from sqlalchemy import table as sa_table
 from sqlalchemy.orm import Session
@@ -497,8 +498,11 @@ def _iso_text(value: datetime | None) -> str | None:
     return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
-def _fast(kind: Any, processor: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    """A quicker way to the same stored value, where there is one (SQLite)."""
+def _fast(kind: Any, processor: Callable[[Any], Any]) -> Callable[[Any], Any] | None:
+    """A quicker way to the same stored value, where there is one (SQLite); None: the
+    driver stores the value as it is (sqlite3 stores True and False as 1 and 0)."""
+    if isinstance(kind, Boolean):
+        return None
     if isinstance(kind, UTCDateTime):
         return _iso_text
     if isinstance(kind, JSON):
@@ -528,9 +532,10 @@ class _Writer:
         names = self.keys + [k for k, _ in self.filled]
         self.sql = (f"INSERT INTO {table.name} ({', '.join(names)}) "
                     f"VALUES ({', '.join('?' for _ in names)})")
-        self.procs = [(i, _fast(table.c[k].type, p) if self.fast else p)
-                      for i, k in enumerate(names)
-                      if (p := table.c[k].type.dialect_impl(dialect).bind_processor(dialect)) is not None]
+        procs = [(i, _fast(table.c[k].type, p) if self.fast else p) for i, k in enumerate(names)
+                 if (p := table.c[k].type.dialect_impl(dialect).bind_processor(dialect)) is not None]
+        self.procs = [(i, p) for i, p in procs if p is not None]
+        self.row = itemgetter(*self.keys) if len(self.keys) > 1 else (lambda r: (r[self.keys[0]],))
         self.written = 0
 
     def _defaults(self) -> list[Any]:
@@ -545,15 +550,22 @@ class _Writer:
                 rows = [{**r, **dict(zip([k for k, _ in self.filled], self._defaults(), strict=True))} for r in rows]
             self.conn.execute(insert(self.table), rows)
             return
-        keys, procs, filled = self.keys, self.procs, bool(self.filled)
-        params = []
-        for r in rows:
-            t = [r[k] for k in keys]
-            if filled:
-                t.extend(self._defaults())
-            for i, p in procs:
-                t[i] = p(t[i])
-            params.append(tuple(t))
+        row, procs = self.row, self.procs
+        if self.filled:
+            params = [(*row(r), *self._defaults()) for r in rows]
+        else:
+            params = list(map(row, rows))  # the values in the INSERT's order, in C
+        if procs:
+            for n, t in enumerate(params):
+                changed = None
+                for i, p in procs:
+                    v = t[i]
+                    if v is not None:
+                        if changed is None:
+                            changed = list(t)
+                        changed[i] = p(v)
+                if changed is not None:
+                    params[n] = tuple(changed)
         self.conn.exec_driver_sql(self.sql, params)
 
 
