@@ -280,3 +280,30 @@ def test_the_spreadsheets_flat_rows_are_the_records_flattened(demo, small):
     assert lines == [[(ln["article"], ln["description"], ln["quantity"], ln["cancelled"]) for ln in o["lines"]]
                      for o in records]
     assert any(o["documents"] for o in records) and any(o["cancellations"] for o in records)
+
+
+def test_on_postgresql_batches_and_pages_round_trip_and_a_bad_last_record_changes_nothing(
+        demo, tmp_path, small, pg_fresh_url):
+    """The same streams on PostgreSQL (Core inserts with RETURNING, a temporary table dropped
+    at commit, a server-side cursor for the notices)."""
+    pg = Depot.open(pg_fresh_url, actor="tester")
+    try:
+        add_demo_partners(pg)
+        path = tmp_path / "export.json"
+        export_json_file(demo, path)
+        assert import_json(pg, path).orders == len(export_json(demo)["orders"])
+        first = export_json(demo)
+        again = export_json(pg)
+        assert again["orders"] == first["orders"] and again["notices"] == first["notices"]
+        out = tmp_path / "pg.json"
+        export_json_file(pg, out)  # the pages' writer (not SQLite's JSON)
+        assert json.loads(out.read_text(encoding="utf-8")) == again
+        before = _counts(pg)
+        bad = [*_orders(12), {"number": "S-BAD", "pickup_address": "", "delivery_address": "b"}]
+        with pytest.raises(InvalidInput) as e:
+            import_json(pg, {"orders": bad})
+        assert any("orders[12] (number 'S-BAD')" in r for r in e.value.reasons)
+        assert _counts(pg) == before
+        assert import_json(pg, {"orders": _orders(12)}).orders == 12  # and the temporary table is gone
+    finally:
+        pg.close()
