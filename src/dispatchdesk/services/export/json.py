@@ -194,13 +194,19 @@ class _SqliteJson:
             args.extend((literal(key), value))
         return func.json_object(*args)
 
-    def array(self, inner: Any, outer: Any, *, objects: bool = True) -> Any:
+    def array(self, inner: Any, outer: Any, *, objects: bool = True, sparse: Any = None) -> Any:
         """json_group_array over an ordered subquery that refers to the outer order row
         (SQLite lets a FROM subquery of a scalar subquery do that, and keeps its order).
-        Objects pass through json() again: a subquery's column loses the JSON mark."""
+        Objects pass through json() again: a subquery's column loses the JSON mark.
+        ``sparse``: the child's order id column, for what most orders have none of: an index
+        probe (EXISTS) then says '[]' without building an array."""
         sub = inner.correlate(outer).subquery()
         item = func.json(sub.c.j) if objects else sub.c.j
-        return func.json(select(func.json_group_array(item)).correlate(outer).scalar_subquery())
+        built = func.json(select(func.json_group_array(item)).correlate(outer).scalar_subquery())
+        if sparse is None:
+            return built
+        some = select(literal(1)).where(sparse == outer.c.id).correlate(outer).exists()
+        return case((some, built), else_=func.json(literal("[]")))
 
     # ---------------------------------------------------------------- queries
     def orders(self) -> Any:
@@ -215,18 +221,18 @@ class _SqliteJson:
             ("cancelled", ln.c.cancelled)).label("j")).where(ln.c.order_id == o.c.id)
             .order_by(ln.c.lineno, ln.c.id), o)
         docs = self.array(select(self.obj(("kind", dc.c.kind), ("number", dc.c.number)).label("j"))
-                          .where(dc.c.order_id == o.c.id).order_by(dc.c.id), o)
+                          .where(dc.c.order_id == o.c.id).order_by(dc.c.id), o, sparse=dc.c.order_id)
         backs = self.array(select(self.obj(("article", bo.c.article), ("quantity", bo.c.quantity)).label("j"))
-                           .where(bo.c.order_id == o.c.id).order_by(bo.c.id), o)
+                           .where(bo.c.order_id == o.c.id).order_by(bo.c.id), o, sparse=bo.c.order_id)
         tags = self.array(select(tg.c.name.label("j")).where(tg.c.order_id == o.c.id).order_by(tg.c.name), o,
-                          objects=False)
+                          objects=False, sparse=tg.c.order_id)
         cancs = self.array(select(self.obj(
             ("number", cn.c.number), ("reason", cn.c.reason), ("comment", cn.c.comment),
             ("internal_note", cn.c.internal_note),
             ("lines", func.json(func.coalesce(func.nullif(cn.c.lines, "null"), "{}"))),
             ("partial", b(cn.c.partial)), ("state", cn.c.state), ("answer", cn.c.answer),
             ("created_at", ts(cn.c.created_at)), ("actor", cn.c.actor)).label("j"))
-            .where(cn.c.order_id == o.c.id).order_by(cn.c.id), o)
+            .where(cn.c.order_id == o.c.id).order_by(cn.c.id), o, sparse=cn.c.order_id)
         rt, by = Return.__table__, Partner.__table__.alias("by")
         rets = self.array(select(self.obj(
             ("number", rt.c.number), ("reason", rt.c.reason), ("comment", rt.c.comment),
