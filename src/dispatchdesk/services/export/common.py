@@ -1,9 +1,11 @@
-"""What the export formats share: the filter, the Core reads that build the export data,
-the flat one-row-per-order view, and writing a file whole or not at all.
+"""What the export formats share: the filter, the paged Core reads that build the export
+data (``Export``), the flat one-row-per-order view, and writing a file whole or not at all.
 
-Export reads with a handful of Core selects grouped in Python (100,000 orders in a few
-seconds), never an ORM load per order. Every file is written to a temporary file next to
-the target and renamed over it at the end, so a failed export leaves no half file.
+Export reads the chosen orders in keyset pages (``BATCH`` orders, one select per kind of
+child over the page's id range), never an ORM load or a query per order, and every format
+writes a page before it reads the next, so memory does not grow with the depot. Every file
+is written to a temporary file next to the target and renamed over it at the end, so a
+failed export leaves no half file.
 """
 
 from __future__ import annotations
@@ -43,23 +45,6 @@ from ..core import Depot, InvalidInput, load_partner
 Progress = Callable[[int, int], None]
 
 
-def ticker(progress: Progress | None, total: int) -> Callable[[], None]:
-    """A function to call once per order written: tells ``progress`` every 1% or so, and at 0."""
-    if progress is None:
-        return lambda: None
-    step = max(1, total // 100)
-    done = 0
-    progress(0, total)
-
-    def tick() -> None:
-        nonlocal done
-        done += 1
-        if done % step == 0 or done == total:
-            progress(done, total)
-
-    return tick
-
-
 class Counting:
     """Orders written so far, told to ``progress`` as pages go by (and once at 0)."""
 
@@ -74,8 +59,6 @@ class Counting:
             self.progress(self.done, max(self.total, self.done))
 
 
-#: SQLite accepts at most 32766 bound values per statement; stay well below.
-CHUNK = 900
 
 
 @dataclass(frozen=True)
