@@ -13,10 +13,11 @@ import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 from urllib.parse import quote
 
 from sqlalchemy import (
+    Connection,
     Engine,
     create_engine,
     event,
@@ -36,9 +37,13 @@ from sqlalchemy.schema import Table
 from .models import DepotMeta
 
 #: The newest migration. tests/store/test_migrations.py checks it matches Alembic's head.
-HEAD_REVISION = "0006"
+HEAD_REVISION = "0007"
 MIGRATIONS = Path(__file__).parent / "migrations"
 BUSY_TIMEOUT_MS = 5000
+#: How long bookkeeping writes (Database.side_write) wait for a lock before they skip.
+SIDE_WAIT_MS = 200
+
+T = TypeVar("T")
 
 
 class StorageError(Exception):
@@ -325,6 +330,29 @@ class Database:
         """A number that grows with every committed change; screens watch it."""
         with self.engine.connect() as conn:
             return conn.execute(text("SELECT change_seq FROM depot WHERE id = 1")).scalar() or 0
+
+    def side_write(self, fn: Callable[[Connection], T], *, wait_ms: int = SIDE_WAIT_MS) -> T | None:
+        """Run `fn` in one short write transaction of its own that does NOT bump the change
+        sequence (bookkeeping nobody's screen shows as a change: presence heartbeats). It never
+        waits long and never raises: when the database is locked or busy for more than
+        `wait_ms` (or cannot be reached), nothing is written and None comes back."""
+        try:
+            # on SQLite the write engine begins IMMEDIATE: the lock is taken (or not) up front
+            with self._write_engine.connect() as conn:
+                raw = conn.connection.driver_connection if self.is_sqlite else None
+                if raw is not None:
+                    raw.execute(f"PRAGMA busy_timeout = {int(wait_ms)}")
+                try:
+                    with conn.begin():
+                        if raw is None:  # PostgreSQL: give up instead of queueing on a row lock
+                            conn.exec_driver_sql(f"SET LOCAL lock_timeout = {int(wait_ms)}")
+                            conn.exec_driver_sql(f"SET LOCAL statement_timeout = {int(wait_ms) * 5}")
+                        return fn(conn)
+                finally:
+                    if raw is not None:
+                        raw.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        except (OperationalError, DBAPIError, sqlite3.Error, OSError):
+            return None
 
 
 def alembic_config() -> Any:
