@@ -100,3 +100,19 @@ def test_a_beat_on_an_unreachable_database_says_false(tmp_path, clock):
     (tmp_path / "d.sqlite").mkdir()  # not a database any more
     assert heartbeat(d, me) is False
     d.close()
+
+
+# --------------------------------------------------------------------------- a conflict names who
+
+
+def test_a_conflict_names_the_partner_who_changed_it(depot, partners, new_order):
+    from dispatchdesk.services import Conflict, Trash, changed_by_someone, receive, trash
+    from dispatchdesk.services.core import Status
+
+    assert "by someone else" in changed_by_someone("DD-1", Status.CREATED)
+    n = new_order(source="Plain Client", ref="PC-9")
+    seen = Trash(n).preview(depot).version
+    # the partner changes it meanwhile, over the link
+    receive(depot, "Plain Client", {"id": "m-1", "kind": "order.changed", "order": "PC-9", "parcels": 9})
+    with pytest.raises(Conflict, match=f"Order {n} was changed by the partner Plain Client while"):
+        trash(depot, n, expected_version=seen)
