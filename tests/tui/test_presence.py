@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tui_helpers import board_ready, highlight, make_app, screen_text, settle, wait_for
+import pytest
+from tui_helpers import board_ready, highlight, make_app, screen_text, settle, status_list, wait_for
 
 from dispatchdesk.services import presence
 from dispatchdesk.tui.screens.confirm import ConfirmScreen
@@ -155,3 +156,38 @@ def test_confirm_names_who_else_has_it_open_80x24(snap_compare: Any, desk: Any, 
 
 def test_confirm_names_who_else_has_it_open_160x50(snap_compare: Any, desk: Any, monkeypatch: Any) -> None:
     _confirm(desk, monkeypatch, snap_compare, WIDE)
+
+
+# --------------------------------------------------------------------------- PostgreSQL: pushed
+
+
+@pytest.mark.postgres
+async def test_on_postgresql_another_machines_commit_is_pushed_to_the_board(pg_fresh_url: str, monkeypatch: Any) -> None:
+    """The console never polls here (poll=60 s, the safety read put off for an hour): only the
+    commit's notification can bring the change in time; the other session has its own
+    connections, as a console on another machine."""
+    from dispatchdesk import services
+    from dispatchdesk.store import Database, listen
+    from dispatchdesk.tui.app import DeskApp
+    from helpers import Clock
+
+    monkeypatch.setattr(listen, "SAFETY_POLL", 3600.0)
+    clock = Clock()
+    mine = services.Depot(Database.open(pg_fresh_url), actor="dispatcher", clock=clock)
+    number = services.create_order(mine, services.OrderInput(
+        pickup_address="1 Depot Road, Leeds", delivery_address="22 High Street, York",
+        lines=[services.LineInput("BOX-S", 2, "boxes")]))
+    other = services.Depot(Database.open(pg_fresh_url), actor="anna", clock=clock)
+    app = DeskApp(mine, relay=False, blink=False, poll=60.0, presence=True, heartbeat=BEAT)
+    try:
+        async with app.run_test(size=SMALL) as pilot:
+            await board_ready(pilot)
+            presence.join(other)
+            await wait_for(pilot, lambda: "2 here" in _header(app), "the header to count anna")
+            services.set_status(other, number, "accepted")
+            accepted = status_list(app, "accepted")
+            await wait_for(pilot, lambda: number in [c.number for c in accepted.loaded_cards()], "the change")
+        assert mine.db.changes.woken_by == "notify"
+    finally:
+        other.close()
+        mine.close()
