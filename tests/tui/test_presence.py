@@ -191,3 +191,21 @@ async def test_on_postgresql_another_machines_commit_is_pushed_to_the_board(pg_f
     finally:
         other.close()
         mine.close()
+
+
+async def test_a_hostile_name_is_shown_as_plain_text(desk: Any) -> None:
+    """A name comes from another machine's environment: shown through the sanitiser, never as
+    markup or escape sequences."""
+    number = desk["created_inbound"]
+    odd = desk.other_session("[b]eve\x1b[31m\x1b]0;pwned\x07[@click=app.quit]")
+    presence.join(odd, open_order=number)
+    odd.close()
+    app = _app(desk)
+    async with app.run_test(size=WIDE) as pilot:
+        await board_ready(pilot)
+        await _open_detail(pilot, number)
+        await wait_for(pilot, lambda: "Also open at:" in screen_text(app), "the line")
+        line = next(x for x in screen_text(app).splitlines() if "Also open at:" in x)
+        assert "[b]eve" in line and "[@click=app.quit]" in line
+        assert "\x1b" not in line and "pwned" not in line
+        assert app.is_running  # the click markup did not run
