@@ -122,6 +122,9 @@ def test_postgresql_a_dropped_listening_connection_is_made_again(pg_fresh_url, o
     seq = d.db.change_seq()
     assert d.db.wait_for_change(seq, 0.0) == seq  # listening
     assert d.db.changes.pushed
+    # its own statements never hang on a stuck server
+    [idle] = d.db.changes._idle  # noqa: SLF001
+    assert idle.conn.execute("SHOW statement_timeout").fetchone()[0] == "5s"
     # the server drops every listening connection (a restart, a network cut)
     with other.db.engine.connect() as conn:
         killed = conn.exec_driver_sql(

@@ -39,6 +39,8 @@ SQLITE_POLL = 0.5
 RECONNECT_WAIT = 1.0
 #: The longest a waiter sleeps without looking at its `stop` event (should a wake-up be lost).
 SLICE = 1.0
+#: The longest a listening connection's own statement (LISTEN, the safety read) may take.
+STATEMENT_TIMEOUT = 5.0
 #: How the listening connections name themselves to the server (pg_stat_activity).
 APPLICATION_NAME = "dispatchdesk listen"
 _READ = "SELECT change_seq FROM depot WHERE id = 1"
@@ -195,6 +197,8 @@ class ChangeWaiter:
         params = dict(cparams)
         params.setdefault("connect_timeout", 5)
         params.setdefault("application_name", APPLICATION_NAME)
+        # its LISTEN and its safety read never hang a console (nor its way out) on a stuck server
+        params.setdefault("options", f"-c statement_timeout={int(STATEMENT_TIMEOUT * 1000)}")
         # find out within seconds that a connection silently went away (a machine, a network)
         for key, value in (("keepalives", 1), ("keepalives_idle", 5), ("keepalives_interval", 2),
                            ("keepalives_count", 3)):
