@@ -48,6 +48,7 @@ import json
 import math
 import os
 import random
+import resource
 import shutil
 import socket
 import statistics
@@ -73,6 +74,7 @@ STALL_MS = 100.0
 TICK = 0.05
 KEY_GAP = (0.08, 0.2)  # s between two keys of the script
 SETTLE = 3.0  # s the consoles stay after the shift, still watching (the last commits reach them)
+UNDO_SECONDS = 10  # the depot's undo window (services' default)
 LOCKED_WORDS = ("lock", "busy", "waiting for the database")
 SHOP, HAUL = "Shop Partner", "Haul Partner"
 SHOP_SECRET, HAUL_SECRET = "bench-many-shop-secret-0001", "bench-many-haul-secret-0002"
@@ -112,6 +114,7 @@ class Shift:
         self.tried: Counter[str] = Counter()
         self.stuck: list[str] = []
         self.window = (0.0, 0.0)
+        self.cpu = (0.0, 0.0)  # the process's CPU seconds at the start and the end of the shift
 
     def dump(self) -> dict[str, Any]:
         a, b = self.window
@@ -122,7 +125,8 @@ class Shift:
         return {"actor": self.actor, "commits": self.commits, "applies": self.applies,
                 "notes": self.notes, "tried": dict(self.tried), "stuck": self.stuck,
                 "window": self.window, "stalls": stalls, "changed": self.changed,
-                "max_gap_ms": max((g[0] for g in gaps), default=0.0), "ticks": len(ticks)}
+                "max_gap_ms": max((g[0] for g in gaps), default=0.0), "ticks": len(ticks),
+                "cpu_s": self.cpu[1] - self.cpu[0]}
 
     def doing_at(self, t: float) -> str:
         what = "start"
@@ -137,6 +141,12 @@ class Shift:
 
     def tick(self) -> None:
         self.ticks.append((time.time(), *schedstat()))
+
+
+def cpu_seconds() -> float:
+    """CPU seconds this process has used (all its threads, user and system)."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
 
 
 def schedstat() -> tuple[int, int]:
@@ -425,6 +435,7 @@ async def console(args: argparse.Namespace) -> dict[str, Any]:
                 await pilot.pause(min(0.05, max(0.0, start - time.time())))
             end = start + args.seconds
             shift.window = (start, end)
+            shift.cpu = (cpu_seconds(), 0.0)
             d = Dispatcher(pilot, shift, rng)
             while time.time() < end:
                 await d.act()
@@ -438,7 +449,8 @@ async def console(args: argparse.Namespace) -> dict[str, Any]:
                     await pilot.pause(min(0.1, pause))
                     pause -= 0.1
             shift.window = (start, time.time())
-            stop = time.time() + SETTLE
+            shift.cpu = (shift.cpu[0], cpu_seconds())
+            stop = time.time() + args.settle
             while time.time() < stop:
                 await pilot.pause(0.1)
     finally:
@@ -455,10 +467,10 @@ def child_main(args: argparse.Namespace) -> int:
 # ============================================================================ the depot and its partners
 
 
-def seed(url: str, partner_url: str, orders: int, dispatched: int) -> None:
+def seed(url: str, partner_url: str, orders: int, dispatched: int, undo_seconds: int = UNDO_SECONDS) -> None:
     """Two partners (a shop that sends orders, a haulier we send to) and `orders` orders, of
-    which `dispatched` are with the haulier already; the depot's undo window is 10 s."""
-    from dispatchdesk.services import Depot, PartnerInput, add_partner
+    which `dispatched` are with the haulier already; the depot's undo window."""
+    from dispatchdesk.services import Depot, PartnerInput, add_partner, set_setting
     from dispatchdesk.services.importer import import_json
     from dispatchdesk.store import Database
 
@@ -486,6 +498,7 @@ def seed(url: str, partner_url: str, orders: int, dispatched: int) -> None:
                 rec["assignee"] = HAUL
             recs.append(rec)
         import_json(depot, {"orders": recs})
+        set_setting(depot, "undo_seconds", str(undo_seconds))
     finally:
         depot.close()
 
@@ -594,10 +607,10 @@ class Partners:
 
 
 async def run_phase(url: str, work: Path, partners: Partners, consoles: int, seconds: float,
-                    prefix: str, seed0: int, order_every: float) -> list[dict[str, Any]]:
+                    prefix: str, seed0: int, order_every: float, settle: float = SETTLE) -> list[dict[str, Any]]:
     """`consoles` children on `url` acting for `seconds`; their records."""
     phase = work / prefix
-    phase.mkdir()
+    phase.mkdir(parents=True)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]),
            "TZ": "UTC"}
     procs = []
@@ -606,7 +619,8 @@ async def run_phase(url: str, work: Path, partners: Partners, consoles: int, sec
         actor = f"{prefix}-{i:02d}"
         err = open(phase / f"stderr-{actor}.txt", "wb")  # noqa: SIM115 - closed below
         cmd = [sys.executable, str(Path(__file__).resolve()), "--child", "--actor", actor, "--url", url,
-               "--work", str(phase), "--seconds", str(seconds), "--seed", str(seed0 + i)]
+               "--work", str(phase), "--seconds", str(seconds), "--seed", str(seed0 + i),
+               "--settle", str(settle)]
         procs.append((actor, subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, env=env), err))
     try:
         # every console up with its board drawn before the shift starts (2 CPUs: start-ups queue)
@@ -737,6 +751,8 @@ def analyse(records: list[dict[str, Any]], db_audit: dict[str, set[int]]) -> dic
         "done": done, "audit": sum(len(db_audit.get(r["actor"], set())) for r in records),
         "lost": lost, "extra": extra, "kinds": dict(kinds), "tried": dict(tried),
         "stuck": [s for r in records for s in r["stuck"]], "conflicts": conflicts,
+        "cpu": [r["cpu_s"] / max(1e-9, r["window"][1] - r["window"][0]) for r in records],
+        "commits": sum(len(r["commits"]) for r in records), "consoles": len(records),
     }
 
 
@@ -761,7 +777,11 @@ def pg_fresh(server: str) -> tuple[str, Any]:
     return u.set(database=name).render_as_string(hide_password=False), drop
 
 
-async def run_engine(engine: str, args: argparse.Namespace, work: Path) -> dict[str, Any]:
+async def run_engine(engine: str, args: argparse.Namespace, work: Path,
+                     phases: tuple[tuple[str, int], ...] | None = None) -> dict[str, Any]:
+    """Seed a depot on `engine`, start the relay and the partners, run the phases (by default one
+    console alone, then --consoles), drain the outbox; the figures of each phase."""
+    phases = phases or (("alone", 1), ("many", args.consoles))
     partners = Partners()
     await partners.start()
     drop = None
@@ -773,23 +793,22 @@ async def run_engine(engine: str, args: argparse.Namespace, work: Path) -> dict[
     log = open(work / f"relay-{engine}.txt", "wb")  # noqa: SIM115 - closed below
     try:
         t = time.perf_counter()
-        await asyncio.to_thread(seed, url, partners.url, args.orders, args.orders // 5)
+        await asyncio.to_thread(seed, url, partners.url, args.orders, args.orders // 5, args.undo_seconds)
         print(f"  seeded {args.orders:,} orders in {time.perf_counter() - t:.1f} s", flush=True)
         port = free_port()
         partners.depot_url = f"http://127.0.0.1:{port}/link"
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
         relay = subprocess.Popen([sys.executable, "-c", CLI, "relay", "--db", url, "--listen", f"127.0.0.1:{port}"],
                                  stdout=log, stderr=subprocess.STDOUT, env=env)
-        phases = {}
-        for name, n in (("alone", 1), ("many", args.consoles)):
+        done = {}
+        for name, n in phases:
             print(f" {engine}: {name} ({n} console{'s' if n > 1 else ''}, {args.seconds:g} s)", flush=True)
-            records = await run_phase(url, work / engine, partners, n, args.seconds, name, 1000 if n == 1 else 0,
-                                      args.order_every)
-            phases[name] = records
+            done[name] = await run_phase(url, work / engine, partners, n, args.seconds, name,
+                                         1000 if n == 1 else 0, args.order_every, args.settle)
         print("  the outbox drains (undo windows, then the relay)", flush=True)
-        states = await drain(url, 60.0)
+        states = await drain(url, args.undo_seconds + 50.0)
         db_audit = await asyncio.to_thread(audit_ids, url)
-        out = {name: analyse(recs, db_audit) for name, recs in phases.items()}
+        out: dict[str, Any] = {name: analyse(recs, db_audit) for name, recs in done.items()}
         delivered = {i for i, s in states.items() if s in ("sent", "acknowledged")}
         out["notices"] = {
             "received": len(partners.received), "twice": sum(1 for c in partners.received.values() if c > 1),
@@ -877,6 +896,9 @@ def report(engine: str, r: dict[str, Any], consoles: int) -> list[str]:
           f"{a['audit'] + m['audit']}, entries no action reported {a['extra'] + m['extra']})")
     if lost or a["extra"] + m["extra"]:
         misses.append(f"{engine}: {lost} lost, {a['extra'] + m['extra']} unexplained audit entries")
+    print(f"  CPU of a console during the shift: alone {100 * statistics.mean(a['cpu']):.0f}%, with {consoles} "
+          f"{100 * statistics.mean(m['cpu']):.0f}% each on average (all {consoles}: "
+          f"{100 * sum(m['cpu']):.0f}% of one CPU; the machine has {os.cpu_count()})")
     stuck = a["stuck"] + m["stuck"]
     if stuck:
         print(f"  (the script had to press esc to get back {len(stuck)} time(s): {Counter(stuck).most_common(3)})")
@@ -908,6 +930,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--order-every", type=float, default=2.0, help="seconds between the shop's new orders")
     ap.add_argument("--pg-server", default=os.environ.get("DISPATCHDESK_BENCH_PG", PG_DEFAULT),
                     help="a PostgreSQL server's URL; a fresh database is made on it and dropped")
+    ap.add_argument("--undo-seconds", type=int, default=UNDO_SECONDS,
+                    help=f"the depot's undo window (default {UNDO_SECONDS}, the services' own)")
+    ap.add_argument("--settle", type=float, default=SETTLE, help=argparse.SUPPRESS)
     ap.add_argument("--keep", action="store_true", help="keep the work directory (the consoles' logs)")
     # a console (this script runs itself in a child process for each)
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
@@ -926,7 +951,6 @@ def main(argv: list[str] | None = None) -> int:
     misses: list[str] = []
     try:
         for engine in engines:
-            (work / engine).mkdir()
             results[engine] = asyncio.run(run_engine(engine, args, work))
         for engine, r in results.items():
             misses += report(engine, r, args.consoles)
