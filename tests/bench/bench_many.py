@@ -111,6 +111,7 @@ class Shift:
         self.ticks: list[tuple[float, int, int]] = []  # (time, loop thread ns on a CPU, ns waiting for one)
         self.doing: list[tuple[float, str]] = [(0.0, "start")]  # what the script was doing, from when
         self.changed: list[float] = []  # when the app's watch called depot_changed
+        self.loads: list[tuple[float, float, float]] = []  # board reloads: (began, ms, ms on a CPU)
         self.tried: Counter[str] = Counter()
         self.stuck: list[str] = []
         self.window = (0.0, 0.0)
@@ -126,7 +127,7 @@ class Shift:
                 "notes": self.notes, "tried": dict(self.tried), "stuck": self.stuck,
                 "window": self.window, "stalls": stalls, "changed": self.changed,
                 "max_gap_ms": max((g[0] for g in gaps), default=0.0), "ticks": len(ticks),
-                "cpu_s": self.cpu[1] - self.cpu[0]}
+                "cpu_s": self.cpu[1] - self.cpu[0], "loads": [x for x in self.loads if a <= x[0] <= b]}
 
     def doing_at(self, t: float) -> str:
         what = "start"
@@ -183,9 +184,10 @@ def instrument(shift: Shift) -> None:
     orig_load = dmod.load_board
 
     def load_board(*a: Any, **kw: Any) -> Any:
-        t = time.time()
+        t, c = time.time(), time.thread_time()
         data = orig_load(*a, **kw)
         data._bench_read_at = t
+        shift.loads.append((t, (time.time() - t) * 1000, (time.thread_time() - c) * 1000))
         return data
 
     dmod.load_board = load_board  # type: ignore[assignment]
@@ -450,6 +452,11 @@ async def console(args: argparse.Namespace) -> dict[str, Any]:
                     pause -= 0.1
             shift.window = (start, time.time())
             shift.cpu = (shift.cpu[0], cpu_seconds())
+            # stay, watching, until every console has ended its shift, and a moment more
+            (work / f"done-{args.actor}").write_text("done")
+            limit = time.time() + 120
+            while len(list(work.glob("done-*"))) < args.consoles and time.time() < limit:
+                await pilot.pause(0.1)
             stop = time.time() + args.settle
             while time.time() < stop:
                 await pilot.pause(0.1)
@@ -620,7 +627,7 @@ async def run_phase(url: str, work: Path, partners: Partners, consoles: int, sec
         err = open(phase / f"stderr-{actor}.txt", "wb")  # noqa: SIM115 - closed below
         cmd = [sys.executable, str(Path(__file__).resolve()), "--child", "--actor", actor, "--url", url,
                "--work", str(phase), "--seconds", str(seconds), "--seed", str(seed0 + i),
-               "--settle", str(settle)]
+               "--settle", str(settle), "--consoles", str(consoles)]
         procs.append((actor, subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, env=env), err))
     try:
         # every console up with its board drawn before the shift starts (2 CPUs: start-ups queue)
@@ -703,7 +710,15 @@ async def drain(url: str, timeout: float) -> dict[str, str]:
 
 
 def analyse(records: list[dict[str, Any]], db_audit: dict[str, set[int]]) -> dict[str, Any]:
-    action = [(c["t"] - c["t_yes"]) * 1000 for r in records for c in r["commits"] if c["t_yes"] is not None]
+    # y pressed -> its last commit (an undo of a bulk trash commits each order's undo in turn)
+    last: dict[tuple[str, float], float] = {}
+    for r in records:
+        for c in r["commits"]:
+            if c["t_yes"] is not None:
+                key = (r["actor"], c["t_yes"])
+                last[key] = max(last.get(key, 0.0), c["t"])
+    action = [(t - t_yes) * 1000 for (_, t_yes), t in last.items()]
+    loads = [x for r in records for x in r["loads"]]
     shown: list[float] = []
     noticed: list[float] = []  # commit -> the other console's watch saw the change (its poll)
     unseen = 0
@@ -753,6 +768,8 @@ def analyse(records: list[dict[str, Any]], db_audit: dict[str, set[int]]) -> dic
         "stuck": [s for r in records for s in r["stuck"]], "conflicts": conflicts,
         "cpu": [r["cpu_s"] / max(1e-9, r["window"][1] - r["window"][0]) for r in records],
         "commits": sum(len(r["commits"]) for r in records), "consoles": len(records),
+        "loads": len(loads), "load_ms": [x[1] for x in loads], "load_cpu_ms": [x[2] for x in loads],
+        "seconds": statistics.mean(r["window"][1] - r["window"][0] for r in records),
     }
 
 
@@ -868,6 +885,10 @@ def report(engine: str, r: dict[str, Any], consoles: int) -> list[str]:
     print(f"    of which commit -> the other console's watch saw it (polls every {poll_seconds():g} s): "
           f"p50 {pct(m['noticed'], 50):.0f} ms, p99 {pct(m['noticed'], 99):.0f} ms; the rest is its "
           "reload (a thread) and applying it")
+    for name, phase in (("alone", a), (f"{consoles} consoles", m)):
+        print(f"    board reloads ({name}): {phase['loads'] / phase['consoles'] / phase['seconds']:.2f} a second "
+              f"per console, each {pct(phase['load_ms'], 50):.0f} ms (p99 {pct(phase['load_ms'], 99):.0f}), "
+              f"of it on a CPU {pct(phase['load_cpu_ms'], 50):.0f} ms (p99 {pct(phase['load_cpu_ms'], 99):.0f})")
     locked = a["locked"] + m["locked"]
     print(f"  'locked'/busy/waiting shown: {len(locked)}"
           + (f" (first: {locked[0][1][:90]!r})" if locked else ""))
