@@ -613,9 +613,36 @@ class Partners:
 # ============================================================================ one phase, one engine
 
 
+def machine_cpu() -> tuple[float, float]:
+    """(busy, all) CPU seconds of the whole machine so far, from /proc/stat (zeros without it)."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(x) for x in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return 0.0, 0.0
+    hz = os.sysconf("SC_CLK_TCK")
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    return (sum(fields[:8]) - idle) / hz, sum(fields[:8]) / hz
+
+
+def process_cpu(pid: int | None) -> float:
+    """CPU seconds of the process `pid` (user and system), 0 when it cannot be read."""
+    if pid is None:
+        return 0.0
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
 async def run_phase(url: str, work: Path, partners: Partners, consoles: int, seconds: float,
-                    prefix: str, seed0: int, order_every: float, settle: float = SETTLE) -> list[dict[str, Any]]:
-    """`consoles` children on `url` acting for `seconds`; their records."""
+                    prefix: str, seed0: int, order_every: float, settle: float = SETTLE,
+                    relay_pid: int | None = None) -> tuple[list[dict[str, Any]], dict[str, float]]:
+    """`consoles` children on `url` acting for `seconds`: their records, and how the machine's
+    CPUs were used meanwhile (CPU seconds: the whole machine busy, of all there were, the
+    relay's, this process's (the partners), and the shift's wall seconds)."""
     phase = work / prefix
     phase.mkdir(parents=True)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]),
@@ -640,11 +667,21 @@ async def run_phase(url: str, work: Path, partners: Partners, consoles: int, sec
         print(f"  {consoles} console(s) drawn in {time.time() - t0:.1f} s", flush=True)
         stop = asyncio.Event()
         sender = asyncio.ensure_future(partners.send_orders(order_every, stop))
-        (phase / "go").write_text(str(time.time() + 1.0))
+        start = time.time() + 1.0
+        (phase / "go").write_text(str(start))
+        await asyncio.sleep(max(0.0, start - time.time()))
+        before = (*machine_cpu(), process_cpu(relay_pid), process_cpu(os.getpid()), time.time())
+        after: tuple[float, ...] | None = None
         while any(p.poll() is None for _, p, _ in procs):
             await asyncio.sleep(0.2)
+            if after is None and len(list(phase.glob("done-*"))) >= consoles:
+                after = (*machine_cpu(), process_cpu(relay_pid), process_cpu(os.getpid()), time.time())
             if time.time() > t0 + 3600:
                 raise SystemExit("the consoles did not end")
+        if after is None:
+            after = (*machine_cpu(), process_cpu(relay_pid), process_cpu(os.getpid()), time.time())
+        use = dict(zip(("busy", "all", "relay", "partners", "wall"),
+                       (y - x for x, y in zip(before, after, strict=True)), strict=True))
         stop.set()
         await sender
     finally:
@@ -660,7 +697,7 @@ async def run_phase(url: str, work: Path, partners: Partners, consoles: int, sec
             raise SystemExit(f"console {actor} failed (exit {p.returncode}); see {phase}/stderr-{actor}.txt:\n"
                              + (phase / f"stderr-{actor}.txt").read_text()[-3000:])
         out.append(json.loads(f.read_text()))
-    return out
+    return out, use
 
 
 def audit_ids(url: str) -> dict[str, set[int]]:
@@ -817,15 +854,17 @@ async def run_engine(engine: str, args: argparse.Namespace, work: Path,
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
         relay = subprocess.Popen([sys.executable, "-c", CLI, "relay", "--db", url, "--listen", f"127.0.0.1:{port}"],
                                  stdout=log, stderr=subprocess.STDOUT, env=env)
-        done = {}
+        done, use = {}, {}
         for name, n in phases:
             print(f" {engine}: {name} ({n} console{'s' if n > 1 else ''}, {args.seconds:g} s)", flush=True)
-            done[name] = await run_phase(url, work / engine, partners, n, args.seconds, name,
-                                         1000 if n == 1 else 0, args.order_every, args.settle)
+            done[name], use[name] = await run_phase(url, work / engine, partners, n, args.seconds, name,
+                                                    1000 if n == 1 else 0, args.order_every, args.settle,
+                                                    relay.pid)
         print("  the outbox drains (undo windows, then the relay)", flush=True)
         states = await drain(url, args.undo_seconds + 50.0)
         db_audit = await asyncio.to_thread(audit_ids, url)
-        out: dict[str, Any] = {name: analyse(recs, db_audit) for name, recs in done.items()}
+        out: dict[str, Any] = {name: {**analyse(recs, db_audit), "machine": use[name]}
+                               for name, recs in done.items()}
         delivered = {i for i, s in states.items() if s in ("sent", "acknowledged")}
         out["notices"] = {
             "received": len(partners.received), "twice": sum(1 for c in partners.received.values() if c > 1),
@@ -920,6 +959,16 @@ def report(engine: str, r: dict[str, Any], consoles: int) -> list[str]:
     print(f"  CPU of a console during the shift: alone {100 * statistics.mean(a['cpu']):.0f}%, with {consoles} "
           f"{100 * statistics.mean(m['cpu']):.0f}% each on average (all {consoles}: "
           f"{100 * sum(m['cpu']):.0f}% of one CPU; the machine has {os.cpu_count()})")
+    for name, phase in (("alone", a), (f"{consoles} consoles", m)):
+        u = phase["machine"]
+        if u["all"] > 0:
+            cpus = u["all"] / u["wall"]
+            mine = sum(c * (phase["seconds"]) for c in phase["cpu"])
+            other = max(0.0, u["busy"] - mine - u["relay"] - u["partners"])
+            print(f"  the machine during the shift ({name}, {u['wall']:.0f} s): its {cpus:.0f} CPUs "
+                  f"{100 * u['busy'] / u['all']:.0f}% busy; in CPUs: the console(s) {mine / u['wall']:.2f}, the "
+                  f"relay {u['relay'] / u['wall']:.2f}, the partners {u['partners'] / u['wall']:.2f}, "
+                  f"everything else on the machine {other / u['wall']:.2f}")
     stuck = a["stuck"] + m["stuck"]
     if stuck:
         print(f"  (the script had to press esc to get back {len(stuck)} time(s): {Counter(stuck).most_common(3)})")
