@@ -466,7 +466,14 @@ async def console(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def child_main(args: argparse.Namespace) -> int:
-    out = asyncio.run(console(args))
+    if args.profile:  # diagnosis: where a console's CPU goes (cProfile of the whole process's main thread)
+        import cProfile
+
+        prof = cProfile.Profile()
+        out = prof.runcall(asyncio.run, console(args))
+        prof.dump_stats(str(Path(args.work, f"profile-{args.actor}.pstats")))
+    else:
+        out = asyncio.run(console(args))
     Path(args.work, f"result-{args.actor}.json").write_text(json.dumps(out))
     return 0
 
@@ -1010,6 +1017,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--url", help=argparse.SUPPRESS)
     ap.add_argument("--work", help=argparse.SUPPRESS)
     ap.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
+    ap.add_argument("--profile", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
         return child_main(args)
