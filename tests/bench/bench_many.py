@@ -168,15 +168,21 @@ def instrument(shift: Shift) -> None:
     orig_patiently = services.patiently
 
     def patiently(fn: Any, give_up: Any, **kw: Any) -> Any:
+        t0, (cpu0, wait0) = time.time(), schedstat()
         result = orig_patiently(fn, give_up, **kw)
         t = time.time()
+        cpu1, wait1 = schedstat()
         if isinstance(result, services.ActionResult):
             ids = [result.audit_id]
         else:
             ids = [i.result.audit_id for i in getattr(result, "succeeded", []) if i.result is not None]
         pending = shift.pending or {}
+        # the write in its thread: ms on a CPU, runnable but waiting for one, and the rest
+        # (blocked: the database's lock, its I/O, the GIL)
+        run, queued = (cpu1 - cpu0) / 1e6, (wait1 - wait0) / 1e6
         shift.commits.append({"t": t, "t_yes": pending.get("t_yes"), "kind": pending.get("kind", "?"),
-                              "audit": ids})
+                              "audit": ids, "t_exec": t0,
+                              "split": (run, queued, max(0.0, (t - t0) * 1000 - run - queued))})
         return result
 
     services.patiently = patiently  # type: ignore[assignment]
@@ -424,6 +430,7 @@ async def console(args: argparse.Namespace) -> dict[str, Any]:
         orig_changed(*a, **kw)
 
     app.depot_changed = depot_changed  # type: ignore[method-assign]
+    out: dict[str, Any] | None = None
     try:
         async with app.run_test(size=(80, 24)) as pilot:
             await board_ready(pilot)
@@ -460,9 +467,14 @@ async def console(args: argparse.Namespace) -> dict[str, Any]:
             stop = time.time() + args.settle
             while time.time() < stop:
                 await pilot.pause(0.1)
+            out = shift.dump()
+    except Exception as e:  # noqa: BLE001 - an error while the app ends is a finding, not the bench's end
+        if out is None:
+            raise
+        out["exit_error"] = f"{type(e).__name__}: {e}"
     finally:
         depot.close()
-    return shift.dump()
+    return out
 
 
 def child_main(args: argparse.Namespace) -> int:
@@ -762,6 +774,10 @@ def analyse(records: list[dict[str, Any]], db_audit: dict[str, set[int]]) -> dic
                 key = (r["actor"], c["t_yes"])
                 last[key] = max(last.get(key, 0.0), c["t"])
     action = [(t - t_yes) * 1000 for (_, t_yes), t in last.items()]
+    # where an action's time went: y -> its write began (the event loop, the confirm closing),
+    # then the write: on a CPU / waiting for a CPU / blocked (lock, I/O, GIL)
+    parts = [((c["t_exec"] - c["t_yes"]) * 1000, *c["split"], (c["t"] - c["t_yes"]) * 1000)
+             for r in records for c in r["commits"] if c["t_yes"] is not None and "split" in c]
     loads = [x for r in records for x in r["loads"]]
     shown: list[float] = []
     noticed: list[float] = []  # commit -> the other console's watch saw the change (its poll)
@@ -804,7 +820,7 @@ def analyse(records: list[dict[str, Any]], db_audit: dict[str, set[int]]) -> dic
         tried.update(r["tried"])
     conflicts = sum(1 for r in records for n in r["notes"] if "changed" in n[1].lower() and n[2] == "warning")
     return {
-        "action": action, "shown": shown, "unseen": unseen, "noticed": noticed, "stall_by": stall_by, "locked": locked,
+        "action": action, "parts": parts, "shown": shown, "unseen": unseen, "noticed": noticed, "stall_by": stall_by, "locked": locked,
         "stalls": sum(len(r["stalls"]) for r in records),
         "max_gap_ms": max((r["max_gap_ms"] for r in records), default=0.0),
         "done": done, "audit": sum(len(db_audit.get(r["actor"], set())) for r in records),
@@ -812,6 +828,7 @@ def analyse(records: list[dict[str, Any]], db_audit: dict[str, set[int]]) -> dic
         "stuck": [s for r in records for s in r["stuck"]], "conflicts": conflicts,
         "cpu": [r["cpu_s"] / max(1e-9, r["window"][1] - r["window"][0]) for r in records],
         "commits": sum(len(r["commits"]) for r in records), "consoles": len(records),
+        "exit_errors": [r["exit_error"] for r in records if r.get("exit_error")],
         "loads": len(loads), "load_ms": [x[1] for x in loads], "load_cpu_ms": [x[2] for x in loads],
         "seconds": statistics.mean(r["window"][1] - r["window"][0] for r in records),
     }
@@ -919,6 +936,15 @@ def report(engine: str, r: dict[str, Any], consoles: int) -> list[str]:
           f"p50 {m50 / a50:4.2f}x, p99 {ratio:4.2f}x the baseline")
     v = "PASS" if ratio <= ACTION_RATIO else "MISS"
     print(f"    target: p99 at most {ACTION_RATIO:g}x alone: {ratio:.2f}x [{v}]")
+    for name, phase in (("alone", a), (f"{consoles} consoles", m)):
+        parts = sorted(phase["parts"], key=lambda x: x[-1])
+        slow = parts[-max(1, len(parts) // 10):]
+        for label, xs in (("median action", parts[len(parts) // 2:len(parts) // 2 + 1]), ("slowest tenth", slow)):
+            if xs:
+                avg = [statistics.mean(x[i] for x in xs) for i in range(5)]
+                print(f"    where the time went ({name}, {label}, ms): y -> the write began {avg[0]:.0f}; "
+                      f"the write on a CPU {avg[1]:.0f}, waiting for a CPU {avg[2]:.0f}, blocked "
+                      f"(the database's lock, I/O, the GIL) {avg[3]:.0f}; in all {avg[4]:.0f}")
     if v == "MISS":
         misses.append(f"{engine}: action p99 {ratio:.2f}x alone")
     target = SHOWN_MS[engine]
@@ -976,6 +1002,11 @@ def report(engine: str, r: dict[str, Any], consoles: int) -> list[str]:
                   f"{100 * u['busy'] / u['all']:.0f}% busy; in CPUs: the console(s) {mine / u['wall']:.2f}, the "
                   f"relay {u['relay'] / u['wall']:.2f}, the partners {u['partners'] / u['wall']:.2f}, "
                   f"everything else on the machine {other / u['wall']:.2f}")
+    ended = [r for r in a["exit_errors"] + m["exit_errors"]]
+    if ended:
+        print(f"  consoles whose ending raised an error (after their figures were taken; the traceback is "
+              f"in their stderr): {len(ended)}: {Counter(ended).most_common(2)}")
+        misses.append(f"{engine}: {len(ended)} console(s) raised an error while ending")
     stuck = a["stuck"] + m["stuck"]
     if stuck:
         print(f"  (the script had to press esc to get back {len(stuck)} time(s): {Counter(stuck).most_common(3)})")
