@@ -51,6 +51,8 @@ def test_the_arithmetic_on_records_made_by_hand() -> None:
     # a's commit at 1.0 shown in b at 1.5; a's at 5.0 and 5.1 never; b's at 2.0 shown in a at 6.1
     assert sorted(round(x) for x in r["shown"]) == [500, 4100]
     assert r["unseen"] == 2
+    assert [round(x) for x in r["shown_all"]] == [500, 4100]  # one other console each
+    assert [(c["actor"], len(c["action"]), len(c["shown"])) for c in r["per"]] == [("c-0", 2, 1), ("c-1", 1, 1)]
     assert len(r["locked"]) == 1 and r["conflicts"] == 1
     assert r["stalls"] == 1 and r["stall_by"] == {"bulk": [1, 150.0, 40.0, 100.0]}
     # c-0 reported 11, 12, 13 and the audit has 11, 12: one lost; c-1's 99 is no action's
