@@ -446,6 +446,11 @@ async def console(args: argparse.Namespace) -> dict[str, Any]:
             shift.window = (start, end)
             shift.cpu = (cpu_seconds(), 0.0)
             d = Dispatcher(pilot, shift, rng)
+            # dispatchers do not all press a key in the same second: each begins within 3 s
+            first = time.time() + rng.uniform(0.0, min(3.0, args.seconds / 2))
+            shift.do("between actions")
+            while time.time() < first:
+                await pilot.pause(0.05)
             while time.time() < end:
                 await d.act()
                 if rng.random() < 0.25:
