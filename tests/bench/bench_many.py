@@ -661,6 +661,30 @@ def process_cpu(pid: int | None) -> float:
         return 0.0
 
 
+def pg_backends(url: str) -> dict[int, float]:
+    """{pid: CPU seconds} of the PostgreSQL server's processes serving the database of `url`
+    (when the server runs on this machine and /proc shows them); {} for SQLite."""
+    if not url.startswith("postgresql"):
+        return {}
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    u = make_url(url)
+    try:
+        with psycopg.connect(host=u.host or "127.0.0.1", port=u.port or 5432, user=u.username or "postgres",
+                             password=u.password, dbname=u.database, autocommit=True, connect_timeout=5) as conn:
+            pids = [int(r[0]) for r in conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")]
+    except Exception:  # noqa: BLE001 - a figure only
+        return {}
+    return {pid: process_cpu(pid) for pid in pids}
+
+
+def pg_used(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU seconds the depot's server processes used between two pg_backends() readings."""
+    return sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
+
+
 async def run_phase(url: str, work: Path, partners: Partners, consoles: int, seconds: float,
                     prefix: str, seed0: int, order_every: float, settle: float = SETTLE,
                     relay_pid: int | None = None) -> tuple[list[dict[str, Any]], dict[str, float]]:
@@ -694,18 +718,23 @@ async def run_phase(url: str, work: Path, partners: Partners, consoles: int, sec
         start = time.time() + 1.0
         (phase / "go").write_text(str(start))
         await asyncio.sleep(max(0.0, start - time.time()))
+        pg_before = await asyncio.to_thread(pg_backends, url)
         before = (*machine_cpu(), process_cpu(relay_pid), process_cpu(os.getpid()), time.time())
         after: tuple[float, ...] | None = None
+        pg_after: dict[int, float] = {}
         while any(p.poll() is None for _, p, _ in procs):
             await asyncio.sleep(0.2)
             if after is None and len(list(phase.glob("done-*"))) >= consoles:
                 after = (*machine_cpu(), process_cpu(relay_pid), process_cpu(os.getpid()), time.time())
+                pg_after = await asyncio.to_thread(pg_backends, url)
             if time.time() > t0 + 3600:
                 raise SystemExit("the consoles did not end")
         if after is None:
             after = (*machine_cpu(), process_cpu(relay_pid), process_cpu(os.getpid()), time.time())
+            pg_after = await asyncio.to_thread(pg_backends, url)
         use = dict(zip(("busy", "all", "relay", "partners", "wall"),
                        (y - x for x, y in zip(before, after, strict=True)), strict=True))
+        use["server"] = pg_used(pg_before, pg_after)
         stop.set()
         await sender
     finally:
@@ -1020,11 +1049,13 @@ def report(engine: str, r: dict[str, Any], consoles: int) -> list[str]:
         if u["all"] > 0:
             cpus = u["all"] / u["wall"]
             mine = sum(c * (phase["seconds"]) for c in phase["cpu"])
-            other = max(0.0, u["busy"] - mine - u["relay"] - u["partners"])
+            server = u.get("server", 0.0)
+            other = max(0.0, u["busy"] - mine - u["relay"] - u["partners"] - server)
             print(f"  the machine during the shift ({name}, {u['wall']:.0f} s): its {cpus:.0f} CPUs "
                   f"{100 * u['busy'] / u['all']:.0f}% busy; in CPUs: the console(s) {mine / u['wall']:.2f}, the "
                   f"relay {u['relay'] / u['wall']:.2f}, the partners {u['partners'] / u['wall']:.2f}, "
-                  f"everything else on the machine {other / u['wall']:.2f}")
+                  + (f"the PostgreSQL server for this depot {server / u['wall']:.2f}, " if engine == "postgres" else "")
+                  + f"everything else on the machine {other / u['wall']:.2f}")
     ended = [r for r in a["exit_errors"] + m["exit_errors"]]
     if ended:
         print(f"  consoles whose ending raised an error (after their figures were taken; the traceback is "
