@@ -1,7 +1,7 @@
 """Benchmark of issue 12 item 1: a real shift, many consoles on one depot.
 
     .venv/bin/python tests/bench/bench_many.py [--consoles 16] [--seconds 60] [--engine sqlite|postgres|both]
-    .venv/bin/python tests/bench/bench_many.py --consoles 3 --seconds 10      # quick, for development
+    .venv/bin/python tests/bench/bench_many.py --quick     # 3 consoles, 10 s: for development
 
 A depot (an SQLite file, then a fresh PostgreSQL database) is seeded with a few thousand
 orders and two partners on loopback. Then, for each engine:
@@ -1101,9 +1101,10 @@ def summary_json(engine: str, r: dict[str, Any]) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--consoles", type=int, default=16)
-    ap.add_argument("--seconds", type=float, default=60.0)
-    ap.add_argument("--engine", choices=("sqlite", "postgres", "both"), default="both")
+    ap.add_argument("--consoles", type=int, default=16, help="consoles in the shift (default 16)")
+    ap.add_argument("--seconds", type=float, default=60.0, help="how long each phase acts (default 60)")
+    ap.add_argument("--engine", choices=("sqlite", "postgres", "both"), default="both",
+                    help="SQLite file, fresh PostgreSQL database, or both one after the other (default)")
     ap.add_argument("--orders", type=int, default=3000, help="orders in the depot (default 3000)")
     ap.add_argument("--order-every", type=float, default=2.0, help="seconds between the shop's new orders")
     ap.add_argument("--pg-server", default=os.environ.get("DISPATCHDESK_BENCH_PG", PG_DEFAULT),
@@ -1111,6 +1112,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--undo-seconds", type=int, default=UNDO_SECONDS,
                     help=f"the depot's undo window (default {UNDO_SECONDS}, the services' own)")
     ap.add_argument("--settle", type=float, default=SETTLE, help=argparse.SUPPRESS)
+    ap.add_argument("--quick", action="store_true",
+                    help="for development: 3 consoles for 10 s on 1,000 orders (unless given)")
     ap.add_argument("--keep", action="store_true", help="keep the work directory (the consoles' logs)")
     # a console (this script runs itself in a child process for each)
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
@@ -1122,6 +1125,11 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.child:
         return child_main(args)
+    if args.quick:
+        given = set(argv if argv is not None else sys.argv[1:])
+        for flag, value in (("--consoles", 3), ("--seconds", 10.0), ("--orders", 1000)):
+            if flag not in given:
+                setattr(args, flag[2:], value)
     engines = ["sqlite", "postgres"] if args.engine == "both" else [args.engine]
     work = Path(tempfile.mkdtemp(prefix="bench_many_"))
     print(f"{os.cpu_count()} CPUs; {args.consoles} consoles for {args.seconds:g} s, each engine: {engines}; "
