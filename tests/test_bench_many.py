@@ -27,11 +27,11 @@ def bench() -> ModuleType:
 
 
 def record(actor: str, commits: list[tuple[float, float | None, list[int]]],
-           applies: list[tuple[float, float]], **kw: Any) -> dict[str, Any]:
+           applies: list[tuple[Any, ...]], **kw: Any) -> dict[str, Any]:
     out = {"actor": actor, "commits": [{"t": t, "t_yes": y, "kind": "trash", "audit": ids} for t, y, ids in commits],
-           "applies": applies, "changed": [a for _, a in applies], "notes": [], "tried": {"trash": len(commits)},
+           "applies": applies, "changed": [x[1] for x in applies], "notes": [], "tried": {"trash": len(commits)},
            "stuck": [], "window": (0.0, 10.0), "stalls": [], "max_gap_ms": 60.0, "ticks": 200, "cpu_s": 1.0,
-           "loads": [(a - 0.1, 30.0, 20.0) for _, a in applies]}
+           "loads": [(x[1] - 0.1, 30.0, 20.0) for x in applies]}
     out.update(kw)
     return out
 
@@ -44,13 +44,17 @@ def test_the_arithmetic_on_records_made_by_hand() -> None:
                stalls=[(150.0, "bulk: select, t, the confirm", 40.0, 100.0)])
     # b saw a's first commit 0.5 s after it (a read that began at 0.95 was before it: not counted),
     # and never saw a's second one
-    b = record("c-1", [(2.0, 1.8, [14])], [(0.95, 1.05), (1.1, 1.5), (2.5, 2.6)])
+    # on b's screen the card a trashed at 1.0 was in Created before, and gone at 1.5
+    b = record("c-1", [(2.0, 1.8, [14])], [(0.95, 1.05, {"created": ["DD-1", "DD-2"]}),
+                                           (1.1, 1.5, {"created": ["DD-2"]}), (2.5, 2.6, {"created": ["DD-2"]})])
+    a["commits"][0]["moved"] = [("DD-1", "created", "rejected")]
     r = bm.analyse([a, b], {"c-0": {11, 12}, "c-1": {14, 99}})
     # y -> the last commit it made (the second order of c-0's undo at 5.1)
     assert sorted(round(x) for x in r["action"]) == [100, 150, 200]
     # a's commit at 1.0 shown in b at 1.5; a's at 5.0 and 5.1 never; b's at 2.0 shown in a at 6.1
     assert sorted(round(x) for x in r["shown"]) == [500, 4100]
     assert r["unseen"] == 2
+    assert r["screen"] == {"was_shown": 1, "still_there": 0, "moved": 1}
     assert [round(x) for x in r["shown_all"]] == [500, 4100]  # one other console each
     assert [(c["actor"], len(c["action"]), len(c["shown"])) for c in r["per"]] == [("c-0", 2, 1), ("c-1", 1, 1)]
     assert len(r["locked"]) == 1 and r["conflicts"] == 1
@@ -74,6 +78,7 @@ def test_two_consoles_on_one_depot_are_counted(tmp_path: Path) -> None:
     assert m["done"] >= m["commits"]
     assert (m["lost"], m["extra"]) == (0, 0) and m["done"] == m["audit"]
     assert m["unseen"] == 0 and len(m["shown"]) == m["commits"]
+    assert m["screen"]["still_there"] == 0  # each change counted as shown had left its old list there
     assert 1 <= len(m["action"]) <= m["commits"]  # an undo of several orders commits each
     assert n["orders_sent"] >= 2 and n["send_failures"] == 0 and n["bad"] == 0
     assert n["received"] >= n["orders_sent"]  # each new order's receipt, at least

@@ -106,7 +106,8 @@ class Shift:
         self.actor = actor
         self.pending: dict[str, Any] | None = None  # the action whose y was just pressed
         self.commits: list[dict[str, Any]] = []
-        self.applies: list[tuple[float, float]] = []  # (read began, applied), time.time()
+        #: board refreshes: (read began, applied, {list: the numbers of its loaded cards}), time.time()
+        self.applies: list[tuple[float, float, dict[str, list[str]]]] = []
         self.notes: list[tuple[float, str, str]] = []
         self.ticks: list[tuple[float, int, int]] = []  # (time, loop thread ns on a CPU, ns waiting for one)
         self.doing: list[tuple[float, str]] = [(0.0, "start")]  # what the script was doing, from when
@@ -173,15 +174,17 @@ def instrument(shift: Shift) -> None:
         t = time.time()
         cpu1, wait1 = schedstat()
         if isinstance(result, services.ActionResult):
-            ids = [result.audit_id]
+            done = [result]
         else:
-            ids = [i.result.audit_id for i in getattr(result, "succeeded", []) if i.result is not None]
+            done = [i.result for i in getattr(result, "succeeded", []) if i.result is not None]
+        ids = [x.audit_id for x in done]
+        moved = [(x.order, x.from_status.value, x.to_status.value) for x in done]
         pending = shift.pending or {}
         # the write in its thread: ms on a CPU, runnable but waiting for one, and the rest
         # (blocked: the database's lock, its I/O, the GIL)
         run, queued = (cpu1 - cpu0) / 1e6, (wait1 - wait0) / 1e6
         shift.commits.append({"t": t, "t_yes": pending.get("t_yes"), "kind": pending.get("kind", "?"),
-                              "audit": ids, "t_exec": t0,
+                              "audit": ids, "t_exec": t0, "moved": moved,
                               "split": (run, queued, max(0.0, (t - t0) * 1000 - run - queued))})
         return result
 
@@ -203,7 +206,11 @@ def instrument(shift: Shift) -> None:
         orig_apply(screen, data)
         t_read = getattr(data, "_bench_read_at", None)
         if t_read is not None and not data.problem:
-            shift.applies.append((t_read, time.time()))
+            # the cards this refresh put on the screen's lists (their loaded pages), by list
+            shown: dict[str, list[str]] = {}
+            for (key, _page), cards in data.pages.items():
+                shown.setdefault(key, []).extend(c.number for c in cards)
+            shift.applies.append((t_read, time.time(), shown))
 
     dmod.DispatchScreen._apply_data = apply_data  # type: ignore[method-assign]
 
@@ -819,6 +826,7 @@ def analyse(records: list[dict[str, Any]], db_audit: dict[str, set[int]]) -> dic
     shown: list[float] = []
     noticed: list[float] = []  # commit -> the other console's watch saw the change (its poll)
     shown_all: list[float] = []  # commit -> shown in the last of the other consoles
+    screen = {"was_shown": 0, "still_there": 0, "moved": 0}
     unseen = 0
     for a in records:
         for c in a["commits"]:
@@ -826,9 +834,21 @@ def analyse(records: list[dict[str, Any]], db_audit: dict[str, set[int]]) -> dic
             for b in records:
                 if b is a:
                     continue
-                after = [applied for read, applied in b["applies"] if read >= c["t"]]
+                after = [x for x in b["applies"] if x[0] >= c["t"]]
                 if after:
-                    ms = (min(after) - c["t"]) * 1000
+                    first = min(after, key=lambda x: x[1])
+                    ms = (first[1] - c["t"]) * 1000
+                    for number, frm, to in c.get("moved", []):
+                        if frm == to or len(first) < 3:
+                            continue
+                        # on b's screen: the card was in its old list before, and is not after
+                        before = [x for x in b["applies"] if x[0] < c["t"]]
+                        if before and number in max(before, key=lambda x: x[1])[2].get(frm, []):
+                            screen["was_shown"] += 1
+                            if number in first[2].get(frm, []):
+                                screen["still_there"] += 1
+                            elif number in first[2].get(to, []) or to not in first[2]:
+                                screen["moved"] += 1
                     shown.append(ms)
                     per[b["actor"]]["shown"].append(ms)
                     last_seen = None if last_seen is None else max(last_seen, ms)
@@ -865,7 +885,7 @@ def analyse(records: list[dict[str, Any]], db_audit: dict[str, set[int]]) -> dic
         tried.update(r["tried"])
     conflicts = sum(1 for r in records for n in r["notes"] if "changed" in n[1].lower() and n[2] == "warning")
     return {
-        "action": action, "parts": parts, "shown": shown, "shown_all": shown_all,
+        "action": action, "parts": parts, "shown": shown, "shown_all": shown_all, "screen": screen,
         "per": [{"actor": r["actor"], "action": per[r["actor"]]["action"], "shown": per[r["actor"]]["shown"],
                  "stalls": len(r["stalls"]), "max_gap_ms": r["max_gap_ms"], "cpu": r["cpu_s"],
                  "locked": sum(any(w in n[1].lower() for w in LOCKED_WORDS) for n in r["notes"])}
@@ -1004,6 +1024,13 @@ def report(engine: str, r: dict[str, Any], consoles: int) -> list[str]:
     print(f"    target: p99 under {target:g} ms, none unseen [{v}]")
     if v == "MISS":
         misses.append(f"{engine}: commit -> others p99 {s99:.0f} ms ({m['unseen']} unseen)")
+    sc = m["screen"]
+    print(f"    checked on the screens: {sc['was_shown']} times a changed card was on another console's list "
+          f"before the commit; at the refresh counted it had left that list {sc['was_shown'] - sc['still_there']} "
+          f"times (in its new list, or the new list not on that board: {sc['moved']}); still in the old list: "
+          f"{sc['still_there']}")
+    if sc["still_there"]:
+        misses.append(f"{engine}: {sc['still_there']} changes counted as shown were not on the screen")
     print(f"    commit -> shown in all the others (the last of them): p50 {pct(m['shown_all'], 50):.0f} ms, "
           f"p99 {pct(m['shown_all'], 99):.0f} ms")
     print(f"    of which commit -> the other console's watch saw it ({r.get('watch', '?')}): "
