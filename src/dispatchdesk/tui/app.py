@@ -381,6 +381,13 @@ class DeskApp(App[None]):
             return ""
         return here.also_open(here.others_on(self.depot, number, self.console_id, consoles=self.consoles))
 
+    def refresh_bindings(self) -> None:
+        # A timer (the undo window's end) or a change seen by the watcher can land while the
+        # console is closing, after its last screen is gone: nothing to refresh then (Textual's
+        # own would raise ScreenStackError, seen once when 16 consoles quit together).
+        if self.screen_stack:
+            super().refresh_bindings()
+
     def depot_changed(self, reveal: str | None = None) -> None:
         """Refresh every screen of the current stack that shows the database."""
         for screen in self.screen_stack:
