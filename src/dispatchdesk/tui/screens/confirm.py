@@ -1,12 +1,15 @@
 """Yes/No confirms: one order, or several at once (bulk), and the result of a bulk action.
 
-Every sentence comes from the services (Preview.lines): the screen only lays them out, as
-literal text. On anything that cannot be undone, No has the focus.
+Every sentence comes from the services (Preview.lines, and the rules that will fire with
+their effects): the screen only lays them out, as literal text. On anything that cannot be
+undone, No has the focus.
 
 | Key | Action |
 | --- | --- |
 | y | Yes |
 | n / escape | No |
+| w | Why not: why each other rule will not fire (shown or hidden) |
+| a | Act without rules: the action is asked again, without its rules |
 | left / right / tab | Move between the buttons |
 """
 
@@ -36,14 +39,36 @@ def sentences(lines: Sequence[str], *, bullet: str = "• ") -> Text:
     return out
 
 
-class ConfirmScreen(ModalScreen[bool]):
-    """Ask Yes or No, saying everything the action will do."""
+#: What the confirm answers when the dispatcher asks to act without rules (key a).
+WITHOUT_RULES = "without-rules"
+
+
+def rule_lines(rules: Sequence[tuple[str, Sequence[str]]]) -> Text:
+    """The rules that will fire, each with its effects, as literal text (the services' words)."""
+    out = Text()
+    for i, (rule, effects) in enumerate(rules):
+        if i:
+            out.append("\n")
+        out.append("⚙ ", style="bold")
+        out.append(clean(rule, single_line=True), style="bold")
+        for effect in effects:
+            out.append("\n    ")
+            out.append(clean(effect))
+    return out
+
+
+class ConfirmScreen(ModalScreen[bool | str]):
+    """Ask Yes or No, saying everything the action will do, the rules that will fire with it
+    included. Dismisses with True, False, or WITHOUT_RULES (only when `without_rules` is
+    allowed: the caller then asks again for the action without its rules)."""
 
     CSS_PATH = stylesheet("dialogs.tcss")
 
     BINDINGS = [
         Binding("y", "answer(True)", "Yes"),
         Binding("n,escape", "answer(False)", "No"),
+        Binding("w", "why_not", "Why not", show=False),
+        Binding("a", "without_rules", "Without rules", show=False),
         Binding("left,right", "toggle_focus", "Switch", show=False),
     ]
 
@@ -56,7 +81,14 @@ class ConfirmScreen(ModalScreen[bool]):
         yes: str = "Yes",
         no: str = "No",
         focus_note: str = "No has the focus: this cannot be undone.",
+        rules: Sequence[tuple[str, Sequence[str]]] = (),
+        rules_title: str = "",
+        why_not: Sequence[str] = (),
+        why_not_title: str = "",
+        without_rules: bool = False,
     ) -> None:
+        # rules: (the rule, its effects) for each rule that will fire; why_not: one sentence for
+        # each other rule; the titles: the services' headings for both. Every word is theirs.
         super().__init__(classes="dialog-screen")
         self.title_text = title
         self.lines = list(lines)
@@ -64,28 +96,75 @@ class ConfirmScreen(ModalScreen[bool]):
         self.focus_note = focus_note
         self.yes = yes
         self.no = no
+        self.rules = list(rules)
+        self.rules_title = rules_title
+        self.why_not = list(why_not)
+        self.why_not_title = why_not_title
+        self.without_rules = without_rules and bool(self.rules)
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog", id="confirm"):
             yield Static(Text(clean(self.title_text, single_line=True), style="bold"), classes="dialog-title")
             with VerticalScroll(classes="dialog-body"):
                 yield Static(sentences(self.lines), id="confirm-lines")
+                if self.rules:
+                    yield Static(Text(clean(self.rules_title, single_line=True), style="bold underline"),
+                                 classes="confirm-section", id="confirm-rules-title")
+                    yield Static(rule_lines(self.rules), id="confirm-rules")
+                if self.why_not:
+                    why = Static(Text(clean(self.why_not_title, single_line=True), style="bold underline"),
+                                 classes="confirm-section", id="confirm-why-not-title")
+                    lines = Static(sentences(self.why_not, bullet="✗ "), id="confirm-why-not")
+                    why.display = lines.display = False
+                    yield why
+                    yield lines
             if self.final and self.focus_note:
                 yield Static(Text(self.focus_note, style="italic"), classes="dialog-hint")
             with Horizontal(classes="dialog-buttons"):
                 yield Button(Text(f"Yes (y): {self.yes}" if self.yes != "Yes" else "Yes (y)"), id="yes",
                              variant="error" if self.final else "primary")
                 yield Button(Text("No (n)" if self.no == "No" else f"No (n): {self.no}"), id="no")
+                if self.why_not:
+                    yield Button(Text("Why not (w)"), id="why-not")
+                if self.without_rules:
+                    yield Button(Text("Without rules (a)"), id="without-rules")
 
     def on_mount(self) -> None:
         self.query_one("#no" if self.final else "#yes", Button).focus()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()
-        self.dismiss(event.button.id == "yes")
+        if event.button.id == "why-not":
+            self.action_why_not()
+        elif event.button.id == "without-rules":
+            self.action_without_rules()
+        else:
+            self.dismiss(event.button.id == "yes")
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "why_not":
+            return bool(self.why_not)
+        if action == "without_rules":
+            return self.without_rules
+        return True
 
     def action_answer(self, yes: bool) -> None:
         self.dismiss(yes)
+
+    def action_why_not(self) -> None:
+        """Show (or hide again) why each other rule will not fire."""
+        if not self.why_not:
+            return
+        lines = self.query_one("#confirm-why-not", Static)
+        shown = not lines.display
+        lines.display = shown
+        self.query_one("#confirm-why-not-title", Static).display = shown
+        if shown:
+            self.query_one(VerticalScroll).scroll_to_widget(lines, animate=False, top=False)
+
+    def action_without_rules(self) -> None:
+        if self.without_rules:
+            self.dismiss(WITHOUT_RULES)
 
     def action_toggle_focus(self) -> None:
         self.focus_next(Button)

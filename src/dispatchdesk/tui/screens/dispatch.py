@@ -855,7 +855,8 @@ class DispatchScreen(OrderKeys, Screen[None]):
         keys = [(k, what, not action or self.check_action(action, ()) is True) for k, what, action in self.HELP]
         for key, mode, screen in (("3", "link", "the Link screen: notices, follow-ups"),
                                   ("4", "partners", "the Partners screen"),
-                                  ("5", "report", "the Report screen: work done, rejections, cancellations")):
+                                  ("5", "report", "the Report screen: work done, rejections, cancellations"),
+                                  ("6", "rules", "the Rules screen: what happens by itself, tried first")):
             if self.app.check_action("mode", (mode,)) is True:
                 keys.append((key, screen, True))
         notes = [
