@@ -44,6 +44,7 @@ from ..domain import (
 from ..store import Database, StorageError, UnitOfWork
 from ..store.models import (
     AuditEntry,
+    AutomationRule,
     Backorder,
     Cancellation,
     DepotMeta,
@@ -262,6 +263,22 @@ class ActionResult:
 
 
 @dataclass(frozen=True)
+class RuleLine:
+    """One automation rule in a confirm (issue 14): its name, id and version; for a rule that
+    fires, the change it fires on (`because`), its effects in words and how deep in the chain
+    (0: on the action's own change); for one that does not, why not (`reason`: "it is off",
+    "not this trigger: …" or its first failing condition)."""
+
+    rule: str
+    version: int
+    rule_id: int | None = None
+    effects: tuple[str, ...] = ()
+    because: str = ""
+    reason: str = ""
+    depth: int = 0
+
+
+@dataclass(frozen=True)
 class Preview:
     """Everything the confirm says before an action happens, worded here and nowhere else.
 
@@ -270,7 +287,11 @@ class Preview:
     (the result cannot be taken back), and `focus_note` says why. `version` is the order's
     version the action must still find (None for actions that are not on one order); `changed`
     is set when the order is no longer the one the dispatcher saw. `offers` names what the
-    front end may offer instead of a refused action ("return": Register return…)."""
+    front end may offer instead of a refused action ("return": Register return…).
+
+    `rules` are the automation rules that fire with the action (their sentences are in `lines`
+    too), `not_firing` every other rule with why not; `without_rules` says the action is
+    previewed with the rules set aside (execute the same action with without_rules=True)."""
 
     title: str
     lines: tuple[str, ...]
@@ -282,6 +303,9 @@ class Preview:
     plan: Plan | None = None
     changed: bool = False
     offers: tuple[str, ...] = ()
+    rules: tuple[RuleLine, ...] = ()
+    not_firing: tuple[RuleLine, ...] = ()
+    without_rules: bool = False
 
     @property
     def allowed(self) -> bool:
@@ -343,7 +367,8 @@ def order_facts(o: Order, *, lines: bool = True) -> OrderFacts:
 
 # Statements built once: building a select() costs more than SQLite takes to run it.
 # What an action needs to know besides the order, in ONE query: the kinds of its documents
-# ("d"), its back-orders ("b"), the undo window ("u") and its highest notice sequence ("q").
+# ("d"), its back-orders ("b"), the undo window ("u"), its highest notice sequence ("q") and
+# how many automation rules are on ("r": none, and the rules are not read at all).
 _CONTEXT_Q = union_all(
     select(literal("d").label("k"), cast(Document.kind, String).label("v")).where(
         Document.order_id == bindparam("oid")
@@ -354,6 +379,9 @@ _CONTEXT_Q = union_all(
     select(literal("u"), cast(Setting.value, String)).where(Setting.key == "undo_seconds"),
     select(literal("q"), cast(func.max(Notice.seq), String)).where(
         Notice.order_id == bindparam("oid")
+    ),
+    select(literal("r"), cast(func.count(AutomationRule.id), String)).where(
+        AutomationRule.enabled.is_(True)
     ),
 )
 _MAX_SEQ_Q = select(func.max(Notice.seq)).where(Notice.order_id == bindparam("oid"))
@@ -377,10 +405,13 @@ def _document_facts(o: Order) -> tuple[tuple[DocumentKind, ...], int]:
     undo = next((v for k, v in rows if k == "u"), None)
     seq = next((int(v) for k, v in rows if k == "q" and v is not None), 0)
     session.info[(_PREFETCH, o.id)] = (_undo_value(undo), seq)
+    session.info[RULES_ON] = next((int(v) for k, v in rows if k == "r"), 0)
     return kinds, backorders
 
 
 _PREFETCH = "dispatchdesk.prefetch"
+#: session.info: how many automation rules are on, read with an order's facts (issue 14)
+RULES_ON = "dispatchdesk.rules_on"
 
 
 def _take_prefetch(session: Session, order_id: int | None) -> tuple[int, int] | None:

@@ -70,6 +70,7 @@ from .core import (
     write_followups,
 )
 from .hello import settle_agreement
+from .rulefold import apply_rules, arrival_change, light_facts, rules_for, rules_on
 
 MAX_TEXT = 4000
 
@@ -350,18 +351,43 @@ def _on_order(depot: Depot, s: Session, partner: Partner, msg: dict[str, Any]) -
     )
     s.add(order)
     s.flush()
-    s.add(
-        AuditEntry(
-            order_id=order.id,
-            at=now,
-            actor=f"partner:{partner.name}",
-            action="received",
-            to_status=order.status,
-            detail=f"Received from {partner.name} as their order {ref}.",
-            after_version=order.version,
-        )
+    entry = AuditEntry(
+        order_id=order.id,
+        at=now,
+        actor=f"partner:{partner.name}",
+        action="received",
+        to_status=order.status,
+        detail=f"Received from {partner.name} as their order {ref}.",
+        after_version=order.version,
     )
+    s.add(entry)
+    s.flush()
+    _fold_rules(depot, s, order, entry, partner)
     return order.number, f"Received as {order.number}."
+
+
+def _fold_rules(depot: Depot, s: Session, order: Order, entry: AuditEntry, partner: Partner) -> None:
+    """The automation rules on an order that arrived over the link (issue 14), in the same
+    transaction. Rules that refuse (a chain too deep, a send the order rules refuse) do not
+    refuse the partner's order: it is taken in without them, and a follow-up says why."""
+    if not rules_on(s):
+        return
+    rp = rules_for(depot, s, arrival_change(order, light_facts(order), ()))
+    if rp.empty:
+        return
+    if not rp.allowed:
+        why = " ".join(rp.refusals)
+        write_followups(
+            s, order, [FollowUpPlan(None, f"The rules were not applied to order {order.number}: {why}")],
+            [], {}, depot.now(),
+        )
+        return
+    result = ActionResult(
+        order=order.number, action="received", from_status=Status.CREATED,
+        to_status=Status.CREATED, version=order.version, audit_id=entry.id,
+    )
+    apply_rules(depot, s, order, rp, result, actor=f"partner:{partner.name}",
+                base_before=snapshot(order))
 
 
 def _on_revoked(depot: Depot, s: Session, partner: Partner, msg: dict[str, Any]) -> tuple[str, str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from enum import StrEnum
@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from ..domain import CancelMethod, LinkKind, ReasonCode, RejectionMapsTo, Role, Status, limits
 from ..domain.limits import lone_surrogate
@@ -503,9 +504,11 @@ def insert_order(
     backorders: Sequence[tuple[str, int]] = (),
     extra: dict[str, Any] | None = None,
     detail: str = "",
+    fold: Callable[[Session, Order, int], None] | None = None,
 ) -> tuple[str, int, int]:
     """create_order, returning (number, version, audit entry id); `detail` follows the audit's
-    first sentence."""
+    first sentence. `fold(session, order, audit id)` writes more in the same transaction (the
+    automation rules of a new order taken in here: CreateOrder)."""
     problems = check_order(o)
     if problems:
         raise InvalidInput(" ".join(p for _, p in problems))
@@ -564,6 +567,8 @@ def insert_order(
         )
         s.add(entry)
         s.flush()
+        if fold is not None:
+            fold(s, order, entry.id)
         result = (number, order.version, entry.id)
         uow.commit()
         return result

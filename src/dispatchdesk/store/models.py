@@ -334,3 +334,24 @@ class Return(Base):
     actor: Mapped[str] = mapped_column(String(100))
 
     reported_by: Mapped[Partner | None] = relationship(lazy="joined")
+
+
+class AutomationRule(Base):
+    """An automation rule (issue 14): when an order enters a list, act at a partner. The
+    trigger, conditions and effects are the domain's (domain.automation) as JSON; `version`
+    goes up with every edit, and the audit of every effect names it."""
+
+    __tablename__ = "rules"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, index=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    stop_after: Mapped[bool] = mapped_column(Boolean, default=False)
+    trigger: Mapped[dict[str, Any]]
+    conditions: Mapped[list[Any]] = mapped_column(default=list)
+    effects: Mapped[list[Any]] = mapped_column(default=list)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(100))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_by: Mapped[str] = mapped_column(String(100))
