@@ -29,11 +29,16 @@ from ..css import stylesheet
 
 
 def sentences(lines: Sequence[str], *, bullet: str = "• ") -> Text:
-    """Outside-made sentences as literal text, one per line."""
+    """Outside-made sentences as literal text, one per line. A line the services indent (a
+    rule's effects under the rule) stays indented under the one before, without a bullet."""
     out = Text()
     for i, line in enumerate(lines):
         if i:
             out.append("\n")
+        if line[:1] == " " and line.strip():
+            out.append(" " * len(bullet) + "  ")
+            out.append(clean(line.strip()))
+            continue
         out.append(bullet)
         out.append(clean(line))
     return out
@@ -41,20 +46,6 @@ def sentences(lines: Sequence[str], *, bullet: str = "• ") -> Text:
 
 #: What the confirm answers when the dispatcher asks to act without rules (key a).
 WITHOUT_RULES = "without-rules"
-
-
-def rule_lines(rules: Sequence[tuple[str, Sequence[str]]]) -> Text:
-    """The rules that will fire, each with its effects, as literal text (the services' words)."""
-    out = Text()
-    for i, (rule, effects) in enumerate(rules):
-        if i:
-            out.append("\n")
-        out.append("⚙ ", style="bold")
-        out.append(clean(rule, single_line=True), style="bold")
-        for effect in effects:
-            out.append("\n    ")
-            out.append(clean(effect))
-    return out
 
 
 class ConfirmScreen(ModalScreen[bool | str]):
@@ -81,14 +72,13 @@ class ConfirmScreen(ModalScreen[bool | str]):
         yes: str = "Yes",
         no: str = "No",
         focus_note: str = "No has the focus: this cannot be undone.",
-        rules: Sequence[tuple[str, Sequence[str]]] = (),
-        rules_title: str = "",
         why_not: Sequence[str] = (),
         why_not_title: str = "",
         without_rules: bool = False,
+        refused: bool = False,
     ) -> None:
-        # rules: (the rule, its effects) for each rule that will fire; why_not: one sentence for
-        # each other rule; the titles: the services' headings for both. Every word is theirs.
+        # why_not: for each rule that will not fire, why not (the services' reason);
+        # without_rules: offer a (act without rules); refused: the lines say why there is no Yes
         super().__init__(classes="dialog-screen")
         self.title_text = title
         self.lines = list(lines)
@@ -96,21 +86,16 @@ class ConfirmScreen(ModalScreen[bool | str]):
         self.focus_note = focus_note
         self.yes = yes
         self.no = no
-        self.rules = list(rules)
-        self.rules_title = rules_title
         self.why_not = list(why_not)
         self.why_not_title = why_not_title
-        self.without_rules = without_rules and bool(self.rules)
+        self.without_rules = without_rules
+        self.refused = refused
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog", id="confirm"):
             yield Static(Text(clean(self.title_text, single_line=True), style="bold"), classes="dialog-title")
             with VerticalScroll(classes="dialog-body"):
                 yield Static(sentences(self.lines), id="confirm-lines")
-                if self.rules:
-                    yield Static(Text(clean(self.rules_title, single_line=True), style="bold underline"),
-                                 classes="confirm-section", id="confirm-rules-title")
-                    yield Static(rule_lines(self.rules), id="confirm-rules")
                 if self.why_not:
                     why = Static(Text(clean(self.why_not_title, single_line=True), style="bold underline"),
                                  classes="confirm-section", id="confirm-why-not-title")
@@ -118,11 +103,12 @@ class ConfirmScreen(ModalScreen[bool | str]):
                     why.display = lines.display = False
                     yield why
                     yield lines
-            if self.final and self.focus_note:
+            if self.final and self.focus_note and not self.refused:
                 yield Static(Text(self.focus_note, style="italic"), classes="dialog-hint")
             with Horizontal(classes="dialog-buttons"):
-                yield Button(Text(f"Yes (y): {self.yes}" if self.yes != "Yes" else "Yes (y)"), id="yes",
-                             variant="error" if self.final else "primary")
+                if not self.refused:
+                    yield Button(Text(f"Yes (y): {self.yes}" if self.yes != "Yes" else "Yes (y)"), id="yes",
+                                 variant="error" if self.final else "primary")
                 yield Button(Text("No (n)" if self.no == "No" else f"No (n): {self.no}"), id="no")
                 if self.why_not:
                     yield Button(Text("Why not (w)"), id="why-not")
@@ -130,7 +116,7 @@ class ConfirmScreen(ModalScreen[bool | str]):
                     yield Button(Text("Without rules (a)"), id="without-rules")
 
     def on_mount(self) -> None:
-        self.query_one("#no" if self.final else "#yes", Button).focus()
+        self.query_one("#no" if self.final or self.refused else "#yes", Button).focus()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()
@@ -146,6 +132,8 @@ class ConfirmScreen(ModalScreen[bool | str]):
             return bool(self.why_not)
         if action == "without_rules":
             return self.without_rules
+        if action == "answer" and parameters and parameters[0] is True:
+            return not self.refused
         return True
 
     def action_answer(self, yes: bool) -> None:
