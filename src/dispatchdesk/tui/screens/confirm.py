@@ -105,15 +105,18 @@ class ConfirmScreen(ModalScreen[bool | str]):
                     yield lines
             if self.final and self.focus_note and not self.refused:
                 yield Static(Text(self.focus_note, style="italic"), classes="dialog-hint")
-            with Horizontal(classes="dialog-buttons"):
+            if self.why_not or self.without_rules:
+                with Horizontal(classes="dialog-buttons rule-keys"):
+                    if self.why_not:
+                        yield Button(Text("Other rules: why not (w)"), id="why-not")
+                    if self.without_rules:
+                        yield Button(Text("Act without rules (a)"), id="without-rules")
+            with Horizontal(classes="dialog-buttons" + (" -after-rule-keys" if self.why_not or self.without_rules
+                                                        else "")):
                 if not self.refused:
                     yield Button(Text(f"Yes (y): {self.yes}" if self.yes != "Yes" else "Yes (y)"), id="yes",
                                  variant="error" if self.final else "primary")
                 yield Button(Text("No (n)" if self.no == "No" else f"No (n): {self.no}"), id="no")
-                if self.why_not:
-                    yield Button(Text("Why not (w)"), id="why-not")
-                if self.without_rules:
-                    yield Button(Text("Without rules (a)"), id="without-rules")
 
     def on_mount(self) -> None:
         self.query_one("#no" if self.final or self.refused else "#yes", Button).focus()
