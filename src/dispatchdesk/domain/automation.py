@@ -430,7 +430,7 @@ def why_not(rule: Rule, change: ChangeFacts) -> str | None:
     if not rule.enabled:
         return "it is off"
     if trigger_matches(rule.trigger, change) is None:
-        return f"not this trigger: it waits for {rule.trigger.words()}"
+        return f"not this trigger: it fires when {rule.trigger.words()}"
     failing = failing_condition(rule.conditions, change)
     if failing is not None:
         return failing

@@ -394,7 +394,7 @@ def _hypothetical(rule: Rule, facts: OrderFacts, tags: frozenset[str]) -> Change
 def _no_trigger(rule: Rule, facts: OrderFacts) -> str:
     src = facts.source
     came = f"it came from {src.name} ({src.role.value})" if src else "it came from no partner"
-    return f"it waits for {rule.trigger.words()}, and {came}"
+    return f"it fires when {rule.trigger.words()}, and {came}"
 
 
 # --------------------------------------------------------------------------- the actions
