@@ -119,7 +119,9 @@ class ConfirmScreen(ModalScreen[bool | str]):
                 yield Button(Text("No (n)" if self.no == "No" else f"No (n): {self.no}"), id="no")
 
     def on_mount(self) -> None:
-        self.query_one("#no" if self.final or self.refused else "#yes", Button).focus()
+        # (a key pressed at once may have answered already: the buttons are then gone)
+        for button in self.query("#no" if self.final or self.refused else "#yes").results(Button):
+            button.focus()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()

@@ -863,6 +863,8 @@ class DispatchScreen(OrderKeys, Screen[None]):
             "Mouse: click a card to highlight it, double-click to open it, right-click for its menu.",
             "Drag a card onto another list to set that status: the same checks and confirm as s.",
             "Dropping a Dispatched or Accepted card on Created calls the shipment back; the partner is told.",
+            "A confirm lists the rules that fire with the action (key 6: the rules); in it, w says why the "
+            "others will not, a acts without rules.",
         ]
         self.app.push_screen(HelpScreen("Dispatch: keys", keys, notes))
 
