@@ -337,3 +337,60 @@ async def test_t_tries_the_rule_on_an_order_and_says_what_it_would_do(desk: Any)
         await settle(pilot)
         assert isinstance(app.screen, RulesScreen)
     assert order_row(desk.depot, desk["dispatched"])["status"] == "dispatched"  # a test changes nothing
+
+
+# --------------------------------------------------------------------------- a dialog's Save
+
+
+async def test_a_tag_saved_in_the_tags_dialog_asks_first_when_a_rule_would_fire(desk: Any) -> None:
+    """The tags dialog's Save is the dispatcher's yes, unless a rule fires with it: then the
+    confirm shows the rule before anything is written."""
+    SaveRule(RuleInput("Frozen goods", parse_trigger("tag-added frozen"),
+                       effects=(parse_effect("send Central Warehouse"),))).execute(desk.depot)
+    number = desk["created_own"]
+    app = make_app(desk)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await board_ready(pilot)
+        await highlight(pilot, "created", number)
+        await pilot.press("g")
+        await wait_for(pilot, lambda: app.screen.query("#tags-input"), "the tags dialog")
+        await pilot.press(*"frozen", "ctrl+s")
+        confirm = await confirm_shown(pilot)
+        assert "Rule 'Frozen goods' (version 1) fires" in text_of(confirm.query_one("#confirm-lines"))
+        assert order_row(desk.depot, number)["status"] == "created"  # nothing yet
+        await pilot.press("y")
+        await settle(pilot)
+    row = order_row(desk.depot, number)
+    assert row["status"] == "dispatched" and row["assignee"] == "Central Warehouse"
+    assert "frozen" in tags(desk.depot, number)
+
+
+async def test_when_only_the_rules_refuse_the_confirm_has_no_yes_and_a_acts_without_them(desk: Any) -> None:
+    SaveRule(RuleInput("Frozen goods", parse_trigger("tag-added frozen"),
+                       effects=(parse_effect("send Central Warehouse"),))).execute(desk.depot)
+    number = desk["picked_up"]  # picked up: it cannot be sent to the warehouse any more
+    before = order_row(desk.depot, number)
+    app = make_app(desk)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await board_ready(pilot)
+        await highlight(pilot, "picked_up", number)
+        await pilot.press("g")
+        await wait_for(pilot, lambda: app.screen.query("#tags-input"), "the tags dialog")
+        await pilot.press(*"frozen", "ctrl+s")
+        refused = await confirm_shown(pilot)
+        assert not refused.query("#yes")
+        assert app.focused is not None and app.focused.id == "no"
+        assert "Frozen goods" in text_of(refused.query_one("#confirm-lines"))
+        await pilot.press("y")  # no Yes: nothing happens
+        await pilot.pause()
+        assert app.screen is refused
+        assert order_row(desk.depot, number) == before
+        await pilot.press("a")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen) and app.screen is not refused,
+                       "the confirm without rules")
+        assert app.screen.query("#yes")
+        await pilot.press("y")
+        await settle(pilot)
+    row = order_row(desk.depot, number)
+    assert row["status"] == "picked_up" and row["assignee"] == "Swift Haulage"
+    assert "frozen" in tags(desk.depot, number)
