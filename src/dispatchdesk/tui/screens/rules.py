@@ -412,8 +412,8 @@ class RulesScreen(Screen[None]):
         ("n", "new rule: the form (trigger, conditions, effects)", "new"),
         ("e  enter", "edit the highlighted rule", "edit"),
         ("space", "turn the rule on or off", "toggle"),
-        ("K  shift+↑", "move the rule up: tried earlier", "move"),
-        ("J  shift+↓", "move the rule down: tried later", "move"),
+        ("K  shift+↑", "move the rule up: tried earlier", "move_up"),
+        ("J  shift+↓", "move the rule down: tried later", "move_down"),
         ("delete", "delete the rule (asks first)", "delete"),
         ("t", "test the rule on an order: what it would do, or why not", "test"),
         ("o  shift+F10", "the rule's menu (right-click too)", "menu"),
@@ -421,7 +421,12 @@ class RulesScreen(Screen[None]):
     )
 
     def action_help(self) -> None:
-        keys = [(k, what, not action or self.check_action(action, (True,)) is True) for k, what, action in self.HELP]
+        def now(action: str) -> bool:
+            if action in ("move_up", "move_down"):
+                return self.check_action("move", (action == "move_up",)) is True
+            return not action or self.check_action(action, ()) is True
+
+        keys = [(k, what, now(action)) for k, what, action in self.HELP]
         notes = [
             "Rules are tried from the top. A rule fires on a change (an order enters a list, gets a tag, "
             "arrives), when all its conditions hold; \"then stop\" keeps the rules below it from firing.",
@@ -430,7 +435,7 @@ class RulesScreen(Screen[None]):
             "Saving a rule checks that the rules cannot loop or contradict each other, and says how often "
             "it would have fired in the last 7 days.",
         ]
-        self.app.push_screen(HelpScreen("Rules: keys", keys, notes, show_legend=False))
+        self.app.push_screen(HelpScreen("Rules: keys", keys, notes, show_legend=False, not_now="(not now)"))
 
     def palette_commands(self) -> list[tuple[str, Any, str]]:
         out: list[tuple[str, Any, str]] = [("New rule…", self.action_new, "n")]
