@@ -305,3 +305,18 @@ def test_edit_move_turn_off_and_delete(depot):
     with depot.uow(write=False) as uow:
         actions = uow.session.scalars(select(AuditEntry.action).where(AuditEntry.order_id.is_(None))).all()
     assert {"rule added", "rule changed", "rule moved", "rule turned off", "rule deleted"} <= set(actions)
+
+
+def test_an_order_from_a_partner_is_taken_in_even_when_its_rules_refuse_and_a_follow_up_says_why(rows, depot):
+    from test_inbound import new_order_msg
+
+    from dispatchdesk.services import receive
+
+    add_rule(depot, "Arrivals", "arrives-from Plain Client", "add-tag t0")
+    for i in range(6):
+        add_rule(depot, f"Step {i}", f"tag-added t{i}", f"add-tag t{i + 1}")
+    r = receive(depot, "Plain Client", new_order_msg("PC-RULES"))
+    x = rows(depot, r.order)
+    assert x.order.tags == [] and [a.action for a in x.audit] == ["received"]
+    (f,) = [f for f in x.followups if f.text.startswith("The rules were not applied")]
+    assert f.text.startswith(f"The rules were not applied to order {r.order}: Rules go more than 5 steps deep")
