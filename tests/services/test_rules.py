@@ -104,6 +104,10 @@ def test_undo_withdraws_the_whole_chain_notices_included(rows, depot, clock, new
     pv = Undo(n).preview(depot)
     assert "Its tags are put back as they were: frozen." in pv.lines
 
+    # the screens offer the undo too (the rules' entries after the action do not hide it)
+    from dispatchdesk.services.queries import order_actions
+
+    assert order_actions(depot, n).undo_until == result.undo_until is not None
     Undo(n).execute(depot)
 
     x = rows(depot, n)
