@@ -324,3 +324,19 @@ def test_an_order_from_a_partner_is_taken_in_even_when_its_rules_refuse_and_a_fo
     assert x.order.tags == [] and [a.action for a in x.audit] == ["received"]
     (f,) = [f for f in x.followups if f.text.startswith("The rules were not applied")]
     assert f.text.startswith(f"The rules were not applied to order {r.order}: Rules go more than 5 steps deep")
+
+
+@pytest.mark.postgres
+def test_a_chain_and_its_undo_on_postgresql(pg_fresh_url, open_depot, add_partners, make_order, rows):
+    pg = open_depot(pg_fresh_url)
+    add_partners(pg)
+    add_rule(pg, "Frozen to Swift", "enters Created", "send Swift Haulage", "add-tag iced", ifs=("has-tag frozen",))
+    n = make_order(pg, source="Plain Client", tags=["frozen"])
+    dispatch(pg, n, "Van Man")
+    r = CallBack(n).execute(pg)
+    x = rows(pg, n)
+    assert (x.order.assignee.name, sorted(t.name for t in x.order.tags)) == ("Swift Haulage", ["frozen", "iced"])
+    Undo(n).execute(pg)
+    x = rows(pg, n)
+    assert (x.order.assignee.name, [t.name for t in x.order.tags]) == ("Van Man", ["frozen"])
+    assert {m.state for m in x.notices if m.id in r.notices} == {"withdrawn"}
