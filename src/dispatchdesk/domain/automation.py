@@ -30,6 +30,13 @@ from .rules import FollowUpPlan, NoticePlan, Plan, delivery, plan_dispatch
 DEPTH_CAP = 5
 NAME_LIMIT = 100
 TEXT_LIMIT = 500
+#: How a trigger, a condition and an effect are typed (the command line; services.rules reads them).
+TRIGGER_HELP = "enters STATUS | tag-added TAG | arrives-from PARTNER or ROLE (client, channel)"
+CONDITION_HELP = (
+    "partner NAME | role ROLE | direction inbound/outbound/own | has-tag TAG | lacks-tag TAG "
+    "| came-from STATUS"
+)
+EFFECT_HELP = "send PARTNER | add-tag TAG | remove-tag TAG | follow-up TEXT | cancel-at PARTNER[: REASON]"
 
 
 # --------------------------------------------------------------------------- the model
@@ -680,7 +687,10 @@ def check_rules(rules: Sequence[Rule]) -> list[str]:
 
 
 __all__ = [
+    "CONDITION_HELP",
     "DEPTH_CAP",
+    "EFFECT_HELP",
+    "TRIGGER_HELP",
     "ChangeFacts",
     "Condition",
     "ConditionKind",

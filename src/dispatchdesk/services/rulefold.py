@@ -320,7 +320,6 @@ def apply_rules(
         "notices": [*result.notices, *all_notices],
         "followups": [*result.followups, *all_followups],
         "after_version": order.version,
-        "to_status": order.status,
     }
     if tags_changed and base_before is not None:
         values["before"] = {**base_before, "tags": sorted(rp.tags_before)}

@@ -24,6 +24,9 @@ from sqlalchemy.orm import Session
 
 from ..domain import Direction, OrderFacts, Role, Status
 from ..domain.automation import (
+    CONDITION_HELP,
+    EFFECT_HELP,
+    TRIGGER_HELP,
     ChangeFacts,
     Condition,
     ConditionKind,
@@ -82,12 +85,6 @@ _EFFECT_WORDS = {
     "follow-up": EffectKind.FOLLOW_UP,
     "cancel-at": EffectKind.CANCEL_AT,
 }
-TRIGGER_HELP = "enters STATUS | tag-added TAG | arrives-from PARTNER or ROLE (client, channel)"
-CONDITION_HELP = (
-    "partner NAME | role ROLE | direction inbound/outbound/own | has-tag TAG | lacks-tag TAG "
-    "| came-from STATUS"
-)
-EFFECT_HELP = "send PARTNER | add-tag TAG | remove-tag TAG | follow-up TEXT | cancel-at PARTNER[: REASON]"
 
 
 def _split(text: str, words: dict[str, Any], what: str, help_: str, field_: str) -> tuple[Any, str]:
@@ -305,16 +302,20 @@ def _since(depot: Depot, since: datetime | timedelta | None) -> datetime:
     return since
 
 
-def _period(depot: Depot, since: datetime) -> str:
-    days = (depot.now() - since).total_seconds() / 86400
-    if days >= 1 and abs(days - round(days)) < 1e-6:
-        n = round(days)
-        return f"the last {n} day{'s' if n != 1 else ''}"
-    hours = days * 24
-    if hours >= 1 and abs(hours - round(hours)) < 1e-6:
-        n = round(hours)
-        return f"the last {n} hour{'s' if n != 1 else ''}"
-    return f"since {since:%Y-%m-%d %H:%M} UTC"
+def _period(since: datetime | timedelta | None) -> str:
+    """The period a backtest covers, in words: "the last 7 days", "the last 12 hours"."""
+    if since is None:
+        since = timedelta(days=BACKTEST_DAYS)
+    if isinstance(since, datetime):
+        return f"since {since:%Y-%m-%d %H:%M} UTC"
+    seconds = int(since.total_seconds())
+    for size, unit in ((86400 * 7, "week"), (86400, "day"), (3600, "hour"), (60, "minute")):
+        if seconds >= size and seconds % size == 0:
+            n = seconds // size
+            if unit == "week":
+                n, unit = n * 7, "day"
+            return f"the last {n} {unit}{'s' if n != 1 else ''}"
+    return f"the last {seconds} seconds"
 
 
 def _fired_on(count: int, period: str) -> str:
@@ -369,7 +370,7 @@ def rule_test(
                 if not r.enabled:
                     lines.append(f"Rule {r.label()} is off: it fires on nothing until it is turned on.")
         count, hits = backtest(s, r, start)
-        lines.append(_fired_on(count, _period(depot, start)))
+        lines.append(_fired_on(count, _period(since)))
         return RuleTest(r.name, r.version, tuple(lines), fires, count, start, tuple(hits))
 
 
@@ -380,6 +381,8 @@ def _hypothetical(rule: Rule, facts: OrderFacts, tags: frozenset[str]) -> Change
     if t.kind is TriggerKind.ENTERS and t.status is not None:
         before = facts.status if facts.status is not t.status else None
         after = replace(facts, status=t.status)
+        if t.status is Status.CREATED:  # back in Created, it is with no partner any more
+            after = replace(after, assignee=None, dispatched_at=None)
         if before is None:  # it is in that status already: as if it had just entered it
             return ChangeFacts(after, Status.CREATED if t.status is not Status.CREATED else Status.DISPATCHED,
                                tags, tags)
@@ -508,7 +511,7 @@ class SaveRule(Action):
             if problems:
                 lines += [f"Refused: {p}" for p in problems]
             else:
-                lines.append(_fired_on(count, _period(depot, since)))
+                lines.append(_fired_on(count, _period(None)))
                 lines.append("It is on: it acts from now on, and every confirm shows it before it acts."
                              if rule.enabled else "It is off: it does nothing until it is turned on.")
             return Preview(title, tuple(lines), yes="Save", refusals=tuple(problems),
@@ -547,7 +550,7 @@ class SaveRule(Action):
             _audit(depot, s, f"rule {verb}", f"Rule {view.name!r} (version {view.version}) {verb}: {view.words}")
             uow.commit()
             return RuleResult(view, f"Rule {view.name!r} {verb} (version {view.version}). "
-                              + _fired_on(count, f"the last {BACKTEST_DAYS} days"))
+                              + _fired_on(count, _period(None)))
 
 
 def _renumber(session: Session) -> list[AutomationRule]:
