@@ -394,3 +394,26 @@ async def test_when_only_the_rules_refuse_the_confirm_has_no_yes_and_a_acts_with
     row = order_row(desk.depot, number)
     assert row["status"] == "picked_up" and row["assignee"] == "Swift Haulage"
     assert "frozen" in tags(desk.depot, number)
+
+
+async def test_u_after_a_rule_fired_takes_back_the_whole_chain(desk: Any) -> None:
+    add_rules(desk.depot)
+    number = desk["dispatched"]
+    app = make_app(desk)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await board_ready(pilot)
+        await highlight(pilot, "dispatched", number)
+        await pilot.press("s")
+        await choose(pilot, "created")
+        await confirm_shown(pilot)
+        await pilot.press("y")
+        await settle(pilot)
+        await wait_for(pilot, lambda: order_row(desk.depot, number)["assignee"] == "Central Warehouse",
+                       "the rule's send")
+        assert app.flows.can_undo()
+        await pilot.press("u")
+        await settle(pilot)
+    row = order_row(desk.depot, number)
+    assert row["status"] == "dispatched" and row["assignee"] == "Swift Haulage"
+    assert "re-sent" not in tags(desk.depot, number)
+    assert ("order.new", "Central Warehouse", "held") not in row["notices"]
