@@ -417,3 +417,37 @@ async def test_u_after_a_rule_fired_takes_back_the_whole_chain(desk: Any) -> Non
     assert row["status"] == "dispatched" and row["assignee"] == "Swift Haulage"
     assert "re-sent" not in tags(desk.depot, number)
     assert ("order.new", "Central Warehouse", "held") not in row["notices"]
+
+
+# --------------------------------------------------------------------------- text from outside
+
+
+async def test_a_rule_naming_a_hostile_partner_and_tag_is_shown_literally_everywhere(desk: Any) -> None:
+    """A rule imported with markup and control characters in its name, a partner's and a
+    tag: the Rules screen, the form and its open pick list show them as text."""
+    from test_odd_text import assert_literal
+
+    from conftest import ODD_PARTNER
+
+    odd_tag = "x[@click=app.quit]x[/] [b]"
+    SaveRule(RuleInput("Odd [@click=app.quit]x[/] [b] \x1b[31mred", parse_trigger("enters Created"),
+                       conditions=(parse_condition(f"partner {ODD_PARTNER}"),),
+                       effects=(parse_effect(f"add-tag {odd_tag}"),))).execute(desk.depot)
+    app = make_app(desk)
+    async with app.run_test(size=(160, 50)) as pilot:
+        screen = await rules_screen(pilot)
+        assert_literal(app)
+        await pilot.click(screen.query_one("#rules-table"), offset=(40, 1))
+        await settle(pilot)
+        assert app.is_running
+        await pilot.press("e")
+        await wait_for(pilot, lambda: isinstance(app.screen, RuleForm), "the rule form")
+        await settle(pilot)
+        text = assert_literal(app, expect="")
+        assert "Evil" in text and "[@click=app.quit]" in text
+        row = app.screen.query_one(".condition-row")
+        row.query_one(".row-value", Select).focus()
+        await pilot.press("enter")  # the pick list of partners, open
+        await pilot.pause()
+        assert_literal(app, expect="")
+    assert app.return_value is None
