@@ -152,6 +152,8 @@ class ConfirmScreen(ModalScreen[bool | str]):
         shown = not lines.display
         lines.display = shown
         self.query_one("#confirm-why-not-title", Static).display = shown
+        for button in self.query("#why-not").results(Button):
+            button.label = Text("Other rules: hide (w)" if shown else "Other rules: why not (w)")
         if shown:
             self.query_one(VerticalScroll).scroll_to_widget(lines, animate=False, top=False)
 
