@@ -202,20 +202,33 @@ def test_import_never_fires_rules(rows, depot):
     assert x.order.tags == [] and [a.action for a in x.audit] == ["imported"]
 
 
-def test_rules_are_read_once_per_action(depot, new_order, frozen_rule):
+def test_rules_are_parsed_once_per_change_to_them(depot, new_order, frozen_rule):
+    """An action reads the rules' sequence with its order; while it stays the same, the rules
+    parsed before are used (no query); a change to the rules is seen by the next action."""
     add_rule(depot, "Tag what is sent", "enters Dispatched", "add-tag sent", ifs=("partner Swift Haulage",))
-    n = _called_back(depot, new_order)
+    orders = [_called_back(depot, new_order) for _ in range(3)]
     seen: list[str] = []
 
     def log(conn, cursor, statement, parameters, context, executemany):
         seen.append(statement)
 
+    def rule_reads() -> int:
+        return sum(1 for s in seen if "FROM rules" in s and "count(" not in s)
+
     event.listen(depot.db.engine, "before_cursor_execute", log)
     try:
-        CallBack(n).execute(depot)
+        CallBack(orders[0]).execute(depot)
+        assert rule_reads() <= 1
+        seen.clear()
+        CallBack(orders[1]).execute(depot)
+        assert rule_reads() == 0
+        EnableRule("Tag what is sent", enabled=False).execute(depot)
+        seen.clear()
+        r = CallBack(orders[2]).execute(depot)
+        assert rule_reads() == 1
     finally:
         event.remove(depot.db.engine, "before_cursor_execute", log)
-    assert sum(1 for s in seen if "FROM rules" in s and "count" not in s.lower()) == 1
+    assert "'Tag what is sent'" not in r.message  # the change was seen
 
 
 # --------------------------------------------------------------------------- the rule actions
