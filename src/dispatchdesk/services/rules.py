@@ -382,7 +382,7 @@ def rule_test(
             order = load_order(s, number)
             facts = light_facts(order)
             tags = frozenset(t.name for t in order.tags)
-            change = _hypothetical(r, facts, tags)
+            change = _hypothetical(s, order, r, facts, tags)
             if change is None:
                 fires = False
                 lines.append(f"Rule {r.label()} cannot fire on order {order.number}: "
@@ -415,19 +415,28 @@ def rule_test(
         return RuleTest(r.name, r.version, tuple(lines), fires, count, start, tuple(hits))
 
 
-def _hypothetical(rule: Rule, facts: OrderFacts, tags: frozenset[str]) -> ChangeFacts | None:
+def _hypothetical(
+    session: Session, order: Order, rule: Rule, facts: OrderFacts, tags: frozenset[str]
+) -> ChangeFacts | None:
     """The change the rule's trigger waits for, happening to this order now (None when it
-    cannot happen to it: an order arrives only once, from the partner it came from)."""
+    cannot happen to it: an order arrives only once, from the partner it came from). An order
+    already in the status the rule waits for is taken as entering it as it last did (the
+    status it came from, from its history)."""
     t = rule.trigger
     if t.kind is TriggerKind.ENTERS and t.status is not None:
-        before = facts.status if facts.status is not t.status else None
         after = replace(facts, status=t.status)
         if t.status is Status.CREATED:  # back in Created, it is with no partner any more
             after = replace(after, assignee=None, dispatched_at=None)
-        if before is None:  # it is in that status already: as if it had just entered it
-            return ChangeFacts(after, Status.CREATED if t.status is not Status.CREATED else Status.DISPATCHED,
-                               tags, tags)
-        return ChangeFacts(after, before, tags, tags)
+        if facts.status is not t.status:
+            return ChangeFacts(after, facts.status, tags, tags)
+        came = session.scalar(
+            select(AuditEntry.from_status)
+            .where(AuditEntry.order_id == order.id, AuditEntry.to_status == t.status.value,
+                   AuditEntry.from_status.is_not(None), AuditEntry.from_status != t.status.value)
+            .order_by(AuditEntry.id.desc())
+            .limit(1)
+        )
+        return ChangeFacts(after, Status(came) if came else None, tags, tags)
     if t.kind is TriggerKind.TAG_ADDED:
         tag = (t.tag or "").strip()
         return ChangeFacts(facts, facts.status, tags | {tag}, tags - {tag})
