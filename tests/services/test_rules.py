@@ -353,3 +353,14 @@ def test_a_chain_and_its_undo_on_postgresql(pg_fresh_url, open_depot, add_partne
     x = rows(pg, n)
     assert (x.order.assignee.name, [t.name for t in x.order.tags]) == ("Van Man", ["frozen"])
     assert {m.state for m in x.notices if m.id in r.notices} == {"withdrawn"}
+
+
+def test_when_only_the_rules_tell_a_partner_the_confirm_says_so_and_puts_the_focus_on_no(depot, new_order):
+    add_rule(depot, "Frozen goes out", "tag-added frozen", "send Swift Haulage")
+    n = new_order()
+    plain = SetTags(n, add=("fragile",)).preview(depot)
+    assert "Nobody outside the depot will be told." in plain.lines and not plain.final
+    pv = SetTags(n, add=("frozen",)).preview(depot)
+    assert "Nobody outside the depot will be told." not in pv.lines
+    assert "Only the rules below tell anyone outside the depot." in pv.lines
+    assert pv.final and pv.focus_note == "No has the focus: the rules tell partners, and this cannot be undone."

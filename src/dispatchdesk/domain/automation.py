@@ -101,6 +101,8 @@ class Trigger:
             raise RuleError("Choose the status the order enters.", "trigger")
         if self.kind is TriggerKind.TAG_ADDED and not (self.tag or "").strip():
             raise RuleError("Choose the tag whose adding starts the rule.", "trigger")
+        if len((self.tag or "").strip()) > limits.TAG:
+            raise RuleError(f"The tag {(self.tag or '')[:20]!r}… is longer than {limits.TAG} characters.", "trigger")
         if self.kind is TriggerKind.ARRIVES and self.role is not None and not self.role.sends_us_orders:
             raise RuleError(
                 f"Orders arrive only from clients and channels, not from {_article(self.role.value)}.",

@@ -106,6 +106,11 @@ class Action(ABC):
         """Do it, in one transaction; raise a DispatchError (nothing changed) when refused."""
 
 
+#: The plan's sentence when it tells nobody, and what the confirm says instead when rules do.
+NOBODY_TOLD = "Nobody outside the depot will be told."
+RULES_TELL = "Only the rules below tell anyone outside the depot."
+
+
 def focus(plan: Plan, undo_seconds: int) -> tuple[bool, str]:
     """Whether the confirm puts the focus on No (the result is final), and the note saying why."""
     undoable = plan.undoable and undo_seconds > 0
@@ -251,10 +256,15 @@ class OrderAction(Action):
             lines = plan.describe(undo_s)
             if plan.allowed:
                 lines = lines[:1] + self.details(plan) + lines[1:]
-            lines += confirm_lines(rp, self.without_rules)
             refusals = plan.refusals
             if rp is not None and not self.without_rules:
                 refusals += rp.refusals
+                if rp.notices and rp.allowed:
+                    # the rules tell partners: the confirm never says nobody is told
+                    lines = [RULES_TELL if ln == NOBODY_TOLD else ln for ln in lines]
+                    if not final and not (plan.undoable and undo_s > 0):
+                        final, note = True, "No has the focus: the rules tell partners, and this cannot be undone."
+            lines += confirm_lines(rp, self.without_rules)
             return Preview(
                 self.title(plan),
                 tuple(lines),
