@@ -331,3 +331,29 @@ def test_random_rule_sets_stay_within_the_cap_and_never_send_two_identical_notic
     # every rule is either fired or has a reason (the confirm can say why)
     assert {f.rule.key for f in plan.fired} | {n.rule.key for n in plan.not_firing} == {r.key for r in rules}
     assert all(n.reason for n in plan.not_firing)
+
+
+def test_a_longer_loop_is_named_once_by_its_shortest_ring():
+    a = rule(1, "A", tag_added("a"), add("b"))
+    b = rule(2, "B", tag_added("b"), add("c"), add("a"))
+    c = rule(3, "C", tag_added("c"), add("a"))
+    d = rule(4, "D", tag_added("z"), add("a"))  # leads into the loop, is not in it
+    assert check_rules([a, b, c, d]) == [
+        "These rules trigger each other in a loop: 'A' (version 1) → 'B' (version 1) → 'A' (version 1)."
+    ]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(TAGS), st.lists(st.sampled_from(TAGS), max_size=2)),
+                min_size=1, max_size=7))
+def test_the_loop_check_finds_a_loop_exactly_when_a_rule_can_trigger_itself(spec):
+    """Against a plain reachability search: rule i triggers on tag t_i and adds its tags."""
+    rs = [rule(i, f"R{i}", tag_added(t), *(add(x) for x in adds)) for i, (t, adds) in enumerate(spec)]
+    reach = {i: {j for j, (t, _) in enumerate(spec) if t in adds} for i, (_, adds) in enumerate(spec)}
+    for _ in spec:  # transitive closure
+        reach = {i: js | {k for j in js for k in reach[j]} for i, js in reach.items()}
+    loops = [p for p in check_rules(rs) if "loop" in p]
+    assert bool(loops) == any(i in js for i, js in reach.items())
+    # each loop is named once: a rule is in at most one reported loop
+    named = [r.name for p in loops for r in rs if f"'{r.name}'" in p]
+    assert len(named) == len(set(named))

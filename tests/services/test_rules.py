@@ -202,20 +202,33 @@ def test_import_never_fires_rules(rows, depot):
     assert x.order.tags == [] and [a.action for a in x.audit] == ["imported"]
 
 
-def test_rules_are_read_once_per_action(depot, new_order, frozen_rule):
+def test_rules_are_parsed_once_per_change_to_them(depot, new_order, frozen_rule):
+    """An action reads the rules' sequence with its order; while it stays the same, the rules
+    parsed before are used (no query); a change to the rules is seen by the next action."""
     add_rule(depot, "Tag what is sent", "enters Dispatched", "add-tag sent", ifs=("partner Swift Haulage",))
-    n = _called_back(depot, new_order)
+    orders = [_called_back(depot, new_order) for _ in range(3)]
     seen: list[str] = []
 
     def log(conn, cursor, statement, parameters, context, executemany):
         seen.append(statement)
 
+    def rule_reads() -> int:
+        return sum(1 for s in seen if "FROM rules" in s and "count(" not in s)
+
     event.listen(depot.db.engine, "before_cursor_execute", log)
     try:
-        CallBack(n).execute(depot)
+        CallBack(orders[0]).execute(depot)
+        assert rule_reads() <= 1
+        seen.clear()
+        CallBack(orders[1]).execute(depot)
+        assert rule_reads() == 0
+        EnableRule("Tag what is sent", enabled=False).execute(depot)
+        seen.clear()
+        r = CallBack(orders[2]).execute(depot)
+        assert rule_reads() == 1
     finally:
         event.remove(depot.db.engine, "before_cursor_execute", log)
-    assert sum(1 for s in seen if "FROM rules" in s and "count" not in s.lower()) == 1
+    assert "'Tag what is sent'" not in r.message  # the change was seen
 
 
 # --------------------------------------------------------------------------- the rule actions
@@ -340,3 +353,14 @@ def test_a_chain_and_its_undo_on_postgresql(pg_fresh_url, open_depot, add_partne
     x = rows(pg, n)
     assert (x.order.assignee.name, [t.name for t in x.order.tags]) == ("Van Man", ["frozen"])
     assert {m.state for m in x.notices if m.id in r.notices} == {"withdrawn"}
+
+
+def test_when_only_the_rules_tell_a_partner_the_confirm_says_so_and_puts_the_focus_on_no(depot, new_order):
+    add_rule(depot, "Frozen goes out", "tag-added frozen", "send Swift Haulage")
+    n = new_order()
+    plain = SetTags(n, add=("fragile",)).preview(depot)
+    assert "Nobody outside the depot will be told." in plain.lines and not plain.final
+    pv = SetTags(n, add=("frozen",)).preview(depot)
+    assert "Nobody outside the depot will be told." not in pv.lines
+    assert "Only the rules below tell anyone outside the depot." in pv.lines
+    assert pv.final and pv.focus_note == "No has the focus: the rules tell partners, and this cannot be undone."

@@ -101,6 +101,8 @@ class Trigger:
             raise RuleError("Choose the status the order enters.", "trigger")
         if self.kind is TriggerKind.TAG_ADDED and not (self.tag or "").strip():
             raise RuleError("Choose the tag whose adding starts the rule.", "trigger")
+        if len((self.tag or "").strip()) > limits.TAG:
+            raise RuleError(f"The tag {(self.tag or '')[:20]!r}… is longer than {limits.TAG} characters.", "trigger")
         if self.kind is TriggerKind.ARRIVES and self.role is not None and not self.role.sends_us_orders:
             raise RuleError(
                 f"Orders arrive only from clients and channels, not from {_article(self.role.value)}.",
@@ -667,23 +669,80 @@ def check_rules(rules: Sequence[Rule]) -> list[str]:
                 f"When {trig.words()}, the order would be sent to {' and '.join(targets)} "
                 f"({names}); an order goes to one partner."
             )
-    # rule A → rule B when one of A's effects makes the change B waits for
+    # rule A → rule B when one of A's effects makes the change B waits for; every group of
+    # rules that can reach each other (a strongly connected component, or a rule reaching
+    # itself) is a loop, named once by its shortest ring through its first rule
     edges = {r.key: [b for b in on if any(_produces(e, b.trigger) for e in r.effects)] for r in on}
-    seen_cycles: set[frozenset[Any]] = set()
-    for start in on:
-        stack: list[tuple[Rule, list[Rule]]] = [(start, [start])]
-        while stack:
-            node, path = stack.pop()
-            for nxt in edges[node.key]:
-                if nxt.key == start.key:
-                    cyc = frozenset(r.key for r in path)
-                    if cyc not in seen_cycles:
-                        seen_cycles.add(cyc)
-                        ring = " → ".join(r.label() for r in [*path, start])
-                        problems.append(f"These rules trigger each other in a loop: {ring}.")
-                elif all(nxt.key != r.key for r in path):
-                    stack.append((nxt, [*path, nxt]))
+    for group in _components(on, edges):
+        first = group[0]
+        if len(group) == 1 and all(b.key != first.key for b in edges[first.key]):
+            continue
+        ring = _ring(first, edges, {r.key for r in group})
+        problems.append(
+            "These rules trigger each other in a loop: " + " → ".join(r.label() for r in ring) + "."
+        )
     return problems
+
+
+def _components(rules: Sequence[Rule], edges: Mapping[Any, list[Rule]]) -> list[list[Rule]]:
+    """The strongly connected components of the rules' graph (Kosaraju, without recursion),
+    each in position order, in the order of their first rule."""
+    done: set[Any] = set()
+    finished: list[Any] = []
+    for root in rules:
+        if root.key in done:
+            continue
+        done.add(root.key)
+        stack: list[tuple[Any, int]] = [(root.key, 0)]
+        while stack:
+            key, i = stack.pop()
+            nexts = edges[key]
+            if i < len(nexts):
+                stack.append((key, i + 1))
+                nxt = nexts[i].key
+                if nxt not in done:
+                    done.add(nxt)
+                    stack.append((nxt, 0))
+            else:
+                finished.append(key)
+    reverse: dict[Any, list[Any]] = {r.key: [] for r in rules}
+    for r in rules:
+        for b in edges[r.key]:
+            reverse[b.key].append(r.key)
+    placed: set[Any] = set()
+    groups: list[list[Rule]] = []
+    for key in reversed(finished):
+        if key in placed:
+            continue
+        placed.add(key)
+        members, todo = [key], [key]
+        while todo:
+            for prev in reverse[todo.pop()]:
+                if prev not in placed:
+                    placed.add(prev)
+                    members.append(prev)
+                    todo.append(prev)
+        groups.append([r for r in rules if r.key in set(members)])
+    order = {r.key: i for i, r in enumerate(rules)}
+    return sorted(groups, key=lambda g: order[g[0].key])
+
+
+def _ring(first: Rule, edges: Mapping[Any, list[Rule]], inside: set[Any]) -> list[Rule]:
+    """The shortest way from `first` back to itself, through rules of its group."""
+    parent: dict[Any, Rule | None] = {first.key: None}
+    queue = [first]
+    while queue:
+        node = queue.pop(0)
+        for nxt in edges[node.key]:
+            if nxt.key == first.key:
+                path = [node]
+                while (up := parent[path[-1].key]) is not None:
+                    path.append(up)
+                return [*reversed(path), first]
+            if nxt.key in inside and nxt.key not in parent:
+                parent[nxt.key] = node
+                queue.append(nxt)
+    return [first, first]
 
 
 __all__ = [

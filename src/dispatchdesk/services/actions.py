@@ -46,7 +46,7 @@ from ..domain import (
     plan_set_status,
     plan_trash,
 )
-from ..domain.automation import ChangeFacts, RulePlan
+from ..domain.automation import ChangeFacts, RulePlan, trigger_matches
 from ..store.models import (
     AuditEntry,
     Cancellation,
@@ -82,6 +82,7 @@ from .rulefold import (
     confirm_lines,
     idle_plan,
     light_facts,
+    load_rules,
     note_without_rules,
     order_change,
     preview_fields,
@@ -103,6 +104,11 @@ class Action(ABC):
     @abstractmethod
     def execute(self, depot: Depot) -> Any:
         """Do it, in one transaction; raise a DispatchError (nothing changed) when refused."""
+
+
+#: The plan's sentence when it tells nobody, and what the confirm says instead when rules do.
+NOBODY_TOLD = "Nobody outside the depot will be told."
+RULES_TELL = "Only the rules below tell anyone outside the depot."
 
 
 def focus(plan: Plan, undo_seconds: int) -> tuple[bool, str]:
@@ -171,15 +177,18 @@ class OrderAction(Action):
 
     # ------------------------------------------------------------ the rules (issue 14)
     def rule_change(
-        self, depot: Depot, order: Order, plan: Plan, partner: Partner | None
+        self, depot: Depot, order: Order, plan: Plan, partner: Partner | None, *, tags: bool = True
     ) -> ChangeFacts:
-        """The facts of this action's change, as the automation rules see them."""
+        """The facts of this action's change, as the automation rules see them (`tags=False`:
+        without reading the order's tags, to see first whether any rule's trigger matches)."""
         return order_change(
             order,
             light_facts(order),
             to=plan.to_status,
             assign=partner if plan.assign else None,
             unassign=plan.unassign,
+            tags_before=None if tags else (),
+            tags_after=None if tags else (),
             planned=plan.notices,
             undoable=plan.undoable,
             now=depot.now(),
@@ -201,6 +210,10 @@ class OrderAction(Action):
             return None
         if not rules_on(session):
             return idle_plan(session) if listing else None
+        if not listing:  # no rule waits for this change: nothing fires, not even in a chain
+            bare = self.rule_change(depot, order, plan, partner, tags=False)
+            if not any(r.enabled and trigger_matches(r.trigger, bare) for r in load_rules(session)):
+                return None
         return rules_for(depot, session, self.rule_change(depot, order, plan, partner))
 
     def with_rules(
@@ -243,10 +256,15 @@ class OrderAction(Action):
             lines = plan.describe(undo_s)
             if plan.allowed:
                 lines = lines[:1] + self.details(plan) + lines[1:]
-            lines += confirm_lines(rp, self.without_rules)
             refusals = plan.refusals
             if rp is not None and not self.without_rules:
                 refusals += rp.refusals
+                if rp.notices and rp.allowed:
+                    # the rules tell partners: the confirm never says nobody is told
+                    lines = [RULES_TELL if ln == NOBODY_TOLD else ln for ln in lines]
+                    if not final and not (plan.undoable and undo_s > 0):
+                        final, note = True, "No has the focus: the rules tell partners, and this cannot be undone."
+            lines += confirm_lines(rp, self.without_rules)
             return Preview(
                 self.title(plan),
                 tuple(lines),
@@ -684,9 +702,9 @@ class SetTags(OrderAction):
         ), None
 
     def rule_change(
-        self, depot: Depot, order: Order, plan: Plan, partner: Partner | None
+        self, depot: Depot, order: Order, plan: Plan, partner: Partner | None, *, tags: bool = True
     ) -> ChangeFacts:
-        change = super().rule_change(depot, order, plan, partner)
+        change = super().rule_change(depot, order, plan, partner, tags=False)
         after: list[str] = plan.extra["after"]  # type: ignore[assignment]
         before: list[str] = plan.extra["before"]  # type: ignore[assignment]
         return ChangeFacts(

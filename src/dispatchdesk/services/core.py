@@ -368,7 +368,8 @@ def order_facts(o: Order, *, lines: bool = True) -> OrderFacts:
 # Statements built once: building a select() costs more than SQLite takes to run it.
 # What an action needs to know besides the order, in ONE query: the kinds of its documents
 # ("d"), its back-orders ("b"), the undo window ("u"), its highest notice sequence ("q") and
-# how many automation rules are on ("r": none, and the rules are not read at all).
+# how many automation rules are on ("r": none, and the rules are not read at all) and the
+# rules' sequence ("s": while it is the same, the rules parsed before are used as they are).
 _CONTEXT_Q = union_all(
     select(literal("d").label("k"), cast(Document.kind, String).label("v")).where(
         Document.order_id == bindparam("oid")
@@ -383,6 +384,7 @@ _CONTEXT_Q = union_all(
     select(literal("r"), cast(func.count(AutomationRule.id), String)).where(
         AutomationRule.enabled.is_(True)
     ),
+    select(literal("s"), cast(DepotMeta.rules_seq, String)).where(DepotMeta.id == 1),
 )
 _MAX_SEQ_Q = select(func.max(Notice.seq)).where(Notice.order_id == bindparam("oid"))
 _SETTING_Q = select(Setting.value).where(Setting.key == bindparam("key"))
@@ -406,12 +408,15 @@ def _document_facts(o: Order) -> tuple[tuple[DocumentKind, ...], int]:
     seq = next((int(v) for k, v in rows if k == "q" and v is not None), 0)
     session.info[(_PREFETCH, o.id)] = (_undo_value(undo), seq)
     session.info[RULES_ON] = next((int(v) for k, v in rows if k == "r"), 0)
+    session.info[RULES_SEQ] = next((int(v) for k, v in rows if k == "s"), None)
     return kinds, backorders
 
 
 _PREFETCH = "dispatchdesk.prefetch"
 #: session.info: how many automation rules are on, read with an order's facts (issue 14)
 RULES_ON = "dispatchdesk.rules_on"
+#: session.info: the depot's rules_seq, read with an order's facts (the parsed rules' key)
+RULES_SEQ = "dispatchdesk.rules_seq"
 
 
 def _take_prefetch(session: Session, order_id: int | None) -> tuple[int, int] | None:

@@ -72,7 +72,7 @@ from ..store.models import (
 )
 from ..text import clean
 from .core import Depot, InvalidInput, next_number
-from .rulefold import load_rules
+from .rulefold import load_rules, rules_changed
 from .validation import (
     NOT_BLANK,
     Flag,
@@ -854,6 +854,8 @@ def _write(depot: Depot, s: Session, source: str, partners: dict[str, Partner], 
         }
         for rule, rec in plan.rules
     ])
+    if plan.rules:
+        rules_changed(s)
     bulk(AuditEntry, [
         {
             "order_id": None, "at": now, "actor": depot.actor, "action": "rule imported",

@@ -26,7 +26,7 @@ from ..domain import OrderFacts, Role, Status
 from ..domain.automation import ChangeFacts, RulePlan
 from ..domain.when import parse_when
 from ..domain.when import words as when_words
-from ..store.models import Order, Partner
+from ..store.models import DepotMeta, Order, Partner
 from .actions import Action
 from .core import (
     ActionResult,
@@ -290,6 +290,18 @@ DISCARD = Preview(
 # --------------------------------------------------------------------------- the action
 
 
+def _next_free_number(session: Session) -> str:
+    """The number the next new order will get, without taking it (what the confirm names)."""
+    meta = session.get(DepotMeta, 1)
+    prefix, n = (meta.order_prefix, meta.next_order_seq) if meta is not None else ("DD", 1)
+    while True:
+        number = f"{prefix}-{n:06d}"
+        if session.scalar(select(Order.id).where(Order.number == number)) is None:
+            return number
+        n += 1
+
+
+
 @dataclass(frozen=True)
 class CreateOrder(Action):
     """Issue 8 item 4: a new order taken by phone (the form, `dispatchdesk order new`): Created,
@@ -303,7 +315,8 @@ class CreateOrder(Action):
     def _rules(self, depot: Depot, session: Session, o: OrderInput) -> RulePlan:
         """What the rules do with the new order (it arrives, and enters Created)."""
         source = load_partner(session, o.source) if o.source else None
-        facts = OrderFacts(number="(new)", status=Status.CREATED, source=partner_facts(source))
+        facts = OrderFacts(number=_next_free_number(session), status=Status.CREATED,
+                           source=partner_facts(source))
         tags = frozenset(" ".join(t.split()) for t in o.tags)
         return rules_for(depot, session, ChangeFacts(facts, None, tags))
 

@@ -10,11 +10,13 @@ its undo withdraws all of them; undo and import never fire rules.
 
 from __future__ import annotations
 
+import json
+import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from ..domain import NoticeKind, OrderFacts, Status
@@ -29,9 +31,10 @@ from ..domain.automation import (
     Trigger,
     plan_rules,
 )
-from ..store.models import AuditEntry, AutomationRule, Notice, Order, Partner, Tag
+from ..store.models import AuditEntry, AutomationRule, DepotMeta, Notice, Order, Partner, Tag
 from .core import (
     RULES_ON,
+    RULES_SEQ,
     ActionResult,
     Depot,
     Refused,
@@ -62,7 +65,6 @@ def rule_from_row(row: AutomationRule) -> Rule:
     )
 
 
-_RULES_Q = select(AutomationRule).order_by(AutomationRule.position, AutomationRule.id)
 
 
 def rules_on(session: Session) -> bool:
@@ -74,13 +76,65 @@ def rules_on(session: Session) -> bool:
     return any(r.enabled for r in load_rules(session))
 
 
+_RULE_COLUMNS_Q = select(
+    AutomationRule.id, AutomationRule.name, AutomationRule.trigger, AutomationRule.conditions,
+    AutomationRule.effects, AutomationRule.position, AutomationRule.enabled, AutomationRule.stop_after,
+    AutomationRule.version,
+).order_by(AutomationRule.position, AutomationRule.id)
+_SEQ_Q = select(DepotMeta.rules_seq).where(DepotMeta.id == 1)
+#: per database (engine): (rules_seq, the rules parsed at that sequence)
+_PARSED: weakref.WeakKeyDictionary[Any, tuple[int, tuple[Rule, ...]]] = weakref.WeakKeyDictionary()
+
+
 def load_rules(session: Session) -> tuple[Rule, ...]:
-    """The depot's rules, read once per transaction (kept in the session until it ends)."""
+    """The depot's rules, read once per transaction (kept in the session until it ends), and
+    parsed once per change to them: while depot.rules_seq (read with the action's order, or
+    here) stays the same, the rules parsed before are used without reading them again."""
     cached: tuple[Rule, ...] | None = session.info.get(_RULES)
-    if cached is None:
-        cached = tuple(rule_from_row(r) for r in session.scalars(_RULES_Q))
-        session.info[_RULES] = cached
+    if cached is not None:
+        return cached
+    conn = session.connection()
+    seq: int | None = session.info.get(RULES_SEQ)
+    if seq is None:
+        seq = conn.scalar(_SEQ_Q)
+    engine = conn.engine
+    known = _PARSED.get(engine)
+    if seq is not None and known is not None and known[0] == seq:
+        cached = known[1]
+    else:
+        cached = tuple(
+            Rule(
+                id=rid,
+                name=name,
+                trigger=Trigger.from_json(_json(trigger)),
+                conditions=tuple(Condition.from_json(c) for c in _json(conditions) or ()),
+                effects=tuple(Effect.from_json(e) for e in _json(effects) or ()),
+                position=position,
+                enabled=bool(enabled),
+                stop_after=bool(stop_after),
+                version=version,
+            )
+            for rid, name, trigger, conditions, effects, position, enabled, stop_after, version in conn.execute(
+                _RULE_COLUMNS_Q
+            )
+        )
+        if seq is not None:
+            _PARSED[engine] = (seq, cached)
+    session.info[_RULES] = cached
     return cached
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
+_BUMP = update(DepotMeta).where(DepotMeta.id == 1).values(rules_seq=DepotMeta.rules_seq + 1)
+
+
+def rules_changed(session: Session) -> None:
+    """Every write to the rules calls this in its transaction: the parsed rules are stale."""
+    session.execute(_BUMP)
+    forget_rules(session)
 
 
 def forget_rules(session: Session) -> None:
@@ -220,6 +274,7 @@ def refuse(rp: RulePlan) -> None:
 
 _INSERT_NOTICE = insert(Notice)
 _INSERT_AUDIT = insert(AuditEntry)
+_MAX_SEQ_Q = select(func.max(Notice.seq)).where(Notice.order_id == bindparam("oid"))
 
 
 
@@ -242,13 +297,10 @@ def apply_rules(
     now = depot.now()
     partners = _named_partners(session, load_rules(session))
     conn = session.connection()
-    undo_s = depot.undo_seconds(session) if any(n.held for n in rp.notices) else 0
-    seq = (
-        session.connection().scalar(
-            select(func.max(Notice.seq)).where(Notice.order_id == order.id)
-        )
-        or 0
-    )
+    chain_notices = rp.notices
+    undo_s = depot.undo_seconds(session) if any(n.held for n in chain_notices) else 0
+    seq = (conn.scalar(_MAX_SEQ_Q, {"oid": order.id}) or 0) if chain_notices else 0
+    audit_rows: list[dict[str, Any]] = []
     all_notices: list[str] = []
     all_followups: list[int] = []
     tags_changed = False
@@ -272,7 +324,7 @@ def apply_rules(
                 order.assignee = p
                 order.assignee_id = p.id
                 order.dispatched_at = now
-            session.flush()
+                session.flush()  # the order's UPDATE (its version goes up)
             by_name = {p.name: p for p in (order.source, order.assignee) if p is not None}
             by_name.update(partners)
             rows = []
@@ -295,8 +347,7 @@ def apply_rules(
             fup_ids = [f.id for f in fups]
             all_notices += notice_ids
             all_followups += fup_ids
-            conn.execute(
-                _INSERT_AUDIT,
+            audit_rows.append(
                 dict(
                     order_id=order.id,
                     at=now,
@@ -315,6 +366,8 @@ def apply_rules(
                     undo_of=None,
                 ),
             )
+    if audit_rows:
+        conn.execute(_INSERT_AUDIT, audit_rows)
     # the action's own entry covers the whole chain: its undo withdraws all of it
     values: dict[str, Any] = {
         "notices": [*result.notices, *all_notices],
@@ -366,6 +419,7 @@ __all__ = [
     "preview_fields",
     "rule_from_row",
     "rule_lines",
+    "rules_changed",
     "rules_for",
     "rules_on",
 ]

@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from ..domain import Direction, OrderFacts, Role, Status
 from ..domain.automation import (
@@ -53,7 +54,7 @@ from .core import (
     load_order,
     partner_facts,
 )
-from .rulefold import light_facts, load_rules, rule_from_row
+from .rulefold import light_facts, load_rules, rule_from_row, rules_changed
 
 #: How far back a rule is tried against the audit unless told otherwise.
 BACKTEST_DAYS = 7
@@ -236,50 +237,88 @@ _TAGS_RE = re.compile(r"^Tags: (.*)\.$")
 _RULE_TAG_RE = re.compile(r"The tag (.+) is added\.")
 
 
-def _changes(session: Session, since: datetime, number: str | None = None) -> list[tuple[AuditEntry, ChangeFacts]]:
-    """The changes in the audit since `since`, as the rules see them (partners and tags as
-    they are now, the status before from the entry): arrivals, status changes, tags added."""
-    q = select(AuditEntry).where(
-        AuditEntry.at >= since,
-        AuditEntry.order_id.is_not(None),
-        AuditEntry.undo_of.is_(None),
-        AuditEntry.undone_by.is_(None),
+@dataclass(frozen=True)
+class _Entry:
+    """What a backtest reads of an audit entry."""
+
+    order_id: int
+    at: datetime
+    action: str
+    from_status: str | None
+    to_status: str | None
+    detail: str
+
+
+def _changes(
+    session: Session, since: datetime, trigger: Trigger | None = None, *, tags_needed: bool = True
+) -> list[tuple[_Entry, ChangeFacts]]:
+    """The changes in the audit since `since` that could be `trigger`'s (every kind when None),
+    as the rules see them: partners and tags as they are now, the status before and after
+    from the entry. Arrivals, status changes, tags added. Only the columns it needs are read,
+    and only the entries the trigger can match (the database does the picking)."""
+    a = AuditEntry
+    arrival = a.from_status.is_(None) & a.action.in_(ARRIVALS)
+    moved = a.from_status.is_not(None) & (a.from_status != a.to_status)
+    kind = trigger.kind if trigger is not None else None
+    which: ColumnElement[bool]
+    if kind is TriggerKind.ENTERS and trigger is not None and trigger.status is not None:
+        which = (a.to_status == trigger.status.value) & (moved | arrival)
+    elif kind is TriggerKind.ARRIVES:
+        which = arrival
+    elif kind is TriggerKind.TAG_ADDED:
+        which = a.action.in_(("tags", "rule"))
+    else:
+        which = moved | arrival | a.action.in_(("tags", "rule"))
+    q = (
+        select(a.order_id, a.at, a.action, a.from_status, a.to_status, a.detail)
+        .where(a.at >= since, a.order_id.is_not(None), a.undo_of.is_(None), a.undone_by.is_(None), which)
+        .order_by(a.id)
     )
-    if number is not None:
-        q = q.join(Order, Order.id == AuditEntry.order_id).where(Order.number == number)
-    entries = session.scalars(q.order_by(AuditEntry.id)).all()
-    ids = {e.order_id for e in entries}
+    entries = [_Entry(oid, at, action, frm, to, detail or "")
+               for oid, at, action, frm, to, detail in session.execute(q) if oid is not None]
+    ids = sorted({e.order_id for e in entries})
     if not ids:
         return []
-    orders = {o.id: o for o in session.scalars(select(Order).where(Order.id.in_(ids))).unique()}
+    partners = {p.id: partner_facts(p) for p in session.scalars(select(Partner))}
+    o = Order
+    facts: dict[int, OrderFacts] = {}
     tags: dict[int, set[str]] = defaultdict(set)
-    for oid, name in session.execute(select(Tag.order_id, Tag.name).where(Tag.order_id.in_(ids))):
-        tags[oid].add(name)
+    for k in range(0, len(ids), 900):
+        chunk = ids[k : k + 900]
+        for oid, number, status, src, asg, dispatched, received, created in session.execute(
+            select(o.id, o.number, o.status, o.source_id, o.assignee_id, o.dispatched_at, o.received_at,
+                   o.created_at).where(o.id.in_(chunk))
+        ):
+            facts[oid] = OrderFacts(number, Status(status), source=partners.get(src) if src else None,
+                                    assignee=partners.get(asg) if asg else None, dispatched_at=dispatched,
+                                    received_at=received or created)
+        if tags_needed:
+            for oid, name in session.execute(select(Tag.order_id, Tag.name).where(Tag.order_id.in_(chunk))):
+                tags[oid].add(name)
     last_tags: dict[int, frozenset[str]] = {}
-    out: list[tuple[AuditEntry, ChangeFacts]] = []
+    out: list[tuple[_Entry, ChangeFacts]] = []
     for e in entries:
-        o = orders.get(e.order_id or 0)
-        if o is None:
+        f = facts.get(e.order_id)
+        if f is None:
             continue
-        facts = light_facts(o)
-        now_tags = frozenset(tags[o.id])
+        now_tags = frozenset(tags[e.order_id])
         if e.action in ARRIVALS and e.from_status is None:
-            out.append((e, ChangeFacts(replace(facts, status=Status.CREATED), None, now_tags)))
+            out.append((e, ChangeFacts(replace(f, status=Status.CREATED), None, now_tags)))
             continue
         if e.from_status and e.to_status and e.from_status != e.to_status:
-            out.append((e, ChangeFacts(replace(facts, status=Status(e.to_status)),
+            out.append((e, ChangeFacts(replace(f, status=Status(e.to_status)),
                                        Status(e.from_status), now_tags, now_tags)))
         added: frozenset[str] = frozenset()
         m = _TAGS_RE.match(e.detail or "") if e.action == "tags" else None
         if m:
             after = frozenset(t.strip() for t in m.group(1).split(",") if t.strip() and m.group(1) != "none")
-            added = after - last_tags.get(o.id, frozenset())
-            last_tags[o.id] = after
+            added = after - last_tags.get(e.order_id, frozenset())
+            last_tags[e.order_id] = after
         elif e.action == "rule":
             added = frozenset(_RULE_TAG_RE.findall(e.detail or ""))
         if added:
-            st = Status(e.to_status) if e.to_status else facts.status
-            out.append((e, ChangeFacts(replace(facts, status=st), st, now_tags | added, now_tags - added)))
+            st = Status(e.to_status) if e.to_status else f.status
+            out.append((e, ChangeFacts(replace(f, status=st), st, now_tags | added, now_tags - added)))
     return out
 
 
@@ -288,7 +327,9 @@ def backtest(session: Session, rule: Rule, since: datetime) -> tuple[int, list[B
     own: other rules and their chains aside), and which."""
     hits: list[BacktestHit] = []
     probe = replace(rule, enabled=True)
-    for entry, change in _changes(session, since):
+    needs_tags = rule.trigger.kind is TriggerKind.TAG_ADDED or any(
+        c.kind in (ConditionKind.HAS_TAG, ConditionKind.LACKS_TAG) for c in rule.conditions)
+    for entry, change in _changes(session, since, rule.trigger, tags_needed=needs_tags):
         if why_not(probe, change) is None:
             hits.append(BacktestHit(change.order.number, entry.at, trigger_matches(rule.trigger, change) or ""))
     return len(hits), hits
@@ -341,7 +382,7 @@ def rule_test(
             order = load_order(s, number)
             facts = light_facts(order)
             tags = frozenset(t.name for t in order.tags)
-            change = _hypothetical(r, facts, tags)
+            change = _hypothetical(s, order, r, facts, tags)
             if change is None:
                 fires = False
                 lines.append(f"Rule {r.label()} cannot fire on order {order.number}: "
@@ -374,19 +415,28 @@ def rule_test(
         return RuleTest(r.name, r.version, tuple(lines), fires, count, start, tuple(hits))
 
 
-def _hypothetical(rule: Rule, facts: OrderFacts, tags: frozenset[str]) -> ChangeFacts | None:
+def _hypothetical(
+    session: Session, order: Order, rule: Rule, facts: OrderFacts, tags: frozenset[str]
+) -> ChangeFacts | None:
     """The change the rule's trigger waits for, happening to this order now (None when it
-    cannot happen to it: an order arrives only once, from the partner it came from)."""
+    cannot happen to it: an order arrives only once, from the partner it came from). An order
+    already in the status the rule waits for is taken as entering it as it last did (the
+    status it came from, from its history)."""
     t = rule.trigger
     if t.kind is TriggerKind.ENTERS and t.status is not None:
-        before = facts.status if facts.status is not t.status else None
         after = replace(facts, status=t.status)
         if t.status is Status.CREATED:  # back in Created, it is with no partner any more
             after = replace(after, assignee=None, dispatched_at=None)
-        if before is None:  # it is in that status already: as if it had just entered it
-            return ChangeFacts(after, Status.CREATED if t.status is not Status.CREATED else Status.DISPATCHED,
-                               tags, tags)
-        return ChangeFacts(after, before, tags, tags)
+        if facts.status is not t.status:
+            return ChangeFacts(after, facts.status, tags, tags)
+        came = session.scalar(
+            select(AuditEntry.from_status)
+            .where(AuditEntry.order_id == order.id, AuditEntry.to_status == t.status.value,
+                   AuditEntry.from_status.is_not(None), AuditEntry.from_status != t.status.value)
+            .order_by(AuditEntry.id.desc())
+            .limit(1)
+        )
+        return ChangeFacts(after, Status(came) if came else None, tags, tags)
     if t.kind is TriggerKind.TAG_ADDED:
         tag = (t.tag or "").strip()
         return ChangeFacts(facts, facts.status, tags | {tag}, tags - {tag})
@@ -548,6 +598,7 @@ class SaveRule(Action):
             s.flush()
             view = _view(row)
             _audit(depot, s, f"rule {verb}", f"Rule {view.name!r} (version {view.version}) {verb}: {view.words}")
+            rules_changed(s)
             uow.commit()
             return RuleResult(view, f"Rule {view.name!r} {verb} (version {view.version}). "
                               + _fired_on(count, _period(None)))
@@ -603,6 +654,7 @@ class MoveRule(Action):
             rel = "before" if self.up else "after"
             _audit(depot, s, "rule moved", f"Rule {row.name!r} moved {rel} rule {other.name!r}.")
             view = _view(row)
+            rules_changed(s)
             uow.commit()
             return RuleResult(view, f"Rule {row.name!r} is now tried {rel} rule {other.name!r}.")
 
@@ -652,6 +704,7 @@ class EnableRule(Action):
             s.flush()
             _audit(depot, s, f"rule turned {verb}", f"Rule {row.name!r} (version {row.version}) turned {verb}.")
             view = _view(row)
+            rules_changed(s)
             uow.commit()
             return RuleResult(view, f"Rule {row.name!r} is {verb}.")
 
@@ -683,6 +736,7 @@ class DeleteRule(Action):
             s.flush()
             _renumber(s)
             _audit(depot, s, "rule deleted", f"Rule {name!r} (version {version}) deleted.")
+            rules_changed(s)
             uow.commit()
             return RuleResult(None, f"Rule {name!r} deleted.")
 

@@ -79,6 +79,9 @@ class DepotMeta(Base):
     next_order_seq: Mapped[int] = mapped_column(Integer, default=1)
     next_cancellation_seq: Mapped[int] = mapped_column(Integer, default=1)
     order_prefix: Mapped[str] = mapped_column(String(20), default="DD")
+    #: goes up with every change to the automation rules: an action reads it with its order
+    #: and keeps the rules it parsed while it stays the same (issue 14)
+    rules_seq: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class Setting(Base):

@@ -1,5 +1,7 @@
 """rules: the depot's automation rules (issue 14): position, name, on/off, stop after, the
-trigger, conditions and effects (JSON), and a version the audit of every effect names.
+trigger, conditions and effects (JSON), and a version the audit of every effect names; and
+depot.rules_seq, which goes up with every change to them (actions keep the rules they
+parsed while it stays the same).
 
 Revision ID: 0009
 Revises: 0006 (0007 and 0008 come from other branches; re-chained at merge)
@@ -34,8 +36,12 @@ def upgrade() -> None:
         sa.UniqueConstraint("name", name=op.f("uq_rules_name")),
     )
     op.create_index(op.f("ix_rules_position"), "rules", ["position"])
+    with op.batch_alter_table("depot") as batch:
+        batch.add_column(sa.Column("rules_seq", sa.Integer(), nullable=False, server_default="0"))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("depot") as batch:
+        batch.drop_column("rules_seq")
     op.drop_index(op.f("ix_rules_position"), table_name="rules")
     op.drop_table("rules")
