@@ -191,8 +191,12 @@ async def rules_screen(pilot: Any) -> RulesScreen:
     await pilot.press("6")
     await wait_for(pilot, lambda: isinstance(pilot.app.screen, RulesScreen) and pilot.app.screen.loads > 0,
                    "the Rules screen")
+    screen = pilot.app.screen
+    # the highlighted rule's backtest ("Would have fired on …") is read in a thread
+    await wait_for(pilot, lambda: not screen.rules or "Would have fired" in text_of(screen.query_one("#rule-detail")),
+                   "the highlighted rule's backtest")
     await settle(pilot)
-    return pilot.app.screen
+    return screen
 
 
 async def pick(pilot: Any, select: Select[Any], label: str) -> None:

@@ -162,6 +162,9 @@ class RulesScreen(Screen[None]):
         self.generation = 0
         self.loads = 0
         self._wide: int | None = None
+        #: (rule id, version) -> how often it would have fired lately (read again after each change)
+        self._backtests: dict[tuple[int, int], str] = {}
+        self._fresh: set[tuple[int, int]] = set()  # read since the last change
 
     @property
     def depot(self) -> Any:
@@ -207,6 +210,7 @@ class RulesScreen(Screen[None]):
 
     def reload(self, select: int | None = None) -> None:
         self.generation += 1
+        self._fresh.clear()
         self._load(self.generation, select)
 
     @work(thread=True, exclusive=True, group="rules", exit_on_error=False)
@@ -270,7 +274,30 @@ class RulesScreen(Screen[None]):
         out.append(f" · changed by {clean(r.updated_by, single_line=True, limit=40)}")
         out.append("\n")
         out.append(clean(r.words, limit=600))
+        backtest = self._backtests.get((r.id, r.version))
+        if backtest is not None:
+            out.append("\n")
+            out.append(clean(backtest, single_line=True), style="italic")
+        if (r.id, r.version) not in self._fresh:
+            self._fresh.add((r.id, r.version))
+            self._read_backtest(r.id, r.version)
         detail.update(out)
+
+    @work(thread=True, exclusive=True, group="rule-backtest", exit_on_error=False)
+    def _read_backtest(self, rid: int, version: int) -> None:
+        """How often the highlighted rule would have fired lately (the services' sentence)."""
+        try:
+            found = rule_test(self.depot, rid)
+        except ERRORS:
+            return
+        if found.lines:
+            self.app.call_from_thread(self._backtest_read, rid, version, found.lines[-1])
+
+    def _backtest_read(self, rid: int, version: int, sentence: str) -> None:
+        self._backtests[(rid, version)] = sentence
+        r = self.current()
+        if r is not None and (r.id, r.version) == (rid, version):
+            self._show_detail()
 
     @on(DataTable.RowHighlighted)
     def _highlighted(self, event: DataTable.RowHighlighted) -> None:
