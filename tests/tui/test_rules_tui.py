@@ -455,3 +455,29 @@ async def test_a_rule_naming_a_hostile_partner_and_tag_is_shown_literally_everyw
         await pilot.pause()
         assert_literal(app, expect="")
     assert app.return_value is None
+
+
+async def test_rows_are_added_and_removed_by_keys_and_by_the_mouse(desk: Any) -> None:
+    app = make_app(desk)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await rules_screen(pilot)
+        await pilot.press("n")
+        await wait_for(pilot, lambda: isinstance(app.screen, RuleForm), "the rule form")
+        form = app.screen
+        await pilot.press("ctrl+n", "ctrl+n", "ctrl+t")
+        await settle(pilot)
+        assert len(form.query(".condition-row")) == 2 and len(form.query(".effect-row")) == 2
+        assert form._row_of(app.focused) is form.query(".effect-row").last()  # the new row has the focus
+        await pilot.press("ctrl+r")  # the row the focus is in
+        await settle(pilot)
+        assert len(form.query(".effect-row")) == 1
+        await pilot.click(form.query(".condition-row").first().query_one(".row-remove"))
+        await settle(pilot)
+        assert len(form.query(".condition-row")) == 1
+        await pilot.click("#add-effect")
+        await settle(pilot)
+        assert len(form.query(".effect-row")) == 2
+        await pilot.press("escape")
+        await settle(pilot)
+        assert isinstance(app.screen, RulesScreen)
+    assert services.rules(desk.depot) == []

@@ -150,6 +150,14 @@ def _set_options(select: Select[str], values: list[tuple[str, str]]) -> None:
         select.value = keep
 
 
+def _remove_button(tooltip: str) -> Button:
+    """✕ at the end of a row, for the mouse; from the keyboard ctrl+r removes the row the focus
+    is in (the button takes no focus, so tab goes from field to field)."""
+    button = Button(Text("✕"), classes="row-remove", tooltip=tooltip)
+    button.can_focus = False
+    return button
+
+
 class ConditionRow(Horizontal):
     """One condition: what is looked at, and the value it must have."""
 
@@ -168,7 +176,7 @@ class ConditionRow(Horizontal):
                      classes="row-kind", prompt="what")
         yield Select(_opts(values), value=value if value is not None else Select.NULL, classes="row-value",
                      prompt="choose")
-        yield Button(Text("✕"), classes="row-remove", tooltip="Remove this condition (ctrl+r)")
+        yield _remove_button("Remove this condition (ctrl+r)")
 
     def condition(self) -> Condition:
         kind = ConditionKind(_value(self.query_one(".row-kind", Select)))
@@ -204,7 +212,7 @@ class EffectRow(Horizontal):
                      suggester=SuggestFromList(self.choices.tags, case_sensitive=False))
         text.cursor_blink = self.blink
         yield text
-        yield Button(Text("✕"), classes="row-remove", tooltip="Remove this effect (ctrl+r)")
+        yield _remove_button("Remove this effect (ctrl+r)")
 
     def on_mount(self) -> None:
         self._shape(self.initial.kind if self.initial else EffectKind.SEND)
