@@ -481,3 +481,21 @@ async def test_rows_are_added_and_removed_by_keys_and_by_the_mouse(desk: Any) ->
         await settle(pilot)
         assert isinstance(app.screen, RulesScreen)
     assert services.rules(desk.depot) == []
+
+
+async def test_no_color_the_rules_screen_says_on_and_off_in_words_and_reverses_the_cursor(
+        desk: Any, monkeypatch: Any) -> None:
+    monkeypatch.setenv("NO_COLOR", "1")
+    add_rules(desk.depot)
+    app = make_app(desk)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await rules_screen(pilot)
+        assert app.no_color
+        table = screen.query_one("#rules-table")
+        assert table.get_component_rich_style("datatable--cursor").reverse
+        on_off = [table.get_cell_at((row, 1)).plain for row in range(table.row_count)]
+        assert on_off == ["on", "on", "off"]
+        await pilot.press("n")
+        await wait_for(pilot, lambda: isinstance(app.screen, RuleForm), "the rule form")
+        await settle(pilot)
+        assert app.screen.query_one("#f-enabled").render().plain.startswith("[x]")
