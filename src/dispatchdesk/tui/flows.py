@@ -804,7 +804,7 @@ def has_rules_flag(action: services.Action) -> bool:
 def rules_refused(action: services.Action, pv: services.Preview) -> bool:
     """Do the rules refuse, and only they (the action itself is allowed)? Then the confirm
     shows why, and offers to act without the rules."""
-    if pv.allowed or pv.changed or pv.without_rules or not has_rules_flag(action):
+    if pv.allowed or pv.changed or pv.without_rules or not pv.rules or not has_rules_flag(action):
         return False
     own = pv.plan.refusals if pv.plan is not None else ()
     return not own
