@@ -499,3 +499,34 @@ async def test_no_color_the_rules_screen_says_on_and_off_in_words_and_reverses_t
         await wait_for(pilot, lambda: isinstance(app.screen, RuleForm), "the rule form")
         await settle(pilot)
         assert app.screen.query_one("#f-enabled").render().plain.startswith("[x]")
+
+
+async def test_a_phone_order_from_a_partner_with_a_rule_asks_first_then_the_rule_acts(desk: Any) -> None:
+    """The new-order form's ctrl+s is the dispatcher's yes, unless a rule fires on the order
+    arriving: the confirm shows it first, and Yes creates the order with the rule's effect."""
+    from dispatchdesk.tui.screens.neworder import NewOrderScreen
+
+    SaveRule(RuleInput("Northwind orders", parse_trigger("arrives-from Northwind Retail"),
+                       effects=(parse_effect("add-tag northwind"),))).execute(desk.depot)
+    app = make_app(desk)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await board_ready(pilot)
+        await pilot.press("n")
+        await wait_for(pilot, lambda: isinstance(app.screen, NewOrderScreen), "the new-order form")
+        await settle(pilot)
+        for text in ("north", "PO-77", "5 Mill Lane, Bradford", "9 Quay Side, Hull", "14:00", "tomorrow 10:00",
+                     "2", "7,5", "BOX-S", "small boxes"):
+            await pilot.press(*text, "tab")
+            await pilot.pause()
+        await pilot.press(*"3", "ctrl+s")
+        confirm = await confirm_shown(pilot)
+        assert "Rule 'Northwind orders' (version 1) fires" in text_of(confirm.query_one("#confirm-lines"))
+        await pilot.press("y")
+        await wait_for(pilot, lambda: not isinstance(app.screen, (NewOrderScreen, ConfirmScreen)), "the order made")
+        await settle(pilot)
+    with desk.depot.uow(write=False) as uow:
+        o = uow.session.scalars(select(Order).order_by(Order.id.desc())).first()
+        number = o.number
+        assert o.partner_ref == "PO-77"
+    assert "northwind" in tags(desk.depot, number)
+    assert any(a == "rule" and "'Northwind orders' (version 1)" in d for a, d in audit(desk.depot, number))
