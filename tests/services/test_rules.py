@@ -364,3 +364,25 @@ def test_when_only_the_rules_tell_a_partner_the_confirm_says_so_and_puts_the_foc
     assert "Nobody outside the depot will be told." not in pv.lines
     assert "Only the rules below tell anyone outside the depot." in pv.lines
     assert pv.final and pv.focus_note == "No has the focus: the rules tell partners, and this cannot be undone."
+
+
+def test_a_status_a_partner_reports_fires_the_rules_waiting_for_it(rows, depot, new_order):
+    from test_inbound import msg, sent_order
+
+    from dispatchdesk.services import receive
+
+    add_rule(depot, "Invoice", "enters Delivered", "follow-up Send the invoice", "add-tag to-invoice",
+             ifs=("came-from Picked up",))
+    add_rule(depot, "Never", "enters Delivered", "add-tag never", ifs=("came-from Accepted",))
+    n = sent_order(depot, new_order)
+    for status in ("accepted", "picked up"):
+        receive(depot, "Swift Haulage", msg("order.status", order="SW-1", your_ref=n, status=status))
+    assert rows(depot, n).order.tags == []
+    receive(depot, "Swift Haulage", msg("order.status", order="SW-1", your_ref=n, status="delivered"))
+    x = rows(depot, n)
+    assert x.order.status == "delivered" and [t.name for t in x.order.tags] == ["to-invoice"]
+    assert [f.text for f in x.followups if f.text == "Send the invoice"]
+    assert [(a.action, a.actor) for a in x.audit[-3:]] == [
+        ("partner status", "partner:Swift Haulage"), ("rule", "partner:Swift Haulage"),
+        ("rule", "partner:Swift Haulage")]
+    assert x.audit[-1].detail.startswith("Rule 'Invoice' (version 1), on it enters Delivered")
