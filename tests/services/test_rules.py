@@ -4,6 +4,8 @@ the audit names every rule and its version; undo and import never fire rules."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from sqlalchemy import event, select
 
@@ -386,3 +388,13 @@ def test_a_status_a_partner_reports_fires_the_rules_waiting_for_it(rows, depot, 
         ("partner status", "partner:Swift Haulage"), ("rule", "partner:Swift Haulage"),
         ("rule", "partner:Swift Haulage")]
     assert x.audit[-1].detail.startswith("Rule 'Invoice' (version 1), on it enters Delivered")
+
+
+def test_renaming_a_partner_carries_the_rules_that_name_it(depot, new_order, rows, frozen_rule):
+    from dispatchdesk.services import partner_input, update_partner
+
+    update_partner(depot, "Swift Haulage", replace(partner_input(depot, "Swift Haulage"), name="Swift Freight"))
+    assert rules(depot)[0].effects[0] == "send it to Swift Freight"
+    n = _called_back(depot, new_order)
+    CallBack(n).execute(depot)
+    assert rows(depot, n).order.assignee.name == "Swift Freight"

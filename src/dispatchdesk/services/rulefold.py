@@ -131,6 +131,31 @@ def _json(value: Any) -> Any:
 _BUMP = update(DepotMeta).where(DepotMeta.id == 1).values(rules_seq=DepotMeta.rules_seq + 1)
 
 
+def rename_partner_in_rules(session: Session, old: str, new: str) -> list[str]:
+    """A partner was renamed: the rules that name it follow (the same partner, the same rule
+    version). Returns the names of the rules changed."""
+    changed = []
+    for row in session.scalars(select(AutomationRule)):
+        trigger = dict(row.trigger)
+        conditions = [dict(c) for c in row.conditions or ()]
+        effects = [dict(e) for e in row.effects or ()]
+        hit = False
+        if trigger.get("partner") == old:
+            trigger["partner"], hit = new, True
+        for c in conditions:
+            if c.get("kind") == "partner_is" and c.get("value") == old:
+                c["value"], hit = new, True
+        for e in effects:
+            if e.get("partner") == old:
+                e["partner"], hit = new, True
+        if hit:
+            row.trigger, row.conditions, row.effects = trigger, conditions, effects
+            changed.append(row.name)
+    if changed:
+        rules_changed(session)
+    return changed
+
+
 def rules_changed(session: Session) -> None:
     """Every write to the rules calls this in its transaction: the parsed rules are stale."""
     session.execute(_BUMP)
@@ -419,6 +444,7 @@ __all__ = [
     "preview_fields",
     "rule_from_row",
     "rule_lines",
+    "rename_partner_in_rules",
     "rules_changed",
     "rules_for",
     "rules_on",
