@@ -398,3 +398,11 @@ def test_renaming_a_partner_carries_the_rules_that_name_it(depot, new_order, row
     n = _called_back(depot, new_order)
     CallBack(n).execute(depot)
     assert rows(depot, n).order.assignee.name == "Swift Freight"
+
+
+def test_the_preview_says_which_of_its_lines_are_the_rules(depot, new_order, frozen_rule):
+    n = _called_back(depot, new_order)
+    pv = CallBack(n).preview(depot)
+    assert pv.lines[len(pv.lines) - pv.rule_lines:] == (
+        "Rule 'Frozen to Swift' (version 1) fires (it enters Created):", *(f"  {e}" for e in pv.rules[0].effects))
+    assert CallBack(n, without_rules=True).preview(depot).rule_lines == 1
