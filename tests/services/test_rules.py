@@ -406,3 +406,14 @@ def test_the_preview_says_which_of_its_lines_are_the_rules(depot, new_order, fro
     assert pv.lines[len(pv.lines) - pv.rule_lines:] == (
         "Rule 'Frozen to Swift' (version 1) fires (it enters Created):", *(f"  {e}" for e in pv.rules[0].effects))
     assert CallBack(n, without_rules=True).preview(depot).rule_lines == 1
+
+
+def test_the_new_order_confirm_names_its_number_and_who_the_rules_tell(depot, new_order):
+    new_order()  # DD-000001 is taken
+    add_rule(depot, "Bakery to the van", "arrives-from Corner Bakery", "send Van Man")
+    form = OrderForm(source="Corner Bakery", pickup_address="1 Mill Lane", delivery_address="2 Oven Road")
+    pv = CreateOrder(form).preview(depot)
+    assert "Only the rules below tell anyone outside the depot." in pv.lines
+    assert pv.rules[0].effects[0].startswith("Order DD-000002 is sent to Van Man: Created → Dispatched.")
+    r = CreateOrder(form).execute(depot)
+    assert (r.order, r.to_status) == ("DD-000002", Status.DISPATCHED)
