@@ -11,6 +11,7 @@ its undo withdraws all of them; undo and import never fire rules.
 from __future__ import annotations
 
 import json
+import threading
 import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
@@ -84,6 +85,7 @@ _RULE_COLUMNS_Q = select(
 _SEQ_Q = select(DepotMeta.rules_seq).where(DepotMeta.id == 1)
 #: per database (engine): (rules_seq, the rules parsed at that sequence)
 _PARSED: weakref.WeakKeyDictionary[Any, tuple[int, tuple[Rule, ...]]] = weakref.WeakKeyDictionary()
+_PARSED_LOCK = threading.Lock()  # the console's actions run in worker threads
 
 
 def load_rules(session: Session) -> tuple[Rule, ...]:
@@ -98,7 +100,8 @@ def load_rules(session: Session) -> tuple[Rule, ...]:
     if seq is None:
         seq = conn.scalar(_SEQ_Q)
     engine = conn.engine
-    known = _PARSED.get(engine)
+    with _PARSED_LOCK:
+        known = _PARSED.get(engine)
     if seq is not None and known is not None and known[0] == seq:
         cached = known[1]
     else:
@@ -119,7 +122,8 @@ def load_rules(session: Session) -> tuple[Rule, ...]:
             )
         )
         if seq is not None:
-            _PARSED[engine] = (seq, cached)
+            with _PARSED_LOCK:
+                _PARSED[engine] = (seq, cached)
     session.info[_RULES] = cached
     return cached
 
