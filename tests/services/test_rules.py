@@ -264,6 +264,14 @@ def test_rule_test_on_an_order_says_what_it_would_do_or_why_not(depot, new_order
     assert t.fires is False
     assert t.lines[0] == (f"If an order enters Created now, rule 'Frozen to Swift' (version 1) does not fire "
                           f"on order {warm}: it lacks the tag frozen.")
+    add_rule(depot, "Bakery", "arrives-from Corner Bakery", "add-tag bakery", enabled=False)
+    t = rule_test(depot, "Bakery", number=warm)
+    assert t.fires is False
+    assert t.lines == (
+        f"Rule 'Bakery' (version 1) cannot fire on order {warm}: it fires when an order arrives from "
+        "Corner Bakery, and it came from Plain Client (client).",
+        "Would have fired on 0 changes in the last 7 days.",
+    )
 
 
 @pytest.mark.parametrize("rule_input, field, sentence", [
