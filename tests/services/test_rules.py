@@ -4,6 +4,8 @@ the audit names every rule and its version; undo and import never fire rules."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from sqlalchemy import event, select
 
@@ -262,6 +264,14 @@ def test_rule_test_on_an_order_says_what_it_would_do_or_why_not(depot, new_order
     assert t.fires is False
     assert t.lines[0] == (f"If an order enters Created now, rule 'Frozen to Swift' (version 1) does not fire "
                           f"on order {warm}: it lacks the tag frozen.")
+    add_rule(depot, "Bakery", "arrives-from Corner Bakery", "add-tag bakery", enabled=False)
+    t = rule_test(depot, "Bakery", number=warm)
+    assert t.fires is False
+    assert t.lines == (
+        f"Rule 'Bakery' (version 1) cannot fire on order {warm}: it fires when an order arrives from "
+        "Corner Bakery, and it came from Plain Client (client).",
+        "Would have fired on 0 changes in the last 7 days.",
+    )
 
 
 @pytest.mark.parametrize("rule_input, field, sentence", [
@@ -386,3 +396,32 @@ def test_a_status_a_partner_reports_fires_the_rules_waiting_for_it(rows, depot, 
         ("partner status", "partner:Swift Haulage"), ("rule", "partner:Swift Haulage"),
         ("rule", "partner:Swift Haulage")]
     assert x.audit[-1].detail.startswith("Rule 'Invoice' (version 1), on it enters Delivered")
+
+
+def test_renaming_a_partner_carries_the_rules_that_name_it(depot, new_order, rows, frozen_rule):
+    from dispatchdesk.services import partner_input, update_partner
+
+    update_partner(depot, "Swift Haulage", replace(partner_input(depot, "Swift Haulage"), name="Swift Freight"))
+    assert rules(depot)[0].effects[0] == "send it to Swift Freight"
+    n = _called_back(depot, new_order)
+    CallBack(n).execute(depot)
+    assert rows(depot, n).order.assignee.name == "Swift Freight"
+
+
+def test_the_preview_says_which_of_its_lines_are_the_rules(depot, new_order, frozen_rule):
+    n = _called_back(depot, new_order)
+    pv = CallBack(n).preview(depot)
+    assert pv.lines[len(pv.lines) - pv.rule_lines:] == (
+        "Rule 'Frozen to Swift' (version 1) fires (it enters Created):", *(f"  {e}" for e in pv.rules[0].effects))
+    assert CallBack(n, without_rules=True).preview(depot).rule_lines == 1
+
+
+def test_the_new_order_confirm_names_its_number_and_who_the_rules_tell(depot, new_order):
+    new_order()  # DD-000001 is taken
+    add_rule(depot, "Bakery to the van", "arrives-from Corner Bakery", "send Van Man")
+    form = OrderForm(source="Corner Bakery", pickup_address="1 Mill Lane", delivery_address="2 Oven Road")
+    pv = CreateOrder(form).preview(depot)
+    assert "Only the rules below tell anyone outside the depot." in pv.lines
+    assert pv.rules[0].effects[0].startswith("Order DD-000002 is sent to Van Man: Created → Dispatched.")
+    r = CreateOrder(form).execute(depot)
+    assert (r.order, r.to_status) == ("DD-000002", Status.DISPATCHED)

@@ -264,7 +264,8 @@ class OrderAction(Action):
                     lines = [RULES_TELL if ln == NOBODY_TOLD else ln for ln in lines]
                     if not final and not (plan.undoable and undo_s > 0):
                         final, note = True, "No has the focus: the rules tell partners, and this cannot be undone."
-            lines += confirm_lines(rp, self.without_rules)
+            about_rules = confirm_lines(rp, self.without_rules)
+            lines += about_rules
             return Preview(
                 self.title(plan),
                 tuple(lines),
@@ -275,6 +276,7 @@ class OrderAction(Action):
                 version=order.version,
                 plan=plan,
                 offers=("return",) if offers_return(plan) else (),
+                rule_lines=len(about_rules),
                 **preview_fields(rp, self.without_rules),
             )
 

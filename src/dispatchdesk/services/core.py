@@ -306,6 +306,9 @@ class Preview:
     rules: tuple[RuleLine, ...] = ()
     not_firing: tuple[RuleLine, ...] = ()
     without_rules: bool = False
+    #: how many of the last `lines` are the rules' sentences (a view that shows `rules` its
+    #: own way leaves out `lines[len(lines) - rule_lines:]`)
+    rule_lines: int = 0
 
     @property
     def allowed(self) -> bool:

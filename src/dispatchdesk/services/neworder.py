@@ -355,12 +355,13 @@ class CreateOrder(Action):
         with depot.uow(write=False) as uow:
             rp = self._rules(depot, uow.session, check.order)
         lines = self._words(depot, check)
-        if rp.fired and not self.without_rules:
-            lines[-1] = "Nobody outside the depot is told but as the rules below say."
-        lines += confirm_lines(rp, self.without_rules)
+        if rp.notices and not self.without_rules:
+            lines[-1] = "Only the rules below tell anyone outside the depot."
+        about_rules = confirm_lines(rp, self.without_rules)
+        lines += about_rules
         refusals = () if self.without_rules else rp.refusals
         return Preview("Create the new order?", tuple(lines), yes="Create", refusals=refusals,
-                       **preview_fields(rp, self.without_rules))
+                       rule_lines=len(about_rules), **preview_fields(rp, self.without_rules))
 
     def execute(self, depot: Depot) -> ActionResult:
         check = check_form(depot, self.form)

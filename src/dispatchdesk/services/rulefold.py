@@ -11,6 +11,7 @@ its undo withdraws all of them; undo and import never fire rules.
 from __future__ import annotations
 
 import json
+import threading
 import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
@@ -84,6 +85,7 @@ _RULE_COLUMNS_Q = select(
 _SEQ_Q = select(DepotMeta.rules_seq).where(DepotMeta.id == 1)
 #: per database (engine): (rules_seq, the rules parsed at that sequence)
 _PARSED: weakref.WeakKeyDictionary[Any, tuple[int, tuple[Rule, ...]]] = weakref.WeakKeyDictionary()
+_PARSED_LOCK = threading.Lock()  # the console's actions run in worker threads
 
 
 def load_rules(session: Session) -> tuple[Rule, ...]:
@@ -98,7 +100,8 @@ def load_rules(session: Session) -> tuple[Rule, ...]:
     if seq is None:
         seq = conn.scalar(_SEQ_Q)
     engine = conn.engine
-    known = _PARSED.get(engine)
+    with _PARSED_LOCK:
+        known = _PARSED.get(engine)
     if seq is not None and known is not None and known[0] == seq:
         cached = known[1]
     else:
@@ -119,7 +122,8 @@ def load_rules(session: Session) -> tuple[Rule, ...]:
             )
         )
         if seq is not None:
-            _PARSED[engine] = (seq, cached)
+            with _PARSED_LOCK:
+                _PARSED[engine] = (seq, cached)
     session.info[_RULES] = cached
     return cached
 
@@ -129,6 +133,31 @@ def _json(value: Any) -> Any:
 
 
 _BUMP = update(DepotMeta).where(DepotMeta.id == 1).values(rules_seq=DepotMeta.rules_seq + 1)
+
+
+def rename_partner_in_rules(session: Session, old: str, new: str) -> list[str]:
+    """A partner was renamed: the rules that name it follow (the same partner, the same rule
+    version). Returns the names of the rules changed."""
+    changed = []
+    for row in session.scalars(select(AutomationRule)):
+        trigger = dict(row.trigger)
+        conditions = [dict(c) for c in row.conditions or ()]
+        effects = [dict(e) for e in row.effects or ()]
+        hit = False
+        if trigger.get("partner") == old:
+            trigger["partner"], hit = new, True
+        for c in conditions:
+            if c.get("kind") == "partner_is" and c.get("value") == old:
+                c["value"], hit = new, True
+        for e in effects:
+            if e.get("partner") == old:
+                e["partner"], hit = new, True
+        if hit:
+            row.trigger, row.conditions, row.effects = trigger, conditions, effects
+            changed.append(row.name)
+    if changed:
+        rules_changed(session)
+    return changed
 
 
 def rules_changed(session: Session) -> None:
@@ -419,6 +448,7 @@ __all__ = [
     "preview_fields",
     "rule_from_row",
     "rule_lines",
+    "rename_partner_in_rules",
     "rules_changed",
     "rules_for",
     "rules_on",

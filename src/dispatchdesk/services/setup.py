@@ -266,8 +266,13 @@ def update_partner(depot: Depot, name: str, p: PartnerInput) -> SavedPartner:
                 field="secret",
             )
         changed = [k for k, v in cols.items() if getattr(partner, k) != v]
+        old_name = partner.name
         for k, v in cols.items():
             setattr(partner, k, v)
+        if partner.name != old_name:  # the automation rules that name it follow (issue 14)
+            from .rulefold import rename_partner_in_rules
+
+            rename_partner_in_rules(s, old_name, partner.name)
         partner.link_stopped = False if "url" in changed else partner.link_stopped
         settle_agreement(partner, depot.now())
         if "auto_trash" in changed or (partner.auto_trash and {"url", "secret"} & set(changed)):
