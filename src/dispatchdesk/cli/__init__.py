@@ -10,6 +10,7 @@
     dispatchdesk export --format F        json, csv, xlsx or pdf, with filters
     dispatchdesk report                   work done; rejections and cancellations
     dispatchdesk order list|show|send|status|trash|cancel|reject|undo|duplicate|archive|tag …
+    dispatchdesk rule add|list|set|test|delete   automation rules (issue 14)
 
 ``--db PATH-or-URL`` works before or after the command; ``DISPATCHDESK_DB`` does the same.
 Without either, the database is ``depot.db`` in the user's data directory (platformdirs),

@@ -545,7 +545,9 @@ class OrderActions:
 
 def _undo_until(session: Session, order_id: int, version: int, now: datetime) -> datetime | None:
     """Until when the order's last action can be undone (the same test services.undo makes)."""
-    last = session.scalars(select(AuditEntry).where(AuditEntry.order_id == order_id, AuditEntry.undo_of.is_(None))
+    # entries with no after_version (a rule's effect, a follow-up done) do not hide the action
+    last = session.scalars(select(AuditEntry).where(AuditEntry.order_id == order_id, AuditEntry.undo_of.is_(None),
+                                                    AuditEntry.after_version.is_not(None))
                            .order_by(AuditEntry.id.desc()).limit(1)).first()
     if (last is not None and last.undoable_until and last.undone_by is None and last.undoable_until > now
             and last.after_version == version):

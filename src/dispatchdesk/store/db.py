@@ -39,7 +39,7 @@ from .listen import CHANNEL, SQLITE_POLL, ChangeWaiter
 from .models import DepotMeta
 
 #: The newest migration. tests/store/test_migrations.py checks it matches Alembic's head.
-HEAD_REVISION = "0007"
+HEAD_REVISION = "0009"
 MIGRATIONS = Path(__file__).parent / "migrations"
 BUSY_TIMEOUT_MS = 5000
 #: How long bookkeeping writes (Database.side_write) wait for a lock before they skip.

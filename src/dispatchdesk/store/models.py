@@ -79,6 +79,9 @@ class DepotMeta(Base):
     next_order_seq: Mapped[int] = mapped_column(Integer, default=1)
     next_cancellation_seq: Mapped[int] = mapped_column(Integer, default=1)
     order_prefix: Mapped[str] = mapped_column(String(20), default="DD")
+    #: goes up with every change to the automation rules: an action reads it with its order
+    #: and keeps the rules it parsed while it stays the same (issue 14)
+    rules_seq: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class Setting(Base):
@@ -358,3 +361,24 @@ class Console(Base):
     screen: Mapped[str | None] = mapped_column(String(50))
     #: a relay's worker id (its notice claims' claimed_by) and endpoint
     detail: Mapped[str | None] = mapped_column(String(300))
+
+
+class AutomationRule(Base):
+    """An automation rule (issue 14): when an order enters a list, act at a partner. The
+    trigger, conditions and effects are the domain's (domain.automation) as JSON; `version`
+    goes up with every edit, and the audit of every effect names it."""
+
+    __tablename__ = "rules"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, index=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    stop_after: Mapped[bool] = mapped_column(Boolean, default=False)
+    trigger: Mapped[dict[str, Any]]
+    conditions: Mapped[list[Any]] = mapped_column(default=list)
+    effects: Mapped[list[Any]] = mapped_column(default=list)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(100))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_by: Mapped[str] = mapped_column(String(100))

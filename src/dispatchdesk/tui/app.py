@@ -11,6 +11,7 @@
 | 3 | Link (when installed) |
 | 4 | Partners (when installed) |
 | 5 | Report: work done, rejections and cancellations per partner and reason, for a period |
+| 6 | Rules: what happens by itself when an order enters a list, gets a tag or arrives |
 | ctrl+p | Command palette: every action |
 | ctrl+q | Quit |
 """
@@ -75,7 +76,7 @@ def _optional(module: str, name: str) -> tuple[Any, str]:
 
 
 #: Stylesheets loaded with a screen when it first opens, not at start-up.
-ON_DEMAND = {"dialogs.tcss", "detail.tcss", "link.tcss", "reception.tcss"}
+ON_DEMAND = {"dialogs.tcss", "detail.tcss", "link.tcss", "reception.tcss", "rules.tcss"}
 
 
 def stylesheets() -> list[Path]:
@@ -102,6 +103,7 @@ class DeskApp(App[None]):
         Binding("3", "mode('link')", "Link", show=False),
         Binding("4", "mode('partners')", "Partners", show=False),
         Binding("5", "mode('report')", "Report", show=False),
+        Binding("6", "mode('rules')", "Rules", show=False),
         # Esc while a write waits for another program's lock gives it up (else Esc is the
         # screen's own: the action skips)
         Binding("escape", "give_up", "Give up", show=False, priority=True),
@@ -156,6 +158,8 @@ class DeskApp(App[None]):
         # Link (3) and Partners (4) belong to the link part: bound only when installed, and
         # imported when first opened, so that start-up does not pay for them.
         self.add_mode("report", self._report_screen)
+        # Rules (6) is imported when first opened
+        self.add_mode("rules", self._rules_screen)
         # Order reception (2) is imported when first opened
         self.add_mode("reception", self._make_reception)
         for mode, module, name in (("link", "dispatchdesk.tui.link_screen", "LinkScreen"),
@@ -167,6 +171,11 @@ class DeskApp(App[None]):
         from .screens.report import ReportScreen  # imported when first opened
 
         return ReportScreen()
+
+    def _rules_screen(self) -> Screen[Any]:
+        from .screens.rules import RulesScreen  # imported when first opened
+
+        return RulesScreen()
 
     def _make_reception(self) -> Screen[Any]:
         from .screens.reception import ReceptionScreen
@@ -443,6 +452,7 @@ class DeskApp(App[None]):
         if "partners" in self._modes:
             out.append(("Partners screen", lambda: self.run_action("mode('partners')"), "4"))
         out.append(("Report: work done, rejections and cancellations", lambda: self.run_action("mode('report')"), "5"))
+        out.append(("Rules screen: what happens by itself", lambda: self.run_action("mode('rules')"), "6"))
         return out
 
 

@@ -855,13 +855,16 @@ class DispatchScreen(OrderKeys, Screen[None]):
         keys = [(k, what, not action or self.check_action(action, ()) is True) for k, what, action in self.HELP]
         for key, mode, screen in (("3", "link", "the Link screen: notices, follow-ups"),
                                   ("4", "partners", "the Partners screen"),
-                                  ("5", "report", "the Report screen: work done, rejections, cancellations")):
+                                  ("5", "report", "the Report screen: work done, rejections, cancellations"),
+                                  ("6", "rules", "the Rules screen: what happens by itself, tried first")):
             if self.app.check_action("mode", (mode,)) is True:
                 keys.append((key, screen, True))
         notes = [
             "Mouse: click a card to highlight it, double-click to open it, right-click for its menu.",
             "Drag a card onto another list to set that status: the same checks and confirm as s.",
             "Dropping a Dispatched or Accepted card on Created calls the shipment back; the partner is told.",
+            "A confirm lists the rules that fire with the action (key 6: the rules); in it, w says why the "
+            "others will not, a acts without rules.",
         ]
         self.app.push_screen(HelpScreen("Dispatch: keys", keys, notes))
 
