@@ -348,8 +348,9 @@ def _depot_facts(report: HealthReport, depot: Depot, max_lag: float) -> None:
         if health == "error":
             report.problems.append(
                 f"The link to {_c(p.name)} is failing: the last attempt, at {_when(p.last_error_at)}, "
-                f"failed: {_c(p.last_error or 'no answer', limit=200)}. Check the partner's URL and "
-                "secret (`dispatchdesk partner list`), or ask them about their server.")
+                f"failed: {_c(p.last_error or 'no answer', limit=200).rstrip('.')}. Check the "
+                "partner's settings (`dispatchdesk partner list`) and the depot's, or ask them about "
+                "their server.")
         if p.failed:
             report.problems.append(
                 f"{p.failed} notice(s) to {_c(p.name)} failed and wait for a dispatcher to retry or "
