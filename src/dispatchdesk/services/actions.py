@@ -69,6 +69,7 @@ from .core import (
     Refused,
     apply_plan,
     changed_by_someone,
+    last_changed_by,
     load_order,
     load_partner,
     next_number,
@@ -160,7 +161,8 @@ class OrderAction(Action):
             order = load_order(uow.session, self.number)
             status = Status(order.status)
             if self.expected_version is not None and order.version != self.expected_version:
-                sentence = changed_by_someone(order.number, status)
+                sentence = changed_by_someone(
+                    order.number, status, by=last_changed_by(uow.session, order.id))
                 return Preview(
                     f"Order {order.number} has changed", (sentence,), refusals=(sentence,),
                     version=order.version, changed=True,

@@ -117,17 +117,36 @@ class Cancelled(DispatchError):
     code = "cancelled"
 
 
-def changed_by_someone(number: str, status: Status, *, at_once: bool = False) -> str:
-    """The one sentence for "someone else changed this order first"."""
+def changed_by_someone(
+    number: str, status: Status, *, at_once: bool = False, by: str | None = None
+) -> str:
+    """The one sentence for "someone else changed this order first". `by`: who made the change
+    that came first, as the audit names them (the dispatcher, or "partner:<name>")."""
+    who = changer(by)
     if at_once:
         return (
-            f"Order {number} was changed by someone else at the same moment; "
+            f"Order {number} was changed by {who} at the same moment; "
             "nothing was changed. Look again and retry."
         )
     return (
-        f"Order {number} was changed by someone else while you were looking at it: "
+        f"Order {number} was changed by {who} while you were looking at it: "
         f"it is now {status.label}. Nothing was changed; look again and retry."
     )
+
+
+def changer(actor: str | None) -> str:
+    """Who changed an order, in words: the dispatcher's name, "the partner Swift Haulage", or
+    "someone else" when the audit does not say."""
+    if not actor:
+        return "someone else"
+    if actor.startswith("partner:"):
+        return f"the partner {actor[len('partner:'):]}"
+    return actor
+
+
+def last_changed_by(session: Session, order_id: int) -> str | None:
+    """Who made the order's newest audit entry (its last change), or None."""
+    return session.scalar(_LAST_ACTOR_Q, {"order_id": order_id})
 
 
 #: Everything a screen or the command line should catch and show as a sentence.
@@ -359,6 +378,12 @@ _CONTEXT_Q = union_all(
 _MAX_SEQ_Q = select(func.max(Notice.seq)).where(Notice.order_id == bindparam("oid"))
 _SETTING_Q = select(Setting.value).where(Setting.key == bindparam("key"))
 _ORDER_Q = select(Order).where(Order.number == bindparam("number"))
+_LAST_ACTOR_Q = (
+    select(AuditEntry.actor)
+    .where(AuditEntry.order_id == bindparam("order_id"))
+    .order_by(AuditEntry.id.desc())
+    .limit(1)
+)
 _INSERT_NOTICE = insert(Notice)
 _INSERT_AUDIT = insert(AuditEntry)
 
@@ -395,7 +420,8 @@ def load_order(session: Session, number: str, *, expected_version: int | None = 
     if order is None:
         raise NotFound(f"There is no order numbered {number!r}.")
     if expected_version is not None and order.version != expected_version:
-        raise Conflict(changed_by_someone(order.number, Status(order.status)))
+        raise Conflict(changed_by_someone(
+            order.number, Status(order.status), by=last_changed_by(session, order.id)))
     return order
 
 
@@ -600,12 +626,16 @@ def apply_plan(
         order.cancellation_request = None
     # every action bumps the version, even one that changes no column: exactly once, here
     flag_modified(order, "status")
-    number = order.number  # the failed flush expires the order: name it from here
+    number, order_id = order.number, order.id  # the failed flush expires the order: from here
     try:
         session.flush()  # the order's UPDATE, checked against its version
     except StaleDataError:
         session.rollback()
-        raise Conflict(changed_by_someone(number, frm, at_once=True)) from None
+        try:  # the change that came first is committed: its audit entry says who
+            by = last_changed_by(session, order_id)
+        except Exception:  # noqa: BLE001 - the sentence goes without the name
+            by = None
+        raise Conflict(changed_by_someone(number, frm, at_once=True, by=by)) from None
 
     partners_by_name = {p.name: p for p in (order.source, order.assignee, assign) if p is not None}
     # an unassigned partner is still told (revocation): keep the one we had before

@@ -44,7 +44,7 @@ from ..store.models import (
     Tag,
 )
 from .changes import returns_section
-from .core import Depot, load_order, order_facts
+from .core import Depot, last_changed_by, load_order, order_facts
 from .outbox import notice_label
 
 
@@ -476,6 +476,8 @@ class RejectContext:
     default_reason: str | None  # the reason code in the buyer's settings
     #: the warning the dialog shows: a rejection is final once the undo window has closed
     warning: str = ""
+    #: who made the order's last change, as the audit names them (for the conflict sentence)
+    last_actor: str | None = None
 
     @property
     def allowed(self) -> bool:
@@ -494,6 +496,7 @@ def reject_context(depot: Depot, number: str) -> RejectContext:
             checks=tuple(RejectCheckView(c.label, c.passed, c.refusal or "") for c in reject_checks(facts)),
             default_reason=o.source.reject_reason if o.source else None,
             warning=_reject_warning(depot.undo_seconds(uow.session)),
+            last_actor=last_changed_by(uow.session, o.id),
         )
 
 
@@ -725,6 +728,11 @@ class OrderDetail:
     undo_until: datetime | None = None
     returns: tuple[ReturnView, ...] = ()
     reject_reason: str | None = None  # the reason code it was rejected with
+
+    @property
+    def last_actor(self) -> str | None:
+        """Who made the order's last change, as the audit names them (for the conflict sentence)."""
+        return self.audit[-1].actor if self.audit else None
 
     @property
     def partner(self) -> str:

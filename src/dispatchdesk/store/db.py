@@ -10,13 +10,15 @@ from __future__ import annotations
 import os
 import shutil
 import sqlite3
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 from urllib.parse import quote
 
 from sqlalchemy import (
+    Connection,
     Engine,
     create_engine,
     event,
@@ -34,12 +36,17 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.schema import Table
 
 from .checkpoint import CheckpointGuard, GuardStatus, wal_reset_affected
+from .listen import CHANNEL, SQLITE_POLL, ChangeWaiter
 from .models import DepotMeta
 
 #: The newest migration. tests/store/test_migrations.py checks it matches Alembic's head.
-HEAD_REVISION = "0006"
+HEAD_REVISION = "0007"
 MIGRATIONS = Path(__file__).parent / "migrations"
 BUSY_TIMEOUT_MS = 5000
+#: How long bookkeeping writes (Database.side_write) wait for a lock before they skip.
+SIDE_WAIT_MS = 200
+
+T = TypeVar("T")
 
 
 class StorageError(Exception):
@@ -176,10 +183,16 @@ class Database:
         self._write_engine = engine.execution_options(dispatchdesk_write=True)
         self.reader = sessionmaker(bind=engine, expire_on_commit=False)
         self.writer = sessionmaker(bind=self._write_engine, expire_on_commit=False)
+        self._waiter: ChangeWaiter | None = None
+        self._waiter_lock = threading.Lock()
 
     @property
     def is_sqlite(self) -> bool:
         return self.engine.dialect.name == "sqlite"
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.engine.dialect.name == "postgresql"
 
     @classmethod
     def open(cls, db: str | os.PathLike[str], *, migrate: bool = True, create: bool = True) -> Database:
@@ -271,6 +284,8 @@ class Database:
             raise StorageError(describe_db_error(e, self.where)) from None
 
     def close(self) -> None:
+        if self._waiter is not None:
+            self._waiter.close()
         self.engine.dispose()
         if self.checkpoint_guard is not None:
             self.checkpoint_guard.stop()
@@ -349,6 +364,57 @@ class Database:
         with self.engine.connect() as conn:
             return conn.execute(text("SELECT change_seq FROM depot WHERE id = 1")).scalar() or 0
 
+    @property
+    def changes(self) -> ChangeWaiter:
+        """What waits for changes (store/listen.py); made on first use."""
+        with self._waiter_lock:
+            if self._waiter is None:
+                self._waiter = ChangeWaiter(self)
+            return self._waiter
+
+    @property
+    def changes_pushed(self) -> bool:
+        """Do other sessions' changes arrive pushed (PostgreSQL: LISTEN/NOTIFY), not polled?"""
+        return self.changes.pushed
+
+    def wait_for_change(
+        self, last_seq: int, timeout: float, *, stop: threading.Event | None = None,
+        poll: float = SQLITE_POLL,
+    ) -> int:
+        """The change sequence once it is no longer `last_seq` (some session committed), or
+        `last_seq` after `timeout` seconds, once `stop` is set, or while the database cannot be
+        read. Pushed on PostgreSQL (LISTEN/NOTIFY, with a slow poll as a safety net), polled
+        every `poll` seconds on SQLite. Never raises; blocks: call it from a thread."""
+        return self.changes.wait(last_seq, timeout, stop=stop, poll=poll)
+
+    def wake_waiters(self) -> None:
+        """Get every `wait_for_change` of this database out of its sleep now (to stop)."""
+        if self._waiter is not None:
+            self._waiter.wake()
+
+    def side_write(self, fn: Callable[[Connection], T], *, wait_ms: int = SIDE_WAIT_MS) -> T | None:
+        """Run `fn` in one short write transaction of its own that does NOT bump the change
+        sequence (bookkeeping nobody's screen shows as a change: presence heartbeats). It never
+        waits long and never raises: when the database is locked or busy for more than
+        `wait_ms` (or cannot be reached), nothing is written and None comes back."""
+        try:
+            # on SQLite the write engine begins IMMEDIATE: the lock is taken (or not) up front
+            with self._write_engine.connect() as conn:
+                raw = conn.connection.driver_connection if self.is_sqlite else None
+                if raw is not None:
+                    raw.execute(f"PRAGMA busy_timeout = {int(wait_ms)}")
+                try:
+                    with conn.begin():
+                        if raw is None:  # PostgreSQL: give up instead of queueing on a row lock
+                            conn.exec_driver_sql(f"SET LOCAL lock_timeout = {int(wait_ms)}")
+                            conn.exec_driver_sql(f"SET LOCAL statement_timeout = {int(wait_ms) * 5}")
+                        return fn(conn)
+                finally:
+                    if raw is not None:
+                        raw.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        except (OperationalError, DBAPIError, sqlite3.Error, OSError):
+            return None
+
 
 def alembic_config() -> Any:
     from alembic.config import Config
@@ -386,6 +452,12 @@ def _display(url: str) -> str:
 _depot = cast(Table, DepotMeta.__table__)
 #: Built once: every commit runs it, so it skips the ORM.
 _BUMP_CHANGE_SEQ = update(_depot).where(_depot.c.id == 1).values(change_seq=_depot.c.change_seq + 1)
+#: The same on PostgreSQL, telling every listening console in the same statement; the
+#: notification is delivered when (and only if) the transaction commits.
+_BUMP_AND_NOTIFY = text(
+    "WITH bumped AS (UPDATE depot SET change_seq = change_seq + 1 WHERE id = 1 RETURNING change_seq) "
+    f"SELECT pg_notify('{CHANNEL}', CAST(change_seq AS text)) FROM bumped"
+)
 
 
 class UnitOfWork:
@@ -423,7 +495,8 @@ class UnitOfWork:
         if self.before_commit is not None:
             self.before_commit()
         try:
-            self.session.connection().execute(_BUMP_CHANGE_SEQ)
+            conn = self.session.connection()
+            conn.execute(_BUMP_AND_NOTIFY if self.db.is_postgres else _BUMP_CHANGE_SEQ)
             self.session.commit()
         except (OperationalError, DBAPIError) as e:
             self.session.rollback()

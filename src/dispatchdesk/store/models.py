@@ -334,3 +334,27 @@ class Return(Base):
     actor: Mapped[str] = mapped_column(String(100))
 
     reported_by: Mapped[Partner | None] = relationship(lazy="joined")
+
+
+class Console(Base):
+    """Presence: one row per console (or relay worker) on the depot, renewed by its heartbeat.
+
+    Written outside the unit of work: a heartbeat never bumps the change sequence. A row whose
+    `seen_at` is older than a few heartbeats is stale (its process is gone) and is pruned."""
+
+    __tablename__ = "consoles"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    #: "console" (a dispatcher's screen) or "relay" (a `dispatchdesk relay` worker)
+    kind: Mapped[str] = mapped_column(String(10), default="console")
+    #: the dispatcher, as the audit names them (Depot.actor)
+    who: Mapped[str] = mapped_column(String(100))
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    seen_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    #: the order whose detail or confirm this console has open
+    open_order: Mapped[str | None] = mapped_column(String(50))
+    #: the screen shown ("dispatch", "reception"...) or, for a relay, its state
+    screen: Mapped[str | None] = mapped_column(String(50))
+    #: a relay's worker id (its notice claims' claimed_by) and endpoint
+    detail: Mapped[str | None] = mapped_column(String(300))

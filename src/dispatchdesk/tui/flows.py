@@ -309,7 +309,7 @@ class Flows:
             return
         detail, actions, prefilled = got
         if detail.version != target.version:
-            self._tell(services.changed_by_someone(target.number, detail.status), severity="warning", timeout=10)
+            self._tell(services.changed_by_someone(target.number, detail.status, by=detail.last_actor), severity="warning", timeout=10)
             self.app.depot_changed(reveal=target.number)
             return
         if actions.cancel:
@@ -348,7 +348,7 @@ class Flows:
             return
         detail, (refusal, offers) = got
         if detail.version != target.version:
-            self._tell(services.changed_by_someone(target.number, detail.status), severity="warning", timeout=10)
+            self._tell(services.changed_by_someone(target.number, detail.status, by=detail.last_actor), severity="warning", timeout=10)
             self.app.depot_changed(reveal=target.number)
             return
         if refusal:
@@ -579,7 +579,7 @@ class Flows:
         if isinstance(ctx, _Failed):
             return
         if ctx.version != target.version:
-            self._tell(services.changed_by_someone(target.number, ctx.status), severity="warning", timeout=10)
+            self._tell(services.changed_by_someone(target.number, ctx.status, by=ctx.last_actor), severity="warning", timeout=10)
             self.app.depot_changed(reveal=target.number)
             return
         await self.form_then_confirm(
