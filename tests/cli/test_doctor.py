@@ -49,7 +49,7 @@ def test_a_healthy_depot_exits_0_with_one_line_per_fact(doctor, db_path):
     assert lines[0] == f"database: {db_path} (SQLite {sqlite3.sqlite_version})"
     for start in ("journal mode: wal", f"schema: {HEAD_REVISION} (this dispatchdesk: {HEAD_REVISION})",
                   "size: ", "free disk: 50.0 GB of 100.0 GB (50%)", "WAL-reset bug: ",
-                  "relay workers: none holding a notice now", "relay lag: 0 s (nothing due)",
+                  "relay workers: none alive", "relay lag: 0 s (nothing due)",
                   "notices: 0 waiting, 0 failed", "link Swift Haulage: untried", "consoles connected: "):
         assert any(ln.startswith(start) for ln in lines), start
     assert lines[-1] == "Nothing needs a person."
@@ -76,7 +76,7 @@ def test_a_lagging_relay_exits_1_with_the_sentence(doctor, depot, new_order):
     assert claim_due(Depot(depot.db, clock=utcnow), "relay-7", limit=1, lease_seconds=300)
     rc, out, err = doctor()
     assert rc == 1
-    assert "relay workers: 1 delivering (relay-7)" in out
+    assert "relay workers: 1 alive (relay-7)" in out
     assert err.startswith("The relay is ") and "s behind (over the 60 s allowed): a notice has been due since" in err
 
 

@@ -87,3 +87,18 @@ async def test_the_probe_from_this_machine_gets_in_when_the_caps_are_full(make_s
     finally:
         for _, w in idle:
             w.close()
+
+
+async def test_doctor_sees_a_running_relay_alive_with_nothing_to_send(make_side):
+    from dispatchdesk.services.health import examine
+
+    side = await make_side("Alpha")
+    path = str(side.depot.db.engine.url.database)
+
+    def relay_seen() -> list[str]:
+        report = examine(path)
+        return report.relay.workers if report.relay is not None else []
+
+    assert await wait_for(None, relay_seen, "the relay among the depot's consoles", in_thread=True) == ["relay-Alpha"]
+    await side.relay.stop()
+    assert await asyncio.to_thread(relay_seen) == []  # it said goodbye

@@ -4,6 +4,7 @@ what needs a person, each problem made for real in the depot's database."""
 from __future__ import annotations
 
 import shutil
+import socket
 import sqlite3
 from collections import namedtuple
 from pathlib import Path
@@ -70,7 +71,7 @@ def test_a_relay_lagging_behind_needs_a_person(due_notices, db_path, clock) -> N
     assert len(claim_due(due_notices, "relay-1", limit=1, lease_seconds=60)) == 1  # alive, busy
     report = examine(str(db_path), clock=clock, max_lag=60)
     assert report.relay is not None and report.relay.workers == ["relay-1"]
-    assert "relay workers: 1 delivering (relay-1)" in report.lines()
+    assert "relay workers: 1 alive (relay-1)" in report.lines()
     assert len(report.problems) == 1
     assert report.problems[0].startswith("The relay is 90 s behind (over the 60 s allowed): a notice has been due since")
     assert examine(str(db_path), clock=clock, max_lag=120).ok
@@ -172,3 +173,22 @@ def test_a_file_that_is_not_a_depot_is_refused_and_left_alone(tmp_path, clock) -
     with pytest.raises(StorageError, match="There is no depot in"):
         examine(str(here / "missing.db"), clock=clock)
     assert sorted(p.name for p in here.iterdir()) == ["recipes.db"]
+
+
+def test_consoles_and_relay_workers_present_are_listed(due_notices, db_path, clock) -> None:
+    from dispatchdesk.services.presence import RELAY, join
+
+    join(due_notices, screen="dispatch")
+    join(due_notices, kind=RELAY, detail="depot1:4242:abcdef listening on http://127.0.0.1:8730/link")
+    clock.advance(30)
+    report = examine(str(db_path), clock=clock)
+    assert report.consoles == [] and report.relay is not None and report.relay.workers == []  # gone stale
+    join(due_notices, screen="dispatch")
+    join(due_notices, kind=RELAY, detail="depot1:4242:abcdef listening on http://127.0.0.1:8730/link")
+    report = examine(str(db_path), clock=clock)
+    assert report.consoles == [f"tester@{socket.gethostname()}"]
+    assert report.relay.workers == ["depot1:4242:abcdef"]
+    # a relay is alive: notices due 30 s are lag under the limit, not "no relay"
+    assert report.ok, report.problems
+    assert "relay workers: 1 alive (depot1:4242:abcdef)" in report.lines()
+    assert any(ln.startswith("consoles connected: 1 (tester@") for ln in report.lines())

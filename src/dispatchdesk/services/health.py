@@ -39,6 +39,7 @@ from ..text import clean
 from . import queries
 from .core import Depot
 from .outbox import live_workers, notice_counts, oldest_due
+from .presence import CONSOLE, RELAY, present
 
 __all__ = [
     "DatabaseFacts",
@@ -77,7 +78,7 @@ class DatabaseFacts:
 
 @dataclass(frozen=True)
 class RelayFacts:
-    workers: list[str]  # relay workers seen alive (holding a live claim)
+    workers: list[str]  # relay workers seen alive (present, or holding a live claim)
     oldest_due: datetime | None
     lag_seconds: float  # 0 when nothing is due
     waiting: int  # held or queued
@@ -101,7 +102,7 @@ class HealthReport:
     database: DatabaseFacts
     relay: RelayFacts | None = None  # None: not checked (the schema is not this code's)
     links: list[LinkFacts] = field(default_factory=list)
-    consoles: list[str] | None = None  # None: this dispatchdesk cannot tell
+    consoles: list[str] = field(default_factory=list)  # who@host of each console connected
     problems: list[str] = field(default_factory=list)
     #: why the depot's own facts (relay, links, consoles) were not read, if they were not
     skipped: str | None = None
@@ -133,8 +134,8 @@ class HealthReport:
             return out
         r = self.relay
         if r is not None:
-            out.append("relay workers: " + (f"{len(r.workers)} delivering ({', '.join(_c(w) for w in r.workers)})"
-                                            if r.workers else "none holding a notice now"))
+            out.append("relay workers: " + (f"{len(r.workers)} alive ({', '.join(_c(w) for w in r.workers)})"
+                                            if r.workers else "none alive"))
             out.append("relay lag: " + (f"{r.lag_seconds:.0f} s (a notice has been due since "
                                         f"{_when(r.oldest_due)})" if r.oldest_due else "0 s (nothing due)"))
             out.append(f"notices: {r.waiting} waiting, {r.failed} failed")
@@ -149,11 +150,8 @@ class HealthReport:
             out.append(line)
         if not self.links:
             out.append("links: no partners yet")
-        if self.consoles is None:
-            out.append("consoles connected: not known to this dispatchdesk")
-        else:
-            out.append(f"consoles connected: {len(self.consoles)}"
-                       + (f" ({', '.join(_c(c) for c in self.consoles)})" if self.consoles else ""))
+        out.append(f"consoles connected: {len(self.consoles)}"
+                   + (f" ({', '.join(_c(c) for c in self.consoles)})" if self.consoles else ""))
         return out
 
     def as_json(self) -> dict[str, Any]:
@@ -326,7 +324,12 @@ def _database_problems(report: HealthReport) -> None:
 def _depot_facts(report: HealthReport, depot: Depot, max_lag: float) -> None:
     now = depot.now()
     since = oldest_due(depot)
-    workers = live_workers(depot)
+    here = present(depot)
+    report.consoles = [v.name for v in here if v.kind == CONSOLE]
+    # a relay worker registers itself (its detail starts with its id); one that holds a claim
+    # is alive too, registered or not
+    workers = sorted({(v.detail or v.name).split(" ", 1)[0] for v in here if v.kind == RELAY}
+                     | set(live_workers(depot)))
     views = queries.partners(depot)
     lag = max(0.0, (now - since).total_seconds()) if since is not None else 0.0
     counts = notice_counts(depot)
