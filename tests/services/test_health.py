@@ -192,3 +192,18 @@ def test_consoles_and_relay_workers_present_are_listed(due_notices, db_path, clo
     assert report.ok, report.problems
     assert "relay workers: 1 alive (depot1:4242:abcdef)" in report.lines()
     assert any(ln.startswith("consoles connected: 1 (tester@") for ln in report.lines())
+
+
+def test_on_postgresql_the_facts_are_the_server_s(pg_fresh_url, clock) -> None:
+    from dispatchdesk.store import Database
+
+    Database.open(pg_fresh_url).close()  # a new depot there
+    report = examine(pg_fresh_url, clock=clock)
+    assert report.ok, report.problems
+    db = report.database
+    assert db.engine == "PostgreSQL" and db.version and db.size_bytes and db.size_bytes > 0
+    assert db.wal_reset_affected is None and db.guard is None and db.free_bytes is None
+    lines = report.lines()
+    assert lines[0].startswith("database: postgresql+psycopg://postgres@127.0.0.1:5432/dd_test_")
+    assert "free disk: not checked (the database lives on its server)" in lines
+    assert not any(ln.startswith(("journal mode", "WAL-reset")) for ln in lines)
