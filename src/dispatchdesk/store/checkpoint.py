@@ -28,9 +28,15 @@ that one runs alone (it holds the database's exclusive lock), so it cannot race 
 
 The WAL must not grow without bound: it is folded in every second while anyone holds the role,
 and every process with the database open competes for the role, so the role is held whenever
-the depot is open at all. The holder shrinks a WAL grown past ``WAL_TRUNCATE_BYTES`` (after a
-burst) once a checkpoint has caught up; a WAL past ``WAL_ALARM_BYTES`` means the holder is not
-keeping up (or is stopped), and ``dispatchdesk doctor`` says so.
+the depot is open at all. Folding in is not enough under a steady stream of writes: SQLite
+starts the WAL over only when a writer begins while every frame is already folded in, and with
+writers queued one has always committed again by the time a passive checkpoint ends (measured:
+the WAL grew by 3 MB a second with six writers). So once the WAL holds ``RESTART_FRAMES`` (the
+1000 pages of SQLite's own automatic checkpoint), the holder runs a RESTART checkpoint, which
+waits up to 200 ms for the writer of the moment and makes the next writer start the WAL over
+(TRUNCATE, which also gives the disk back, once the file passed ``WAL_TRUNCATE_BYTES``). A WAL
+past ``WAL_ALARM_BYTES`` means the holder is not keeping up (or is stopped), and
+``dispatchdesk doctor`` says so.
 
 When the lock file cannot be used (a directory in its place, no permission), the guard is off in
 that process: its connections keep SQLite's automatic checkpoints (the old behaviour, the bug's
@@ -68,8 +74,11 @@ BACKPORTED = {(3, 44): 6, (3, 50): 7}
 
 #: How often the holder checkpoints, and the others try to take the role (seconds).
 TICK_SECONDS = 1.0
-#: After a burst, the holder shrinks a WAL file bigger than this once a checkpoint caught up.
-WAL_TRUNCATE_BYTES = 64 * 1024 * 1024
+#: Once the WAL holds this many frames, the holder makes the next writer start it over
+#: (SQLite's own automatic checkpoint runs at 1000 pages).
+RESTART_FRAMES = 1000
+#: ... and gives the disk back when the file has grown past this (after a burst).
+WAL_TRUNCATE_BYTES = 16 * 1024 * 1024
 #: A WAL bigger than this means checkpoints are not keeping up: a person should look.
 WAL_ALARM_BYTES = 256 * 1024 * 1024
 
@@ -219,9 +228,11 @@ class CheckpointGuard:
             try:
                 row = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
                 self.last_checkpoint = (int(row[0]), int(row[1]), int(row[2])) if row else None
-                busy, frames, folded = self.last_checkpoint or (1, 0, 0)
-                if not busy and frames == folded and self.wal_bytes() > WAL_TRUNCATE_BYTES:
-                    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                _busy, frames, _folded = self.last_checkpoint or (1, 0, 0)
+                if frames >= RESTART_FRAMES:
+                    mode = "TRUNCATE" if self.wal_bytes() > WAL_TRUNCATE_BYTES else "RESTART"
+                    row = conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
+                    self.last_checkpoint = (int(row[0]), int(row[1]), int(row[2])) if row else None
             except sqlite3.Error as e:
                 log.debug("checkpoint of %s: %s", self.db_file, e)
             self._watch()
@@ -237,7 +248,7 @@ class CheckpointGuard:
         try:
             conn = sqlite3.connect(str(self.db_file), timeout=0.2, isolation_level=None,
                                    check_same_thread=False)
-            conn.execute("PRAGMA busy_timeout = 200")  # TRUNCATE waits this long for a writer
+            conn.execute("PRAGMA busy_timeout = 200")  # RESTART waits this long for a writer
         except sqlite3.Error as e:
             log.debug("checkpointer connection to %s: %s", self.db_file, e)
             fcntl.flock(self._fd, fcntl.LOCK_UN)
