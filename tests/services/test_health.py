@@ -3,6 +3,7 @@ what needs a person, each problem made for real in the depot's database."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import sqlite3
@@ -207,3 +208,36 @@ def test_on_postgresql_the_facts_are_the_server_s(pg_fresh_url, clock) -> None:
     assert lines[0].startswith("database: postgresql+psycopg://postgres@127.0.0.1:5432/dd_test_")
     assert "free disk: not checked (the database lives on its server)" in lines
     assert not any(ln.startswith(("journal mode", "WAL-reset")) for ln in lines)
+
+
+def test_a_check_that_cannot_take_part_in_the_guard_sees_the_depot_s_programs_guarded(
+        depot, db_path, clock, monkeypatch) -> None:
+    """An admin's monitoring user may not write next to the depot: its own guard is off, but the
+    depot's programs hold the role, so nothing needs a person."""
+    from dispatchdesk.store import checkpoint
+
+    monkeypatch.setattr(sqlite3, "sqlite_version", "3.40.1")
+    from dispatchdesk.store import Database
+
+    depot.close()
+    running = Database.open(db_path)  # a console: it takes the role
+    try:
+        assert running.checkpoint_guard is not None and running.checkpoint_guard.holds
+
+        def refused(path, _db):
+            raise PermissionError(13, "Permission denied")
+
+        monkeypatch.setattr(checkpoint, "_open_lock_file", refused)
+        report = examine(str(db_path), clock=clock)
+        assert report.ok, report.problems
+        assert report.database.guard is not None and not report.database.guard["active"]
+        [line] = [ln for ln in report.lines() if ln.startswith("WAL-reset bug: ")]
+        assert line.startswith("WAL-reset bug: SQLite 3.40.1 is affected; the guard is on in the depot's programs "
+                               f"(checkpoints run by pid {os.getpid()} on ")
+        assert line.endswith("not in this check: its lock file "
+                             f"{checkpoint.lock_path(db_path)} cannot be used (Permission denied)")
+        running.close()
+        report = examine(str(db_path), clock=clock)  # nobody holds it now
+        assert len(report.problems) == 1 and report.problems[0].startswith("SQLite 3.40.1 has the WAL-reset bug")
+    finally:
+        running.close()

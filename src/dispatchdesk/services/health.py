@@ -206,6 +206,10 @@ def _wal_reset_words(db: DatabaseFacts) -> str:
         who = ("this check itself, as no other program held the role" if g.get("holds")
                else g.get("holder") or "the next program to open the depot")
         return f"SQLite {db.version} is affected; the guard is on (checkpoints run by {who} only)"
+    if g.get("taken"):
+        return (f"SQLite {db.version} is affected; the guard is on in the depot's programs "
+                f"(checkpoints run by {g.get('holder') or 'another program'} only), not in this "
+                f"check: {g.get('problem') or 'not started'}")
     return f"SQLite {db.version} is affected and the guard is OFF: {g.get('problem') or 'not started'}"
 
 
@@ -302,7 +306,8 @@ def _file_size(path: Path) -> int:
 
 def _database_problems(report: HealthReport) -> None:
     db = report.database
-    if db.wal_reset_affected and not (db.guard or {}).get("active"):
+    guard = db.guard or {}
+    if db.wal_reset_affected and not guard.get("active") and not guard.get("taken"):
         why = (db.guard or {}).get("problem") or "it did not start"
         report.problems.append(
             f"SQLite {db.version} has the WAL-reset bug (rare corruption when two connections "

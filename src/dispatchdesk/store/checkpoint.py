@@ -115,6 +115,7 @@ class GuardStatus:
     problem: str | None  # why the guard is off (None when it is on)
     holds: bool  # this process (this Database) is the checkpointer
     holder: str | None  # "pid 1234 on host", from the lock file (None: nobody yet)
+    taken: bool  # some connection (here or in another process) holds the role now
     wal_bytes: int  # the WAL file's size now
     last_checkpoint: tuple[int, int, int] | None  # (busy, frames in the WAL, frames folded in)
 
@@ -289,9 +290,30 @@ class CheckpointGuard:
             return f"pid {text[0]} on {text[1]}"
         return None
 
+    def role_taken(self) -> bool:
+        """Does some connection, in this process or another, hold the role now? (Asked with a
+        descriptor of its own, so it works when this process's guard could not start.)"""
+        if self.holds:
+            return True
+        try:
+            import fcntl
+
+            fd = os.open(self.lock_file, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        except (ImportError, OSError):
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError:
+            return True  # held exclusively: the checkpointer is there
+        finally:
+            os.close(fd)  # also drops our shared lock, if we got it
+        return False
+
     def status(self) -> GuardStatus:
         with self._mutex:
-            return GuardStatus(self.active, self.problem, self.holds, self.holder(),
+            taken = self.role_taken()
+            return GuardStatus(self.active, self.problem, self.holds,
+                               self.holder() if taken else None, taken,
                                self.wal_bytes(), self.last_checkpoint)
 
 
