@@ -38,7 +38,7 @@ def doctor(as_json: bool, max_lag: str) -> int:
     """The database (engine, version, the WAL-reset bug and its guard, journal mode, schema,
     size, free disk), the relay workers and their lag, each partner's link, the consoles
     connected: one line per fact. Exit 1, with the sentences naming what needs a person, when
-    something does; the depot is never changed (nor upgraded)."""
+    something does. The depot's data is never changed, nor its schema upgraded."""
     lag = _parse_seconds(max_lag)
     from ..services.health import examine
 

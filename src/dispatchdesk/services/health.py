@@ -13,7 +13,7 @@ connected. A problem is something a person must act on: a schema newer than this
 affected SQLite without the guard, a disk nearly full, notices due with no relay delivering
 them, a relay lagging, a failing link, notices failed and waiting for a dispatcher.
 
-Nothing here changes the depot: the schema is read without migrating (an older one is
+Nothing here changes the depot's data: the schema is read without migrating (an older one is
 upgraded by the next program that opens it, a newer one refused by all of them).
 """
 
