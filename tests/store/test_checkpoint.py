@@ -163,3 +163,27 @@ def test_a_file_refused_as_not_a_depot_gets_no_lock_file(affected: None, tmp_pat
     with pytest.raises(Exception, match="not a dispatchdesk database"):
         Database.open(other, create=False)
     assert not lock_path(other).exists()
+
+
+def test_a_forked_child_keeps_checkpoints_off_and_does_not_inherit_the_role(affected: None, db_path: Path) -> None:
+    db = Database.open(db_path)
+    try:
+        assert db.checkpoint_guard is not None and db.checkpoint_guard.holds
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: its pool's connections are the parent's, so it makes new ones
+            code = 1
+            try:
+                db.engine.dispose(close=False)
+                os.write(w, f"{_autocheckpoint(db)} {db.checkpoint_guard.holds}".encode())
+                code = 0
+            finally:
+                os._exit(code)
+        os.close(w)
+        answer = os.read(r, 100).decode()
+        os.close(r)
+        assert os.waitpid(pid, 0)[1] == 0
+        assert answer == "0 False"  # off, and the parent (still alive) keeps the role
+        assert db.checkpoint_guard.holds
+    finally:
+        db.close()

@@ -138,6 +138,7 @@ class CheckpointGuard:
         self._conn: sqlite3.Connection | None = None
         self._mutex = threading.RLock()
         self._alarmed_at = -1e9
+        self._rejoin = False  # forked: open the lock file again at the next connection
 
     # ------------------------------------------------------------------ state
     @property
@@ -160,6 +161,9 @@ class CheckpointGuard:
     def start(self) -> None:
         with self._mutex:
             if self.started:
+                if self._rejoin:  # in a child made by fork(): take part again, as itself
+                    self._rejoin = False
+                    self._join()
                 return
             self.started = True
             try:
@@ -167,14 +171,17 @@ class CheckpointGuard:
             except ImportError:
                 self.problem = "file locks (fcntl) are not available on this system"
                 return
-            try:
-                self._fd = _open_lock_file(self.lock_file, self.db_file)
-            except OSError as e:
-                self.problem = f"its lock file {self.lock_file} cannot be used ({e.strerror or e})"
-                log.warning("checkpoint guard off for %s: %s", self.db_file, self.problem)
-                return
-            _register(self)
-            self.tick()
+            self._join()
+
+    def _join(self) -> None:
+        try:
+            self._fd = _open_lock_file(self.lock_file, self.db_file)
+        except OSError as e:
+            self.problem = f"its lock file {self.lock_file} cannot be used ({e.strerror or e})"
+            log.warning("checkpoint guard off for %s: %s", self.db_file, self.problem)
+            return
+        _register(self)
+        self.tick()
 
     def stop(self) -> None:
         with self._mutex:
@@ -203,8 +210,10 @@ class CheckpointGuard:
                     pass
 
     def _forget_after_fork(self) -> None:
-        """In a child made by fork(): the parent's role and connection are not ours; the lock
-        stays the parent's (closing our copy of the descriptor does not release it)."""
+        """In a child made by fork(): the parent's role and connection are not ours, and the lock
+        stays the parent's (closing our copy of the descriptor does not release it). The child's
+        connections keep automatic checkpoints off; its next one opens the lock file again and
+        competes for the role like any other process."""
         self._mutex = threading.RLock()
         self._conn = None  # never closed here: SQLite connections do not cross a fork
         if self._fd is not None:
@@ -213,7 +222,7 @@ class CheckpointGuard:
             except OSError:
                 pass
             self._fd = None
-        self.stopped = True
+        self._rejoin = self.active
 
     # ------------------------------------------------------------------ the work
     def tick(self) -> None:
