@@ -44,7 +44,6 @@ from ..services.outbox import (
     release_claims,
     renew_claims,
 )
-from ..services.presence import HEARTBEAT_SECONDS, RELAY, heartbeat, join, leave
 from ..text import clean
 from .endpoint import make_app
 from .guard import GuardedSite, Limits, start_site
@@ -170,8 +169,6 @@ class Relay:
         self._db_ok_at = -1e9  # ... and of the last database call that went through
         self._oldest_due: datetime | None = None  # since when the relay is behind (last peek)
         self._schema: str | None = None
-        self._presence: str | None = None  # this worker's row among the depot's consoles
-        self._beat: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------ lifecycle
     @property
@@ -238,7 +235,6 @@ class Relay:
         self._senders = [asyncio.create_task(self._sender(), name=f"dispatchdesk-relay-send-{i}")
                          for i in range(self.concurrency)]
         self._heart = asyncio.create_task(self._heartbeat(), name="dispatchdesk-relay-heartbeat")
-        self._beat = asyncio.create_task(self._be_present(), name="dispatchdesk-relay-presence")
         log.info("relay %s started%s", self.worker_id, f"; link endpoint on {self.url}" if self.url else "")
 
     async def stop(self) -> None:
@@ -260,13 +256,6 @@ class Relay:
             self._heart.cancel()
             await asyncio.gather(self._heart, return_exceptions=True)
             self._heart = None
-        if self._beat is not None:
-            self._beat.cancel()
-            await asyncio.gather(self._beat, return_exceptions=True)
-            self._beat = None
-        if self._presence is not None:
-            await asyncio.to_thread(leave, self.depot, self._presence)  # never raises
-            self._presence = None
         self._final = True
         self._wake.set()
         try:
@@ -431,19 +420,6 @@ class Relay:
                 continue
             self._results.append((c, attempt.result()))
             self._wake.set()
-
-    async def _be_present(self) -> None:
-        """This worker among the depot's consoles (services.presence, kind "relay"), so that
-        `dispatchdesk doctor` sees a relay alive even when it has nothing to send. The writes
-        never raise and bump no change: a beat the database is too busy for is skipped."""
-        detail = self.worker_id + (f" listening on {self.url}" if self.url else "")
-        self._presence = await asyncio.to_thread(join, self.depot, kind=RELAY, detail=detail)
-        while True:
-            await asyncio.sleep(HEARTBEAT_SECONDS)
-            try:
-                await asyncio.to_thread(heartbeat, self.depot, self._presence, kind=RELAY, detail=detail)
-            except Exception:  # noqa: BLE001 - bookkeeping: the relay goes on without it
-                log.exception("relay: presence heartbeat failed")
 
     async def _heartbeat(self) -> None:
         """Renew the leases of every claim this worker holds, every third of the lease. A claim
