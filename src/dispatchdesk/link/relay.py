@@ -31,7 +31,7 @@ import aiohttp
 from aiohttp import web
 
 from ..domain import Transport
-from ..services import ERRORS, Depot, DispatchError
+from ..services import ERRORS, Depot, DispatchError, presence
 from ..services.health import schema_version
 from ..services.outbox import (
     ClaimedNotice,
@@ -115,10 +115,16 @@ class Relay:
         grace: float = 2.0,
         limits: Limits | None = None,
         health_stale: float = HEALTH_STALE_SECONDS,
+        register: bool = True,
     ) -> None:
         self.depot = depot
         #: /healthz: how long the loop may go without a turn, or the database without answering
         self.health_stale = health_stale
+        #: record this worker as here (services/presence.py, kind "relay") while it runs, so
+        #: that `doctor` lists the relay workers alive; its id there is `presence_id`
+        self.register = register
+        self.presence_id: str | None = None
+        self._presence_task: asyncio.Task[None] | None = None
         self.listen = listen
         #: the link endpoint's deadlines and connection caps (link.guard)
         self.limits = limits or Limits()
@@ -235,6 +241,8 @@ class Relay:
         self._senders = [asyncio.create_task(self._sender(), name=f"dispatchdesk-relay-send-{i}")
                          for i in range(self.concurrency)]
         self._heart = asyncio.create_task(self._heartbeat(), name="dispatchdesk-relay-heartbeat")
+        if self.register:
+            self._presence_task = asyncio.create_task(self._here(), name="dispatchdesk-relay-presence")
         log.info("relay %s started%s", self.worker_id, f"; link endpoint on {self.url}" if self.url else "")
 
     async def stop(self) -> None:
@@ -256,6 +264,13 @@ class Relay:
             self._heart.cancel()
             await asyncio.gather(self._heart, return_exceptions=True)
             self._heart = None
+        if self._presence_task is not None:
+            self._presence_task.cancel()
+            await asyncio.gather(self._presence_task, return_exceptions=True)
+            self._presence_task = None
+            if self.presence_id is not None:
+                await asyncio.to_thread(presence.leave, self.depot, self.presence_id)
+                self.presence_id = None
         self._final = True
         self._wake.set()
         try:
@@ -460,6 +475,25 @@ class Relay:
                     if task is not None:
                         task.cancel()
                     log.warning("relay: gave up the claim on %s (its lease ran out unrenewed)", nid)
+
+    def _presence_detail(self) -> str:
+        """What `doctor` shows of this worker: its id (its claims' claimed_by) and endpoint."""
+        return f"worker {self.worker_id}" + (f"; endpoint {self.url}" if self.url else "")
+
+    async def _here(self) -> None:
+        """Join the depot's consoles as a relay worker and beat with its state (presence's
+        writes never wait long and never fail: a beat on a busy database is skipped)."""
+        self.presence_id = str(uuid.uuid4())  # known before the join: stop() leaves even if cut short
+        await asyncio.to_thread(
+            presence.join, self.depot, kind=presence.RELAY, screen=self.state, detail=self._presence_detail(),
+            console_id=self.presence_id,
+        )
+        while True:
+            await asyncio.sleep(presence.HEARTBEAT_SECONDS)
+            await asyncio.to_thread(
+                presence.heartbeat, self.depot, self.presence_id, kind=presence.RELAY, screen=self.state,
+                detail=self._presence_detail(),
+            )
 
     async def _deliver(self, c: ClaimedNotice) -> Delivery:
         transport = self._transports.get(c.transport)

@@ -107,10 +107,12 @@ def join(
     screen: str | None = None,
     open_order: str | None = None,
     detail: str | None = None,
+    console_id: str | None = None,
 ) -> str:
-    """Record this console (or relay worker, `kind="relay"`) as here; its id. Never fails: when
-    the database is busy the row is written by the first heartbeat that gets through."""
-    console_id = new_id()
+    """Record this console (or relay worker, `kind="relay"`) as here; its id (`console_id`, or
+    a new one). Never fails: when the database is busy the row is written by the first
+    heartbeat that gets through."""
+    console_id = console_id or new_id()
     now = depot.now()
     row = _row(depot, console_id, kind=kind, open_order=open_order, screen=screen, detail=detail, now=now)
 

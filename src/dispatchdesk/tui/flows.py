@@ -205,9 +205,11 @@ class Flows:
         return True
 
     # ------------------------------------------------------------------ asking
-    async def confirm(self, pv: services.Preview) -> bool:
+    async def confirm(self, pv: services.Preview, target: Target | None = None) -> bool:
+        """Ask; the confirm of one order also says who else has that order open."""
         answer = await self.app.push_screen_wait(
-            ConfirmScreen(pv.title, pv.lines, final=pv.final, yes=pv.yes, focus_note=pv.focus_note))
+            ConfirmScreen(pv.title, pv.lines, final=pv.final, yes=pv.yes, focus_note=pv.focus_note,
+                          order=target.number if target is not None else None))
         return bool(answer)
 
     async def preview(self, action: services.Action, target: Target | None = None) -> services.Preview | None:
@@ -231,7 +233,7 @@ class Flows:
         """Preview, confirm, execute, tell. Returns the result, or None when nothing was done."""
         if ask:
             pv = await self.preview(action, target)
-            if pv is None or not await self.confirm(pv):
+            if pv is None or not await self.confirm(pv, target):
                 return None
         return await self._execute_and_tell(action, target)
 
@@ -266,7 +268,7 @@ class Flows:
             pv = await self.preview(action, target)
             if pv is None:
                 continue
-            if await self.confirm(pv):
+            if await self.confirm(pv, target):
                 return await self._execute_and_tell(action, target)
 
     # ------------------------------------------------------------------ one order
@@ -617,7 +619,7 @@ class Flows:
             if not pv.allowed:
                 problem = " ".join(pv.refusals)
                 continue
-            if await self.confirm(pv):
+            if await self.confirm(pv, target):
                 await self._execute_and_tell(action, target)
                 return
             problem = ""

@@ -1,7 +1,9 @@
 """Yes/No confirms: one order, or several at once (bulk), and the result of a bulk action.
 
 Every sentence comes from the services (Preview.lines): the screen only lays them out, as
-literal text. On anything that cannot be undone, No has the focus.
+literal text. On anything that cannot be undone, No has the focus. The confirm of one order
+says who else has it open ("Also open at: anna@depot2", services/presence.py), kept up to date
+while it is open.
 
 | Key | Action |
 | --- | --- |
@@ -56,8 +58,11 @@ class ConfirmScreen(ModalScreen[bool]):
         yes: str = "Yes",
         no: str = "No",
         focus_note: str = "No has the focus: this cannot be undone.",
+        order: str | None = None,
     ) -> None:
         super().__init__(classes="dialog-screen")
+        #: the order this confirm is about: other consoles are told it is open here
+        self.presence_order = order
         self.title_text = title
         self.lines = list(lines)
         self.final = final
@@ -68,6 +73,8 @@ class ConfirmScreen(ModalScreen[bool]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog", id="confirm"):
             yield Static(Text(clean(self.title_text, single_line=True), style="bold"), classes="dialog-title")
+            if self.presence_order:
+                yield Static("", id="confirm-others", classes="dialog-others", markup=False)
             with VerticalScroll(classes="dialog-body"):
                 yield Static(sentences(self.lines), id="confirm-lines")
             if self.final and self.focus_note:
@@ -79,6 +86,23 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def on_mount(self) -> None:
         self.query_one("#no" if self.final else "#yes", Button).focus()
+        if self.presence_order:
+            self.presence_changed()
+            _touch(self)
+
+    def on_unmount(self) -> None:
+        if self.presence_order:
+            _touch(self)
+
+    def presence_changed(self) -> None:
+        """Who else has the order open: from the app's last read of who is here."""
+        if not self.presence_order:
+            return
+        also = getattr(self.app, "also_open", None)
+        text = also(self.presence_order) if callable(also) else ""
+        for w in self.query("#confirm-others").results(Static):
+            w.update(Text(clean(text), style="bold"))
+            w.display = bool(text)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()
@@ -89,6 +113,13 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def action_toggle_focus(self) -> None:
         self.focus_next(Button)
+
+
+def _touch(screen: ModalScreen[bool]) -> None:
+    """Tell the app (once the screen stack has settled) which order is open now."""
+    touch = getattr(screen.app, "presence_touch", None)
+    if callable(touch):
+        screen.app.call_later(touch)
 
 
 class BulkConfirmScreen(ConfirmScreen):
