@@ -180,12 +180,12 @@ def test_consoles_and_relay_workers_present_are_listed(due_notices, db_path, clo
     from dispatchdesk.services.presence import RELAY, join
 
     join(due_notices, screen="dispatch")
-    join(due_notices, kind=RELAY, detail="depot1:4242:abcdef listening on http://127.0.0.1:8730/link")
+    join(due_notices, kind=RELAY, detail="worker depot1:4242:abcdef; endpoint http://127.0.0.1:8730/link")
     clock.advance(30)
     report = examine(str(db_path), clock=clock)
     assert report.consoles == [] and report.relay is not None and report.relay.workers == []  # gone stale
     join(due_notices, screen="dispatch")
-    join(due_notices, kind=RELAY, detail="depot1:4242:abcdef listening on http://127.0.0.1:8730/link")
+    join(due_notices, kind=RELAY, detail="worker depot1:4242:abcdef; endpoint http://127.0.0.1:8730/link")
     report = examine(str(db_path), clock=clock)
     assert report.consoles == [f"tester@{socket.gethostname()}"]
     assert report.relay.workers == ["depot1:4242:abcdef"]

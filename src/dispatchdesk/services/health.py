@@ -304,6 +304,13 @@ def _file_size(path: Path) -> int:
         return 0
 
 
+def _worker_id(detail: str | None) -> str | None:
+    """The worker id in a relay's presence detail ("worker host:1234:ab12cd; endpoint URL")."""
+    if not detail or not detail.startswith("worker "):
+        return None
+    return detail[len("worker "):].split(";", 1)[0].strip() or None
+
+
 def _database_problems(report: HealthReport) -> None:
     db = report.database
     guard = db.guard or {}
@@ -331,9 +338,9 @@ def _depot_facts(report: HealthReport, depot: Depot, max_lag: float) -> None:
     since = oldest_due(depot)
     here = present(depot)
     report.consoles = [v.name for v in here if v.kind == CONSOLE]
-    # a relay worker registers itself (its detail starts with its id); one that holds a claim
+    # a relay worker registers itself ("worker <id>; endpoint <url>"); one that holds a claim
     # is alive too, registered or not
-    workers = sorted({(v.detail or v.name).split(" ", 1)[0] for v in here if v.kind == RELAY}
+    workers = sorted({_worker_id(v.detail) or v.name for v in here if v.kind == RELAY}
                      | set(live_workers(depot)))
     views = queries.partners(depot)
     lag = max(0.0, (now - since).total_seconds()) if since is not None else 0.0
