@@ -57,7 +57,7 @@ import sys, threading, time
 sys.path.insert(0, {src!r})
 from dispatchdesk.services import Depot, presence
 from dispatchdesk.store import Database
-url, mode, poll = sys.argv[1], sys.argv[2], float(sys.argv[3])
+url, mode, poll, beat = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4] == "1"
 depot = Depot(Database.open(url, migrate=False), actor="console")
 db = depot.db
 if mode == "poll":
@@ -67,11 +67,11 @@ skipped = [0]
 def here():
     me = presence.join(depot, screen="dispatch")
     while not stop.wait(presence.HEARTBEAT_SECONDS):
-        if not presence.heartbeat(depot, me, screen="dispatch"):
+        if presence.beat(depot, me, screen="dispatch") is None:  # as tui/app.py _presence
             skipped[0] += 1
-        presence.present_quietly(depot)
+            presence.present_quietly(depot)
     presence.leave(depot, me)
-t = threading.Thread(target=here)
+t = threading.Thread(target=here if beat else (lambda: None))
 t.start()
 last = db.change_seq()
 db.wait_for_change(last, 0.0)  # listening (PostgreSQL) before it says it is ready
@@ -93,9 +93,9 @@ db.close()
 """
 
 
-def start_consoles(url: str, n: int, mode: str, poll: float) -> list[subprocess.Popen[str]]:
+def start_consoles(url: str, n: int, mode: str, poll: float, beat: bool = True) -> list[subprocess.Popen[str]]:
     procs = [
-        subprocess.Popen([sys.executable, "-c", CONSOLE.format(src=str(SRC)), url, mode, str(poll)],
+        subprocess.Popen([sys.executable, "-c", CONSOLE.format(src=str(SRC)), url, mode, str(poll), "1" if beat else "0"],
                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env={**os.environ})
         for _ in range(n)
     ]
@@ -187,7 +187,7 @@ def run_engine(name: str, url: str, args: argparse.Namespace) -> list[str]:
 
         push = name == "postgresql"
         mode, poll = ("push", POLL_SECONDS) if push else ("poll", POLL_SECONDS)
-        procs = start_consoles(url, args.consoles, mode, poll)
+        procs = start_consoles(url, args.consoles, mode, poll, beat=not args.no_presence)
         took, commits = act(depot, numbers, args.commits, gaps=True)
         time.sleep(1.0)  # let the last change reach every console before they are stopped
         seen, skipped = stop_consoles(procs)
@@ -229,13 +229,17 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--consoles", type=int, default=16)
     ap.add_argument("--commits", type=int, default=150)
+    ap.add_argument("--no-presence", action="store_true",
+                    help="the consoles only watch (no join, heartbeat or read of who is here)")
+    ap.add_argument("--sqlite", default="yes", choices=("yes", "none"), help="none: PostgreSQL only")
     ap.add_argument("--pg", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
                     help="a PostgreSQL server's URL (a database is made there and dropped), or none")
     args = ap.parse_args()
     print(f"CPUs: {os.cpu_count()}; load average {os.getloadavg()[0]:.1f}")
     misses: list[str] = []
-    with tempfile.TemporaryDirectory() as tmp:
-        misses += run_engine("sqlite", str(Path(tmp) / "push.sqlite"), args)
+    if args.sqlite != "none":
+        with tempfile.TemporaryDirectory() as tmp:
+            misses += run_engine("sqlite", str(Path(tmp) / "push.sqlite"), args)
     if args.pg != "none":
         import psycopg
         from sqlalchemy.engine import make_url

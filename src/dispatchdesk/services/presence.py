@@ -23,9 +23,9 @@ import socket
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import cast
+from typing import Any, cast
 
-from sqlalchemy import Connection, Table, delete, insert, select, update
+from sqlalchemy import Connection, Row, Table, delete, insert, select, update
 
 from ..store.models import Console, new_id
 from .core import ERRORS, Depot
@@ -42,6 +42,8 @@ RELAY = "relay"
 
 #: the consoles Table (the ORM types ``__table__`` as the wider FromClause)
 _table = cast(Table, Console.__table__)
+#: every row, plain (no ORM objects: this runs every few seconds in every console)
+_ALL = select(_table)
 
 
 @dataclass(frozen=True)
@@ -97,7 +99,7 @@ def _row(
 
 
 def _prune(conn: Connection, now: datetime) -> None:
-    conn.execute(delete(_table).where(Console.seen_at < now - timedelta(seconds=STALE_AFTER)))
+    conn.execute(delete(_table).where(_table.c.seen_at < now - timedelta(seconds=STALE_AFTER)))
 
 
 def join(
@@ -138,7 +140,23 @@ def heartbeat(
     screen it shows. One short write that bumps nothing; skipped (False) when the database is
     locked for more than BEAT_WAIT_MS or cannot be reached. A row pruned meanwhile (the
     console slept past STALE_AFTER) is written again."""
+    return beat(depot, console_id, open_order=open_order, screen=screen, kind=kind, detail=detail) is not None
+
+
+def beat(
+    depot: Depot,
+    console_id: str,
+    *,
+    open_order: str | None = None,
+    screen: str | None = None,
+    kind: str = CONSOLE,
+    detail: str | None = None,
+) -> list[ConsoleView] | None:
+    """`heartbeat()` and `present()` in the same short transaction (what a console does every
+    HEARTBEAT_SECONDS: one transaction, not two): who is here, this console included, or None
+    when the beat was skipped. Stale rows seen on the way are pruned."""
     now = depot.now()
+    since = now - timedelta(seconds=STALE_AFTER)
     values = dict(
         seen_at=now,
         open_order=open_order[:50] if open_order else None,
@@ -146,23 +164,26 @@ def heartbeat(
         detail=detail[:300] if detail else None,
     )
 
-    def write(conn: Connection) -> bool:
-        done = conn.execute(update(_table).where(Console.id == console_id).values(**values))
+    def write(conn: Connection) -> list[ConsoleView]:
+        done = conn.execute(update(_table).where(_table.c.id == console_id).values(**values))
         if not done.rowcount:
             conn.execute(insert(_table).values(**_row(
                 depot, console_id, kind=kind, open_order=open_order, screen=screen, detail=detail, now=now
             )))
-        _prune(conn, now)
-        return True
+        rows = conn.execute(_ALL).all()
+        stale = [r.id for r in rows if r.seen_at < since]
+        if stale:
+            conn.execute(delete(_table).where(_table.c.id.in_(stale)))
+        return _sorted(_view(r) for r in rows if r.seen_at >= since)
 
-    return bool(depot.db.side_write(write, wait_ms=BEAT_WAIT_MS))
+    return depot.db.side_write(write, wait_ms=BEAT_WAIT_MS)
 
 
 def leave(depot: Depot, console_id: str) -> bool:
     """This console is going: its row goes now (not when it turns stale). Never fails."""
 
     def write(conn: Connection) -> bool:
-        conn.execute(delete(_table).where(Console.id == console_id))
+        conn.execute(delete(_table).where(_table.c.id == console_id))
         return True
 
     return bool(depot.db.side_write(write, wait_ms=BEAT_WAIT_MS * 5))
@@ -173,19 +194,22 @@ def present(depot: Depot, *, kind: str | None = None) -> list[ConsoleView]:
     `kind` keeps only consoles ("console") or relay workers ("relay"). Raises the usual
     StorageError when the database cannot be read."""
     since = depot.now() - timedelta(seconds=STALE_AFTER)
-    q = select(Console).where(Console.seen_at >= since)
+    q = _ALL.where(_table.c.seen_at >= since)
     if kind is not None:
-        q = q.where(Console.kind == kind)
+        q = q.where(_table.c.kind == kind)
     with depot.uow(write=False) as uow:
-        rows = list(uow.session.scalars(q))
-        out = [
-            ConsoleView(
-                id=r.id, kind=r.kind, who=r.who, host=r.host, pid=r.pid, started_at=r.started_at,
-                seen_at=r.seen_at, open_order=r.open_order, screen=r.screen, detail=r.detail,
-            )
-            for r in rows
-        ]
-    return sorted(out, key=lambda v: (v.kind, v.who, v.host, v.started_at, v.id))
+        return _sorted(_view(r) for r in uow.session.connection().execute(q))
+
+
+def _view(r: Row[Any]) -> ConsoleView:
+    return ConsoleView(
+        id=r.id, kind=r.kind, who=r.who, host=r.host, pid=r.pid, started_at=r.started_at,
+        seen_at=r.seen_at, open_order=r.open_order, screen=r.screen, detail=r.detail,
+    )
+
+
+def _sorted(views: Iterable[ConsoleView]) -> list[ConsoleView]:
+    return sorted(views, key=lambda v: (v.kind, v.who, v.host, v.started_at, v.id))
 
 
 def others_on(

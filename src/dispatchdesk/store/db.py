@@ -406,8 +406,8 @@ class Database:
                 try:
                     with conn.begin():
                         if raw is None:  # PostgreSQL: give up instead of queueing on a row lock
-                            conn.exec_driver_sql(f"SET LOCAL lock_timeout = {int(wait_ms)}")
-                            conn.exec_driver_sql(f"SET LOCAL statement_timeout = {int(wait_ms) * 5}")
+                            conn.execute(_SIDE_TIMEOUTS, {"lock": f"{int(wait_ms)}ms",
+                                                          "stmt": f"{int(wait_ms) * 5}ms"})
                         return fn(conn)
                 finally:
                     if raw is not None:
@@ -448,6 +448,8 @@ def _display(url: str) -> str:
     return u.render_as_string(hide_password=True)
 
 
+#: PostgreSQL: a side write's lock and statement timeouts, for its transaction only (one statement)
+_SIDE_TIMEOUTS = text("SELECT set_config('lock_timeout', :lock, true), set_config('statement_timeout', :stmt, true)")
 #: The depot row's Table (the ORM types ``__table__`` as the wider FromClause).
 _depot = cast(Table, DepotMeta.__table__)
 #: Built once: every commit runs it, so it skips the ORM.

@@ -326,8 +326,8 @@ class DeskApp(App[None]):
         me = here.join(depot, screen=self._screen_name(), open_order=self.open_order_number)
         self.console_id = me
         try:
+            views = here.present_quietly(depot)
             while not self._stop.is_set():
-                views = here.present_quietly(depot)
                 if views is not None:
                     try:
                         self.call_from_thread(self._presence_read, views)
@@ -337,7 +337,11 @@ class DeskApp(App[None]):
                 self._beat_now.clear()
                 if self._stop.is_set():
                     return
-                here.heartbeat(depot, me, open_order=self.open_order_number, screen=self._screen_name())
+                # the beat and the read of who is here in one short transaction; read alone
+                # when the beat was skipped (a busy database)
+                views = here.beat(depot, me, open_order=self.open_order_number, screen=self._screen_name())
+                if views is None:
+                    views = here.present_quietly(depot)
         finally:
             here.leave(depot, me)
 
