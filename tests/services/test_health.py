@@ -241,3 +241,14 @@ def test_a_check_that_cannot_take_part_in_the_guard_sees_the_depot_s_programs_gu
         assert len(report.problems) == 1 and report.problems[0].startswith("SQLite 3.40.1 has the WAL-reset bug")
     finally:
         running.close()
+
+
+def test_a_wal_that_checkpoints_do_not_keep_in_check_needs_a_person(depot, db_path, clock, monkeypatch) -> None:
+    from dispatchdesk.services import health
+
+    monkeypatch.setattr(health, "WAL_ALARM_BYTES", 1)  # any WAL at all is "too big" here
+    report = examine(str(db_path), clock=clock)  # the depot is open: its WAL is there
+    assert report.database.wal_bytes and report.database.wal_bytes > 1
+    assert len(report.problems) == 1
+    assert report.problems[0].startswith("The database's write-ahead log is ")
+    assert "checkpoints are not keeping up (they are run by pid " in report.problems[0]

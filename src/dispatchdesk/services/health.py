@@ -202,9 +202,11 @@ def _wal_reset_words(db: DatabaseFacts) -> str:
     if not db.wal_reset_affected:
         return f"SQLite {db.version} is not affected"
     g = db.guard or {}
+    if g.get("active") and g.get("holds"):
+        return (f"SQLite {db.version} is affected; the guard is on (no other program held the "
+                "checkpointer role, so this check took it while it ran)")
     if g.get("active"):
-        who = ("this check itself, as no other program held the role" if g.get("holds")
-               else g.get("holder") or "the next program to open the depot")
+        who = g.get("holder") or "the next program to open the depot"
         return f"SQLite {db.version} is affected; the guard is on (checkpoints run by {who} only)"
     if g.get("taken"):
         return (f"SQLite {db.version} is affected; the guard is on in the depot's programs "
