@@ -159,6 +159,8 @@ class CheckpointGuard:
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
+        if self.started and not self._rejoin:
+            return  # every new connection asks: no wait behind a checkpoint under way
         with self._mutex:
             if self.started:
                 if self._rejoin:  # in a child made by fork(): take part again, as itself
