@@ -450,6 +450,7 @@ class LazyGroup(click.Group):
     lazy={
         "init": ".setup:init",
         "relay": ".console:relay",
+        "doctor": ".doctor:doctor",
         "partner": ".partner:partner",
         "settings": ".setup:settings",
         "import": ".data:import_",
