@@ -30,15 +30,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import random
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -50,54 +47,11 @@ PEAK_MB = 200.0
 
 
 def build_big(path: Path, n: int) -> None:
-    """`n` orders with lines, notices and follow-ups, by bulk insert through the models' tables."""
-    from sqlalchemy import insert
+    """`n` orders with lines, tags, notices, follow-ups and audit entries (bigdepot.build)."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    from bigdepot import build
 
-    from dispatchdesk.services import Depot, PartnerInput, add_partner
-    from dispatchdesk.store.models import DepotMeta, FollowUp, Notice, Order, OrderLine, Partner
-
-    depot = Depot.open(path, actor="bench")
-    for name, role in (("Swift Haulage", "subcontractor"), ("Northwind Retail", "client"),
-                       ("Shopfront", "channel"), ("Central Warehouse", "warehouse"),
-                       ("Corner Bakery", "client"), ("Van Man", "subcontractor")):
-        add_partner(depot, PartnerInput(name=name, role=role))
-    with depot.uow() as uow:
-        ids = {p.name: p.id for p in uow.session.query(Partner)}
-    rnd = random.Random(1)
-    towns = ["Leeds", "York", "Hull", "Bradford", "Wakefield", "Harrogate", "Sheffield", "Doncaster"]
-    base = datetime(2025, 1, 1, tzinfo=UTC)
-    statuses = ["created", "dispatched", "accepted", "picked_up", "delivered", "rejected", "cancelled"]
-    weights = [30, 20, 15, 10, 15, 5, 5]
-    sources = [None, ids["Northwind Retail"], ids["Shopfront"], ids["Corner Bakery"]]
-    takers = [ids["Swift Haulage"], ids["Central Warehouse"], ids["Van Man"]]
-    orders, lines, notices, followups = [], [], [], []
-    for i in range(1, n + 1):
-        status = rnd.choices(statuses, weights)[0]
-        at = base + timedelta(minutes=rnd.randrange(0, 100_000))
-        assignee = rnd.choice(takers) if status in ("dispatched", "accepted", "picked_up", "delivered") else None
-        orders.append(dict(
-            id=i, number=f"DD-{i:06d}", version=1, status=status, source_id=rnd.choice(sources),
-            assignee_id=assignee, partner_ref=f"R{i}" if i % 3 else None,
-            pickup_address=f"{i % 400} Mill Lane, {rnd.choice(towns)} LS{i % 20} 1AA",
-            delivery_address=f"{i % 300} High Street, {rnd.choice(towns)}", parcels=1 + i % 5,
-            weight_kg=float(i % 50), archived=rnd.random() < 0.05, cancellation_requested=i % 97 == 0,
-            partner_not_informed=status == "rejected" and i % 7 == 0, created_at=at, status_changed_at=at))
-        lines.append(dict(order_id=i, lineno=1, article="BOX", description="a box", quantity=2, cancelled=0))
-        if assignee and i % 5 == 0:
-            state = rnd.choice(["queued", "sent", "acknowledged", "failed"])
-            notices.append(dict(id=str(uuid.UUID(int=rnd.getrandbits(128))), order_id=i, partner_id=assignee,
-                                kind="order.new", transport="http", payload={}, state=state, seq=1,
-                                attempts=1, created_at=at, awaits_answer=False))
-        if i % 50 == 0:
-            followups.append(dict(order_id=i, text="Phone the partner", created_at=at, withdrawn=False))
-    with depot.uow() as uow:
-        s = uow.session
-        for table, rows in ((Order, orders), (OrderLine, lines), (Notice, notices), (FollowUp, followups)):
-            for k in range(0, len(rows), 20_000):
-                s.execute(insert(table), rows[k:k + 20_000])
-        s.get(DepotMeta, 1).next_order_seq = n + 1
-        uow.commit()
-    depot.close()
+    build(path, n)
 
 
 def build_demo_depot(path: Path) -> None:
