@@ -36,7 +36,7 @@ from sqlalchemy.schema import Table
 from .models import DepotMeta
 
 #: The newest migration. tests/store/test_migrations.py checks it matches Alembic's head.
-HEAD_REVISION = "0006"
+HEAD_REVISION = "0008"
 MIGRATIONS = Path(__file__).parent / "migrations"
 BUSY_TIMEOUT_MS = 5000
 
