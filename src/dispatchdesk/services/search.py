@@ -1,0 +1,199 @@
+"""Filtering by text in the database, so typing costs the same at 1,000,000 orders as at 10,000.
+
+An order matches a filter when every word of it (case aside) is part of its number, its
+partner's reference, one of its addresses, or the name of the partner it came from or who has
+it. The text is indexed by the database (migration 0008: SQLite FTS5 with the trigram
+tokenizer, PostgreSQL pg_trgm), kept current by triggers in the same transaction as every
+change; partners' names are matched in the small partners table, then by `source_id` /
+`assignee_id`.
+
+How a filter is read, and what it costs:
+
+- *Few matches* (the usual case: a number, a reference, a rare street): the words of three
+  characters or more that name no partner are looked up in the text index, at most SPARSE + 1
+  ids. When there are at most SPARSE, those orders are read whole (one query by id), the other
+  words checked on them, and every list gets its exact ids and count.
+- *Many matches* (a town, a partner, a word under three characters, which a trigram index
+  cannot look up): each list is walked in its own order (the board's index) checking every
+  word on the row, and stops after CHUNK + 1 matches, so a word that matches much is found
+  quickly. The list then shows "100+" and reads on (`more_of_list`) as the dispatcher scrolls
+  to its end. Its cost is bounded by how rare the words are within that list: a rare word
+  that still matches more than SPARSE orders in the whole depot may walk a long list.
+
+In the row check (many matches) upper and lower case are told apart for ASCII letters only
+(SQLite's LIKE; PostgreSQL's ILIKE folds every letter); the text index folds every letter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, false, func, literal_column, or_, select, text
+from sqlalchemy.orm import Session
+
+from ..store.models import Order, Partner
+from .core import Depot
+
+#: With many matches: ids read ahead for a list, and again each time the dispatcher reaches its end.
+CHUNK = 100
+#: At most this many orders matched by the text index are read whole (exact counts).
+SPARSE = 5000
+#: The shortest word the text index can look up (a trigram).
+INDEXED = 3
+
+#: The text PostgreSQL indexes with pg_trgm (the very expression of migration 0008's index).
+PG_SEARCH_TEXT = ("(number || ' ' || coalesce(partner_ref, '') || ' ' || pickup_address || ' ' "
+                  "|| delivery_address)")
+
+ARCHIVED = "archived"
+
+
+@dataclass(frozen=True)
+class Words:
+    """A filter's words (case folded, longest first) and, for each, the partners it names."""
+
+    words: tuple[str, ...]
+    partners: dict[str, tuple[int, ...]]
+
+    @property
+    def indexed(self) -> tuple[str, ...]:
+        """The words the text index looks up alone: three characters or more, naming no partner."""
+        return tuple(w for w in self.words if len(w) >= INDEXED and not self.partners[w])
+
+
+@dataclass(frozen=True)
+class ListMatch:
+    ids: list[int]  # in the list's order
+    more: bool  # more matches after these, not read yet
+
+
+def words_of(session: Session, query: str) -> Words:
+    words = sorted(set(query.casefold().split()), key=lambda w: (-len(w), w))
+    names = session.execute(select(Partner.id, Partner.name)).all()
+    partners = {w: tuple(pid for pid, name in names if w in name.casefold()) for w in words}
+    return Words(tuple(words), partners)
+
+
+def _escape_like(word: str) -> str:
+    return word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _word_cond(session: Session, word: str, partners: Sequence[int]) -> ColumnElement[bool]:
+    """The row check of one word: part of the text, or of a partner's name."""
+    like = f"%{_escape_like(word)}%"
+    if session.get_bind().dialect.name == "sqlite":
+        parts: list[ColumnElement[bool]] = [
+            Order.number.like(like, escape="\\"), Order.partner_ref.like(like, escape="\\"),
+            Order.pickup_address.like(like, escape="\\"), Order.delivery_address.like(like, escape="\\")]
+    else:
+        parts = [literal_column(PG_SEARCH_TEXT).ilike(like, escape="\\")]
+    if partners:
+        parts += [Order.source_id.in_(partners), Order.assignee_id.in_(partners)]
+    return or_(*parts)
+
+
+def _conds(session: Session, w: Words, skip: Sequence[str] = ()) -> list[ColumnElement[bool]]:
+    return [_word_cond(session, word, w.partners[word]) for word in w.words if word not in skip]
+
+
+def _fts_phrase(word: str) -> str:
+    return '"' + word.replace('"', '""') + '"'
+
+
+def _indexed_ids(session: Session, w: Words, limit: int) -> list[int] | None:
+    """Up to `limit` ids of the orders holding every indexed word, by the text index; None when
+    no word can be looked up there."""
+    words = w.indexed
+    if not words:
+        return None
+    if session.get_bind().dialect.name == "sqlite":
+        q = text("SELECT rowid FROM order_search WHERE order_search MATCH :q LIMIT :n")
+        return list(session.scalars(q, {"q": " AND ".join(_fts_phrase(x) for x in words), "n": limit}))
+    conds = [_word_cond(session, x, ()) for x in words]
+    return list(session.scalars(select(Order.id).where(*conds).limit(limit)))
+
+
+def list_key(status: str, archived: bool) -> str:
+    return ARCHIVED if archived else status
+
+
+def _list_where(key: str) -> ColumnElement[bool]:
+    if key == ARCHIVED:
+        return Order.archived.is_(True)
+    return and_(Order.status == key, Order.archived.is_not(True))
+
+
+def match_lists(depot: Depot, query: str, keys: Sequence[str]) -> dict[str, ListMatch]:
+    """For each list in `keys`: the ids of its orders matching `query`, in the list's order
+    (oldest status change first), all of them when they are few, else the first CHUNK."""
+    with depot.uow(write=False) as uow:
+        s = uow.session
+        w = words_of(s, query)
+        if not w.words:
+            raise ValueError("match_lists needs a filter with a word in it")
+        ids = _indexed_ids(s, w, SPARSE + 1)
+        if ids is not None and len(ids) <= SPARSE:
+            return _exact(s, w, ids, keys)
+        return {key: _walk(s, w, key, None, CHUNK) for key in keys}
+
+
+def _exact(s: Session, w: Words, ids: list[int], keys: Sequence[str]) -> dict[str, ListMatch]:
+    out: dict[str, list[tuple[Any, int]]] = {k: [] for k in keys}
+    if ids:
+        rows = s.execute(select(Order.id, Order.status, Order.archived, Order.status_changed_at)
+                         .where(Order.id.in_(ids), *_conds(s, w, skip=w.indexed))).all()
+        for oid, status, archived, changed in rows:
+            found = out.get(list_key(status, bool(archived)))
+            if found is not None:
+                found.append((changed, oid))
+    return {k: ListMatch([oid for _, oid in sorted(v)], False) for k, v in out.items()}
+
+
+def _walk(s: Session, w: Words, key: str, after: int | None, limit: int) -> ListMatch:
+    """The next `limit` matches of one list after the order `after` (None: from its start)."""
+    q = select(Order.id).where(_list_where(key), *_conds(s, w))
+    if after is not None:
+        changed = s.scalar(select(Order.status_changed_at).where(Order.id == after))
+        if changed is None:
+            q = q.where(false())
+        else:
+            q = q.where(or_(Order.status_changed_at > changed,
+                            and_(Order.status_changed_at == changed, Order.id > after)))
+    ids = list(s.scalars(q.order_by(Order.status_changed_at, Order.id).limit(limit + 1)))
+    return ListMatch(ids[:limit], len(ids) > limit)
+
+
+def more_of_list(depot: Depot, query: str, key: str, after: int, limit: int = CHUNK) -> ListMatch:
+    """The list's next matches after the order `after` (a list read in part by match_lists)."""
+    with depot.uow(write=False) as uow:
+        s = uow.session
+        return _walk(s, words_of(s, query), key, after, max(1, limit))
+
+
+@dataclass(frozen=True)
+class NewestMatch:
+    ids: list[int]  # one page, newest first
+    total: int  # how many match (at least, when `more`)
+    more: bool  # more than `total` match (not counted)
+
+
+def match_newest(depot: Depot, query: str, conds: Sequence[ColumnElement[bool]], offset: int, limit: int,
+                 *, count_up_to: int = 1000) -> NewestMatch:
+    """A page of the orders matching `query` and `conds`, newest first (order reception), with
+    their number counted up to `count_up_to` (more: "1,000+")."""
+    with depot.uow(write=False) as uow:
+        s = uow.session
+        w = words_of(s, query)
+        ids = _indexed_ids(s, w, SPARSE + 1)
+        base = select(Order.id).where(*conds)
+        if ids is not None and len(ids) <= SPARSE:
+            every = list(s.scalars(base.where(Order.id.in_(ids), *_conds(s, w, skip=w.indexed))
+                                   .order_by(Order.id.desc())) if ids else [])
+            return NewestMatch(every[offset:offset + limit], len(every), False)
+        q = base.where(*_conds(s, w)).order_by(Order.id.desc())
+        page = list(s.scalars(q.offset(offset).limit(limit)))
+        upto = max(count_up_to, offset + limit)
+        counted = s.scalar(select(func.count()).select_from(q.limit(upto + 1).subquery())) or 0
+        return NewestMatch(page, min(counted, upto), counted > upto)
