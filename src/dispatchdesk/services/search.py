@@ -15,10 +15,12 @@ How a filter is read, and what it costs:
   words checked on them, and every list gets its exact ids and count.
 - *Many matches* (a town, a partner, a word under three characters, which a trigram index
   cannot look up): each list is walked in its own order (the board's index) checking every
-  word on the row, and stops after CHUNK + 1 matches, so a word that matches much is found
-  quickly. The list then shows "100+" and reads on (`more_of_list`) as the dispatcher scrolls
-  to its end. Its cost is bounded by how rare the words are within that list: a rare word
-  that still matches more than SPARSE orders in the whole depot may walk a long list.
+  word on the row, and stops after CHUNK + 1 matches or WALK rows, whichever comes first, so
+  one keystroke reads at most WALK rows a list whatever the depot's size. The list then shows
+  "100+" and reads on (`more_of_list`, from the last row it looked at) as the dispatcher
+  scrolls to its end, or at once while it has not filled what it shows: a partner who has no
+  order in a list, or a rare word of one or two letters, is walked to the list's end in
+  bounded steps, off the keystroke.
 
 In the row check (many matches) upper and lower case are told apart for ASCII letters only
 (SQLite's LIKE; PostgreSQL's ILIKE folds every letter); the text index folds every letter.
@@ -30,7 +32,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, false, func, literal_column, or_, select, text
+from sqlalchemy import ColumnElement, and_, func, literal_column, or_, select, text
 from sqlalchemy.orm import Session
 
 from ..store.models import Order, Partner
@@ -38,6 +40,8 @@ from .core import Depot
 
 #: With many matches: ids read ahead for a list, and again each time the dispatcher reaches its end.
 CHUNK = 100
+#: With many matches: at most this many rows of a list are looked at in one go.
+WALK = 4000
 #: At most this many orders matched by the text index are read whole (exact counts).
 SPARSE = 5000
 #: The shortest word the text index can look up (a trigram).
@@ -66,7 +70,8 @@ class Words:
 @dataclass(frozen=True)
 class ListMatch:
     ids: list[int]  # in the list's order
-    more: bool  # more matches after these, not read yet
+    more: bool  # the list may hold more matches after these: not read yet
+    resume: int | None = None  # with more: the order the walk stopped at (read on after it)
 
 
 def words_of(session: Session, query: str) -> Words:
@@ -125,9 +130,12 @@ def _list_where(key: str) -> ColumnElement[bool]:
     return and_(Order.status == key, Order.archived.is_not(True))
 
 
-def match_lists(depot: Depot, query: str, keys: Sequence[str]) -> dict[str, ListMatch]:
+def match_lists(depot: Depot, query: str, keys: Sequence[str], *, now: Sequence[str] | None = None
+                ) -> dict[str, ListMatch]:
     """For each list in `keys`: the ids of its orders matching `query`, in the list's order
-    (oldest status change first), all of them when they are few, else the first CHUNK."""
+    (oldest status change first), all of them when they are few, else the first CHUNK. With
+    many matches only the lists in `now` (default: every one) are walked; the others come back
+    not read yet (more, resume 0: from their start)."""
     with depot.uow(write=False) as uow:
         s = uow.session
         w = words_of(s, query)
@@ -136,7 +144,8 @@ def match_lists(depot: Depot, query: str, keys: Sequence[str]) -> dict[str, List
         ids = _indexed_ids(s, w, SPARSE + 1)
         if ids is not None and len(ids) <= SPARSE:
             return _exact(s, w, ids, keys)
-        return {key: _walk(s, w, key, None, CHUNK) for key in keys}
+        walk = set(keys if now is None else now)
+        return {key: _walk(s, w, key, None, CHUNK) if key in walk else ListMatch([], True, 0) for key in keys}
 
 
 def _exact(s: Session, w: Words, ids: list[int], keys: Sequence[str]) -> dict[str, ListMatch]:
@@ -152,21 +161,33 @@ def _exact(s: Session, w: Words, ids: list[int], keys: Sequence[str]) -> dict[st
 
 
 def _walk(s: Session, w: Words, key: str, after: int | None, limit: int) -> ListMatch:
-    """The next `limit` matches of one list after the order `after` (None: from its start)."""
-    q = select(Order.id).where(_list_where(key), *_conds(s, w))
-    if after is not None:
+    """The next matches of one list after the order `after` (None: from its start): up to
+    `limit` of them, looking at WALK rows at most."""
+    ok = and_(*_conds(s, w))
+    q = select(Order.id, ok).where(_list_where(key))
+    if after:  # 0 or None: from the list's start
         changed = s.scalar(select(Order.status_changed_at).where(Order.id == after))
         if changed is None:
-            q = q.where(false())
-        else:
-            q = q.where(or_(Order.status_changed_at > changed,
-                            and_(Order.status_changed_at == changed, Order.id > after)))
-    ids = list(s.scalars(q.order_by(Order.status_changed_at, Order.id).limit(limit + 1)))
-    return ListMatch(ids[:limit], len(ids) > limit)
+            return ListMatch([], False)
+        q = q.where(or_(Order.status_changed_at > changed,
+                        and_(Order.status_changed_at == changed, Order.id > after)))
+    ids: list[int] = []
+    last: int | None = None
+    walked = 0
+    for oid, hit in s.execute(q.order_by(Order.status_changed_at, Order.id).limit(WALK)):
+        walked += 1
+        if hit:
+            if len(ids) == limit:
+                return ListMatch(ids, True, last)
+            ids.append(oid)
+        last = oid
+    if walked < WALK:
+        return ListMatch(ids, False)
+    return ListMatch(ids, True, last)
 
 
 def more_of_list(depot: Depot, query: str, key: str, after: int, limit: int = CHUNK) -> ListMatch:
-    """The list's next matches after the order `after` (a list read in part by match_lists)."""
+    """The list's next matches after the order `after` (the `resume` of a ListMatch)."""
     with depot.uow(write=False) as uow:
         s = uow.session
         return _walk(s, words_of(s, query), key, after, max(1, limit))

@@ -24,7 +24,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
-from sqlalchemy.sql.expression import false
+from sqlalchemy.sql.expression import false, text
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -165,6 +165,9 @@ class Order(Base):
         Index("ix_orders_source_ref", "source_id", "partner_ref"),
         # each status list reads its first page in this order without sorting the whole list
         Index("ix_orders_board", "status", "status_changed_at", "id"),
+        # the list Archived in the same order, without sorting every archived order (0008)
+        Index("ix_orders_archived_board", "status_changed_at", "id",
+              sqlite_where=text("archived IS 1"), postgresql_where=text("archived IS true")),
     )
 
 

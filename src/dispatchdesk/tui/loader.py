@@ -25,8 +25,9 @@ class BoardData:
     ids: dict[str, list[int]] | None  # with a filter: the matching ids of each list read so far
     pages: dict[tuple[str, int], list[Card]] = field(default_factory=dict)
     problem: str = ""
-    #: with a filter: the lists with more matches than `ids` holds (read on as they are scrolled)
-    more: set[str] = field(default_factory=set)
+    #: with a filter: the lists that may hold more matches than `ids`, and the order each
+    #: walk stopped at (read on after it when the list is scrolled to its end)
+    resume: dict[str, int] = field(default_factory=dict)
 
 
 def load_board(
@@ -51,14 +52,16 @@ def load_board(
                 pages[(key, offset // PAGE_SIZE)] = cards
             return BoardData(counts, text, None, pages)
         every = list(dict.fromkeys([*wanted, *keys]))
-        found = search.match_lists(depot, text, every)
+        found = search.match_lists(depot, text, every, now=list(wanted))
         ids = {key: m.ids for key, m in found.items()}
-        more = {key for key, m in found.items() if m.more}
-        wanted_pages = [(key, page) for key, ps in wanted.items() for page in ps]
+        resume = {key: m.resume for key, m in found.items() if m.more and m.resume is not None}
+        # a page that reaches past the matches read so far is asked for by the list (and read on)
+        wanted_pages = [(key, page) for key, ps in wanted.items() for page in ps
+                        if key not in resume or (page + 1) * PAGE_SIZE < len(ids[key])]
         lists = [ids[key][page * PAGE_SIZE:(page + 1) * PAGE_SIZE] for key, page in wanted_pages]
         for key_page, cards in zip(wanted_pages, queries.cards_by_id_lists(depot, lists), strict=True):
             pages[key_page] = cards
-        return BoardData(counts, text, ids, pages, more=more)
+        return BoardData(counts, text, ids, pages, resume=resume)
     except ERRORS as e:
         return BoardData({}, text, None, problem=str(e))
 

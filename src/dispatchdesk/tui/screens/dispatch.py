@@ -122,8 +122,9 @@ class DispatchScreen(OrderKeys, Screen[None]):
         self.counts: dict[str, int] = dict.fromkeys(LIST_KEYS, 0)
         self.filter_text = ""
         self.filter_ids: dict[str, list[int]] | None = None
-        #: with a filter: the lists with more matches than filter_ids holds (read on when scrolled)
-        self.filter_more: set[str] = set()
+        #: with a filter: the lists that may hold more matches than filter_ids, and the order
+        #: each was read to (read on after it when the list is scrolled to its end)
+        self.filter_more: dict[str, int] = {}
         self.selected: dict[str, Card] = {}
         self._selected_numbers: set[str] = set()
         self.carry: Carry | None = None
@@ -214,7 +215,7 @@ class DispatchScreen(OrderKeys, Screen[None]):
         if data.problem:
             self._set_problem(data.problem)
             return
-        self._apply(data.counts, data.text, data.ids, more=data.more)
+        self._apply(data.counts, data.text, data.ids, more=data.resume)
         if data.text is not None and data.text != self.filter_text:
             return
         for (key, page), cards in data.pages.items():
@@ -230,7 +231,7 @@ class DispatchScreen(OrderKeys, Screen[None]):
         self._update_status_line()
 
     def _apply(self, counts: dict[str, int], text: str | None, ids: dict[str, list[int]] | None,
-               reset_only: Board | None = None, more: set[str] | None = None) -> None:
+               reset_only: Board | None = None, more: dict[str, int] | None = None) -> None:
         if text is not None and text != self.filter_text:
             return  # the filter changed meanwhile; its own load follows
         self.problem = ""
@@ -239,7 +240,7 @@ class DispatchScreen(OrderKeys, Screen[None]):
         self.counts = counts
         self.filter_ids = ids
         if more is not None:
-            self.filter_more = set(more)
+            self.filter_more = dict(more)
         for board in [reset_only] if reset_only is not None else self.query(Board):
             for lst in board.lists():
                 if ids is not None and lst.key not in ids:
@@ -266,8 +267,9 @@ class DispatchScreen(OrderKeys, Screen[None]):
         if self.filter_ids is not None:
             start = message.page * PAGE_SIZE
             known = self.filter_ids.get(lst.key, [])
-            if lst.key in self.filter_more and start + PAGE_SIZE >= len(known) and known:
-                self._load_more(lst, message.page, message.generation, self.filter_text, known[-1],
+            resume = self.filter_more.get(lst.key)
+            if resume is not None and start + PAGE_SIZE >= len(known):
+                self._load_more(lst, message.page, message.generation, self.filter_text, resume,
                                 start + PAGE_SIZE + 1 - len(known))
                 return
             ids = known[start:start + PAGE_SIZE]
@@ -287,17 +289,24 @@ class DispatchScreen(OrderKeys, Screen[None]):
                      found: search.ListMatch) -> None:
         if generation != self.generation or text != self.filter_text or self.filter_ids is None:
             return
-        known = self.filter_ids.get(lst.key, [])
-        if not known or known[-1] != after:
+        known = self.filter_ids.get(lst.key)
+        if known is None or self.filter_more.get(lst.key) != after:
             return  # read on already
         known.extend(found.ids)
-        if not found.more:
-            self.filter_more.discard(lst.key)
+        if found.more and found.resume is not None:
+            self.filter_more[lst.key] = found.resume
+        else:
+            self.filter_more.pop(lst.key, None)
         has_more = lst.key in self.filter_more
         lst.set_counts(self.counts.get(lst.key, 0), len(known), more=has_more)
         lst.grow(len(known) + int(has_more))
         start = page * PAGE_SIZE
-        self._load_page(lst, page, generation, known[start:start + PAGE_SIZE])
+        if found.ids or not has_more:
+            self._load_page(lst, page, generation, known[start:start + PAGE_SIZE])
+        if has_more and start + PAGE_SIZE >= len(known):
+            # the page is not full yet: read on (each step looks at a bounded number of rows)
+            self._load_more(lst, page, generation, text, self.filter_more[lst.key],
+                            start + PAGE_SIZE + 1 - len(known))
 
     @work(thread=True, group="pages")
     def _load_page(self, lst: StatusList, page: int, generation: int, ids: list[int] | None) -> None:
@@ -716,7 +725,7 @@ class DispatchScreen(OrderKeys, Screen[None]):
         self.view_name = ""
         if not text:
             self.filter_ids = None
-            self.filter_more = set()
+            self.filter_more = {}
         # only the filter changed: the lists' counts are the ones on screen
         counts = self.counts if self._first_load_done else None
         self._load(text or None, {lst.key: [0] for lst in self.board.lists()}, counts)
