@@ -35,7 +35,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, func, literal_column, or_, select, text
 from sqlalchemy.orm import Session
 
-from ..store.models import Order, Partner
+from ..store.models import BoardCount, Order, Partner
 from .core import Depot
 
 #: With many matches: ids read ahead for a list, and again each time the dispatcher reaches its end.
@@ -144,15 +144,24 @@ def match_lists(depot: Depot, query: str, keys: Sequence[str], *, now: Sequence[
         ids = _indexed_ids(s, w, SPARSE + 1)
         if ids is not None and len(ids) <= SPARSE:
             return _exact(s, w, ids, keys)
+        if _few_orders(s):
+            return _exact(s, w, None, keys)
         walk = set(keys if now is None else now)
         return {key: _walk(s, w, key, None, CHUNK) if key in walk else ListMatch([], True, 0) for key in keys}
 
 
-def _exact(s: Session, w: Words, ids: list[int], keys: Sequence[str]) -> dict[str, ListMatch]:
+def _few_orders(s: Session) -> bool:
+    """A depot of at most SPARSE orders (the kept counts): any filter is read whole."""
+    return int(s.scalar(select(func.coalesce(func.sum(BoardCount.n), 0))) or 0) <= SPARSE
+
+
+def _exact(s: Session, w: Words, ids: list[int] | None, keys: Sequence[str]) -> dict[str, ListMatch]:
+    """Every match of every list: among `ids` (the text index's), or among every order (None)."""
     out: dict[str, list[tuple[Any, int]]] = {k: [] for k in keys}
-    if ids:
-        rows = s.execute(select(Order.id, Order.status, Order.archived, Order.status_changed_at)
-                         .where(Order.id.in_(ids), *_conds(s, w, skip=w.indexed))).all()
+    if ids is None or ids:
+        q = select(Order.id, Order.status, Order.archived, Order.status_changed_at)
+        q = q.where(*_conds(s, w)) if ids is None else q.where(Order.id.in_(ids), *_conds(s, w, skip=w.indexed))
+        rows = s.execute(q).all()
         for oid, status, archived, changed in rows:
             found = out.get(list_key(status, bool(archived)))
             if found is not None:
@@ -209,6 +218,9 @@ def match_newest(depot: Depot, query: str, conds: Sequence[ColumnElement[bool]],
         w = words_of(s, query)
         ids = _indexed_ids(s, w, SPARSE + 1)
         base = select(Order.id).where(*conds)
+        if (ids is None or len(ids) > SPARSE) and _few_orders(s):
+            every = list(s.scalars(base.where(*_conds(s, w)).order_by(Order.id.desc())))
+            return NewestMatch(every[offset:offset + limit], len(every), False)
         if ids is not None and len(ids) <= SPARSE:
             every = list(s.scalars(base.where(Order.id.in_(ids), *_conds(s, w, skip=w.indexed))
                                    .order_by(Order.id.desc())) if ids else [])
