@@ -284,3 +284,41 @@ def test_postgres_filters_and_counts_the_same(pg_fresh_url, clock):
         assert new_match(d, "whitby")["archived"] == [1]
     finally:
         d.close()
+
+
+@pytest.mark.postgres
+def test_postgres_without_pg_trgm_says_so_and_still_filters(pg_server, caplog):
+    """A role that may not make the extension: one sentence naming what to ask for, and the
+    filter works without the index."""
+    from conftest import PG_HOST, PG_PORT, _pg_connect
+
+    url = pg_server()
+    name = url.rsplit("/", 1)[1]
+    with _pg_connect() as conn:
+        conn.execute("DROP ROLE IF EXISTS dd_plain_test")
+        conn.execute("CREATE ROLE dd_plain_test LOGIN")
+        conn.execute(f'REVOKE CREATE ON DATABASE "{name}" FROM PUBLIC')
+    with _pg_connect(name) as conn:
+        conn.execute("GRANT ALL ON SCHEMA public TO dd_plain_test")
+    try:
+        with caplog.at_level("WARNING", logger="dispatchdesk.migrations"):
+            d = Depot.open(f"postgresql+psycopg://dd_plain_test@{PG_HOST}:{PG_PORT}/{name}", actor="tester")
+        try:
+            said = [r.getMessage() for r in caplog.records if r.name == "dispatchdesk.migrations"]
+            assert len(said) == 1 and "pg_trgm" in said[0] and "permission denied" in said[0]
+            assert "CREATE EXTENSION pg_trgm" in said[0]
+            with d.uow() as uow:
+                uow.session.execute(text(
+                    "INSERT INTO orders (number, version, status, pickup_address, delivery_address, parcels, "
+                    "weight_kg, archived, cancellation_requested, partner_not_informed, created_at, "
+                    "status_changed_at) VALUES ('DD-000001', 1, 'created', '1 Quay, Whitby', 'x', 1, 0, false, "
+                    "false, false, now(), now())"))
+                uow.commit()
+            assert new_match(d, "WHITBY")["created"] == [1]
+            assert queries.board_counts(d)["created"] == 1
+        finally:
+            d.close()
+    finally:
+        with _pg_connect() as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            conn.execute("DROP ROLE IF EXISTS dd_plain_test")
