@@ -290,10 +290,15 @@ def test_postgres_filters_and_counts_the_same(pg_fresh_url, clock):
 def test_postgres_without_pg_trgm_says_so_and_still_filters(pg_server, caplog):
     """A role that may not make the extension: one sentence naming what to ask for, and the
     filter works without the index."""
-    from conftest import PG_HOST, PG_PORT, _pg_connect
+    import psycopg
 
-    url = pg_server()
-    name = url.rsplit("/", 1)[1]
+    url = pg_server()  # postgresql+psycopg://postgres@HOST:PORT/NAME
+    where, name = url.split("@", 1)[1].rsplit("/", 1)
+
+    def _pg_connect(dbname: str = "postgres") -> Any:
+        host, port = where.split(":")
+        return psycopg.connect(host=host, port=int(port), user="postgres", dbname=dbname, autocommit=True)
+
     with _pg_connect() as conn:
         conn.execute("DROP ROLE IF EXISTS dd_plain_test")
         conn.execute("CREATE ROLE dd_plain_test LOGIN")
@@ -302,7 +307,7 @@ def test_postgres_without_pg_trgm_says_so_and_still_filters(pg_server, caplog):
         conn.execute("GRANT ALL ON SCHEMA public TO dd_plain_test")
     try:
         with caplog.at_level("WARNING", logger="dispatchdesk.migrations"):
-            d = Depot.open(f"postgresql+psycopg://dd_plain_test@{PG_HOST}:{PG_PORT}/{name}", actor="tester")
+            d = Depot.open(f"postgresql+psycopg://dd_plain_test@{where}/{name}", actor="tester")
         try:
             said = [r.getMessage() for r in caplog.records if r.name == "dispatchdesk.migrations"]
             assert len(said) == 1 and "pg_trgm" in said[0] and "permission denied" in said[0]

@@ -39,11 +39,11 @@ from ..store.models import BoardCount, Order, Partner
 from .core import Depot
 
 #: With many matches: ids read ahead for a list, and again each time the dispatcher reaches its end.
-CHUNK = 100
+CHUNK = 60
 #: With many matches: at most this many rows of a list are looked at in one go.
-WALK = 4000
+WALK = 2000
 #: At most this many orders matched by the text index are read whole (exact counts).
-SPARSE = 5000
+SPARSE = 10000
 #: The shortest word the text index can look up (a trigram).
 INDEXED = 3
 
