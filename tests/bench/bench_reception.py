@@ -88,12 +88,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orders", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--db", type=Path, help="an existing depot (e.g. bench_tui.py --keep's) instead of building one")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "big.sqlite"
-        t = time.perf_counter()
-        build_big(path, args.orders)
-        print(f"built {args.orders:,} orders in {time.perf_counter() - t:.1f} s")
+        path = args.db or Path(tmp) / "big.sqlite"
+        if args.db is None:
+            t = time.perf_counter()
+            build_big(path, args.orders)
+            print(f"built {args.orders:,} orders in {time.perf_counter() - t:.1f} s")
         out = asyncio.run(measure(path, args.repeat))
     bare = statistics.median(out["bare_s"])
     opened = statistics.median(out["open_s"])

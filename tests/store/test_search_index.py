@@ -107,6 +107,20 @@ def test_reception_finds_what_the_old_match_found_newest_first(seeded):
         assert page.total == len(old) and not page.more
 
 
+@pytest.mark.parametrize("query", ["york", "DD-000", "leeds 7", "swift york", "a"])
+def test_reception_with_many_matches_pages_newest_first(seeded, monkeypatch, query):
+    """Many matches (a big depot's way, on a small one): the text index read newest first in
+    small steps, or the rows walked, give the old match's pages and count."""
+    monkeypatch.setattr(search, "SPARSE", 5)
+    monkeypatch.setattr(search, "INDEX_STEP", 7)
+    monkeypatch.setattr(queries, "COUNT_UP_TO", 30)
+    old = sorted((i for k, ids in old_match(seeded, query).items() if k != "archived" for i in ids), reverse=True)
+    for offset in (0, 10, 25):
+        page = queries.reception_page(seeded, ReceptionFilter(text=query), offset, 10)
+        assert [r.card.id for r in page.rows] == old[offset:offset + 10]
+        assert (page.total, page.more) == (min(len(old), max(30, offset + 10)), len(old) > max(30, offset + 10))
+
+
 def test_reception_counts_up_to_a_thousand_then_says_more(seeded, monkeypatch):
     monkeypatch.setattr(queries, "COUNT_UP_TO", 20)
     monkeypatch.setattr(search, "SPARSE", 5)  # a big depot's way, on a small one

@@ -22,6 +22,9 @@ How a filter is read, and what it costs:
   order in a list, or a rare word of one or two letters, is walked to the list's end in
   bounded steps, off the keystroke.
 
+Reception (newest first) with many matches reads the text index itself newest first, a step at
+a time (`_newest_by_index`), so an old order-number prefix is found as quickly as a new one.
+
 In the row check (many matches) upper and lower case are told apart for ASCII letters only
 (SQLite's LIKE; PostgreSQL's ILIKE folds every letter); the text index folds every letter.
 """
@@ -225,8 +228,39 @@ def match_newest(depot: Depot, query: str, conds: Sequence[ColumnElement[bool]],
             every = list(s.scalars(base.where(Order.id.in_(ids), *_conds(s, w, skip=w.indexed))
                                    .order_by(Order.id.desc())) if ids else [])
             return NewestMatch(every[offset:offset + limit], len(every), False)
+        upto = max(count_up_to, offset + limit)
+        if w.indexed and s.get_bind().dialect.name == "sqlite":
+            return _newest_by_index(s, w, conds, offset, limit, upto)
         q = base.where(*_conds(s, w)).order_by(Order.id.desc())
         page = list(s.scalars(q.offset(offset).limit(limit)))
-        upto = max(count_up_to, offset + limit)
         counted = s.scalar(select(func.count()).select_from(q.limit(upto + 1).subquery())) or 0
         return NewestMatch(page, min(counted, upto), counted > upto)
+
+
+#: Ids taken from the text index at a time, newest first, when reception reads many matches.
+INDEX_STEP = 2000
+
+
+def _newest_by_index(s: Session, w: Words, conds: Sequence[ColumnElement[bool]], offset: int, limit: int,
+                     upto: int) -> NewestMatch:
+    """Many matches, newest first, on SQLite: the text index hands its matches in descending
+    rowid (= order id, newest first) order, a step at a time; each step's orders are checked
+    against the rest of the filter, until the page and the count are full or the index has no
+    more. An old order-number prefix is then as quick as a new one."""
+    phrase = " AND ".join(_fts_phrase(x) for x in w.indexed)
+    rest = [*conds, *_conds(s, w, skip=w.indexed)]
+    need = max(offset + limit, upto + 1)
+    found: list[int] = []
+    last: int | None = None
+    while len(found) < need:
+        sql = "SELECT rowid FROM order_search WHERE order_search MATCH :q"
+        if last is not None:
+            sql += " AND rowid < :last"
+        step = list(s.scalars(text(sql + " ORDER BY rowid DESC LIMIT :n"), {"q": phrase, "last": last,
+                                                                             "n": INDEX_STEP}))
+        if not step:
+            break
+        last = step[-1]
+        ok = set(s.scalars(select(Order.id).where(Order.id.in_(step), *rest)))
+        found += [i for i in step if i in ok]
+    return NewestMatch(found[offset:offset + limit], min(len(found), upto), len(found) > upto)
