@@ -158,10 +158,9 @@ def counts(depot: Depot, *, archived: bool = False) -> dict[Status, int]:
 
 # --------------------------------------------------------------------------- the board, in windows
 #
-# A depot can hold 100,000 orders. The dispatch screen never loads them all: it asks for the
-# number of cards in each list, and then for the window of cards it shows. Filtering uses a
-# compact in-memory index of the searchable text (SearchIndex), built once and rebuilt when
-# the database changed.
+# A depot can hold 1,000,000 orders. The dispatch screen never loads them all: it reads the
+# number of cards in each list (kept by the database, `board_counts`), and then the window of
+# cards it shows. Filtering asks the database's text index (services/search.py).
 
 #: The key of the list of archived orders (every status); the other lists are keyed by status.
 ARCHIVED = "archived"
