@@ -92,6 +92,7 @@ def test_the_filter_finds_what_the_old_in_memory_match_found(seeded, small, quer
     with pytest.MonkeyPatch.context() as mp:
         if small:
             mp.setattr(search, "SPARSE", 5)
+            mp.setattr(search, "FEW_ORDERS", 5)
             mp.setattr(search, "WALK", 7)
             mp.setattr(search, "CHUNK", 3)
         assert new_match(seeded, query) == old_match(seeded, query)
@@ -112,6 +113,7 @@ def test_reception_with_many_matches_pages_newest_first(seeded, monkeypatch, que
     """Many matches (a big depot's way, on a small one): the text index read newest first in
     small steps, or the rows walked, give the old match's pages and count."""
     monkeypatch.setattr(search, "SPARSE", 5)
+    monkeypatch.setattr(search, "FEW_ORDERS", 5)
     monkeypatch.setattr(search, "INDEX_STEP", 7)
     monkeypatch.setattr(queries, "COUNT_UP_TO", 30)
     old = sorted((i for k, ids in old_match(seeded, query).items() if k != "archived" for i in ids), reverse=True)
@@ -124,6 +126,7 @@ def test_reception_with_many_matches_pages_newest_first(seeded, monkeypatch, que
 def test_reception_counts_up_to_a_thousand_then_says_more(seeded, monkeypatch):
     monkeypatch.setattr(queries, "COUNT_UP_TO", 20)
     monkeypatch.setattr(search, "SPARSE", 5)  # a big depot's way, on a small one
+    monkeypatch.setattr(search, "FEW_ORDERS", 5)
     page = queries.reception_page(seeded, ReceptionFilter(text="a"), 0, 10)
     every = queries.reception_ids(seeded, ReceptionFilter(text="a"))
     assert len(every) > 20 and page.total == 20 and page.more
@@ -285,6 +288,7 @@ def test_postgres_filters_and_counts_the_same(pg_fresh_url, clock):
             assert new_match(d, query) == old_match(d, query), query
         with pytest.MonkeyPatch.context() as mp:
             mp.setattr(search, "SPARSE", 5)
+            mp.setattr(search, "FEW_ORDERS", 5)
             mp.setattr(search, "WALK", 7)
             mp.setattr(search, "CHUNK", 3)
             for query in ("york", "DD-0001", "swift leeds"):

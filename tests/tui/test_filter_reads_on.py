@@ -26,6 +26,7 @@ def big(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
     path = tmp_path / "depot.sqlite"
     build(path, 1500, seed=5)
     monkeypatch.setattr(search, "SPARSE", 5)  # "leeds" is "many matches" here
+    monkeypatch.setattr(search, "FEW_ORDERS", 5)
     monkeypatch.setattr(search, "WALK", 40)
     monkeypatch.setattr(search, "CHUNK", 60)
     d = Depot.open(path, actor="tester")

@@ -35,7 +35,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, literal_column, or_, select, text
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    String,
+    and_,
+    column,
+    func,
+    literal_column,
+    or_,
+    select,
+    text,
+    type_coerce,
+)
 from sqlalchemy.orm import Session
 
 from ..store.models import BoardCount, Order, Partner
@@ -110,17 +122,30 @@ def _fts_phrase(word: str) -> str:
     return '"' + word.replace('"', '""') + '"'
 
 
-def _indexed_ids(session: Session, w: Words, limit: int) -> list[int] | None:
-    """Up to `limit` ids of the orders holding every indexed word, by the text index; None when
+def _indexed(s: Session, w: Words) -> ColumnElement[bool] | None:
+    """The orders holding every indexed word, as a condition the text index answers; None when
     no word can be looked up there."""
     words = w.indexed
     if not words:
         return None
-    if session.get_bind().dialect.name == "sqlite":
-        q = text("SELECT rowid FROM order_search WHERE order_search MATCH :q LIMIT :n")
-        return list(session.scalars(q, {"q": " AND ".join(_fts_phrase(x) for x in words), "n": limit}))
-    conds = [_word_cond(session, x, ()) for x in words]
-    return list(session.scalars(select(Order.id).where(*conds).limit(limit)))
+    if s.get_bind().dialect.name == "sqlite":
+        phrase = " AND ".join(_fts_phrase(x) for x in words)
+        return Order.id.in_(text("SELECT rowid FROM order_search WHERE order_search MATCH :fts")
+                            .bindparams(fts=phrase).columns(column("rowid", Integer)))
+    return and_(*(_word_cond(s, x, ()) for x in words))
+
+
+def _few_indexed(s: Session, w: Words) -> ColumnElement[bool] | None:
+    """The indexed condition when it holds at most SPARSE orders (counted up to SPARSE + 1)."""
+    cond = _indexed(s, w)
+    if cond is None:
+        return None
+    if s.get_bind().dialect.name == "sqlite":  # counted in the index alone, stopping at SPARSE + 1
+        n = s.scalar(text("SELECT count(*) FROM (SELECT rowid FROM order_search WHERE order_search MATCH :fts "
+                          "LIMIT :n)"), {"fts": " AND ".join(_fts_phrase(x) for x in w.indexed), "n": SPARSE + 1})
+    else:
+        n = s.scalar(select(func.count()).select_from(select(Order.id).where(cond).limit(SPARSE + 1).subquery()))
+    return cond if (n or 0) <= SPARSE else None
 
 
 def list_key(status: str, archived: bool) -> str:
@@ -144,31 +169,35 @@ def match_lists(depot: Depot, query: str, keys: Sequence[str], *, now: Sequence[
         w = words_of(s, query)
         if not w.words:
             raise ValueError("match_lists needs a filter with a word in it")
-        ids = _indexed_ids(s, w, SPARSE + 1)
-        if ids is not None and len(ids) <= SPARSE:
-            return _exact(s, w, ids, keys)
+        few = _few_indexed(s, w)
+        if few is not None:
+            return _exact(s, w, few, keys)
         if _few_orders(s):
             return _exact(s, w, None, keys)
         walk = set(keys if now is None else now)
         return {key: _walk(s, w, key, None, CHUNK) if key in walk else ListMatch([], True, 0) for key in keys}
 
 
+#: A depot of at most this many orders reads every filter whole (a partner's name, a short word).
+FEW_ORDERS = 2000
+
+
 def _few_orders(s: Session) -> bool:
-    """A depot of at most SPARSE orders (the kept counts): any filter is read whole."""
-    return int(s.scalar(select(func.coalesce(func.sum(BoardCount.n), 0))) or 0) <= SPARSE
+    """A depot of at most FEW_ORDERS orders (the kept counts): any filter is read whole."""
+    return int(s.scalar(select(func.coalesce(func.sum(BoardCount.n), 0))) or 0) <= FEW_ORDERS
 
 
-def _exact(s: Session, w: Words, ids: list[int] | None, keys: Sequence[str]) -> dict[str, ListMatch]:
-    """Every match of every list: among `ids` (the text index's), or among every order (None)."""
+def _exact(s: Session, w: Words, few: ColumnElement[bool] | None, keys: Sequence[str]) -> dict[str, ListMatch]:
+    """Every match of every list: among the text index's few (`few`), or among every order (None)."""
     out: dict[str, list[tuple[Any, int]]] = {k: [] for k in keys}
-    if ids is None or ids:
-        q = select(Order.id, Order.status, Order.archived, Order.status_changed_at)
-        q = q.where(*_conds(s, w)) if ids is None else q.where(Order.id.in_(ids), *_conds(s, w, skip=w.indexed))
-        rows = s.execute(q).all()
-        for oid, status, archived, changed in rows:
-            found = out.get(list_key(status, bool(archived)))
-            if found is not None:
-                found.append((changed, oid))
+    # the stored text of the time sorts as the time does; not made into datetimes (faster)
+    q = select(Order.id, Order.status, Order.archived, type_coerce(Order.status_changed_at, String))
+    q = q.where(*_conds(s, w)) if few is None else q.where(few, *_conds(s, w, skip=w.indexed))
+    rows = s.execute(q).all()
+    for oid, status, archived, changed in rows:
+        found = out.get(list_key(status, bool(archived)))
+        if found is not None:
+            found.append((changed, oid))
     return {k: ListMatch([oid for _, oid in sorted(v)], False) for k, v in out.items()}
 
 
@@ -219,14 +248,13 @@ def match_newest(depot: Depot, query: str, conds: Sequence[ColumnElement[bool]],
     with depot.uow(write=False) as uow:
         s = uow.session
         w = words_of(s, query)
-        ids = _indexed_ids(s, w, SPARSE + 1)
+        few = _few_indexed(s, w)
         base = select(Order.id).where(*conds)
-        if (ids is None or len(ids) > SPARSE) and _few_orders(s):
+        if few is None and _few_orders(s):
             every = list(s.scalars(base.where(*_conds(s, w)).order_by(Order.id.desc())))
             return NewestMatch(every[offset:offset + limit], len(every), False)
-        if ids is not None and len(ids) <= SPARSE:
-            every = list(s.scalars(base.where(Order.id.in_(ids), *_conds(s, w, skip=w.indexed))
-                                   .order_by(Order.id.desc())) if ids else [])
+        if few is not None:
+            every = list(s.scalars(base.where(few, *_conds(s, w, skip=w.indexed)).order_by(Order.id.desc())))
             return NewestMatch(every[offset:offset + limit], len(every), False)
         upto = max(count_up_to, offset + limit)
         if w.indexed and s.get_bind().dialect.name == "sqlite":
