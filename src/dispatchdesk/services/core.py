@@ -44,6 +44,7 @@ from ..domain import (
 from ..store import Database, StorageError, UnitOfWork
 from ..store.models import (
     AuditEntry,
+    AutomationRule,
     Backorder,
     Cancellation,
     DepotMeta,
@@ -281,6 +282,22 @@ class ActionResult:
 
 
 @dataclass(frozen=True)
+class RuleLine:
+    """One automation rule in a confirm (issue 14): its name, id and version; for a rule that
+    fires, the change it fires on (`because`), its effects in words and how deep in the chain
+    (0: on the action's own change); for one that does not, why not (`reason`: "it is off",
+    "not this trigger: …" or its first failing condition)."""
+
+    rule: str
+    version: int
+    rule_id: int | None = None
+    effects: tuple[str, ...] = ()
+    because: str = ""
+    reason: str = ""
+    depth: int = 0
+
+
+@dataclass(frozen=True)
 class Preview:
     """Everything the confirm says before an action happens, worded here and nowhere else.
 
@@ -289,7 +306,11 @@ class Preview:
     (the result cannot be taken back), and `focus_note` says why. `version` is the order's
     version the action must still find (None for actions that are not on one order); `changed`
     is set when the order is no longer the one the dispatcher saw. `offers` names what the
-    front end may offer instead of a refused action ("return": Register return…)."""
+    front end may offer instead of a refused action ("return": Register return…).
+
+    `rules` are the automation rules that fire with the action (their sentences are in `lines`
+    too), `not_firing` every other rule with why not; `without_rules` says the action is
+    previewed with the rules set aside (execute the same action with without_rules=True)."""
 
     title: str
     lines: tuple[str, ...]
@@ -301,6 +322,12 @@ class Preview:
     plan: Plan | None = None
     changed: bool = False
     offers: tuple[str, ...] = ()
+    rules: tuple[RuleLine, ...] = ()
+    not_firing: tuple[RuleLine, ...] = ()
+    without_rules: bool = False
+    #: how many of the last `lines` are the rules' sentences (a view that shows `rules` its
+    #: own way leaves out `lines[len(lines) - rule_lines:]`)
+    rule_lines: int = 0
 
     @property
     def allowed(self) -> bool:
@@ -362,7 +389,9 @@ def order_facts(o: Order, *, lines: bool = True) -> OrderFacts:
 
 # Statements built once: building a select() costs more than SQLite takes to run it.
 # What an action needs to know besides the order, in ONE query: the kinds of its documents
-# ("d"), its back-orders ("b"), the undo window ("u") and its highest notice sequence ("q").
+# ("d"), its back-orders ("b"), the undo window ("u"), its highest notice sequence ("q") and
+# how many automation rules are on ("r": none, and the rules are not read at all) and the
+# rules' sequence ("s": while it is the same, the rules parsed before are used as they are).
 _CONTEXT_Q = union_all(
     select(literal("d").label("k"), cast(Document.kind, String).label("v")).where(
         Document.order_id == bindparam("oid")
@@ -374,6 +403,10 @@ _CONTEXT_Q = union_all(
     select(literal("q"), cast(func.max(Notice.seq), String)).where(
         Notice.order_id == bindparam("oid")
     ),
+    select(literal("r"), cast(func.count(AutomationRule.id), String)).where(
+        AutomationRule.enabled.is_(True)
+    ),
+    select(literal("s"), cast(DepotMeta.rules_seq, String)).where(DepotMeta.id == 1),
 )
 _MAX_SEQ_Q = select(func.max(Notice.seq)).where(Notice.order_id == bindparam("oid"))
 _SETTING_Q = select(Setting.value).where(Setting.key == bindparam("key"))
@@ -402,10 +435,16 @@ def _document_facts(o: Order) -> tuple[tuple[DocumentKind, ...], int]:
     undo = next((v for k, v in rows if k == "u"), None)
     seq = next((int(v) for k, v in rows if k == "q" and v is not None), 0)
     session.info[(_PREFETCH, o.id)] = (_undo_value(undo), seq)
+    session.info[RULES_ON] = next((int(v) for k, v in rows if k == "r"), 0)
+    session.info[RULES_SEQ] = next((int(v) for k, v in rows if k == "s"), None)
     return kinds, backorders
 
 
 _PREFETCH = "dispatchdesk.prefetch"
+#: session.info: how many automation rules are on, read with an order's facts (issue 14)
+RULES_ON = "dispatchdesk.rules_on"
+#: session.info: the depot's rules_seq, read with an order's facts (the parsed rules' key)
+RULES_SEQ = "dispatchdesk.rules_seq"
 
 
 def _take_prefetch(session: Session, order_id: int | None) -> tuple[int, int] | None:

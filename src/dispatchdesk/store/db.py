@@ -35,11 +35,12 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError, Statemen
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.schema import Table
 
+from .checkpoint import CheckpointGuard, GuardStatus, wal_reset_affected
 from .listen import CHANNEL, SQLITE_POLL, ChangeWaiter
 from .models import DepotMeta
 
 #: The newest migration. tests/store/test_migrations.py checks it matches Alembic's head.
-HEAD_REVISION = "0007"
+HEAD_REVISION = "0009"
 MIGRATIONS = Path(__file__).parent / "migrations"
 BUSY_TIMEOUT_MS = 5000
 #: How long bookkeeping writes (Database.side_write) wait for a lock before they skip.
@@ -146,7 +147,7 @@ def known_revisions() -> list[str]:
     return sorted(p.name.split("_", 1)[0] for p in (MIGRATIONS / "versions").glob("[0-9]*_*.py"))
 
 
-def _sqlite_setup(engine: Engine) -> None:
+def _sqlite_setup(engine: Engine, guard: CheckpointGuard | None) -> None:
     @event.listens_for(engine, "connect")
     def _connect(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
         dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
@@ -159,6 +160,8 @@ def _sqlite_setup(engine: Engine) -> None:
             pass  # a read-only database keeps its mode; writes will say so
         cur.execute("PRAGMA synchronous = NORMAL")
         cur.close()
+        if guard is not None:  # an SQLite with the WAL-reset bug: one checkpointer (checkpoint.py)
+            guard.configure(dbapi_conn)
 
     @event.listens_for(engine, "begin")
     def _begin(conn: Any) -> None:
@@ -171,9 +174,12 @@ def _sqlite_setup(engine: Engine) -> None:
 class Database:
     """One depot's database: the engine, its session factories, its migrations."""
 
-    def __init__(self, engine: Engine, where: str) -> None:
+    def __init__(self, engine: Engine, where: str, checkpoint_guard: CheckpointGuard | None = None) -> None:
         self.engine = engine
         self.where = where
+        #: on an SQLite with the WAL-reset bug, the guard that leaves checkpoints to one
+        #: connection per depot (store.checkpoint); None elsewhere
+        self.checkpoint_guard = checkpoint_guard
         self._write_engine = engine.execution_options(dispatchdesk_write=True)
         self.reader = sessionmaker(bind=engine, expire_on_commit=False)
         self.writer = sessionmaker(bind=self._write_engine, expire_on_commit=False)
@@ -200,7 +206,7 @@ class Database:
         """
         url = to_url(db)
         where = _display(url)
-        if not create and migrate:
+        if not create:
             path = _sqlite_file(url)
             if path is not None and not path.exists():
                 raise StorageError(_no_depot(where))
@@ -211,9 +217,14 @@ class Database:
             engine = create_engine(url, **kwargs)
         except Exception as e:  # noqa: BLE001 - an unusable URL or a missing driver
             raise StorageError(f"Cannot open the database {where}: {e}") from None
+        guard = None
         if engine.dialect.name == "sqlite":
-            _sqlite_setup(engine)
-        self = cls(engine, where)
+            path = _sqlite_file(url)
+            if path is not None and wal_reset_affected():
+                # started by the first connection: a file refused as not a depot gets no lock file
+                guard = CheckpointGuard(Path(os.path.abspath(path)))
+            _sqlite_setup(engine, guard)
+        self = cls(engine, where, guard)
         if migrate:
             try:
                 self.check_is_depot(create=create)
@@ -276,6 +287,18 @@ class Database:
         if self._waiter is not None:
             self._waiter.close()
         self.engine.dispose()
+        if self.checkpoint_guard is not None:
+            self.checkpoint_guard.stop()
+
+    def peek_schema(self) -> tuple[set[str], str | None]:
+        """The tables and the schema version, read without changing anything (not even the
+        journal mode of an SQLite file): for `dispatchdesk doctor`."""
+        return self._peek()
+
+    def checkpoint_status(self) -> GuardStatus | None:
+        """The WAL-reset guard's state (None: not needed here, nothing changed)."""
+        g = self.checkpoint_guard
+        return g.status() if g is not None else None
 
     # ------------------------------------------------------------------ migrations
     def current_revision(self) -> str | None:

@@ -11,6 +11,7 @@
 | 3 | Link (when installed) |
 | 4 | Partners (when installed) |
 | 5 | Report: work done, rejections and cancellations per partner and reason, for a period |
+| 6 | Rules: what happens by itself when an order enters a list, gets a tag or arrives |
 | ctrl+p | Command palette: every action |
 | ctrl+q | Quit |
 """
@@ -75,7 +76,7 @@ def _optional(module: str, name: str) -> tuple[Any, str]:
 
 
 #: Stylesheets loaded with a screen when it first opens, not at start-up.
-ON_DEMAND = {"dialogs.tcss", "detail.tcss", "link.tcss", "reception.tcss"}
+ON_DEMAND = {"dialogs.tcss", "detail.tcss", "link.tcss", "reception.tcss", "rules.tcss"}
 
 
 def stylesheets() -> list[Path]:
@@ -102,6 +103,7 @@ class DeskApp(App[None]):
         Binding("3", "mode('link')", "Link", show=False),
         Binding("4", "mode('partners')", "Partners", show=False),
         Binding("5", "mode('report')", "Report", show=False),
+        Binding("6", "mode('rules')", "Rules", show=False),
         # Esc while a write waits for another program's lock gives it up (else Esc is the
         # screen's own: the action skips)
         Binding("escape", "give_up", "Give up", show=False, priority=True),
@@ -156,6 +158,8 @@ class DeskApp(App[None]):
         # Link (3) and Partners (4) belong to the link part: bound only when installed, and
         # imported when first opened, so that start-up does not pay for them.
         self.add_mode("report", self._report_screen)
+        # Rules (6) is imported when first opened
+        self.add_mode("rules", self._rules_screen)
         # Order reception (2) is imported when first opened
         self.add_mode("reception", self._make_reception)
         for mode, module, name in (("link", "dispatchdesk.tui.link_screen", "LinkScreen"),
@@ -167,6 +171,11 @@ class DeskApp(App[None]):
         from .screens.report import ReportScreen  # imported when first opened
 
         return ReportScreen()
+
+    def _rules_screen(self) -> Screen[Any]:
+        from .screens.rules import RulesScreen  # imported when first opened
+
+        return RulesScreen()
 
     def _make_reception(self) -> Screen[Any]:
         from .screens.reception import ReceptionScreen
@@ -381,6 +390,13 @@ class DeskApp(App[None]):
             return ""
         return here.also_open(here.others_on(self.depot, number, self.console_id, consoles=self.consoles))
 
+    def refresh_bindings(self) -> None:
+        # A timer (the undo window's end) or a change seen by the watcher can land while the
+        # console is closing, after its last screen is gone: nothing to refresh then (Textual's
+        # own would raise ScreenStackError, seen once when 16 consoles quit together).
+        if self.screen_stack:
+            super().refresh_bindings()
+
     def depot_changed(self, reveal: str | None = None) -> None:
         """Refresh every screen of the current stack that shows the database."""
         for screen in self.screen_stack:
@@ -436,6 +452,7 @@ class DeskApp(App[None]):
         if "partners" in self._modes:
             out.append(("Partners screen", lambda: self.run_action("mode('partners')"), "4"))
         out.append(("Report: work done, rejections and cancellations", lambda: self.run_action("mode('report')"), "5"))
+        out.append(("Rules screen: what happens by itself", lambda: self.run_action("mode('rules')"), "6"))
         return out
 
 
