@@ -54,9 +54,23 @@ from ..domain import (
     Transport,
     limits,
 )
+from ..domain.automation import NAME_LIMIT as RULE_NAME_LIMIT
+from ..domain.automation import TEXT_LIMIT as RULE_TEXT_LIMIT
+from ..domain.automation import (
+    Condition,
+    ConditionKind,
+    Effect,
+    EffectKind,
+    Rule,
+    RuleError,
+    Trigger,
+    TriggerKind,
+    check_rules,
+)
 from ..domain.limits import lone_surrogate
 from ..store.models import (
     AuditEntry,
+    AutomationRule,
     Backorder,
     Cancellation,
     Document,
@@ -70,6 +84,7 @@ from ..store.models import (
 )
 from ..text import clean
 from .core import Depot, InvalidInput, next_number
+from .rulefold import load_rules, rules_changed
 from .validation import (
     NOT_BLANK,
     Flag,
@@ -108,19 +123,24 @@ class ImportResult:
     followups: int = 0
     #: the numbers given to orders that came without one
     new_numbers: tuple[str, ...] = ()
+    rules: int = 0
 
     def summary(self) -> str:
         n = self.orders
         parts = [f"{n:,} order{'s' if n != 1 else ''}"]
         parts.append(f"{self.notices:,} notice{'s' if self.notices != 1 else ''}")
         parts.append(f"{self.followups:,} follow-up{'s' if self.followups != 1 else ''}")
+        if self.rules:
+            parts.append(f"{self.rules} rule{'s' if self.rules != 1 else ''}")
         return f"Imported {', '.join(parts)} from {self.source}."
 
 
 #: import_progress(bytes read, file size): called now and then while a file is imported
 ImportProgress = Callable[[int, int], None]
 
-_SECTIONS = ("orders", "notices", "followups")
+_SECTIONS = ("orders", "notices", "followups")  # read a record at a time
+#: every top-level key; "rules" (a depot's few automation rules) is read whole
+_TOP_KEYS = (*_SECTIONS, "rules")
 _WS = re.compile(r"[ \t\n\r]*")
 
 
@@ -484,6 +504,62 @@ BATCH = 2000
 
 #: the temporary table of what the import has seen so far: order numbers ('o'), notice ids
 #: ('n') and cancellation numbers ('c'), each with the index of the record it was first in
+_TriggerKind = Annotated[str, one_of(TriggerKind, "trigger kind")]
+
+
+class _Trigger(Schema):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    kind: _TriggerKind
+    status: _Status | None = None
+    tag: Annotated[str, Strict(), longest(limits.TEXT), AfterValidator(_tag)] | None = None
+    role: Annotated[str, one_of(Role, "role")] | None = None
+    partner: _Name | None = None
+
+
+class _Condition(Schema):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    kind: Annotated[str, one_of(ConditionKind, "condition kind")]
+    value: Annotated[str, Strict(), longest(limits.PARTNER_NAME), NOT_BLANK]
+
+
+class _Effect(Schema):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    kind: Annotated[str, one_of(EffectKind, "effect kind")]
+    partner: _Name | None = None
+    tag: Annotated[str, Strict(), longest(limits.TEXT), AfterValidator(_tag)] | None = None
+    text: Annotated[str, Strict(), longest(RULE_TEXT_LIMIT)] | None = None
+
+
+class _Rule(Schema):
+    name: Annotated[str, Strict(), longest(RULE_NAME_LIMIT), NOT_BLANK]
+    enabled: Flag | None = None
+    stop_after: Flag | None = None
+    trigger: _Trigger
+    conditions: list[_Condition] | None = None
+    effects: list[_Effect]
+    version: Annotated[int, Strict(), bounds(limits.SEQ)] | None = None
+    created_at: When | None = None
+    created_by: _Short | None = None
+    updated_at: When | None = None
+    updated_by: _Short | None = None
+
+    def rule(self, position: int) -> Rule:
+        t = self.trigger
+        return Rule(
+            None,
+            " ".join(self.name.split()),
+            Trigger(TriggerKind(t.kind), status=t.status, tag=t.tag, role=Role(t.role) if t.role else None,
+                    partner=t.partner),
+            tuple(Condition(ConditionKind(c.kind), c.value.strip()) for c in self.conditions or ()),
+            tuple(Effect(EffectKind(e.kind), partner=e.partner, tag=e.tag, text=e.text or "")
+                  for e in self.effects),
+            position=position,
+            enabled=True if self.enabled is None else bool(self.enabled),
+            stop_after=bool(self.stop_after),
+            version=self.version or 1,
+        )
+
+
 _KEYS = "dd_import_keys"
 
 
@@ -637,16 +713,20 @@ def _run(depot: Depot, source: str, records: Any, stream: _JsonStream | None,
             batch.append((i, rec))
         if batch:
             job.section(section, batch)
+        raw_rules: list[Any] = []
         for key, value in shape.others:
-            if key in _SECTIONS:
+            if key in _TOP_KEYS and not isinstance(value, list):
                 problems.add(source, f"{key!r} must be a list, not {type_name(value)}.")
-        if not shape.lists and not any(k in _SECTIONS for k, _ in shape.others):
+            elif key == "rules":
+                raw_rules = value
+        if not shape.lists and not any(k in _TOP_KEYS for k, _ in shape.others):
             problems.add(source, "there is no \"orders\" list (nor \"notices\" or \"followups\").")
-        unknown = sorted(shown(k) for k, _ in shape.others if k not in _SECTIONS)
+        unknown = sorted(shown(k) for k, _ in shape.others if k not in _TOP_KEYS)
         if unknown:
             problems.add(source, f"unknown key{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; "
-                                 "the keys are \"orders\", \"notices\" and \"followups\".")
+                                 "the keys are \"orders\", \"notices\", \"followups\" and \"rules\".")
         job.finish()
+        job.rules(raw_rules)
         if problems:
             _refuse(source, problems)
         result = job.result()
@@ -730,6 +810,7 @@ class _Import:
         self.audit = _Writer(conn, cast(Table, AuditEntry.__table__), (
             "order_id", "at", "actor", "action", "to_status", "detail", "after_version", "notices", "followups"))
         self.new_numbers: list[str] = []
+        self.rules_written = 0
         # what refers to a record later in the file, settled in finish()
         self.later_replaces: list[tuple[str, int | None, str]] = []  # (where, order id, number named)
         self.later_orders: list[tuple[str, str]] = []  # (where, number named) by a notice or follow-up
@@ -1115,9 +1196,78 @@ class _Import:
         self.followups.write([{**row, "order_id": ids[n] if n is not None else None}
                               for n, _, row in self.waiting_followups])
 
+    # ------------------------------------------------------------------ rules
+    def rules(self, raw_rules: list[Any]) -> None:
+        """The file's automation rules (issue 14), a few records read whole: each checked as
+        the rule form checks it, the partners it names must exist, its name must be new (and
+        not twice in the file), and the whole set (the depot's rules and the file's) must pass
+        the loop check. They are added after the depot's rules, in the file's order, with their
+        versions, in the import's one transaction; importing never fires a rule."""
+        problems, source, partners = self.problems, self.source, self.partners
+        existing = load_rules(self.s)
+        last = max((r.position for r in existing), default=0)
+        names = {r.name for r in existing}
+        seen: dict[str, int] = {}
+        plan: list[tuple[Rule, _Rule]] = []
+        for i, rec in enumerate(raw_rules):
+            where = _Where(source, "rules", i, "name", _ref(rec, "name"))
+            r = _validated(_Rule, rec, where, problems)
+            if r is None:
+                continue
+            rule = r.rule(last + i + 1)
+            try:
+                rule.check()
+            except RuleError as e:
+                problems.add(where, f"{e}")
+                continue
+            if rule.name in seen:
+                problems.add(where, f"rule name {shown(rule.name)} appears twice in the file "
+                                    f"(also rules[{seen[rule.name]}]).")
+                continue
+            seen[rule.name] = i
+            if rule.name in names:
+                problems.add(where, f"rule name {shown(rule.name)} is already used in this depot.")
+                continue
+            named = [rule.trigger.partner] if rule.trigger.partner else []
+            named += [c.value for c in rule.conditions if c.kind is ConditionKind.PARTNER_IS]
+            named += [e.partner for e in rule.effects if e.partner]
+            missing = [n for n in named if n not in partners]
+            if missing:
+                known = ", ".join(sorted(partners)) or "none yet; add them with dispatchdesk partner add"
+                problems.add(where, f"unknown partner {shown(missing[0])} (partners: {clean(known)}).")
+                continue
+            plan.append((rule, r))
+        if plan:
+            for problem in check_rules([*existing, *(rule for rule, _ in plan)]):
+                problems.add(f"{source}: rules", problem)
+        if not plan or not self.writing:
+            return
+        now, actor = self.now, self.depot.actor
+        self.s.execute(insert(AutomationRule.__table__), [
+            {
+                "position": rule.position, "name": rule.name, "enabled": rule.enabled,
+                "stop_after": rule.stop_after, "trigger": rule.trigger.as_json(),
+                "conditions": [c.as_json() for c in rule.conditions],
+                "effects": [e.as_json() for e in rule.effects], "version": rule.version,
+                "created_at": rec.created_at or now, "created_by": rec.created_by or actor,
+                "updated_at": rec.updated_at or now, "updated_by": rec.updated_by or actor,
+            }
+            for rule, rec in plan
+        ])
+        rules_changed(self.s)
+        self.s.execute(insert(AuditEntry.__table__), [
+            {
+                "order_id": None, "at": now, "actor": actor, "action": "rule imported",
+                "detail": f"Rule {rule.label()} imported from {self.name}: {rule.words()}",
+                "notices": [], "followups": [],
+            }
+            for rule, _ in plan
+        ])
+        self.rules_written = len(plan)
+
     def result(self) -> ImportResult:
         return ImportResult(self.source, self.orders.written, self.notices.written, self.followups.written,
-                            tuple(self.new_numbers))
+                            tuple(self.new_numbers), self.rules_written)
 
     def close(self) -> None:
         if self.sqlite:

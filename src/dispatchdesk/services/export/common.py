@@ -144,6 +144,30 @@ def stamp(value: Any) -> str | None:
     return when.astimezone(UTC).isoformat()
 
 
+def rule_records(session: Session) -> list[dict[str, Any]]:
+    """The depot's automation rules as the JSON export carries them (issue 14), in the order
+    they are tried. Only a whole-depot export carries them (a selection of orders does not)."""
+    from ...store.models import AutomationRule
+
+    rows = session.scalars(select(AutomationRule).order_by(AutomationRule.position, AutomationRule.id))
+    return [
+        {
+            "name": r.name,
+            "enabled": bool(r.enabled),
+            "stop_after": bool(r.stop_after),
+            "trigger": dict(r.trigger),
+            "conditions": list(r.conditions or []),
+            "effects": list(r.effects or []),
+            "version": r.version,
+            "created_at": stamp(r.created_at),
+            "created_by": r.created_by,
+            "updated_at": stamp(r.updated_at),
+            "updated_by": r.updated_by,
+        }
+        for r in rows
+    ]
+
+
 def json_value(value: Any) -> Any:
     if isinstance(value, str):
         return None if value == "null" else json.loads(value)
@@ -197,6 +221,7 @@ class Export:
     """
 
     def __init__(self, session: Session, flt: Filter, batch: int | None = None) -> None:
+        self.session = session
         self.rd = Reader(session)
         self.flt = flt
         self.batch = batch or BATCH
@@ -355,6 +380,11 @@ class Export:
                 page.append((row, ls))
             yield page
 
+    def rules(self) -> list[dict[str, Any]]:
+        """The depot's automation rules (``rule_records``) when the export is the whole depot;
+        a selection of orders carries none. A few records: read whole."""
+        return rule_records(self.session) if self.flt.everything else []
+
     def orders(self) -> Iterator[dict[str, Any]]:
         for page in self.pages():
             yield from page
@@ -458,7 +488,11 @@ def export_json(
     Rejected and Cancelled orders are included like any other."""
     with reading(depot, status=status, partner=partner, archived=archived, numbers=numbers,
                  text=text, statuses=statuses) as ex:
-        return {"orders": list(ex.orders()), "notices": list(ex.notices()), "followups": list(ex.followups())}
+        out = {"orders": list(ex.orders()), "notices": list(ex.notices()), "followups": list(ex.followups())}
+        rules = ex.rules()
+    if rules:  # only a depot with rules carries the key (older files stay as they were)
+        out["rules"] = rules
+    return out
 
 
 def check_target(path: str | os.PathLike[str]) -> Path:

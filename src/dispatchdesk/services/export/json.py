@@ -14,6 +14,10 @@ cancellations and, when it has any, its returns ``[{number, reason, comment, lin
 actor}]`` (the import reads returns back as nothing: they are for reading). A notice carries its id, order, partner, kind, state, transport, attempts
 and times; a follow-up its id, order, partner, text and whether it is done.
 
+A whole-depot export of a depot with automation rules also carries ``"rules": [{name,
+enabled, stop_after, trigger, conditions, effects, version, created_at, created_by,
+updated_at, updated_by}]`` in the order they are tried (issue 14); the import reads them back.
+
 Partners are never exported here: they carry secrets, and they are set up with
 ``dispatchdesk partner add``.
 """
@@ -43,7 +47,7 @@ from ...store.models import (
 )
 from ..core import Depot
 from . import common
-from .common import Counting, Export, Filter, Progress, atomic, make_filter
+from .common import Counting, Export, Filter, Progress, atomic, make_filter, rule_records
 
 
 def dump_json(data: dict[str, Any], *, ascii_only: bool = False) -> Iterator[str]:
@@ -106,9 +110,9 @@ def export_json_file(
             total = Export(s, flt).count() if progress is not None else 0
             if hasattr(path, "write"):
                 # SQLite's JSON escapes control characters, and _AsciiStream the rest (bidi overrides…)
-                return _SqliteJson(conn, flt).write(_AsciiStream(path), Counting(progress, total))  # type: ignore[arg-type]
+                return _SqliteJson(conn, flt, s).write(_AsciiStream(path), Counting(progress, total))  # type: ignore[arg-type]
             with atomic(path, binary=False) as f:
-                return _SqliteJson(conn, flt).write(f, Counting(progress, total))
+                return _SqliteJson(conn, flt, s).write(f, Counting(progress, total))
         ex = Export(s, flt)
         count = Counting(progress, ex.count() if progress is not None else 0)
         if hasattr(path, "write"):
@@ -118,7 +122,8 @@ def export_json_file(
 
 
 def _write_records(ex: Export, out: IO[str], count: Counting, *, ascii_only: bool) -> int:
-    """The three lists written as ``dump_json`` writes them, a page at a time."""
+    """The three lists (and a whole depot's rules) written as ``dump_json`` writes them, a
+    page at a time."""
     dumps = json.JSONEncoder(ensure_ascii=ascii_only).encode
     out.write('{\n"orders": [')
     first = True
@@ -137,7 +142,12 @@ def _write_records(ex: Export, out: IO[str], count: Counting, *, ascii_only: boo
                 out.write("".join(buf))
                 buf.clear()
         out.write("".join(buf))
-    out.write(("]" if first else "\n]") + "\n}\n")
+    out.write("]" if first else "\n]")
+    rules = ex.rules()
+    if rules:  # only a depot with rules carries the key, as export_json gives it
+        out.write(",\n" + json.dumps("rules") + ": [" + "".join(
+            ("\n " if i == 0 else ",\n ") + dumps(r) for i, r in enumerate(rules)) + "\n]")
+    out.write("\n}\n")
     return count.done
 
 
@@ -166,9 +176,10 @@ class _AsciiStream:
 class _SqliteJson:
     """The JSON export built by SQLite's json_object/json_group_array, one record per row."""
 
-    def __init__(self, conn: Any, flt: Filter) -> None:
+    def __init__(self, conn: Any, flt: Filter, session: Any = None) -> None:
         self.conn = conn
         self.flt = flt
+        self.session = session
 
     # ---------------------------------------------------------------- expressions
     @staticmethod
@@ -330,6 +341,11 @@ class _SqliteJson:
                         counting.add(len(rows))
             result.close()
             out.write("]" if first else "\n]")
+        rules = rule_records(self.session) if self.flt.everything else []
+        if rules:  # only a depot with rules carries the key, as export_json gives it
+            out.write(",\n" + json.dumps("rules") + ": [")
+            out.write(",".join("\n " + json.dumps(r, ensure_ascii=False) for r in rules))
+            out.write("\n]")
         out.write("\n}\n")
         return count
 
