@@ -13,7 +13,19 @@ import pytest
 from sqlalchemy import func, select
 
 from dispatchdesk.demo import DEMO_EPOCH, add_demo_partners, build_demo
-from dispatchdesk.services import Depot, InvalidInput, importer
+from dispatchdesk.services import (
+    Depot,
+    InvalidInput,
+    RuleInput,
+    SaveRule,
+    importer,
+    parse_condition,
+    parse_effect,
+    parse_trigger,
+    queries,
+    rules,
+    search,
+)
 from dispatchdesk.services.export import (
     common,
     export_csv,
@@ -22,15 +34,29 @@ from dispatchdesk.services.export import (
     export_pdf,
     export_xlsx,
 )
+from dispatchdesk.services.export import json as json_module
 from dispatchdesk.services.export import pdf as pdf_module
 from dispatchdesk.services.importer import import_json
-from dispatchdesk.store.models import AuditEntry, FollowUp, Notice, Order, OrderLine, Tag
+from dispatchdesk.store.models import (
+    AuditEntry,
+    AutomationRule,
+    FollowUp,
+    Notice,
+    Order,
+    OrderLine,
+    Tag,
+)
 
 
 def _counts(d: Depot) -> dict[str, int]:
     with d.uow(write=False) as uow:
         return {m.__tablename__: uow.session.scalar(select(func.count()).select_from(m))
-                for m in (Order, OrderLine, Tag, Notice, FollowUp, AuditEntry)}
+                for m in (Order, OrderLine, Tag, Notice, FollowUp, AuditEntry, AutomationRule)}
+
+
+def _add_rule(depot: Depot, name: str, when: str, *do: str, ifs: tuple[str, ...] = (), enabled: bool = True):
+    return SaveRule(RuleInput(name, parse_trigger(when), tuple(parse_condition(c) for c in ifs),
+                              tuple(parse_effect(e) for e in do), enabled=enabled)).execute(depot)
 
 
 @pytest.fixture(scope="module")
@@ -289,6 +315,7 @@ def test_on_postgresql_batches_and_pages_round_trip_and_a_bad_last_record_change
     pg = Depot.open(pg_fresh_url, actor="tester")
     try:
         add_demo_partners(pg)
+        _add_rule(demo, "Frozen to Northline", "enters Created", "send Northline Haulage", ifs=("has-tag frozen",))
         path = tmp_path / "export.json"
         export_json_file(demo, path)
         assert import_json(pg, path).orders == len(export_json(demo)["orders"])
@@ -298,6 +325,7 @@ def test_on_postgresql_batches_and_pages_round_trip_and_a_bad_last_record_change
         out = tmp_path / "pg.json"
         export_json_file(pg, out)  # the pages' writer (not SQLite's JSON)
         assert json.loads(out.read_text(encoding="utf-8")) == again
+        assert [r["name"] for r in again["rules"]] == ["Frozen to Northline"]
         before = _counts(pg)
         bad = [*_orders(12), {"number": "S-BAD", "pickup_address": "", "delivery_address": "b"}]
         with pytest.raises(InvalidInput) as e:
@@ -307,3 +335,104 @@ def test_on_postgresql_batches_and_pages_round_trip_and_a_bad_last_record_change
         assert import_json(pg, {"orders": _orders(12)}).orders == 12  # and the temporary table is gone
     finally:
         pg.close()
+
+
+# --------------------------------------------------------------------------- rules (issue 14)
+
+
+def test_rules_travel_with_the_streamed_export_and_import(demo, fresh, tmp_path, small):
+    """A whole depot's rules are written last by SQLite's JSON and by the pages' writer alike,
+    and the streamed import adds them after the fresh depot's own, in order, with their
+    versions, without firing them."""
+    _add_rule(demo, "Frozen to Northline", "enters Created", "send Northline Haulage", "follow-up Pack it with ice",
+              ifs=("has-tag frozen",))
+    _add_rule(demo, "Mark express", "tag-added express", "add-tag fast", enabled=False)
+    _add_rule(fresh, "Already here", "enters Delivered", "follow-up Send the invoice")
+    whole = export_json(demo)
+    assert [r["name"] for r in whole["rules"]] == ["Frozen to Northline", "Mark express"]
+    path = tmp_path / "export.json"
+    export_json_file(demo, path)  # SQLite's JSON
+    assert json.loads(path.read_text(encoding="utf-8"))["rules"] == whole["rules"]
+    pages = tmp_path / "pages.json"
+    with common.reading(demo) as ex, pages.open("w", encoding="utf-8") as f:
+        json_module._write_records(ex, f, common.Counting(None, 0), ascii_only=False)  # other databases' writer
+    assert json.loads(pages.read_text(encoding="utf-8")) == whole
+    assert "rules" not in export_json(demo, status="Created")  # a selection carries none
+
+    orders_before = _counts(fresh)["orders"]
+    result = import_json(fresh, path)
+    assert result.rules == 2 and result.summary().endswith(" follow-ups, 2 rules from " + str(path) + ".")
+    got = rules(fresh)
+    assert [(r.name, r.position, r.enabled, r.version) for r in got] == [
+        ("Already here", 1, True, 1), ("Frozen to Northline", 2, True, 1), ("Mark express", 3, False, 1)]
+    assert [r.words for r in got[1:]] == [r.words for r in rules(demo)]
+    assert _counts(fresh)["orders"] - orders_before == len(whole["orders"])
+    with fresh.uow(write=False) as uow:  # import never fires rules: no rule's tag, no audit of a firing
+        assert not uow.session.scalar(select(func.count()).select_from(Tag).where(Tag.name == "fast"))
+        actions = set(uow.session.scalars(select(AuditEntry.action)))
+    assert "rule imported" in actions and not any("fired" in a for a in actions)
+
+
+def test_bad_rules_after_good_orders_are_all_named_and_nothing_is_written(fresh, tmp_path, small):
+    """Twelve good orders (written in batches inside the transaction), then rules with a
+    problem each: every one named with its place, and the depot is as it was."""
+    _add_rule(fresh, "Already here", "enters Delivered", "follow-up Send the invoice")
+    before = _counts(fresh)
+    good = {"name": "Fine", "trigger": {"kind": "enters", "status": "Created"},
+            "effects": [{"kind": "follow_up", "text": "Call them"}]}
+    bad_rules = [
+        good,
+        {**good, "name": "Fine"},
+        {**good, "name": "Already here"},
+        {**good, "name": "To nobody", "effects": [{"kind": "send", "partner": "Nobody Ltd"}]},
+        {**good, "name": "Odd", "trigger": {"kind": "sometimes"}},
+    ]
+    path = tmp_path / "bad-rules.json"
+    path.write_text(json.dumps({"orders": _orders(12), "rules": bad_rules}), encoding="utf-8")
+    with pytest.raises(InvalidInput) as e:
+        import_json(fresh, path)
+    text = "\n".join(e.value.reasons)
+    assert "rules[1] (name 'Fine'): rule name 'Fine' appears twice in the file (also rules[0])." in text
+    assert "rules[2] (name 'Already here'): rule name 'Already here' is already used in this depot." in text
+    assert "rules[3] (name 'To nobody'): unknown partner 'Nobody Ltd' (partners: " in text
+    assert "rules[4] (name 'Odd'), trigger: unknown trigger kind 'sometimes'; use one of: " in text
+    assert "4 problems; nothing was imported." in str(e.value)
+    assert _counts(fresh) == before
+
+
+def test_a_rules_value_that_is_not_a_list_is_named(fresh):
+    with pytest.raises(InvalidInput) as e:
+        import_json(fresh, {"orders": _orders(1), "rules": {"name": "x"}})
+    assert "the data: 'rules' must be a list, not an object." in e.value.reasons
+    with pytest.raises(InvalidInput) as e:
+        import_json(fresh, {"orders": [], "rulez": []})
+    assert any('the keys are "orders", "notices", "followups" and "rules".' in r for r in e.value.reasons)
+
+
+# --------------------------------------------------------------------------- search and board counts
+
+
+def test_imported_orders_are_found_by_search_and_counted_on_the_board(fresh, tmp_path, small):
+    """The raw batched inserts fire migration 0008's triggers: the text index finds every
+    imported order, and the board's kept counts hold them in their lists."""
+    counts = queries.board_counts(fresh)
+    records = _orders(11)
+    for o in records:
+        o["delivery_address"] = "Quarrystone Wharf, Hull"
+    records[3]["flags"] = {"archived": True}
+    path = tmp_path / "wharf.json"
+    path.write_text(json.dumps({"orders": records}), encoding="utf-8")
+    assert import_json(fresh, path).orders == 11
+    after = queries.board_counts(fresh)
+    assert after["created"] - counts["created"] == 10
+    assert after[search.ARCHIVED] - counts[search.ARCHIVED] == 1
+    with fresh.uow(write=False) as uow:
+        id_of = dict(uow.session.execute(select(Order.number, Order.id)).all())
+    for query in ("quarrystone", "S-0007"):
+        found = search.match_lists(fresh, query, queries.LIST_KEYS)
+        ids = {k: set(m.ids) for k, m in found.items() if m.ids}
+        if query == "S-0007":
+            assert ids == {"created": {id_of["S-0007"]}}
+        else:
+            assert ids == {"created": {id_of[o["number"]] for o in records if o is not records[3]},
+                           search.ARCHIVED: {id_of["S-0003"]}}
