@@ -1243,7 +1243,7 @@ class _Import:
         if not plan or not self.writing:
             return
         now, actor = self.now, self.depot.actor
-        self.s.execute(insert(AutomationRule.__table__), [
+        self.s.execute(insert(cast(Table, AutomationRule.__table__)), [
             {
                 "position": rule.position, "name": rule.name, "enabled": rule.enabled,
                 "stop_after": rule.stop_after, "trigger": rule.trigger.as_json(),
@@ -1255,7 +1255,7 @@ class _Import:
             for rule, rec in plan
         ])
         rules_changed(self.s)
-        self.s.execute(insert(AuditEntry.__table__), [
+        self.s.execute(insert(cast(Table, AuditEntry.__table__)), [
             {
                 "order_id": None, "at": now, "actor": actor, "action": "rule imported",
                 "detail": f"Rule {rule.label()} imported from {self.name}: {rule.words()}",
