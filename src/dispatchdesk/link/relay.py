@@ -30,7 +30,7 @@ import aiohttp
 from aiohttp import web
 
 from ..domain import Transport
-from ..services import ERRORS, Depot, DispatchError
+from ..services import ERRORS, Depot, DispatchError, run_auto_archive
 from ..services.outbox import (
     ClaimedNotice,
     Delivery,
@@ -55,6 +55,11 @@ DOWN_FOR = 30 * 60
 #: A claim's lease (SPEC 7): short, and renewed by a heartbeat every third of it while the
 #: worker lives, so that a worker that dies gives up its claims within seconds.
 LEASE_SECONDS = 5.0
+
+#: How often the relay archives the orders done with (services.archiving), and how long after
+#: it starts it first does: nothing of it at start-up, when the console draws its board.
+ARCHIVE_EVERY = 600.0
+ARCHIVE_FIRST_AFTER = 60.0
 
 log = logging.getLogger("dispatchdesk.link")
 
@@ -108,8 +113,16 @@ class Relay:
         poll_interval: float = 0.2,
         grace: float = 2.0,
         limits: Limits | None = None,
+        archive_every: float | None = ARCHIVE_EVERY,
+        archive_first_after: float = ARCHIVE_FIRST_AFTER,
     ) -> None:
         self.depot = depot
+        #: seconds between two runs of the automatic archive (None: this relay never runs it)
+        self.archive_every = archive_every
+        self.archive_first_after = archive_first_after
+        #: orders this relay archived automatically since it started
+        self.archived = 0
+        self._archiver: asyncio.Task[None] | None = None
         self.listen = listen
         #: the link endpoint's deadlines and connection caps (link.guard)
         self.limits = limits or Limits()
@@ -216,6 +229,8 @@ class Relay:
         self._senders = [asyncio.create_task(self._sender(), name=f"dispatchdesk-relay-send-{i}")
                          for i in range(self.concurrency)]
         self._heart = asyncio.create_task(self._heartbeat(), name="dispatchdesk-relay-heartbeat")
+        if self.archive_every is not None:
+            self._archiver = asyncio.create_task(self._archive_loop(), name="dispatchdesk-relay-archive")
         log.info("relay %s started%s", self.worker_id, f"; link endpoint on {self.url}" if self.url else "")
 
     async def stop(self) -> None:
@@ -237,6 +252,11 @@ class Relay:
             self._heart.cancel()
             await asyncio.gather(self._heart, return_exceptions=True)
             self._heart = None
+        if self._archiver is not None:
+            # a batch under way finishes in its thread (one transaction, whole or not at all)
+            self._archiver.cancel()
+            await asyncio.gather(self._archiver, return_exceptions=True)
+            self._archiver = None
         self._final = True
         self._wake.set()
         try:
@@ -413,6 +433,23 @@ class Relay:
                     if task is not None:
                         task.cancel()
                     log.warning("relay: gave up the claim on %s (its lease ran out unrenewed)", nid)
+
+    async def _archive_loop(self) -> None:
+        """Now and then, archive the orders done with (a batch per transaction, in a thread).
+        Several relays on one database may run it at once: each order is archived once."""
+        every = self.archive_every if self.archive_every is not None else ARCHIVE_EVERY
+        await asyncio.sleep(self.archive_first_after)
+        while True:
+            try:
+                n = await asyncio.to_thread(run_auto_archive, self.depot)
+                if n:
+                    self.archived += n
+                    log.info("relay: %d orders archived automatically", n)
+            except ERRORS as e:
+                log.warning("relay: the automatic archive could not run: %s", e)
+            except Exception:  # noqa: BLE001 - the relay must keep going
+                log.exception("relay: the automatic archive failed")
+            await asyncio.sleep(every)
 
     async def _deliver(self, c: ClaimedNotice) -> Delivery:
         transport = self._transports.get(c.transport)

@@ -571,6 +571,14 @@ class Archive(OrderAction):
 
 
 @dataclass(frozen=True)
+class Unarchive(Archive):
+    """Bring an archived order back to the working lists (also the undo of the depot's
+    automatic archiving: an order brought back stays until its status changes again)."""
+
+    archived: bool = False
+
+
+@dataclass(frozen=True)
 class SetTags(OrderAction):
     """Add and remove tags. Allowed on every order, final ones included."""
 
