@@ -225,3 +225,40 @@ async def test_the_relay_runs_the_automatic_archive(depot, partners, new_order, 
         await relay.stop()
     assert relay.archived == 1
     assert rows(depot, n).last.actor == "depot"
+
+
+@pytest.mark.postgres
+def test_two_workers_on_postgresql_archive_each_order_once(pg_fresh_url, open_depot, add_partners,
+                                                          make_order, clock) -> None:
+    """On PostgreSQL two workers' UPDATEs may run at once: the second waits for the first,
+    then finds the rule no longer holds for the orders it archived (read committed re-checks
+    the WHERE), so each order is archived and audited once."""
+    a, b = open_depot(pg_fresh_url, "a"), open_depot(pg_fresh_url, "b")
+    add_partners(a)
+    early = [make_order(a, source="Plain Client") for _ in range(6)]
+    for n in early:
+        trash(a, n)
+    clock.advance(31 * DAY)
+    first, second = due_for_archive(a), due_for_archive(b)
+    assert archive_ids(a, first).count == 6 and archive_ids(b, second).count == 0
+
+    late = [make_order(a, source="Plain Client") for _ in range(30)]
+    for n in late:
+        trash(a, n)
+    clock.advance(31 * DAY)
+    counts: list[int] = []
+    go = threading.Barrier(2)
+
+    def work(d: Depot) -> None:
+        go.wait()
+        counts.append(run_auto_archive(d, batch=4, max_batches=50))
+
+    threads = [threading.Thread(target=work, args=(d,)) for d in (a, b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(counts) == 30
+    with a.uow(write=False) as uow:
+        autos = uow.session.query(AuditEntry).filter(AuditEntry.actor == "depot").count()
+    assert autos == 36
