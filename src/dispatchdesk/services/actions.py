@@ -17,7 +17,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -46,6 +46,7 @@ from ..domain import (
     plan_set_status,
     plan_trash,
 )
+from ..store import UnitOfWork
 from ..store.models import (
     AuditEntry,
     Cancellation,
@@ -64,12 +65,14 @@ from .core import (
     Depot,
     DispatchError,
     InvalidInput,
+    LazySession,
     NotFound,
     Preview,
     Refused,
     apply_plan,
     changed_by_someone,
     load_order,
+    load_order_lean,
     load_partner,
     next_number,
     order_facts,
@@ -183,10 +186,23 @@ class OrderAction(Action):
                 offers=("return",) if offers_return(plan) else (),
             )
 
+    def lean(self) -> bool:
+        """Whether the action runs on the lean path (core.LeanOrder: no ORM): every action on
+        one order that neither looks at the lines nor writes more after the plan."""
+        return not self.needs_lines and type(self).after is OrderAction.after
+
+    def load(self, uow: UnitOfWork) -> tuple[Session, Order]:
+        """The session the plan may use and the order, checked against the expected version."""
+        if self.lean():
+            order = load_order_lean(uow, self.number, expected_version=self.expected_version)
+            # a LeanOrder has the Order's attributes; the session is made only if plan() uses it
+            return cast(Session, LazySession(uow)), cast(Order, order)
+        session = uow.session
+        return session, load_order(session, self.number, expected_version=self.expected_version)
+
     def execute(self, depot: Depot) -> ActionResult:
         with depot.uow() as uow:
-            session = uow.session
-            order = load_order(session, self.number, expected_version=self.expected_version)
+            session, order = self.load(uow)
             plan, partner = self.plan(depot, session, order)
             before = snapshot(order)
             if plan.allowed:
@@ -300,8 +316,7 @@ class _Rejecting(OrderAction):
         """As every order action, with the reason code in the same writes: the audit entry's
         reason and detail and the notices' payload (no statement more than a plain trash)."""
         with depot.uow() as uow:
-            session = uow.session
-            order = load_order(session, self.number, expected_version=self.expected_version)
+            session, order = self.load(uow)
             plan, partner = self.plan(depot, session, order)
             before = snapshot(order)
             if plan.allowed:

@@ -17,6 +17,7 @@ from typing import Any, cast
 from urllib.parse import quote
 
 from sqlalchemy import (
+    Connection,
     Engine,
     create_engine,
     event,
@@ -33,6 +34,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError, Statemen
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.schema import Table
 
+from .fast import Prepared
 from .models import DepotMeta
 
 #: The newest migration. tests/store/test_migrations.py checks it matches Alembic's head.
@@ -366,7 +368,11 @@ _BUMP_CHANGE_SEQ = update(_depot).where(_depot.c.id == 1).values(change_seq=_dep
 
 
 class UnitOfWork:
-    """One transaction. Rolls back unless `commit()` was called; translates storage errors."""
+    """One transaction. Rolls back unless `commit()` was called; translates storage errors.
+
+    The ORM session is made when first asked for (`session`). A lean action that writes with
+    Core statements asks for `connection()` instead and never pays for a session; if it then
+    needs the session after all, the session joins that connection's transaction."""
 
     def __init__(
         self, db: Database, *, write: bool = True, before_commit: Callable[[], None] | None = None
@@ -375,8 +381,35 @@ class UnitOfWork:
         self.write = write
         #: called just before the commit; raising there rolls everything back
         self.before_commit = before_commit
-        self.session: Session = (db.writer if write else db.reader)()
+        self._session: Session | None = None
+        self._conn: Connection | None = None
         self._committed = False
+
+    @property
+    def session(self) -> Session:
+        if self._session is None:
+            if self._conn is not None:
+                # join the transaction the lean path began: the session never commits it
+                self._session = Session(bind=self._conn, expire_on_commit=False)
+            else:
+                self._session = (self.db.writer if self.write else self.db.reader)()
+        return self._session
+
+    def connection(self) -> Connection:
+        """The transaction's Core connection (begun: BEGIN IMMEDIATE for a write on SQLite)."""
+        if self._session is not None and self._conn is None:
+            return self._session.connection()
+        if self._conn is None:
+            engine = self.db._write_engine if self.write else self.db.engine
+            try:
+                conn = engine.connect()
+                conn.begin()
+            except (OperationalError, DBAPIError) as e:
+                if _is_storage_problem(e):
+                    raise StorageError(describe_db_error(e, self.db.where), locked=_is_lock(e)) from None
+                raise
+            self._conn = conn
+        return self._conn
 
     def __enter__(self) -> UnitOfWork:
         return self
@@ -384,10 +417,18 @@ class UnitOfWork:
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         try:
             if not self._committed:
-                self.session.rollback()
+                if self._session is not None:
+                    self._session.rollback()
+                if self._conn is not None:
+                    self._conn.rollback()
         finally:
-            self.session.close()
-        if isinstance(exc, (OperationalError, StatementError, DBAPIError)) and not isinstance(
+            if self._session is not None:
+                self._session.close()
+            if self._conn is not None:
+                self._conn.close()
+        # the lean path's statements run on the DBAPI cursor: the driver's own errors too
+        driver_error = getattr(self.db.engine.dialect, "loaded_dbapi", sqlite3).Error
+        if isinstance(exc, (OperationalError, StatementError, DBAPIError, driver_error)) and not isinstance(
             exc, StorageError
         ):
             if _is_storage_problem(exc):
@@ -400,14 +441,27 @@ class UnitOfWork:
         if self.before_commit is not None:
             self.before_commit()
         try:
-            self.session.connection().execute(_BUMP_CHANGE_SEQ)
-            self.session.commit()
-        except (OperationalError, DBAPIError) as e:
-            self.session.rollback()
+            if self._conn is not None:
+                if self._session is not None:
+                    self._session.flush()
+                _BUMP.run(self._conn, Prepared.cursor(self._conn))
+                self._conn.commit()
+            else:
+                self.session.connection().execute(_BUMP_CHANGE_SEQ)
+                self.session.commit()
+        except (OperationalError, DBAPIError, getattr(self.db.engine.dialect, "loaded_dbapi", sqlite3).Error) as e:
+            if self._session is not None:
+                self._session.rollback()
+            if self._conn is not None:
+                self._conn.rollback()
             if _is_storage_problem(e):
                 raise StorageError(describe_db_error(e, self.db.where), locked=_is_lock(e)) from None
             raise
         self._committed = True
+
+
+#: the change sequence's bump, run on the lean path's own cursor
+_BUMP = Prepared(_BUMP_CHANGE_SEQ)
 
 
 def _is_storage_problem(exc: BaseException) -> bool:
