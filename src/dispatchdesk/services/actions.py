@@ -244,6 +244,9 @@ class SetStatus(OrderAction):
             return plan_dispatch(facts, partner_facts(partner), depot.now()), partner
         return plan_set_status(facts, self.status, depot.now()), None
 
+    def lean(self) -> bool:
+        return super().lean() and not self.partner  # a Send loads its partner through the ORM
+
     def label(self, plan: Plan) -> str:
         if self.status is Status.DISPATCHED and self.partner:
             return "Send"

@@ -434,7 +434,12 @@ def load_partner(session: Session, name: str) -> Partner:
 # gone.
 
 _ORDER_COLS = tuple(c.key for c in Order.__table__.columns)
-_PARTNER_COLS = tuple(c.key for c in Partner.__table__.columns)
+#: what partner_facts(), the notices and the audit read of a partner (not its secret, URL...)
+_PARTNER_COLS = (
+    "id", "name", "role", "link", "email", "cancel_method", "window_seconds", "reason_required",
+    "follow_up_after_send", "auto_trash", "auto_trash_agreed_at", "rejection_maps_to",
+    "pass_cancellations", "link_stopped", "answer_within_seconds", "reject_reason",
+)
 
 
 def _lean_order_q() -> Any:
@@ -446,7 +451,8 @@ def _lean_order_q() -> Any:
     undo = select(Setting.value).where(Setting.key == "undo_seconds").scalar_subquery()
     seq = select(func.max(Notice.seq)).where(Notice.order_id == o.c.id).scalar_subquery()
     return (
-        select(*o.c, *src.c, *asg.c, docs, backs, undo, seq)
+        select(*o.c, *(src.c[k] for k in _PARTNER_COLS), *(asg.c[k] for k in _PARTNER_COLS),
+               docs, backs, undo, seq)
         .select_from(o.outerjoin(src, src.c.id == o.c.source_id).outerjoin(asg, asg.c.id == o.c.assignee_id))
         .where(o.c.number == bindparam("number"))
     )
@@ -462,9 +468,14 @@ _LEAN_DOCS = Prepared(select(Document.kind).where(Document.order_id == bindparam
 _LEAN_NOTICES = Prepared(insert(Notice), column_keys=(
     "id", "order_id", "partner_id", "kind", "transport", "payload", "state", "seq", "attempts",
     "created_at", "release_at", "next_attempt_at", "awaits_answer"))
-_LEAN_AUDIT = Prepared(insert(AuditEntry).returning(AuditEntry.id), column_keys=(
+_AUDIT_KEYS = (
     "order_id", "at", "actor", "action", "from_status", "to_status", "reason", "detail", "notices",
-    "followups", "before", "after_version", "undoable_until", "undone_by", "undo_of"))
+    "followups", "before", "after_version", "undoable_until", "undone_by", "undo_of")
+#: SQLite hands back the new row's id itself (lastrowid); other databases say it (RETURNING)
+_LEAN_AUDIT = Prepared(insert(AuditEntry), column_keys=_AUDIT_KEYS)
+_LEAN_AUDIT_RETURNING = Prepared(insert(AuditEntry).returning(AuditEntry.id), column_keys=_AUDIT_KEYS)
+_LEAN_FOLLOWUP = Prepared(insert(FollowUp).returning(FollowUp.id), column_keys=(
+    "order_id", "partner_id", "notice_id", "text", "created_at", "withdrawn"))
 #: the columns an action may change besides the version (apply_plan and the actions' change())
 _LEAN_CHANGEABLE = (
     "status", "status_changed_at", "assignee_id", "dispatched_at", "partner_status",
@@ -524,16 +535,16 @@ class LeanOrder:
     #: (undo seconds, highest notice sequence), read with the order
     prefetch: tuple[int, int]
 
-    def __init__(self, conn: Any, cursor: Any, values: dict[str, Any]) -> None:
+    def __init__(self, cursor: Any, dialect: Any, values: dict[str, Any]) -> None:
         self.__dict__.update(values)
         self._loaded = {k: values[k] for k in _LEAN_CHANGEABLE}
-        self._conn, self._cursor = conn, cursor
+        self._cursor, self._dialect = cursor, dialect
         self._lines: list[_LeanLine] | None = None
 
     @property
     def lines(self) -> list[_LeanLine]:
         if self._lines is None:
-            self._lines = [_LeanLine(*r) for r in _LEAN_LINES.rows(self._conn, self._cursor, {"oid": self.id})]
+            self._lines = [_LeanLine(*r) for r in _LEAN_LINES.rows(self._cursor, self._dialect, {"oid": self.id})]
         return self._lines
 
     @property
@@ -543,7 +554,7 @@ class LeanOrder:
     def document_kinds(self) -> tuple[DocumentKind, ...]:
         if not self.document_count:
             return ()
-        return tuple(DocumentKind(r[0]) for r in _LEAN_DOCS.rows(self._conn, self._cursor, {"oid": self.id}))
+        return tuple(DocumentKind(r[0]) for r in _LEAN_DOCS.rows(self._cursor, self._dialect, {"oid": self.id}))
 
     def changed(self) -> tuple[str, ...]:
         return tuple(k for k, v in self._loaded.items() if getattr(self, k) != v)
@@ -552,14 +563,14 @@ class LeanOrder:
 def load_order_lean(uow: UnitOfWork, number: str, *, expected_version: int | None = None) -> LeanOrder:
     """The lean path's load_order: the order and all an action needs, in one statement."""
     number = number.strip()
-    conn = uow.connection()
-    cursor = Prepared.cursor(conn)
-    rows = _LEAN_ORDER.rows(conn, cursor, {"number": number})
+    cursor = uow.cursor()
+    dialect = uow.dialect
+    rows = _LEAN_ORDER.rows(cursor, dialect, {"number": number})
     if not rows:
         raise NotFound(f"There is no order numbered {number!r}.")
     row = rows[0]
     no, np_ = len(_ORDER_COLS), len(_PARTNER_COLS)
-    order = LeanOrder(conn, cursor, dict(zip(_ORDER_COLS, row[:no], strict=True)))
+    order = LeanOrder(cursor, dialect, dict(zip(_ORDER_COLS, row[:no], strict=True)))
     src, asg = row[no:no + np_], row[no + np_:no + 2 * np_]
     order.source = LeanPartner(dict(zip(_PARTNER_COLS, src, strict=True))) if src[0] is not None else None
     order.assignee = LeanPartner(dict(zip(_PARTNER_COLS, asg, strict=True))) if asg[0] is not None else None
@@ -572,8 +583,9 @@ def load_order_lean(uow: UnitOfWork, number: str, *, expected_version: int | Non
 
 
 class LazySession:
-    """Stands for the unit of work's session where an action's plan() takes one: made (joined
-    to the lean path's transaction) only if the plan really uses it (Send loads its partner)."""
+    """Stands for the session where an action's plan() takes one, on the lean path: a lean
+    action's plan never uses it (OrderAction.lean() leaves out those that do), and one that did
+    would be told so at once (UnitOfWork.session refuses on the lean path)."""
 
     def __init__(self, uow: UnitOfWork) -> None:
         self._uow = uow
@@ -777,11 +789,10 @@ def apply_plan(
         order.cancellation_request = None
     # every action bumps the version, even one that changes no column: exactly once, here
     if lean is not None:
-        conn = lean._conn
-        cursor = lean._cursor
+        cursor, dialect = lean._cursor, lean._dialect
         changed = lean.changed()
         old = lean.version
-        _lean_update(changed).run(conn, cursor, {
+        _lean_update(changed).run(cursor, dialect, {
             **{c: getattr(lean, c) for c in changed}, "oid": lean.id,
             "old_version": old, "new_version": old + 1})
         if cursor.rowcount != 1:
@@ -796,7 +807,7 @@ def apply_plan(
             session.rollback()
             raise Conflict(changed_by_someone(number, frm, at_once=True)) from None
         conn = session.connection()
-        cursor = Prepared.cursor(conn)
+        cursor, dialect = conn.connection.dbapi_connection.cursor(), conn.dialect  # type: ignore[union-attr]
 
     partners_by_name = {p.name: p for p in (order.source, order.assignee, assign) if p is not None}
     # an unassigned partner is still told (revocation): keep the one we had before
@@ -820,19 +831,16 @@ def apply_plan(
             )
             for i, np in enumerate(plan.notices)
         ]
-        _LEAN_NOTICES.many(conn, cursor, rows)
+        _LEAN_NOTICES.many(cursor, dialect, rows)
         notices = [_Written(r["id"], r["partner_id"]) for r in rows]
     if lean is not None:
         followups: Sequence[FollowUp | _Written] = _insert_followups(
-            conn, order, plan.followups, notices, partners_by_name, now)
+            cursor, dialect, order, plan.followups, notices, partners_by_name, now)
     else:
         followups = write_followups(session, order, plan.followups, notices, partners_by_name, now)
     can_undo = plan.undoable if undoable is None else undoable
     undo_until = now + timedelta(seconds=undo_s) if (can_undo and undo_s > 0) else None
-    audit_rows = _LEAN_AUDIT.rows(
-        conn,
-        cursor,
-        dict(
+    audit_row = dict(
             order_id=order.id,
             at=now,
             actor=actor or depot.actor,
@@ -848,9 +856,11 @@ def apply_plan(
             undoable_until=undo_until,
             undone_by=None,
             undo_of=None,
-        ),
     )
-    audit_id = audit_rows[0][0]
+    if dialect.name == "sqlite":
+        audit_id = _LEAN_AUDIT.run(cursor, dialect, audit_row).lastrowid
+    else:
+        audit_id = _LEAN_AUDIT_RETURNING.rows(cursor, dialect, audit_row)[0][0]
     message = plan.summary(to=Status(order.status), followups=len(followups))
     return ActionResult(
         order=order.number,
@@ -867,7 +877,8 @@ def apply_plan(
 
 
 def _insert_followups(
-    conn: Any,
+    cursor: Any,
+    dialect: Any,
     order: Any,
     plans: Iterable[FollowUpPlan],
     notices: Sequence[Notice | _Written],
@@ -881,19 +892,16 @@ def _insert_followups(
         notice = next(
             (n for n in notices if partner is not None and n.partner_id == partner.id), None
         )
-        key = conn.execute(_INSERT_FOLLOWUP, dict(
+        key = _LEAN_FOLLOWUP.rows(cursor, dialect, dict(
             order_id=order.id if order is not None else None,
             partner_id=partner.id if partner else None,
             notice_id=notice.id if notice else None,
             text=fp.text,
             created_at=now,
             withdrawn=False,
-        )).inserted_primary_key
-        out.append(_Written(key[0], partner.id if partner else None))
+        ))[0][0]
+        out.append(_Written(key, partner.id if partner else None))
     return out
-
-
-_INSERT_FOLLOWUP = insert(FollowUp)
 
 
 def write_followups(

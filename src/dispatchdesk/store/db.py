@@ -17,7 +17,6 @@ from typing import Any, cast
 from urllib.parse import quote
 
 from sqlalchemy import (
-    Connection,
     Engine,
     create_engine,
     event,
@@ -29,7 +28,7 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError, StatementError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.schema import Table
@@ -371,8 +370,8 @@ class UnitOfWork:
     """One transaction. Rolls back unless `commit()` was called; translates storage errors.
 
     The ORM session is made when first asked for (`session`). A lean action that writes with
-    Core statements asks for `connection()` instead and never pays for a session; if it then
-    needs the session after all, the session joins that connection's transaction."""
+    statements compiled once asks for `cursor()` instead and never pays for a session or a
+    Core connection (issue 13 item 3)."""
 
     def __init__(
         self, db: Database, *, write: bool = True, before_commit: Callable[[], None] | None = None
@@ -382,34 +381,48 @@ class UnitOfWork:
         #: called just before the commit; raising there rolls everything back
         self.before_commit = before_commit
         self._session: Session | None = None
-        self._conn: Connection | None = None
+        #: the lean path's pooled DBAPI connection and its cursor (cursor())
+        self._raw: Any = None
+        self._cursor: Any = None
         self._committed = False
 
     @property
     def session(self) -> Session:
         if self._session is None:
-            if self._conn is not None:
-                # join the transaction the lean path began: the session never commits it
-                self._session = Session(bind=self._conn, expire_on_commit=False)
-            else:
-                self._session = (self.db.writer if self.write else self.db.reader)()
+            if self._raw is not None:
+                raise RuntimeError("this unit of work writes on the lean path: it has no session")
+            self._session = (self.db.writer if self.write else self.db.reader)()
         return self._session
 
-    def connection(self) -> Connection:
-        """The transaction's Core connection (begun: BEGIN IMMEDIATE for a write on SQLite)."""
-        if self._session is not None and self._conn is None:
-            return self._session.connection()
-        if self._conn is None:
-            engine = self.db._write_engine if self.write else self.db.engine
+    @property
+    def dialect(self) -> Dialect:
+        return self.db.engine.dialect
+
+    def cursor(self) -> Any:
+        """The lean path: a DBAPI cursor in this unit of work's own transaction (BEGIN IMMEDIATE
+        for a write on SQLite), with no ORM session and no Core connection: for statements
+        compiled once (store.fast.Prepared). A unit of work uses one way or the other."""
+        if self._session is not None:
+            raise RuntimeError("this unit of work already has a session")
+        if self._raw is None:
+            engine = self.db.engine
+            driver_error = getattr(engine.dialect, "loaded_dbapi", sqlite3).Error
             try:
-                conn = engine.connect()
-                conn.begin()
+                raw = engine.raw_connection()
             except (OperationalError, DBAPIError) as e:
+                raise StorageError(describe_db_error(e, self.db.where), locked=_is_lock(e)) from None
+            try:
+                if self.db.is_sqlite:
+                    raw.dbapi_connection.execute(  # type: ignore[union-attr]
+                        "BEGIN IMMEDIATE" if self.write else "BEGIN")
+            except driver_error as e:
+                raw.close()
                 if _is_storage_problem(e):
                     raise StorageError(describe_db_error(e, self.db.where), locked=_is_lock(e)) from None
                 raise
-            self._conn = conn
-        return self._conn
+            self._raw = raw
+            self._cursor = raw.cursor()
+        return self._cursor
 
     def __enter__(self) -> UnitOfWork:
         return self
@@ -419,13 +432,13 @@ class UnitOfWork:
             if not self._committed:
                 if self._session is not None:
                     self._session.rollback()
-                if self._conn is not None:
-                    self._conn.rollback()
+                if self._raw is not None:
+                    self._raw.rollback()
         finally:
             if self._session is not None:
                 self._session.close()
-            if self._conn is not None:
-                self._conn.close()
+            if self._raw is not None:
+                self._raw.close()  # back to the pool
         # the lean path's statements run on the DBAPI cursor: the driver's own errors too
         driver_error = getattr(self.db.engine.dialect, "loaded_dbapi", sqlite3).Error
         if isinstance(exc, (OperationalError, StatementError, DBAPIError, driver_error)) and not isinstance(
@@ -441,19 +454,17 @@ class UnitOfWork:
         if self.before_commit is not None:
             self.before_commit()
         try:
-            if self._conn is not None:
-                if self._session is not None:
-                    self._session.flush()
-                _BUMP.run(self._conn, Prepared.cursor(self._conn))
-                self._conn.commit()
+            if self._raw is not None:
+                _BUMP.run(self._cursor, self.dialect)
+                self._raw.commit()
             else:
                 self.session.connection().execute(_BUMP_CHANGE_SEQ)
                 self.session.commit()
         except (OperationalError, DBAPIError, getattr(self.db.engine.dialect, "loaded_dbapi", sqlite3).Error) as e:
             if self._session is not None:
                 self._session.rollback()
-            if self._conn is not None:
-                self._conn.rollback()
+            if self._raw is not None:
+                self._raw.rollback()
             if _is_storage_problem(e):
                 raise StorageError(describe_db_error(e, self.db.where), locked=_is_lock(e)) from None
             raise

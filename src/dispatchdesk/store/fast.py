@@ -16,7 +16,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import Compiled
@@ -27,7 +26,7 @@ _Proc = Callable[[Any], Any] | None
 
 
 class _Compiled:
-    __slots__ = ("dialect", "fixed", "names", "positional", "procs", "results", "sql", "types")
+    __slots__ = ("bind_at", "dialect", "fixed", "names", "positional", "procs", "results", "sql", "types")
 
     def __init__(self, stmt: ClauseElement, dialect: Dialect, column_keys: Sequence[str] | None) -> None:
         compiled: Compiled = stmt.compile(dialect=dialect, column_keys=list(column_keys) if column_keys else None)
@@ -42,6 +41,7 @@ class _Compiled:
         self.procs: list[tuple[str, _Proc]] = [
             (name, binds[name].type.dialect_impl(dialect).bind_processor(dialect)) for name in names
         ]
+        self.bind_at = [(i, p) for i, (_, p) in enumerate(self.procs) if p is not None]
         #: the values written into the statement itself (literals such as a setting's key)
         self.fixed = {name: binds[name].effective_value for name in names
                       if not binds[name].required and binds[name].key not in (column_keys or ())
@@ -51,26 +51,31 @@ class _Compiled:
             returned = getattr(stmt, "_returning", ()) or ()
         self.types = [col.type.dialect_impl(dialect) for col in returned]
         self.dialect = dialect
-        #: each column's result processor, made at the first run (some need the driver's type)
-        self.results: list[_Proc] | None = None
+        #: the result processors, made at the first run (some need the driver's column type)
+        self.results: list[tuple[int, Callable[[Any], Any]]] | None = None
 
-    def result_procs(self, cursor: Any) -> list[_Proc]:
+    def result_procs(self, cursor: Any) -> list[tuple[int, Callable[[Any], Any]]]:
+        """(position, processor) of the returned columns that have one."""
         if self.results is None:
             codes = [d[1] for d in cursor.description or ()]
-            self.results = [t.result_processor(self.dialect, code)
-                            for t, code in zip(self.types, codes, strict=True)]
+            procs = [t.result_processor(self.dialect, code)
+                     for t, code in zip(self.types, codes, strict=True)]
+            self.results = [(i, p) for i, p in enumerate(procs) if p is not None]
         return self.results
 
     def params(self, values: Mapping[str, Any]) -> Any:
         if self.fixed:
             values = {**self.fixed, **values}
         if self.positional:
-            return tuple(p(values[n]) if p is not None else values[n] for n, p in self.procs)
+            out = [values[n] for n in self.names]
+            for i, p in self.bind_at:
+                out[i] = p(out[i])
+            return out
         return {n: (p(values[n]) if p is not None else values[n]) for n, p in self.procs}
 
 
 class Prepared:
-    """A Core statement compiled once per dialect and run on a connection's DBAPI cursor.
+    """A Core statement compiled once per dialect and run on a DBAPI cursor.
 
     `column_keys` for an INSERT/UPDATE whose values are given at run time (as
     ``Connection.execute(insert(t), {...})`` takes them): every key must then be given."""
@@ -80,36 +85,36 @@ class Prepared:
         self.column_keys = column_keys
         self._by_dialect: dict[str, _Compiled] = {}
 
-    def _compiled(self, conn: Connection) -> _Compiled:
-        dialect = conn.dialect
-        key = dialect.name
-        c = self._by_dialect.get(key)
+    def _compiled(self, dialect: Dialect) -> _Compiled:
+        c = self._by_dialect.get(dialect.name)
         if c is None:
-            c = self._by_dialect[key] = _Compiled(self.stmt, dialect, self.column_keys)
+            c = self._by_dialect[dialect.name] = _Compiled(self.stmt, dialect, self.column_keys)
         return c
 
-    @staticmethod
-    def cursor(conn: Connection) -> Any:
-        """The DBAPI cursor of `conn`'s connection (in its transaction)."""
-        return conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-
-    def run(self, conn: Connection, cursor: Any, values: Mapping[str, Any] | None = None) -> Any:
-        """Execute; the cursor (rowcount, fetch*)."""
-        c = self._compiled(conn)
+    def run(self, cursor: Any, dialect: Dialect, values: Mapping[str, Any] | None = None) -> Any:
+        """Execute; the cursor (rowcount, lastrowid, fetch*)."""
+        c = self._compiled(dialect)
         cursor.execute(c.sql, c.params(values or {}))
         return cursor
 
-    def rows(self, conn: Connection, cursor: Any, values: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
+    def rows(self, cursor: Any, dialect: Dialect, values: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
         """Execute and fetch every row, each value through its column type's result processor."""
-        c = self._compiled(conn)
+        c = self._compiled(dialect)
         cursor.execute(c.sql, c.params(values or {}))
         raw = cursor.fetchall()
         procs = c.result_procs(cursor)
-        if not any(procs):
-            return [tuple(r) for r in raw]
-        return [tuple(p(v) if p is not None else v for p, v in zip(procs, r, strict=True)) for r in raw]
+        out = []
+        for r in raw:
+            row = list(r)
+            for i, p in procs:
+                row[i] = p(row[i])
+            out.append(tuple(row))
+        return out
 
-    def many(self, conn: Connection, cursor: Any, values: Sequence[Mapping[str, Any]]) -> Any:
-        c = self._compiled(conn)
-        cursor.executemany(c.sql, [c.params(v) for v in values])
+    def many(self, cursor: Any, dialect: Dialect, values: Sequence[Mapping[str, Any]]) -> Any:
+        c = self._compiled(dialect)
+        if len(values) == 1:
+            cursor.execute(c.sql, c.params(values[0]))
+        else:
+            cursor.executemany(c.sql, [c.params(v) for v in values])
         return cursor
