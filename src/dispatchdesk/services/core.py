@@ -841,21 +841,21 @@ def apply_plan(
     can_undo = plan.undoable if undoable is None else undoable
     undo_until = now + timedelta(seconds=undo_s) if (can_undo and undo_s > 0) else None
     audit_row = dict(
-            order_id=order.id,
-            at=now,
-            actor=actor or depot.actor,
-            action=plan.action,
-            from_status=frm.value,
-            to_status=order.status,
-            reason=reason,
-            detail=detail or plan.record(),
-            notices=[n.id for n in notices],
-            followups=[f.id for f in followups],
-            before=before,
-            after_version=order.version,
-            undoable_until=undo_until,
-            undone_by=None,
-            undo_of=None,
+        order_id=order.id,
+        at=now,
+        actor=actor or depot.actor,
+        action=plan.action,
+        from_status=frm.value,
+        to_status=order.status,
+        reason=reason,
+        detail=detail or plan.record(),
+        notices=[n.id for n in notices],
+        followups=[f.id for f in followups],
+        before=before,
+        after_version=order.version,
+        undoable_until=undo_until,
+        undone_by=None,
+        undo_of=None,
     )
     if dialect.name == "sqlite":
         audit_id = _LEAN_AUDIT.run(cursor, dialect, audit_row).lastrowid

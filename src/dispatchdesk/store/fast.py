@@ -14,6 +14,7 @@ Only for statements built once at import (module constants); anything else goes 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.engine import Dialect
@@ -23,6 +24,32 @@ from sqlalchemy.sql.compiler import Compiled
 __all__ = ["Prepared"]
 
 _Proc = Callable[[Any], Any] | None
+
+
+def _remembering(proc: _Proc, type_: Any) -> _Proc:
+    """A timestamp's processor that remembers its last value: an action stamps several rows
+    with the same `now` (the change, its notices, its audit entry), formatted once."""
+    if proc is None or not _is_datetime(type_):
+        return proc
+    cell: list[tuple[Any, Any] | None] = [None]  # one (value, formatted) pair, swapped whole
+
+    def process(value: Any) -> Any:
+        pair = cell[0]
+        if pair is not None and value is pair[0]:
+            return pair[1]
+        out = proc(value)
+        if value is not None:
+            cell[0] = (value, out)
+        return out
+
+    return process
+
+
+def _is_datetime(type_: Any) -> bool:
+    try:
+        return type_.python_type is datetime
+    except NotImplementedError:
+        return False
 
 
 class _Compiled:
@@ -39,7 +66,9 @@ class _Compiled:
             names = list(binds)
         self.names = names
         self.procs: list[tuple[str, _Proc]] = [
-            (name, binds[name].type.dialect_impl(dialect).bind_processor(dialect)) for name in names
+            (name, _remembering(binds[name].type.dialect_impl(dialect).bind_processor(dialect),
+                                binds[name].type))
+            for name in names
         ]
         self.bind_at = [(i, p) for i, (_, p) in enumerate(self.procs) if p is not None]
         #: the values written into the statement itself (literals such as a setting's key)
