@@ -26,12 +26,17 @@ __all__ = ["Prepared"]
 _Proc = Callable[[Any], Any] | None
 
 
-def _remembering(proc: _Proc, type_: Any) -> _Proc:
-    """A timestamp's processor that remembers its last value: an action stamps several rows
-    with the same `now` (the change, its notices, its audit entry), formatted once."""
+#: one remembered (value, stored form) per timestamp type and dialect, shared by every column
+#: and statement of that type: an action's change, notices and audit entry all carry its `now`
+_LAST: dict[tuple[str, str], list[tuple[Any, Any] | None]] = {}
+
+
+def _remembering(proc: _Proc, type_: Any, dialect: Dialect) -> _Proc:
+    """A timestamp's processor that remembers the last value it stored, for every column of
+    that type: an action stamps several rows with the same `now`, formatted once."""
     if proc is None or not _is_datetime(type_):
         return proc
-    cell: list[tuple[Any, Any] | None] = [None]  # one (value, formatted) pair, swapped whole
+    cell = _LAST.setdefault((dialect.name, repr(type_)), [None])  # (value, out), swapped whole
 
     def process(value: Any) -> Any:
         pair = cell[0]
@@ -67,7 +72,7 @@ class _Compiled:
         self.names = names
         self.procs: list[tuple[str, _Proc]] = [
             (name, _remembering(binds[name].type.dialect_impl(dialect).bind_processor(dialect),
-                                binds[name].type))
+                                binds[name].type, dialect))
             for name in names
         ]
         self.bind_at = [(i, p) for i, (_, p) in enumerate(self.procs) if p is not None]
