@@ -476,12 +476,9 @@ _LEAN_AUDIT = Prepared(insert(AuditEntry), column_keys=_AUDIT_KEYS)
 _LEAN_AUDIT_RETURNING = Prepared(insert(AuditEntry).returning(AuditEntry.id), column_keys=_AUDIT_KEYS)
 _LEAN_FOLLOWUP = Prepared(insert(FollowUp).returning(FollowUp.id), column_keys=(
     "order_id", "partner_id", "notice_id", "text", "created_at", "withdrawn"))
-#: the columns an action may change besides the version (apply_plan and the actions' change())
-_LEAN_CHANGEABLE = (
-    "status", "status_changed_at", "assignee_id", "dispatched_at", "partner_status",
-    "partner_status_at", "partner_not_informed", "cancellation_requested", "cancellation_request",
-    "cancellation_refused", "reject_reason", "archived",
-)
+#: the columns compared after the change: every one but the key and the version (which the
+#: UPDATE sets itself), so that whatever an action's change() touches is written
+_LEAN_CHANGEABLE = tuple(k for k in _ORDER_COLS if k not in ("id", "version"))
 _LEAN_UPDATES: dict[tuple[str, ...], Prepared] = {}
 
 
