@@ -1,14 +1,14 @@
-"""Benchmark of order reception (issue 8) on 100,000 orders, in the ratios of the dispatch
-board's benchmark (bench_tui.py):
+"""Benchmark of order reception (issues 8 and 13) on --orders orders (default 100,000; issue
+13's figures at 1,000,000), in the ratios of the dispatch board's benchmark (bench_tui.py):
 
     .venv/bin/python tests/bench/bench_reception.py [--orders N] [--repeat N]
 
 1. Opening reception: from pressing 2 on the drawn board to the table showing the newest
    orders, next to a BARE Textual app's start (one label), measured alternately in this run.
-   Target: at most 2x the bare start (the board's start-up target).
-2. Filtering: the filter end to end in the app (set -> ids matched, rows read, table filled)
-   for the board benchmark's texts, the quick filter "needs a decision" and one partner.
-   Target: under 100 ms each (the board's filter target).
+   Target: at most 3x the bare start (the board's start-up target).
+2. Filtering: the filter end to end in the app (set -> matched in the text index, counted up to
+   1,000, rows read, table filled) for the board benchmark's texts, the quick filter "needs a
+   decision" and one partner, worst of three. Target: under 50 ms each (the board's target).
 
 Prints every figure; exits 1 when a target is missed.
 """
@@ -28,8 +28,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from bench_tui import bare_app, build_big, desk_app, time_start  # noqa: E402
 
-OPEN_RATIO = 2.0
-FILTER_MS = 100.0
+OPEN_RATIO = 3.0
+FILTER_MS = 50.0
 
 
 async def _loaded(pilot: Any, screen: Any, loads: int) -> None:
@@ -66,13 +66,9 @@ async def measure(path: Path, repeat: int) -> dict[str, Any]:
             await pilot.pause(0.001)
         screen = app.screen
         await _loaded(pilot, screen, 1)
-        # the text index is built once, in the background, when the filter is first used (as on
-        # the board): timed apart
-        t = time.perf_counter()
-        screen._index()
-        out["index_s"] = time.perf_counter() - t
         cases: list[tuple[str, dict[str, str]]] = [
-            (t, {"text": t}) for t in ("york", "DD-0500", "northwind", "mill leeds", "no such order")]
+            (t, {"text": t}) for t in ("york", "DD-0500", "northwind", "mill leeds", "no such order", "DD-05", "7",
+                                      "R00012")]
         cases += [("needs a decision", {"quick": NEEDS_DECISION}), ("partner Shopfront", {"partner": "Shopfront"})]
         for name, kw in cases:
             runs = []
@@ -81,10 +77,10 @@ async def measure(path: Path, repeat: int) -> dict[str, Any]:
                 screen.set_filter(**kw)
                 await _loaded(pilot, screen, screen.loads + 1)
                 runs.append((time.perf_counter() - t) * 1000)
-                total = screen.total
+                total, more = screen.total, screen.more
                 screen.set_filter(text="", quick="", partner="")
                 await _loaded(pilot, screen, screen.loads + 1)
-            out["filter_ms"][name] = (statistics.median(runs), total)
+            out["filter_ms"][name] = (max(runs), total, more)
     return out
 
 
@@ -92,12 +88,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orders", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--db", type=Path, help="an existing depot (e.g. bench_tui.py --keep's) instead of building one")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "big.sqlite"
-        t = time.perf_counter()
-        build_big(path, args.orders)
-        print(f"built {args.orders:,} orders in {time.perf_counter() - t:.1f} s")
+        path = args.db or Path(tmp) / "big.sqlite"
+        if args.db is None:
+            t = time.perf_counter()
+            build_big(path, args.orders)
+            print(f"built {args.orders:,} orders in {time.perf_counter() - t:.1f} s")
         out = asyncio.run(measure(path, args.repeat))
     bare = statistics.median(out["bare_s"])
     opened = statistics.median(out["open_s"])
@@ -107,9 +105,9 @@ def main() -> int:
     print(f"open reception (2 pressed)  {opened * 1000:7.1f} ms   {ratio:5.2f} x bare   "
           f"({out['rows']:,} rows of {out['total']:,})   target <= {OPEN_RATIO} x")
     ok &= ratio <= OPEN_RATIO
-    print(f"text index (built once)      {out['index_s'] * 1000:7.1f} ms")
-    for name, (ms, total) in out["filter_ms"].items():
-        print(f"filter {name!r:<22} {ms:7.1f} ms   ({total:,} match)   target < {FILTER_MS:.0f} ms")
+    for name, (ms, total, more) in out["filter_ms"].items():
+        print(f"filter {name!r:<22} {ms:7.1f} ms   ({total:,}{'+' if more else ''} match)   "
+              f"target < {FILTER_MS:.0f} ms")
         ok &= ms < FILTER_MS
     print("all targets met" if ok else "a target was missed")
     return 0 if ok else 1

@@ -17,6 +17,9 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+#: Options given to a script (the others run with their own defaults). bench_many.py: 16
+#: consoles for 60 s, alone then together, on SQLite and on PostgreSQL (about 8 minutes).
+OPTIONS = {"bench_many.py": ["--consoles", "16", "--seconds", "60", "--engine", "both"]}
 
 
 def main(argv: list[str]) -> int:
@@ -36,7 +39,8 @@ def main(argv: list[str]) -> int:
     for script in scripts:
         print(f"\n=== {script.name} ===", flush=True)
         start = time.perf_counter()
-        rc = subprocess.run([sys.executable, str(script)], cwd=HERE.parent.parent, check=False).returncode
+        rc = subprocess.run([sys.executable, str(script), *OPTIONS.get(script.name, [])],
+                            cwd=HERE.parent.parent, check=False).returncode
         results.append((script.name, rc, time.perf_counter() - start))
     print("\n=== summary ===")
     for name, rc, seconds in results:

@@ -554,7 +554,7 @@ def test_stale_version_changes_nothing(cli, depot, rows, monkeypatch, inbound, c
     monkeypatch.setattr(cli_module, "_confirm", meanwhile)
     rc, out, err = cli("order", "trash", inbound, "--yes")
     assert rc == 1
-    assert "was changed by someone else" in err
+    assert f"Order {inbound} was changed by tester while you were looking at it" in err
     r = rows(depot, inbound)
     assert r.order.status == "dispatched"
     assert [a.action for a in r.audit] == ["created", "dispatch"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -252,6 +253,7 @@ async def test_add_a_partner_with_its_settings(link_desk: Any) -> None:
         ("secret", SECRET + "a", "already uses that secret"),
         ("email", "not-an-address", "is not an e-mail address"),
         ("window_seconds", "-5", "cannot be negative"),
+        ("answer_within_seconds", "-5", "cannot be negative"),
         ("name", "Swift Haulage", "already a partner named"),
     ],
 )
@@ -295,6 +297,38 @@ async def test_edit_keeps_the_secret_when_left_empty_and_keeps_an_odd_name(link_
     after = partner(link_desk, ODD)
     assert after.name == before.name == ODD  # unchanged field: the original name is kept
     assert after.secret == before.secret and after.reason_required is True
+
+
+async def test_edit_keeps_and_sets_the_time_to_wait_for_an_answer(link_desk: Any) -> None:
+    """The form has the partner's answer_within_seconds: an edit of another field keeps a value
+    set on the command line, and the field itself changes it."""
+    from dispatchdesk.services import EditPartner, partner_input
+
+    current = partner_input(link_desk.depot, "Shopfront")
+    EditPartner("Shopfront", replace(current, answer_within_seconds=600)).execute(link_desk.depot)
+    app = ScreenApp(link_desk.depot, PartnersScreen)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await loaded(pilot)
+        table = screen.query_one("#partners-table", DataTable)
+        table.move_cursor(row=table.get_row_index("Shopfront"))
+        await pilot.press("e")
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, PartnerForm), "the form")
+        form = pilot.app.screen
+        assert form.query_one("#f-answer_within_seconds", Input).value == "600"
+        form.query_one("#f-reason_required", Checkbox).value = True
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, PartnersScreen), "the form to close")
+    assert partner(link_desk, "Shopfront").answer_within_seconds == 600
+    async with ScreenApp(link_desk.depot, PartnersScreen).run_test(size=SIZE) as pilot:
+        screen = await loaded(pilot)
+        table = screen.query_one("#partners-table", DataTable)
+        table.move_cursor(row=table.get_row_index("Shopfront"))
+        await pilot.press("e")
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, PartnerForm), "the form")
+        await fill(pilot, "answer_within_seconds", "3600")
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, PartnersScreen), "the form to close")
+    assert partner(link_desk, "Shopfront").answer_within_seconds == 3600
 
 
 async def test_restart_a_stopped_link(link_desk: Any) -> None:

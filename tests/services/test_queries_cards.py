@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from dispatchdesk.services import dispatch, queries
+from dispatchdesk.services import dispatch, queries, search
 
 pytestmark = pytest.mark.usefixtures("partners")
 
@@ -45,8 +45,8 @@ def test_the_windows_of_the_board_carry_the_holder_too(depot, orders) -> None:
 
 
 def test_filtering_by_the_holders_name_finds_the_cards_that_show_it(depot, orders) -> None:
-    index = queries.search_index(depot)
-    ids = [i for key_ids in index.match("swift").values() for i in key_ids]
+    found = search.match_lists(depot, "swift", queries.LIST_KEYS)
+    ids = [i for m in found.values() for i in m.ids]
     shown = queries.cards_by_ids(depot, ids)
     assert {c.number for c in shown} == {orders["both"]}
     assert all("Swift Haulage" in c.parties for c in shown)

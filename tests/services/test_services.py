@@ -553,7 +553,7 @@ def test_bulk_with_versions_refuses_the_stale_one(rows, depot, new_order):
     set_tags(depot, b, add=["changed"])  # someone else changes b
     result = Bulk((Archive(a, expected_version=va), Archive(b, expected_version=vb))).execute(depot)
     assert [i.ok for i in result.items] == [True, False]
-    assert b in result.items[1].message and "changed by someone else" in result.items[1].message
+    assert b in result.items[1].message and "changed by tester" in result.items[1].message
     assert rows(depot, b).order.archived is False
 
 
@@ -578,7 +578,7 @@ def test_stale_expected_version_is_a_conflict_naming_the_order(rows, counts, dep
     seen = Trash(n).preview(depot).version
     set_tags(depot, n, add=["meanwhile"])
     c = counts(depot)
-    with pytest.raises(Conflict, match=rf"Order {n} was changed by someone else.*now Created"):
+    with pytest.raises(Conflict, match=rf"Order {n} was changed by tester while you were looking at it: it is now Created"):
         trash(depot, n, expected_version=seen)
     assert counts(depot) == c
     assert rows(depot, n).order.status == "created"
@@ -595,7 +595,7 @@ def test_two_depots_on_one_file_second_writer_gets_conflict(
         assert mine == theirs
         set_status(other, n, Status.ACCEPTED, expected_version=theirs)
         c = counts(depot)
-        with pytest.raises(Conflict, match=rf"Order {n} .*now Accepted"):
+        with pytest.raises(Conflict, match=rf"Order {n} was changed by colleague .*now Accepted"):
             trash(depot, n, expected_version=mine)
         assert counts(depot) == c
         x = rows(depot, n)

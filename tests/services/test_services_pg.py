@@ -125,7 +125,7 @@ def test_stale_version_is_a_conflict(pg, pg_fresh_url, make_order, rows, counts,
     v = Trash(n).preview(pg).version
     set_status(other, n, Status.ACCEPTED, expected_version=v)
     c = counts(pg)
-    with pytest.raises(Conflict, match=f"Order {n} was changed by someone else"):
+    with pytest.raises(Conflict, match=f"Order {n} was changed by colleague while you were looking"):
         trash(pg, n, expected_version=v)
     assert counts(pg) == c
     assert rows(pg, n).order.status == "accepted"
@@ -138,7 +138,7 @@ def test_concurrent_writers_second_gets_conflict(pg, pg_fresh_url, make_order, r
     with other.uow() as uow:
         mine = load_order(uow.session, n)  # read, not yet written
         set_status(pg, n, Status.ACCEPTED)  # the first writer commits meanwhile
-        with pytest.raises(Conflict, match=f"Order {n} was changed by someone else"):
+        with pytest.raises(Conflict, match=f"Order {n} was changed by tester at the same moment"):
             apply_plan(other, uow.session, mine, plan_trash(order_facts(mine), other.now()))
     x = rows(pg, n)
     assert x.order.status == "accepted" and x.last.actor == "tester"

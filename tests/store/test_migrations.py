@@ -15,7 +15,7 @@ from sqlalchemy.exc import OperationalError
 from dispatchdesk.services import Depot, cancel_shipment, receive
 from dispatchdesk.store import HEAD_REVISION, Database, StorageError
 from dispatchdesk.store.db import alembic_config
-from dispatchdesk.store.models import Base
+from dispatchdesk.store.models import Base, include_name
 
 T0 = datetime(2024, 11, 2, 7, 30, 15, 250000, tzinfo=UTC)
 
@@ -35,7 +35,8 @@ def test_fresh_database_matches_the_models(tmp_path):
         from alembic.migration import MigrationContext
 
         with db.engine.connect() as conn:
-            diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+            diff = compare_metadata(MigrationContext.configure(conn, opts={"include_name": include_name}),
+                                    Base.metadata)
         assert diff == [], f"the migrations and the models disagree: {diff}"
         assert db.current_revision() == HEAD_REVISION
     finally:
@@ -364,7 +365,8 @@ def test_fresh_postgres_database_matches_the_models(pg_fresh_url):
     db = Database.open(pg_fresh_url)
     try:
         with db.engine.connect() as conn:
-            diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+            diff = compare_metadata(MigrationContext.configure(conn, opts={"include_name": include_name}),
+                                    Base.metadata)
         assert diff == [], f"the migrations and the models disagree on PostgreSQL: {diff}"
     finally:
         db.close()

@@ -291,7 +291,7 @@ async def test_conflict_with_another_session(desk: Any) -> None:
         await settle(pilot)
         assert not isinstance(app.screen, ConfirmScreen)
         messages = " ".join(n.message for n in app._notifications)
-        assert "changed by someone else" in messages and "Accepted" in messages
+        assert f"Order {number} was changed by colleague" in messages and "Accepted" in messages
         # the board shows the new state: the card now sits, highlighted, in Accepted
         await wait_for(pilot, lambda: app.screen.card is not None and app.screen.card.number == number
                        and app.screen.active.key == "accepted", "the card in its new list")

@@ -212,3 +212,15 @@ def test_a_sigcont_does_not_start_the_terminal_over_again(db: Path) -> None:
         con.signal(signal.SIGTERM)
         assert con.gone() == 0
     assert closed(db)
+
+
+async def test_a_late_timer_after_the_last_screen_raises_nothing(desk: Any) -> None:
+    """The undo window's timer (or a change the watcher saw) can land while the console closes:
+    refreshing the key line then must not raise ScreenStackError (seen once as 16 consoles quit)."""
+    from tui_helpers import make_app
+
+    app = make_app(desk)
+    async with app.run_test(size=(80, 24)):
+        pass
+    assert not app.screen_stack
+    app.refresh_bindings()

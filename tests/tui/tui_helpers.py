@@ -19,6 +19,9 @@ def make_app(desk: Any, **kw: Any) -> Any:
 
     kw.setdefault("relay", False)
     kw.setdefault("blink", False)
+    # who is here (the header's "N here") is read in a thread at its own pace: off unless a
+    # test looks at it (tests/tui/test_who_is_here.py), so that the other snapshots stay still
+    kw.setdefault("presence", False)
     return DeskApp(desk.depot, **kw)
 
 

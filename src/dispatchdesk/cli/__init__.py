@@ -3,6 +3,7 @@
     dispatchdesk                          open the console on the default database
     dispatchdesk --demo                   open it on a fresh copy of the demo depot
     dispatchdesk relay [--listen H:P]     the relay and link endpoint, no screen
+    dispatchdesk doctor [--json]          the depot's health; exit 1 when a person is needed
     dispatchdesk init [--demo]            create (and migrate) the database
     dispatchdesk partner add|list|set     partners and their settings (SPEC 6)
     dispatchdesk settings [KEY [VALUE]]   the depot's settings
@@ -10,6 +11,7 @@
     dispatchdesk export --format F        json, csv, xlsx or pdf, with filters
     dispatchdesk report                   work done; rejections and cancellations
     dispatchdesk order list|show|send|status|trash|cancel|reject|undo|duplicate|archive|tag …
+    dispatchdesk rule add|list|set|test|delete   automation rules (issue 14)
 
 ``--db PATH-or-URL`` works before or after the command; ``DISPATCHDESK_DB`` does the same.
 Without either, the database is ``depot.db`` in the user's data directory (platformdirs),
@@ -21,7 +23,7 @@ console's confirm) and asks ``Go ahead? [y/N]``, unless ``--yes``. Exit codes: 0
 (including a changing command with no terminal to ask on and no ``--yes``), 130 interrupted.
 
 Built on click: one module per command group (``root`` holds the group, ``--db`` and what
-the groups share; ``console``, ``setup``, ``partner``, ``data``, ``order``), each imported
+the groups share; ``console``, ``setup``, ``partner``, ``data``, ``order``, ``doctor``), each imported
 only when its command is named. Shell completion is click's own:
 ``eval "$(_DISPATCHDESK_COMPLETE=bash_source dispatchdesk)"`` (or ``zsh_source``, ``fish_source``).
 

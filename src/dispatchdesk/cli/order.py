@@ -57,9 +57,22 @@ def _acting(name: str, short_help: str) -> Callable[[Callable[..., Any]], click.
     """An order command that changes the order: NUMBER, --yes and --db."""
 
     def wrap(f: Callable[..., Any]) -> click.Command:
-        return order.command(name, context_settings=CONTEXT, short_help=short_help)(db_option(yes_option(_number(f))))
+        return order.command(name, context_settings=CONTEXT, short_help=short_help)(
+            db_option(yes_option(_without_rules(_number(f)))))
 
     return wrap
+
+
+def _remember_without_rules(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value:
+        ctx.meta["dispatchdesk.without_rules"] = True
+
+
+def _without_rules(f: Callable[..., Any]) -> Callable[..., Any]:
+    """--without-rules: act with the automation rules set aside (the history says so)."""
+    return click.option("--without-rules", is_flag=True, expose_value=False,
+                        callback=_remember_without_rules,
+                        help="act with the automation rules set aside (the history says so)")(f)
 
 
 # =========================================================================== orders: reading
@@ -296,11 +309,13 @@ def _parse_new_line(text: str) -> tuple[str, str, str]:
 @click.option("--note", default="", help="a note for the depot")
 @click.option("--json", "from_json", is_flag=True,
               help="read one JSON object from standard input instead (the import's field names)")
+@_without_rules
 def order_new(from_json: bool, **fields: Any) -> int:
     """Register a new order taken by phone, as the console's new-order form does: Created,
     from a client or channel (--from, part of its name will do) or our own for a named
     customer (--customer, --phone). Every field is checked; each problem is named and nothing
-    is written. Prints the new order's number. Nothing is sent to anyone.
+    is written. Prints the new order's number. Nothing is sent to anyone but as the
+    automation rules say (the message names those that fired; --without-rules sets them aside).
 
     With --json, standard input holds one object with the import's field names (partner,
     partner_ref, pickup_address, delivery_address, pickup_after, deliver_by, parcels,
@@ -320,7 +335,9 @@ def order_new(from_json: bool, **fields: Any) -> int:
         form = OrderForm(lines=lines, tags=tags, **fields)
     depot = _open()
     try:
-        result = CreateOrder(form).execute(depot)
+        ctx = click.get_current_context()
+        without = bool(ctx.meta.get("dispatchdesk.without_rules"))
+        result = CreateOrder(form, without_rules=without).execute(depot)
     finally:
         depot.close()
     err(result.message)
@@ -338,6 +355,9 @@ def _do(yes: bool, action: Any, *, hint: str = "") -> int:
 
     from ..services import OrderAction
 
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None and ctx.meta.get("dispatchdesk.without_rules") and hasattr(action, "without_rules"):
+        action = dataclasses.replace(action, without_rules=True)
     depot = _open()
     try:
         pv = action.preview(depot)
@@ -346,6 +366,8 @@ def _do(yes: bool, action: Any, *, hint: str = "") -> int:
                 err(r)
             if hint:
                 err(hint)
+            if pv.rules or any(r.startswith("Rule") for r in pv.refusals):
+                err("To act with the automation rules set aside, add --without-rules.")
             if "return" in pv.offers:
                 err(f"Register the return instead: dispatchdesk order return {action.number} --reason REASON")
             return EXIT_REFUSED

@@ -450,12 +450,14 @@ class LazyGroup(click.Group):
     lazy={
         "init": ".setup:init",
         "relay": ".console:relay",
+        "doctor": ".doctor:doctor",
         "partner": ".partner:partner",
         "settings": ".setup:settings",
         "import": ".data:import_",
         "export": ".data:export",
         "report": ".data:report",
         "order": ".order:order",
+        "rule": ".rule:rule",
     },
     epilog="Exit codes: 0 done, 1 refused or failed (nothing changed), 2 usage error, 130 interrupted.\n\n"
     f"\b\nShell completion (bash; zsh_source, fish_source for the others):\n"

@@ -2,6 +2,10 @@
 
     POST /link    one message, signed in the Standard Webhooks scheme (see link.signing)
     GET  /health  {"ok": true, ...}: the endpoint is up
+    GET  /healthz for a service manager: 200 {"ok": true, "lag", "schema"} while the relay's
+                  loop turns and the database answers; 503 {"ok": false, "reason", ...} when not.
+                  Unauthenticated and cheap: it reads what the relay last saw, never the
+                  database, and names no order.
 
 What POST /link checks, in this order, answering 4xx with {"ok": false, "code", "error"} and
 storing nothing when a check fails:
@@ -48,7 +52,10 @@ from ..services.outbox import LinkPartner, link_partners, received
 from ..text import clean
 from .signing import SignatureError, TimestampError, check_timestamp, verify
 
-__all__ = ["MAX_BODY", "make_app"]
+__all__ = ["HEALTHZ", "MAX_BODY", "Healthz", "make_app"]
+
+#: The path a service manager probes (link.guard keeps places for it on the loopback address).
+HEALTHZ = "/healthz"
 
 log = logging.getLogger("dispatchdesk.link")
 
@@ -60,11 +67,17 @@ def _error(status: int, code: str, error: str, **headers: str) -> web.Response:
     return web.json_response({"ok": False, "code": code, "error": error}, status=status, headers=headers or None)
 
 
+#: What a relay answers /healthz with: (HTTP status, the JSON body).
+Healthz = Callable[[], tuple[int, dict[str, Any]]]
+
+
 class _Endpoint:
-    def __init__(self, depot: Depot, *, clock: Callable[[], float], status: Callable[[], dict[str, Any]] | None) -> None:
+    def __init__(self, depot: Depot, *, clock: Callable[[], float], status: Callable[[], dict[str, Any]] | None,
+                 healthz: Healthz | None = None) -> None:
         self.depot = depot
         self.clock = clock
         self.status = status
+        self._healthz = healthz
         self._partners: list[LinkPartner] = []
         self._partners_at = -1e9
 
@@ -80,6 +93,10 @@ class _Endpoint:
         if self.status is not None:
             body.update(self.status())
         return web.json_response(body)
+
+    async def healthz(self, request: web.Request) -> web.Response:
+        code, body = self._healthz() if self._healthz is not None else (200, {"ok": True})
+        return web.json_response(body, status=code, headers={"Cache-Control": "no-store"})
 
     async def post(self, request: web.Request) -> web.Response:
         if request.content_length is not None and request.content_length > MAX_BODY:
@@ -188,10 +205,13 @@ class _Endpoint:
 
 
 def make_app(depot: Depot, *, clock: Callable[[], float] = time.time,
-             status: Callable[[], dict[str, Any]] | None = None) -> web.Application:
-    """The endpoint as an aiohttp application; `status` adds the relay's state to /health."""
-    ep = _Endpoint(depot, clock=clock, status=status)
+             status: Callable[[], dict[str, Any]] | None = None,
+             healthz: Healthz | None = None) -> web.Application:
+    """The endpoint as an aiohttp application; `status` adds the relay's state to /health,
+    `healthz` answers /healthz (the relay's health for a service manager)."""
+    ep = _Endpoint(depot, clock=clock, status=status, healthz=healthz)
     app = web.Application(client_max_size=MAX_BODY)
     app.router.add_post("/link", ep.post)
     app.router.add_get("/health", ep.health)
+    app.router.add_get(HEALTHZ, ep.healthz)
     return app

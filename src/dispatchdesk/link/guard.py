@@ -16,6 +16,12 @@ between the listening socket and aiohttp's protocol:
   connections gives up its oldest idle one to a newcomer from an address holding fewer; a
   newcomer from the biggest holder is reset. So a flood cannot take the descriptors valid
   partners need, and its connections push out each other, never a partner's few.
+- **The health check always gets in**: a connection from the machine itself (127.0.0.1, ::1)
+  that the caps would refuse takes one of ``Limits.probe_reserve`` places kept over the caps
+  for a service manager's probe. Such a connection may ask only ``GET /healthz``
+  (``Limits.probe_path``; anything else is answered 503), must send it within
+  ``Limits.probe_seconds``, and is closed after the answer. So a flood (from afar, or through a
+  proxy on this machine) cannot make the probe fail and get a healthy relay restarted.
 - **Quiet under attack**: a warning that repeats (a refused connection, ``Too many open
   files`` from the accept loop, aiohttp's per-connection errors) is logged once per
   ``Limits.log_interval`` seconds with a count, not once per connection.
@@ -34,7 +40,7 @@ from typing import Any, cast
 
 from aiohttp import web
 
-__all__ = ["GuardedSite", "Limits", "RepeatFilter", "start_site"]
+__all__ = ["PROBE_ADDRESSES", "GuardedSite", "Limits", "RepeatFilter", "start_site"]
 
 log = logging.getLogger("dispatchdesk.link.guard")
 
@@ -48,6 +54,13 @@ class Limits:
     total: int = 1024  # open connections in all (and at most half the file descriptors)
     backlog: int = 128  # asyncio accepts up to this many per loop turn: more makes every turn long
     log_interval: float = 60.0
+    probe_reserve: int = 4  # places over the caps for the health check from this machine
+    probe_seconds: float = 2.0  # such a connection's deadline for its request
+    probe_path: str = "/healthz"
+
+
+#: Where a service manager's probe comes from: the machine itself.
+PROBE_ADDRESSES = frozenset({"127.0.0.1", "::1", "::ffff:127.0.0.1"})
 
 
 def _fd_budget() -> int | None:
@@ -112,13 +125,15 @@ class _Guard:
         self.open: dict[str, int] = {}
         self.count = 0
         self.refused = 0
+        self.probes = 0  # connections let in over the caps for the health check
         self.conns: dict[Any, _Conn] = {}  # transport -> connection
         #: per address, its connections with no request under way, oldest first: when the total
         #: is reached, the address holding the most connections gives its oldest idle one up
         self.waiting: dict[str, dict[_Conn, None]] = {}
 
     def idle(self, conn: _Conn) -> None:
-        self.waiting.setdefault(conn.peer, {})[conn] = None
+        if not conn.probe:
+            self.waiting.setdefault(conn.peer, {})[conn] = None
 
     def busy(self, conn: _Conn) -> None:
         mine = self.waiting.get(conn.peer)
@@ -148,6 +163,17 @@ class _Guard:
         if conn is not None:
             conn.request_started(request)
         try:
+            if conn is not None and conn.probe:
+                if request.method != "GET" or request.path != self.limits.probe_path:
+                    resp: web.StreamResponse = web.json_response(
+                        {"ok": False, "code": "busy",
+                         "error": "The endpoint is at its connection limit; this place is kept for the "
+                                  f"health check (GET {self.limits.probe_path}) only."},
+                        status=503, headers={"Retry-After": "5"})
+                else:
+                    resp = await handler(request)
+                resp.force_close()  # one answer per place kept for the probe
+                return resp
             return await handler(request)
         finally:
             if conn is not None:
@@ -165,6 +191,7 @@ class _Conn(asyncio.Protocol):
         self.timer: asyncio.TimerHandle | None = None
         self.request: web.Request | None = None
         self.counted = False  # holds a place in the caps
+        self.probe = False  # holds a place kept for the health check instead
 
     # -- asyncio.Protocol
     def connection_made(self, base: asyncio.BaseTransport) -> None:
@@ -173,6 +200,13 @@ class _Conn(asyncio.Protocol):
         self.transport = transport
         peer = transport.get_extra_info("peername")
         self.peer = str(peer[0]) if isinstance(peer, tuple) and peer else "?"
+        if self._over_caps() and self.peer in PROBE_ADDRESSES and g.probes < g.limits.probe_reserve:
+            # the machine itself, perhaps a service manager's probe: a place kept for it
+            self.probe = self.counted = True
+            g.probes += 1
+            g.conns[transport] = self
+            self._arm(g.limits.probe_seconds, "its health check")
+            return
         if g.open.get(self.peer, 0) >= g.limits.per_peer:
             g.refused += 1
             log.warning("link endpoint: refused a connection from %s (%d connections open from that "
@@ -201,6 +235,13 @@ class _Conn(asyncio.Protocol):
         # of connections that never send anything costs only this small object each
         self._arm(g.limits.header_seconds, "its request's headers")
 
+    def _over_caps(self) -> bool:
+        """Would the caps refuse this connection (with no idle one to push out for it)?"""
+        g = self.guard
+        if g.open.get(self.peer, 0) >= g.limits.per_peer:
+            return True
+        return g.count >= g.total and g.victim(self.peer) is None
+
     def connection_lost(self, exc: Exception | None) -> None:
         self._release()
         inner, self.inner = self.inner, None
@@ -220,6 +261,10 @@ class _Conn(asyncio.Protocol):
         self.counted = False
         g = self.guard
         self._disarm()
+        if self.probe:
+            g.probes -= 1
+            g.conns.pop(self.transport, None)
+            return
         g.busy(self)
         g.count -= 1
         left = g.open.get(self.peer, 1) - 1
@@ -260,6 +305,9 @@ class _Conn(asyncio.Protocol):
         self.request = None
         if self.counted:
             self.guard.idle(self)
+        if self.probe:  # closed after its answer; this only bounds the close
+            self._arm(self.guard.limits.probe_seconds, "its health check")
+            return
         self._arm(self.guard.limits.idle_seconds, "its next request's headers")
 
     def _arm(self, seconds: float, what: str, *, body: bool = False) -> None:

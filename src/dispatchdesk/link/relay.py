@@ -24,13 +24,15 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import aiohttp
 from aiohttp import web
 
 from ..domain import Transport
-from ..services import ERRORS, Depot, DispatchError, run_auto_archive
+from ..services import ERRORS, Depot, DispatchError, presence, run_auto_archive
+from ..services.health import schema_version
 from ..services.outbox import (
     ClaimedNotice,
     Delivery,
@@ -51,6 +53,10 @@ __all__ = ["Relay", "RelayError", "RelayStats", "parse_listen", "run_relay"]
 
 #: How long "partner X down" stays in the state after the last failed attempt to reach X.
 DOWN_FOR = 30 * 60
+
+#: /healthz answers 503 when the relay's loop has not turned, or no database call has gone
+#: through, for this long (seconds): three times the database's busy timeout.
+HEALTH_STALE_SECONDS = 15.0
 
 #: A claim's lease (SPEC 7): short, and renewed by a heartbeat every third of it while the
 #: worker lives, so that a worker that dies gives up its claims within seconds.
@@ -115,6 +121,8 @@ class Relay:
         limits: Limits | None = None,
         archive_every: float | None = ARCHIVE_EVERY,
         archive_first_after: float = ARCHIVE_FIRST_AFTER,
+        health_stale: float = HEALTH_STALE_SECONDS,
+        register: bool = True,
     ) -> None:
         self.depot = depot
         #: seconds between two runs of the automatic archive (None: this relay never runs it)
@@ -123,6 +131,13 @@ class Relay:
         #: orders this relay archived automatically since it started
         self.archived = 0
         self._archiver: asyncio.Task[None] | None = None
+        #: /healthz: how long the loop may go without a turn, or the database without answering
+        self.health_stale = health_stale
+        #: record this worker as here (services/presence.py, kind "relay") while it runs, so
+        #: that `doctor` lists the relay workers alive; its id there is `presence_id`
+        self.register = register
+        self.presence_id: str | None = None
+        self._presence_task: asyncio.Task[None] | None = None
         self.listen = listen
         #: the link endpoint's deadlines and connection caps (link.guard)
         self.limits = limits or Limits()
@@ -169,6 +184,10 @@ class Relay:
         self._transports: dict[Transport, Any] = {}
         self._down: dict[str, tuple[str, float]] = {}  # partner -> (why we think it is down, when)
         self._db_error: str | None = None
+        self._turned_at = -1e9  # time.monotonic() of the loop's last turn
+        self._db_ok_at = -1e9  # ... and of the last database call that went through
+        self._oldest_due: datetime | None = None  # since when the relay is behind (last peek)
+        self._schema: str | None = None
 
     # ------------------------------------------------------------------ lifecycle
     @property
@@ -198,6 +217,12 @@ class Relay:
         self._attempts = {}
         self._sending = 0
         self.state = "starting"
+        self._turned_at = self._db_ok_at = -1e9
+        self._oldest_due = None
+        try:
+            self._schema = await asyncio.to_thread(schema_version, self.depot)
+        except ERRORS as e:
+            log.warning("relay: could not read the schema version: %s", e)
         connector = aiohttp.TCPConnector(limit=self.concurrency)
         self._session = aiohttp.ClientSession(connector=connector)
         self._transports = {
@@ -207,7 +232,7 @@ class Relay:
         if self.listen:
             try:
                 host, port = parse_listen(self.listen)
-                app = make_app(self.depot, clock=self.clock, status=self._status)
+                app = make_app(self.depot, clock=self.clock, status=self._status, healthz=self.healthz)
                 # behind the guard: read deadlines and connection caps (aiohttp has neither)
                 self._runner, self.site = await start_site(app, host, port, limits=self.limits,
                                                            shutdown_timeout=self.grace)
@@ -231,6 +256,8 @@ class Relay:
         self._heart = asyncio.create_task(self._heartbeat(), name="dispatchdesk-relay-heartbeat")
         if self.archive_every is not None:
             self._archiver = asyncio.create_task(self._archive_loop(), name="dispatchdesk-relay-archive")
+        if self.register:
+            self._presence_task = asyncio.create_task(self._here(), name="dispatchdesk-relay-presence")
         log.info("relay %s started%s", self.worker_id, f"; link endpoint on {self.url}" if self.url else "")
 
     async def stop(self) -> None:
@@ -257,6 +284,13 @@ class Relay:
             self._archiver.cancel()
             await asyncio.gather(self._archiver, return_exceptions=True)
             self._archiver = None
+        if self._presence_task is not None:
+            self._presence_task.cancel()
+            await asyncio.gather(self._presence_task, return_exceptions=True)
+            self._presence_task = None
+            if self.presence_id is not None:
+                await asyncio.to_thread(presence.leave, self.depot, self.presence_id)
+                self.presence_id = None
         self._final = True
         self._wake.set()
         try:
@@ -295,12 +329,37 @@ class Relay:
     def _status(self) -> dict[str, Any]:
         return {"relay": self.state, "waiting": self.waiting, "failed": self.failed}
 
+    def healthz(self) -> tuple[int, dict[str, Any]]:
+        """What /healthz answers: 200 while the loop turns and the database answers, else 503
+        with the reason. Reads only what the loop last saw: no database call, no order data."""
+        now = time.monotonic()
+        lag = None
+        if self._oldest_due is not None:
+            lag = round(max(0.0, (self.depot.now() - self._oldest_due).total_seconds()), 1)
+        body: dict[str, Any] = {"ok": True, "lag": lag if lag is not None else 0.0, "schema": self._schema}
+        reason = None
+        if self._main is None or self._main.done():
+            crashed = self._main is not None and not self._main.cancelled() and self._main.exception()
+            reason = ("the relay's loop stopped: " + clean(f"{type(crashed).__name__}: {crashed}", single_line=True, limit=200)
+                      if crashed else "the relay is not running")
+        elif now - self._turned_at > self.health_stale:
+            reason = ("the relay's loop has not started" if self._turned_at < 0
+                      else f"the relay's loop has not turned for {now - self._turned_at:.0f} s")
+        elif now - self._db_ok_at > self.health_stale:
+            since = "yet" if self._db_ok_at < 0 else f"for {now - self._db_ok_at:.0f} s"
+            reason = f"the database has not answered {since}" + (f": {self._db_error}" if self._db_error else "")
+        if reason is not None:
+            body.update(ok=False, reason=reason)
+            return 503, body
+        return 200, body
+
     # ------------------------------------------------------------------ the work
     async def _run(self) -> None:
         """The cycle: record what came back and claim what is due, in one transaction."""
         more = False  # the last claim was full: more may be due at once
         last_peek = -1e9
         while True:
+            self._turned_at = time.monotonic()
             results, self._results = self._results, []
             busy = len(self._inflight) - len(results)  # recorded results free their places
             free = 0 if self._stopping else self.capacity - busy
@@ -310,6 +369,8 @@ class Relay:
                 if (want and not more and not results) or time.monotonic() - last_peek > 1.0:
                     p = await asyncio.to_thread(peek, self.depot)  # a cheap read, no write lock
                     self.waiting, self.failed = p.waiting, p.failed
+                    self._oldest_due = p.oldest_due
+                    self._db_ok_at = time.monotonic()
                     if p.hellos and not self._stopping:
                         # a link started or its agreement changed: our hello goes out now
                         if await asyncio.to_thread(queue_hellos, self.depot):
@@ -333,6 +394,7 @@ class Relay:
                         self._expiry[c.id] = expires
                         self._queue.put_nowait(c)
                     more = want and len(claimed) == free
+                    self._db_ok_at = time.monotonic()
                 self._db_error = None
             except asyncio.CancelledError:
                 self._results = results + self._results
@@ -450,6 +512,25 @@ class Relay:
             except Exception:  # noqa: BLE001 - the relay must keep going
                 log.exception("relay: the automatic archive failed")
             await asyncio.sleep(every)
+
+    def _presence_detail(self) -> str:
+        """What `doctor` shows of this worker: its id (its claims' claimed_by) and endpoint."""
+        return f"worker {self.worker_id}" + (f"; endpoint {self.url}" if self.url else "")
+
+    async def _here(self) -> None:
+        """Join the depot's consoles as a relay worker and beat with its state (presence's
+        writes never wait long and never fail: a beat on a busy database is skipped)."""
+        self.presence_id = str(uuid.uuid4())  # known before the join: stop() leaves even if cut short
+        await asyncio.to_thread(
+            presence.join, self.depot, kind=presence.RELAY, screen=self.state, detail=self._presence_detail(),
+            console_id=self.presence_id,
+        )
+        while True:
+            await asyncio.sleep(presence.HEARTBEAT_SECONDS)
+            await asyncio.to_thread(
+                presence.heartbeat, self.depot, self.presence_id, kind=presence.RELAY, screen=self.state,
+                detail=self._presence_detail(),
+            )
 
     async def _deliver(self, c: ClaimedNotice) -> Delivery:
         transport = self._transports.get(c.transport)

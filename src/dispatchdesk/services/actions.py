@@ -46,6 +46,7 @@ from ..domain import (
     plan_set_status,
     plan_trash,
 )
+from ..domain.automation import ChangeFacts, RulePlan, trigger_matches
 from ..store import UnitOfWork
 from ..store.models import (
     AuditEntry,
@@ -66,11 +67,13 @@ from .core import (
     DispatchError,
     InvalidInput,
     LazySession,
+    LeanOrder,
     NotFound,
     Preview,
     Refused,
     apply_plan,
     changed_by_someone,
+    last_changed_by,
     load_order,
     load_order_lean,
     load_partner,
@@ -78,6 +81,20 @@ from .core import (
     order_facts,
     partner_facts,
     snapshot,
+)
+from .rulefold import (
+    apply_rules,
+    confirm_lines,
+    idle_plan,
+    light_facts,
+    load_rules,
+    note_without_rules,
+    order_change,
+    parsed_rules,
+    preview_fields,
+    refuse,
+    rules_for,
+    rules_on,
 )
 
 # --------------------------------------------------------------------------- the base
@@ -93,6 +110,11 @@ class Action(ABC):
     @abstractmethod
     def execute(self, depot: Depot) -> Any:
         """Do it, in one transaction; raise a DispatchError (nothing changed) when refused."""
+
+
+#: The plan's sentence when it tells nobody, and what the confirm says instead when rules do.
+NOBODY_TOLD = "Nobody outside the depot will be told."
+RULES_TELL = "Only the rules below tell anyone outside the depot."
 
 
 def focus(plan: Plan, undo_seconds: int) -> tuple[bool, str]:
@@ -120,6 +142,8 @@ class OrderAction(Action):
 
     number: str
     expected_version: int | None = field(default=None, kw_only=True)
+    #: act with the automation rules set aside (the audit says so)
+    without_rules: bool = field(default=False, kw_only=True)
 
     verb: ClassVar[str] = "Yes"
     #: only cancellations look at the lines; the other actions never load them
@@ -157,53 +181,162 @@ class OrderAction(Action):
         """What the action writes once the plan is applied (same transaction)."""
         return result
 
+    # ------------------------------------------------------------ the rules (issue 14)
+    def rule_change(
+        self, depot: Depot, order: Order, plan: Plan, partner: Partner | None, *, tags: bool = True
+    ) -> ChangeFacts:
+        """The facts of this action's change, as the automation rules see them (`tags=False`:
+        without reading the order's tags, to see first whether any rule's trigger matches)."""
+        return order_change(
+            order,
+            light_facts(order),
+            to=plan.to_status,
+            assign=partner if plan.assign else None,
+            unassign=plan.unassign,
+            tags_before=None if tags else (),
+            tags_after=None if tags else (),
+            planned=plan.notices,
+            undoable=plan.undoable,
+            now=depot.now(),
+        )
+
+    def rules(
+        self,
+        depot: Depot,
+        session: Session,
+        order: Order,
+        plan: Plan,
+        partner: Partner | None,
+        *,
+        listing: bool = False,
+    ) -> RulePlan | None:
+        """What the rules do with this action (None when the action itself is refused, or no
+        rule is on: then nothing is read, unless `listing` the rules for the confirm)."""
+        if not plan.allowed:
+            return None
+        if not rules_on(session):
+            return idle_plan(session) if listing else None
+        if not listing:  # no rule waits for this change: nothing fires, not even in a chain
+            bare = self.rule_change(depot, order, plan, partner, tags=False)
+            if not any(r.enabled and trigger_matches(r.trigger, bare) for r in load_rules(session)):
+                return None
+        return rules_for(depot, session, self.rule_change(depot, order, plan, partner))
+
+    def with_rules(
+        self,
+        depot: Depot,
+        session: Session,
+        order: Order,
+        rp: RulePlan | None,
+        result: ActionResult,
+        before: dict[str, Any],
+    ) -> ActionResult:
+        """Write the rules' effects after the action's own plan, in its transaction."""
+        if self.without_rules:
+            note_without_rules(session, result)
+            return result
+        if rp is None:
+            return result
+        return apply_rules(depot, session, order, rp, result, base_before=before)
+
+    def check_rules(self, rp: RulePlan | None) -> None:
+        """Refused (nothing written) when the rules refuse and are not set aside."""
+        if rp is not None and not self.without_rules:
+            refuse(rp)
+
     # ------------------------------------------------------------ the two steps
     def preview(self, depot: Depot) -> Preview:
         with depot.uow(write=False) as uow:
             order = load_order(uow.session, self.number)
             status = Status(order.status)
             if self.expected_version is not None and order.version != self.expected_version:
-                sentence = changed_by_someone(order.number, status)
+                sentence = changed_by_someone(
+                    order.number, status, by=last_changed_by(uow.session, order.id))
                 return Preview(
                     f"Order {order.number} has changed", (sentence,), refusals=(sentence,),
                     version=order.version, changed=True,
                 )
-            plan, _ = self.plan(depot, uow.session, order)
+            plan, partner = self.plan(depot, uow.session, order)
+            rp = self.rules(depot, uow.session, order, plan, partner, listing=True)
             undo_s = depot.undo_seconds(uow.session)
             final, note = focus(plan, undo_s)
             lines = plan.describe(undo_s)
             if plan.allowed:
                 lines = lines[:1] + self.details(plan) + lines[1:]
+            refusals = plan.refusals
+            if rp is not None and not self.without_rules:
+                refusals += rp.refusals
+                if rp.notices and rp.allowed:
+                    # the rules tell partners: the confirm never says nobody is told
+                    lines = [RULES_TELL if ln == NOBODY_TOLD else ln for ln in lines]
+                    if not final and not (plan.undoable and undo_s > 0):
+                        final, note = True, "No has the focus: the rules tell partners, and this cannot be undone."
+            about_rules = confirm_lines(rp, self.without_rules)
+            lines += about_rules
             return Preview(
                 self.title(plan),
                 tuple(lines),
                 yes=self.label(plan),
-                refusals=plan.refusals,
+                refusals=refusals,
                 final=final,
                 focus_note=note,
                 version=order.version,
                 plan=plan,
                 offers=("return",) if offers_return(plan) else (),
+                rule_lines=len(about_rules),
+                **preview_fields(rp, self.without_rules),
             )
 
     def lean(self) -> bool:
-        """Whether the action runs on the lean path (core.LeanOrder: no ORM): every action on
-        one order that neither looks at the lines nor writes more after the plan."""
-        return not self.needs_lines and type(self).after is OrderAction.after
+        """Whether the action may run on the lean path (core.LeanOrder: no ORM): every action
+        on one order that neither looks at the lines nor writes more after the plan, and does
+        not set the rules aside (the audit's note on that is written through the ORM)."""
+        return not self.needs_lines and type(self).after is OrderAction.after and not self.without_rules
 
-    def load(self, uow: UnitOfWork) -> tuple[Session, Order]:
-        """The session the plan may use and the order, checked against the expected version."""
+    def begin(
+        self, depot: Depot, uow: UnitOfWork
+    ) -> tuple[Session, Order, Plan, Partner | None, RulePlan | None]:
+        """The session the plan may use, the order (checked against the expected version), the
+        plan, its partner and what the rules do (refused here when they refuse).
+
+        On the lean path while no rule can fire on this change: no rule is on (the count comes
+        with the order), or none of the rules parsed at the depot's rules_seq (also read with
+        the order) has a trigger this change matches. Else, or when the rules were not parsed
+        at that sequence in this process yet, the lean transaction is given up (nothing was
+        written on it) and the action runs through the ORM in a new one, where the rules'
+        effects are planned and written as on every other action: what the confirm showed is
+        what is committed, and undo withdraws the chain."""
         if self.lean():
-            order = load_order_lean(uow, self.number, expected_version=self.expected_version)
+            lean = load_order_lean(uow, self.number, expected_version=self.expected_version)
             # a LeanOrder has the Order's attributes; the session is made only if plan() uses it
-            return cast(Session, LazySession(uow)), cast(Order, order)
+            session, order = cast(Session, LazySession(uow)), cast(Order, lean)
+            plan, partner = self.plan(depot, session, order)
+            if not plan.allowed or not self.rules_may_fire(depot, uow, lean, plan, partner):
+                return session, order, plan, partner, None
+            uow.leave_lean()
         session = uow.session
-        return session, load_order(session, self.number, expected_version=self.expected_version)
+        order = load_order(session, self.number, expected_version=self.expected_version)
+        plan, partner = self.plan(depot, session, order)
+        rp = self.rules(depot, session, order, plan, partner)
+        self.check_rules(rp)
+        return session, order, plan, partner, rp
+
+    def rules_may_fire(
+        self, depot: Depot, uow: UnitOfWork, order: LeanOrder, plan: Plan, partner: Partner | None
+    ) -> bool:
+        """On the lean path: could a rule fire on this change? (rules() makes the same test
+        through the ORM: a rule on whose trigger this change matches, tags set aside.)"""
+        if not order.rules_on:
+            return False
+        rules = parsed_rules(uow.db.engine.pool, order.rules_seq)
+        if rules is None:
+            return True  # not parsed at this sequence yet: the ORM path reads them (and keeps them)
+        bare = self.rule_change(depot, cast(Order, order), plan, partner, tags=False)
+        return any(r.enabled and trigger_matches(r.trigger, bare) for r in rules)
 
     def execute(self, depot: Depot) -> ActionResult:
         with depot.uow() as uow:
-            session, order = self.load(uow)
-            plan, partner = self.plan(depot, session, order)
+            session, order, plan, partner, rp = self.begin(depot, uow)
             before = snapshot(order)
             if plan.allowed:
                 self.change(order)
@@ -218,6 +351,7 @@ class OrderAction(Action):
                 audit_before=before,
             )
             result = self.after(depot, session, order, plan, result)
+            result = self.with_rules(depot, session, order, rp, result, before)
             uow.commit()
             return result
 
@@ -319,8 +453,7 @@ class _Rejecting(OrderAction):
         """As every order action, with the reason code in the same writes: the audit entry's
         reason and detail and the notices' payload (no statement more than a plain trash)."""
         with depot.uow() as uow:
-            session, order = self.load(uow)
-            plan, partner = self.plan(depot, session, order)
+            session, order, plan, partner, rp = self.begin(depot, uow)
             before = snapshot(order)
             if plan.allowed:
                 self.change(order)
@@ -342,6 +475,7 @@ class _Rejecting(OrderAction):
                 extra=extra or None,
                 audit_before=before,
             )
+            result = self.with_rules(depot, session, order, rp, result, before)
             uow.commit()
             return result
 
@@ -626,6 +760,17 @@ class SetTags(OrderAction):
             extra={"before": sorted(have), "after": after},
         ), None
 
+    def rule_change(
+        self, depot: Depot, order: Order, plan: Plan, partner: Partner | None, *, tags: bool = True
+    ) -> ChangeFacts:
+        change = super().rule_change(depot, order, plan, partner, tags=False)
+        after: list[str] = plan.extra["after"]  # type: ignore[assignment]
+        before: list[str] = plan.extra["before"]  # type: ignore[assignment]
+        return ChangeFacts(
+            change.order, change.before, frozenset(after), frozenset(before),
+            change.planned, change.undoable,
+        )
+
     def title(self, plan: Plan) -> str:
         return f"Change the tags of order {plan.order}?"
 
@@ -641,6 +786,8 @@ class SetTags(OrderAction):
             plan, _ = self.plan(depot, uow.session, order)
             if not plan.allowed:
                 raise InvalidInput(plan.refusals[0], field="remove")
+            rp = self.rules(depot, uow.session, order, plan, None)
+            self.check_rules(rp)
             before = snapshot(order)
             have = {t.name for t in order.tags}
             for name in add:
@@ -651,6 +798,7 @@ class SetTags(OrderAction):
             after: list[str] = plan.extra["after"]  # type: ignore[assignment]
             detail = "Tags: " + (", ".join(after) or "none") + "."
             result = apply_plan(depot, uow.session, order, plan, detail=detail, audit_before=before)
+            result = self.with_rules(depot, uow.session, order, rp, result, before)
             uow.commit()
             return result
 
@@ -887,6 +1035,9 @@ class Undo(Action):
                 if back is not now_status
                 else f"Order {order.number} is put back as it was; it stays {back.label}."
             ]
+            if "tags" in (entry.before or {}):
+                tags = ", ".join((entry.before or {})["tags"]) or "none"
+                lines.append(f"Its tags are put back as they were: {tags}.")
             for n in found.notices:
                 if n is not None:
                     lines.append(
@@ -938,6 +1089,11 @@ def _undo(depot: Depot, number: str) -> ActionResult:
             for ln in order.lines:
                 if ln.article in b.get("lines", {}):
                     ln.cancelled = b["lines"][ln.article]
+            if "tags" in b:  # automation rules changed the tags (issue 14): put them back
+                wanted = list(b["tags"])
+                order.tags = [t for t in order.tags if t.name in wanted]
+                have = {t.name for t in order.tags}
+                order.tags.extend(Tag(name=name) for name in wanted if name not in have)
             for n in notices:
                 if n is not None:
                     n.state = NoticeState.WITHDRAWN.value

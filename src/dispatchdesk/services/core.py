@@ -56,6 +56,7 @@ from ..store import Database, StorageError, UnitOfWork
 from ..store.fast import Prepared
 from ..store.models import (
     AuditEntry,
+    AutomationRule,
     Backorder,
     Cancellation,
     DepotMeta,
@@ -130,17 +131,36 @@ class Cancelled(DispatchError):
     code = "cancelled"
 
 
-def changed_by_someone(number: str, status: Status, *, at_once: bool = False) -> str:
-    """The one sentence for "someone else changed this order first"."""
+def changed_by_someone(
+    number: str, status: Status, *, at_once: bool = False, by: str | None = None
+) -> str:
+    """The one sentence for "someone else changed this order first". `by`: who made the change
+    that came first, as the audit names them (the dispatcher, or "partner:<name>")."""
+    who = changer(by)
     if at_once:
         return (
-            f"Order {number} was changed by someone else at the same moment; "
+            f"Order {number} was changed by {who} at the same moment; "
             "nothing was changed. Look again and retry."
         )
     return (
-        f"Order {number} was changed by someone else while you were looking at it: "
+        f"Order {number} was changed by {who} while you were looking at it: "
         f"it is now {status.label}. Nothing was changed; look again and retry."
     )
+
+
+def changer(actor: str | None) -> str:
+    """Who changed an order, in words: the dispatcher's name, "the partner Swift Haulage", or
+    "someone else" when the audit does not say."""
+    if not actor:
+        return "someone else"
+    if actor.startswith("partner:"):
+        return f"the partner {actor[len('partner:'):]}"
+    return actor
+
+
+def last_changed_by(session: Session, order_id: int) -> str | None:
+    """Who made the order's newest audit entry (its last change), or None."""
+    return session.scalar(_LAST_ACTOR_Q, {"order_id": order_id})
 
 
 #: Everything a screen or the command line should catch and show as a sentence.
@@ -275,6 +295,22 @@ class ActionResult:
 
 
 @dataclass(frozen=True)
+class RuleLine:
+    """One automation rule in a confirm (issue 14): its name, id and version; for a rule that
+    fires, the change it fires on (`because`), its effects in words and how deep in the chain
+    (0: on the action's own change); for one that does not, why not (`reason`: "it is off",
+    "not this trigger: …" or its first failing condition)."""
+
+    rule: str
+    version: int
+    rule_id: int | None = None
+    effects: tuple[str, ...] = ()
+    because: str = ""
+    reason: str = ""
+    depth: int = 0
+
+
+@dataclass(frozen=True)
 class Preview:
     """Everything the confirm says before an action happens, worded here and nowhere else.
 
@@ -283,7 +319,11 @@ class Preview:
     (the result cannot be taken back), and `focus_note` says why. `version` is the order's
     version the action must still find (None for actions that are not on one order); `changed`
     is set when the order is no longer the one the dispatcher saw. `offers` names what the
-    front end may offer instead of a refused action ("return": Register return…)."""
+    front end may offer instead of a refused action ("return": Register return…).
+
+    `rules` are the automation rules that fire with the action (their sentences are in `lines`
+    too), `not_firing` every other rule with why not; `without_rules` says the action is
+    previewed with the rules set aside (execute the same action with without_rules=True)."""
 
     title: str
     lines: tuple[str, ...]
@@ -295,6 +335,12 @@ class Preview:
     plan: Plan | None = None
     changed: bool = False
     offers: tuple[str, ...] = ()
+    rules: tuple[RuleLine, ...] = ()
+    not_firing: tuple[RuleLine, ...] = ()
+    without_rules: bool = False
+    #: how many of the last `lines` are the rules' sentences (a view that shows `rules` its
+    #: own way leaves out `lines[len(lines) - rule_lines:]`)
+    rule_lines: int = 0
 
     @property
     def allowed(self) -> bool:
@@ -356,7 +402,9 @@ def order_facts(o: Order, *, lines: bool = True) -> OrderFacts:
 
 # Statements built once: building a select() costs more than SQLite takes to run it.
 # What an action needs to know besides the order, in ONE query: the kinds of its documents
-# ("d"), its back-orders ("b"), the undo window ("u") and its highest notice sequence ("q").
+# ("d"), its back-orders ("b"), the undo window ("u"), its highest notice sequence ("q") and
+# how many automation rules are on ("r": none, and the rules are not read at all) and the
+# rules' sequence ("s": while it is the same, the rules parsed before are used as they are).
 _CONTEXT_Q = union_all(
     select(literal("d").label("k"), cast(Document.kind, String).label("v")).where(
         Document.order_id == bindparam("oid")
@@ -368,10 +416,20 @@ _CONTEXT_Q = union_all(
     select(literal("q"), cast(func.max(Notice.seq), String)).where(
         Notice.order_id == bindparam("oid")
     ),
+    select(literal("r"), cast(func.count(AutomationRule.id), String)).where(
+        AutomationRule.enabled.is_(True)
+    ),
+    select(literal("s"), cast(DepotMeta.rules_seq, String)).where(DepotMeta.id == 1),
 )
 _MAX_SEQ_Q = select(func.max(Notice.seq)).where(Notice.order_id == bindparam("oid"))
 _SETTING_Q = select(Setting.value).where(Setting.key == bindparam("key"))
 _ORDER_Q = select(Order).where(Order.number == bindparam("number"))
+_LAST_ACTOR_Q = (
+    select(AuditEntry.actor)
+    .where(AuditEntry.order_id == bindparam("order_id"))
+    .order_by(AuditEntry.id.desc())
+    .limit(1)
+)
 
 
 def _document_facts(o: Order) -> tuple[tuple[DocumentKind, ...], int]:
@@ -390,10 +448,16 @@ def _document_facts(o: Order) -> tuple[tuple[DocumentKind, ...], int]:
     undo = next((v for k, v in rows if k == "u"), None)
     seq = next((int(v) for k, v in rows if k == "q" and v is not None), 0)
     session.info[(_PREFETCH, o.id)] = (_undo_value(undo), seq)
+    session.info[RULES_ON] = next((int(v) for k, v in rows if k == "r"), 0)
+    session.info[RULES_SEQ] = next((int(v) for k, v in rows if k == "s"), None)
     return kinds, backorders
 
 
 _PREFETCH = "dispatchdesk.prefetch"
+#: session.info: how many automation rules are on, read with an order's facts (issue 14)
+RULES_ON = "dispatchdesk.rules_on"
+#: session.info: the depot's rules_seq, read with an order's facts (the parsed rules' key)
+RULES_SEQ = "dispatchdesk.rules_seq"
 
 
 def _take_prefetch(session: Session, order_id: int | None) -> tuple[int, int] | None:
@@ -408,7 +472,8 @@ def load_order(session: Session, number: str, *, expected_version: int | None = 
     if order is None:
         raise NotFound(f"There is no order numbered {number!r}.")
     if expected_version is not None and order.version != expected_version:
-        raise Conflict(changed_by_someone(order.number, Status(order.status)))
+        raise Conflict(changed_by_someone(
+            order.number, Status(order.status), by=last_changed_by(session, order.id)))
     return order
 
 
@@ -450,9 +515,13 @@ def _lean_order_q() -> Any:
     backs = select(func.count()).where(Backorder.order_id == o.c.id).scalar_subquery()
     undo = select(Setting.value).where(Setting.key == "undo_seconds").scalar_subquery()
     seq = select(func.max(Notice.seq)).where(Notice.order_id == o.c.id).scalar_subquery()
+    # the automation rules on, and their sequence (the parsed rules' key): none on, and the
+    # rules are not looked at; else only a rule whose trigger this change matches needs more
+    rules_on = select(func.count(AutomationRule.id)).where(AutomationRule.enabled.is_(True)).scalar_subquery()
+    rules_seq = select(DepotMeta.rules_seq).where(DepotMeta.id == 1).scalar_subquery()
     return (
         select(*o.c, *(src.c[k] for k in _PARTNER_COLS), *(asg.c[k] for k in _PARTNER_COLS),
-               docs, backs, undo, seq)
+               docs, backs, undo, seq, rules_on, rules_seq)
         .select_from(o.outerjoin(src, src.c.id == o.c.source_id).outerjoin(asg, asg.c.id == o.c.assignee_id))
         .where(o.c.number == bindparam("number"))
     )
@@ -465,6 +534,7 @@ _LEAN_LINES = Prepared(
     .order_by(OrderLine.lineno)
 )
 _LEAN_DOCS = Prepared(select(Document.kind).where(Document.order_id == bindparam("oid")))
+_LEAN_LAST_ACTOR = Prepared(_LAST_ACTOR_Q)
 _LEAN_NOTICES = Prepared(insert(Notice), column_keys=(
     "id", "order_id", "partner_id", "kind", "transport", "payload", "state", "seq", "attempts",
     "created_at", "release_at", "next_attempt_at", "awaits_answer"))
@@ -531,6 +601,9 @@ class LeanOrder:
     backorder_count: int
     #: (undo seconds, highest notice sequence), read with the order
     prefetch: tuple[int, int]
+    #: how many automation rules are on, and the depot's rules_seq, read with the order
+    rules_on: int
+    rules_seq: int | None
 
     def __init__(self, cursor: Any, dialect: Any, values: dict[str, Any]) -> None:
         self.__dict__.update(values)
@@ -571,12 +644,22 @@ def load_order_lean(uow: UnitOfWork, number: str, *, expected_version: int | Non
     src, asg = row[no:no + np_], row[no + np_:no + 2 * np_]
     order.source = LeanPartner(dict(zip(_PARTNER_COLS, src, strict=True))) if src[0] is not None else None
     order.assignee = LeanPartner(dict(zip(_PARTNER_COLS, asg, strict=True))) if asg[0] is not None else None
-    docs, backs, undo, seq = row[no + 2 * np_:]
+    docs, backs, undo, seq, rules_on, rules_seq = row[no + 2 * np_:]
     order.document_count, order.backorder_count = docs or 0, backs or 0
     order.prefetch = (_undo_value(undo), seq or 0)
+    order.rules_on, order.rules_seq = rules_on or 0, rules_seq
     if expected_version is not None and order.version != expected_version:
-        raise Conflict(changed_by_someone(order.number, Status(order.status)))
+        raise Conflict(changed_by_someone(order.number, Status(order.status), by=lean_changed_by(order)))
     return order
+
+
+def lean_changed_by(order: LeanOrder) -> str | None:
+    """last_changed_by() on the lean path's own cursor (None when it cannot be read)."""
+    try:
+        rows = _LEAN_LAST_ACTOR.rows(order._cursor, order._dialect, {"order_id": order.id})
+    except Exception:  # noqa: BLE001 - the sentence goes without the name
+        return None
+    return rows[0][0] if rows else None
 
 
 class LazySession:
@@ -793,16 +876,21 @@ def apply_plan(
             **{c: getattr(lean, c) for c in changed}, "oid": lean.id,
             "old_version": old, "new_version": old + 1})
         if cursor.rowcount != 1:
-            raise Conflict(changed_by_someone(lean.number, frm, at_once=True))
+            # the change that came first is committed (read committed sees it): its audit entry says who
+            raise Conflict(changed_by_someone(lean.number, frm, at_once=True, by=lean_changed_by(lean)))
         lean.version = old + 1
     else:
         flag_modified(order, "status")
-        number = order.number  # the failed flush expires the order: name it from here
+        number, order_id = order.number, order.id  # the failed flush expires the order: from here
         try:
             session.flush()  # the order's UPDATE, checked against its version
         except StaleDataError:
             session.rollback()
-            raise Conflict(changed_by_someone(number, frm, at_once=True)) from None
+            try:  # the change that came first is committed: its audit entry says who
+                by = last_changed_by(session, order_id)
+            except Exception:  # noqa: BLE001 - the sentence goes without the name
+                by = None
+            raise Conflict(changed_by_someone(number, frm, at_once=True, by=by)) from None
         conn = session.connection()
         cursor, dialect = conn.connection.dbapi_connection.cursor(), conn.dialect  # type: ignore[union-attr]
 

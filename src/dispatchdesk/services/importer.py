@@ -43,9 +43,23 @@ from ..domain import (
     Transport,
     limits,
 )
+from ..domain.automation import NAME_LIMIT as RULE_NAME_LIMIT
+from ..domain.automation import TEXT_LIMIT as RULE_TEXT_LIMIT
+from ..domain.automation import (
+    Condition,
+    ConditionKind,
+    Effect,
+    EffectKind,
+    Rule,
+    RuleError,
+    Trigger,
+    TriggerKind,
+    check_rules,
+)
 from ..domain.limits import lone_surrogate
 from ..store.models import (
     AuditEntry,
+    AutomationRule,
     Backorder,
     Cancellation,
     Document,
@@ -58,6 +72,7 @@ from ..store.models import (
 )
 from ..text import clean
 from .core import Depot, InvalidInput, next_number
+from .rulefold import load_rules, rules_changed
 from .validation import (
     NOT_BLANK,
     Flag,
@@ -94,12 +109,15 @@ class ImportResult:
     orders: tuple[str, ...] = ()
     notices: int = 0
     followups: int = 0
+    rules: int = 0
 
     def summary(self) -> str:
         n = len(self.orders)
         parts = [f"{n} order{'s' if n != 1 else ''}"]
         parts.append(f"{self.notices} notice{'s' if self.notices != 1 else ''}")
         parts.append(f"{self.followups} follow-up{'s' if self.followups != 1 else ''}")
+        if self.rules:
+            parts.append(f"{self.rules} rule{'s' if self.rules != 1 else ''}")
         return f"Imported {', '.join(parts)} from {self.source}."
 
 
@@ -314,6 +332,62 @@ class _FollowUp(Schema):
     withdrawn: Flag | None = None
 
 
+_TriggerKind = Annotated[str, one_of(TriggerKind, "trigger kind")]
+
+
+class _Trigger(Schema):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    kind: _TriggerKind
+    status: _Status | None = None
+    tag: Annotated[str, Strict(), longest(limits.TEXT), AfterValidator(_tag)] | None = None
+    role: Annotated[str, one_of(Role, "role")] | None = None
+    partner: _Name | None = None
+
+
+class _Condition(Schema):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    kind: Annotated[str, one_of(ConditionKind, "condition kind")]
+    value: Annotated[str, Strict(), longest(limits.PARTNER_NAME), NOT_BLANK]
+
+
+class _Effect(Schema):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    kind: Annotated[str, one_of(EffectKind, "effect kind")]
+    partner: _Name | None = None
+    tag: Annotated[str, Strict(), longest(limits.TEXT), AfterValidator(_tag)] | None = None
+    text: Annotated[str, Strict(), longest(RULE_TEXT_LIMIT)] | None = None
+
+
+class _Rule(Schema):
+    name: Annotated[str, Strict(), longest(RULE_NAME_LIMIT), NOT_BLANK]
+    enabled: Flag | None = None
+    stop_after: Flag | None = None
+    trigger: _Trigger
+    conditions: list[_Condition] | None = None
+    effects: list[_Effect]
+    version: Annotated[int, Strict(), bounds(limits.SEQ)] | None = None
+    created_at: When | None = None
+    created_by: _Short | None = None
+    updated_at: When | None = None
+    updated_by: _Short | None = None
+
+    def rule(self, position: int) -> Rule:
+        t = self.trigger
+        return Rule(
+            None,
+            " ".join(self.name.split()),
+            Trigger(TriggerKind(t.kind), status=t.status, tag=t.tag, role=Role(t.role) if t.role else None,
+                    partner=t.partner),
+            tuple(Condition(ConditionKind(c.kind), c.value.strip()) for c in self.conditions or ()),
+            tuple(Effect(EffectKind(e.kind), partner=e.partner, tag=e.tag, text=e.text or "")
+                  for e in self.effects),
+            position=position,
+            enabled=True if self.enabled is None else bool(self.enabled),
+            stop_after=bool(self.stop_after),
+            version=self.version or 1,
+        )
+
+
 @dataclass
 class _Plan:
     orders: list[dict[str, Any]] = field(default_factory=list)
@@ -326,6 +400,7 @@ class _Plan:
     notices: list[tuple[str | None, dict[str, Any]]] = field(default_factory=list)
     followups: list[tuple[str | None, str | None, dict[str, Any]]] = field(default_factory=list)
     unnumbered: list[int] = field(default_factory=list)  # indexes into orders needing a number
+    rules: list[tuple[Rule, _Rule]] = field(default_factory=list)
 
 
 def _existing(session: Session, column: Any, values: Iterable[str]) -> set[str]:
@@ -355,30 +430,84 @@ def import_json(depot: Depot, path_or_data: str | os.PathLike[str] | dict[str, A
             f"\"notices\" and \"followups\"), not {type_name(data)}; nothing was imported."
         )
     problems = _Problems()
-    for key in ("orders", "notices", "followups"):
+    for key in _KEYS:
         if key in data and not isinstance(data[key], list):
             problems.add(source, f"{key!r} must be a list, not {type_name(data[key])}.")
-    if "orders" not in data and "notices" not in data and "followups" not in data:
+    if not any(k in data for k in _KEYS):
         problems.add(source, "there is no \"orders\" list (nor \"notices\" or \"followups\").")
-    unknown = sorted(shown(k) for k in data if k not in ("orders", "notices", "followups"))
+    unknown = sorted(shown(k) for k in data if k not in _KEYS)
     if unknown:
         problems.add(source, f"unknown key{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; "
-                             "the keys are \"orders\", \"notices\" and \"followups\".")
+                             "the keys are \"orders\", \"notices\", \"followups\" and \"rules\".")
     if problems:
         _refuse(source, problems)
     raw_orders = data.get("orders") or []
     raw_notices = data.get("notices") or []
     raw_followups = data.get("followups") or []
+    raw_rules = data.get("rules") or []
 
     with depot.uow() as uow:
         s = uow.session
         partners = {p.name: p for p in s.scalars(select(Partner))}
         plan = _check(s, source, partners, raw_orders, raw_notices, raw_followups, problems)
+        _check_rules(s, source, partners, raw_rules, problems, plan)
         if problems:
             _refuse(source, problems)
         result = _write(depot, s, source, partners, plan)
         uow.commit()
         return result
+
+
+_KEYS = ("orders", "notices", "followups", "rules")
+
+
+def _check_rules(
+    s: Session,
+    source: str,
+    partners: dict[str, Partner],
+    raw_rules: list[Any],
+    problems: _Problems,
+    plan: _Plan,
+) -> None:
+    """The file's automation rules (issue 14): each checked as the rule form checks it, the
+    partners it names must exist, its name must be new, and the whole set (the depot's rules
+    and the file's) must pass the loop check. They are added after the depot's rules, in the
+    file's order, with their versions."""
+    existing = load_rules(s)
+    last = max((r.position for r in existing), default=0)
+    names = {r.name for r in existing}
+    seen: dict[str, int] = {}
+    for i, rec in enumerate(raw_rules):
+        name_v = _ref(rec, "name")
+        where = _Where(source, "rules", i, "name", name_v)
+        r = _validated(_Rule, rec, where, problems)
+        if r is None:
+            continue
+        rule = r.rule(last + i + 1)
+        try:
+            rule.check()
+        except RuleError as e:
+            problems.add(where, f"{e}")
+            continue
+        if rule.name in seen:
+            problems.add(where, f"rule name {shown(rule.name)} appears twice in the file (also rules[{seen[rule.name]}]).")
+            continue
+        seen[rule.name] = i
+        if rule.name in names:
+            problems.add(where, f"rule name {shown(rule.name)} is already used in this depot.")
+            continue
+        named = [rule.trigger.partner] if rule.trigger.partner else []
+        named += [c.value for c in rule.conditions if c.kind is ConditionKind.PARTNER_IS]
+        named += [e.partner for e in rule.effects if e.partner]
+        missing = [n for n in named if n not in partners]
+        if missing:
+            known = ", ".join(sorted(partners)) or "none yet; add them with dispatchdesk partner add"
+            problems.add(where, f"unknown partner {shown(missing[0])} (partners: {clean(known)}).")
+            continue
+        plan.rules.append((rule, r))
+    if plan.rules:
+        for problem in check_rules([*existing, *(r for r, _ in plan.rules)]):
+            problems.add(f"{source}: rules", problem)
 
 
 def _refuse(source: str, problems: _Problems) -> None:
@@ -714,6 +843,27 @@ def _write(depot: Depot, s: Session, source: str, partners: dict[str, Partner], 
         for o, notice, f in plan.followups
     ])
     name = Path(source).name if source != "the data" else source
+    bulk(AutomationRule, [
+        {
+            "position": rule.position, "name": rule.name, "enabled": rule.enabled,
+            "stop_after": rule.stop_after, "trigger": rule.trigger.as_json(),
+            "conditions": [c.as_json() for c in rule.conditions],
+            "effects": [e.as_json() for e in rule.effects], "version": rule.version,
+            "created_at": rec.created_at or now, "created_by": rec.created_by or depot.actor,
+            "updated_at": rec.updated_at or now, "updated_by": rec.updated_by or depot.actor,
+        }
+        for rule, rec in plan.rules
+    ])
+    if plan.rules:
+        rules_changed(s)
+    bulk(AuditEntry, [
+        {
+            "order_id": None, "at": now, "actor": depot.actor, "action": "rule imported",
+            "detail": f"Rule {rule.label()} imported from {name}: {rule.words()}",
+            "notices": [], "followups": [],
+        }
+        for rule, _ in plan.rules
+    ])
     bulk(AuditEntry, [
         {
             "order_id": id_of[o["number"]], "at": now, "actor": depot.actor, "action": "imported",
@@ -722,4 +872,5 @@ def _write(depot: Depot, s: Session, source: str, partners: dict[str, Partner], 
         }
         for o in plan.orders
     ])
-    return ImportResult(source, tuple(o["number"] for o in plan.orders), len(notice_rows), len(plan.followups))
+    return ImportResult(source, tuple(o["number"] for o in plan.orders), len(notice_rows), len(plan.followups),
+                        len(plan.rules))

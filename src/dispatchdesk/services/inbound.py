@@ -11,7 +11,7 @@ in every such case nothing is stored.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -33,6 +33,7 @@ from ..domain import (
     ReasonCode,
     Role,
     Status,
+    Transport,
     delivery,
     edit_refusal,
     plan_cancellation,
@@ -44,6 +45,7 @@ from ..domain import (
     react_to_status,
     tell_source_of_cancellation,
 )
+from ..domain.automation import ChangeFacts, trigger_matches
 from ..store.models import (
     AuditEntry,
     Cancellation,
@@ -70,6 +72,7 @@ from .core import (
     write_followups,
 )
 from .hello import settle_agreement
+from .rulefold import apply_rules, arrival_change, light_facts, load_rules, rules_for, rules_on
 
 MAX_TEXT = 4000
 
@@ -239,20 +242,20 @@ def _audit(
     detail: str,
     partner: Partner,
     notices: Sequence[Notice] = (),
-) -> None:
-    s.add(
-        AuditEntry(
-            order_id=order.id,
-            at=depot.now(),
-            actor=f"partner:{partner.name}",
-            action=action,
-            from_status=frm,
-            to_status=order.status,
-            detail=detail,
-            notices=[n.id for n in notices],
-            after_version=order.version,
-        )
+) -> AuditEntry:
+    entry = AuditEntry(
+        order_id=order.id,
+        at=depot.now(),
+        actor=f"partner:{partner.name}",
+        action=action,
+        from_status=frm,
+        to_status=order.status,
+        detail=detail,
+        notices=[n.id for n in notices],
+        after_version=order.version,
     )
+    s.add(entry)
+    return entry
 
 
 def _answer(
@@ -350,18 +353,54 @@ def _on_order(depot: Depot, s: Session, partner: Partner, msg: dict[str, Any]) -
     )
     s.add(order)
     s.flush()
-    s.add(
-        AuditEntry(
-            order_id=order.id,
-            at=now,
-            actor=f"partner:{partner.name}",
-            action="received",
-            to_status=order.status,
-            detail=f"Received from {partner.name} as their order {ref}.",
-            after_version=order.version,
-        )
+    entry = AuditEntry(
+        order_id=order.id,
+        at=now,
+        actor=f"partner:{partner.name}",
+        action="received",
+        to_status=order.status,
+        detail=f"Received from {partner.name} as their order {ref}.",
+        after_version=order.version,
     )
+    s.add(entry)
+    s.flush()
+    _fold_rules(depot, s, order, entry, partner, lambda tags: arrival_change(order, light_facts(order), tags))
     return order.number, f"Received as {order.number}."
+
+
+def _fold_rules(
+    depot: Depot,
+    s: Session,
+    order: Order,
+    entry: AuditEntry,
+    partner: Partner,
+    change: Callable[[frozenset[str]], ChangeFacts],
+) -> None:
+    """The automation rules on a change a partner's message made (issue 14: an order that
+    arrived over the link, or entered the status a partner reported), in the same transaction.
+    Rules that refuse (a chain too deep, a send the order rules refuse) do not refuse the
+    partner's message: it is applied without them, and a follow-up says why. `change(tags)`
+    gives the change's facts; the tags are read only when a rule waits for such a change."""
+    if not rules_on(s):
+        return
+    if not any(r.enabled and trigger_matches(r.trigger, change(frozenset())) for r in load_rules(s)):
+        return
+    rp = rules_for(depot, s, change(frozenset(t.name for t in order.tags)))
+    if rp.empty:
+        return
+    if not rp.allowed:
+        why = " ".join(rp.refusals)
+        write_followups(
+            s, order, [FollowUpPlan(None, f"The rules were not applied to order {order.number}: {why}")],
+            [], {}, depot.now(),
+        )
+        return
+    result = ActionResult(
+        order=order.number, action=entry.action, from_status=Status(entry.from_status or order.status),
+        to_status=Status(order.status), version=order.version, audit_id=entry.id,
+    )
+    apply_rules(depot, s, order, rp, result, actor=f"partner:{partner.name}",
+                base_before=snapshot(order))
 
 
 def _on_revoked(depot: Depot, s: Session, partner: Partner, msg: dict[str, Any]) -> tuple[str, str]:
@@ -714,7 +753,7 @@ def _on_status(depot: Depot, s: Session, partner: Partner, msg: dict[str, Any]) 
         )
         notices.append(n)
         write_followups(s, order, fups, notices, {order.source.name: order.source}, depot.now())
-    _audit(
+    entry = _audit(
         depot,
         s,
         order,
@@ -724,6 +763,14 @@ def _on_status(depot: Depot, s: Session, partner: Partner, msg: dict[str, Any]) 
         partner,
         notices,
     )
+    if order.status != frm:  # the order entered a status: the automation rules may fire
+        s.flush()
+        before = Status(frm)
+        _fold_rules(depot, s, order, entry, partner, lambda tags: ChangeFacts(
+            light_facts(order), before, tags, tags,
+            tuple(NoticePlan(n.partner.name, NoticeKind(n.kind), Transport(n.transport), False)
+                  for n in notices),
+        ))
     return order.number, f"Order {order.number} is {Status(order.status).label}."
 
 

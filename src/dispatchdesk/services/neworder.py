@@ -20,14 +20,34 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from ..domain import Role, Status
+from ..domain import OrderFacts, Role, Status
+from ..domain.automation import ChangeFacts, RulePlan
 from ..domain.when import parse_when
 from ..domain.when import words as when_words
-from ..store.models import Partner
+from ..store.models import DepotMeta, Order, Partner
 from .actions import Action
-from .core import ActionResult, Depot, InvalidInput, Preview
+from .core import (
+    ActionResult,
+    Depot,
+    InvalidInput,
+    Preview,
+    load_partner,
+    partner_facts,
+    snapshot,
+)
 from .queries import partner_names
+from .rulefold import (
+    apply_rules,
+    arrival_change,
+    confirm_lines,
+    light_facts,
+    note_without_rules,
+    preview_fields,
+    refuse,
+    rules_for,
+)
 from .setup import LineInput, OrderInput, check_order, insert_order
 
 __all__ = [
@@ -270,6 +290,18 @@ DISCARD = Preview(
 # --------------------------------------------------------------------------- the action
 
 
+def _next_free_number(session: Session) -> str:
+    """The number the next new order will get, without taking it (what the confirm names)."""
+    meta = session.get(DepotMeta, 1)
+    prefix, n = (meta.order_prefix, meta.next_order_seq) if meta is not None else ("DD", 1)
+    while True:
+        number = f"{prefix}-{n:06d}"
+        if session.scalar(select(Order.id).where(Order.number == number)) is None:
+            return number
+        n += 1
+
+
+
 @dataclass(frozen=True)
 class CreateOrder(Action):
     """Issue 8 item 4: a new order taken by phone (the form, `dispatchdesk order new`): Created,
@@ -277,6 +309,16 @@ class CreateOrder(Action):
     audit with who took it. Nobody outside the depot is told until it is sent."""
 
     form: OrderForm
+    #: take the order in with the automation rules set aside (the audit says so)
+    without_rules: bool = field(default=False, kw_only=True)
+
+    def _rules(self, depot: Depot, session: Session, o: OrderInput) -> RulePlan:
+        """What the rules do with the new order (it arrives, and enters Created)."""
+        source = load_partner(session, o.source) if o.source else None
+        facts = OrderFacts(number=_next_free_number(session), status=Status.CREATED,
+                           source=partner_facts(source))
+        tags = frozenset(" ".join(t.split()) for t in o.tags)
+        return rules_for(depot, session, ChangeFacts(facts, None, tags))
 
     def _words(self, depot: Depot, check: FormCheck) -> list[str]:
         o = check.order
@@ -307,10 +349,19 @@ class CreateOrder(Action):
 
     def preview(self, depot: Depot) -> Preview:
         check = check_form(depot, self.form)
-        if not check.ok:
+        if not check.ok or check.order is None:
             sentences = tuple(check.problems.values())
             return Preview("Create the new order?", sentences, yes="Create", refusals=sentences)
-        return Preview("Create the new order?", tuple(self._words(depot, check)), yes="Create")
+        with depot.uow(write=False) as uow:
+            rp = self._rules(depot, uow.session, check.order)
+        lines = self._words(depot, check)
+        if rp.notices and not self.without_rules:
+            lines[-1] = "Only the rules below tell anyone outside the depot."
+        about_rules = confirm_lines(rp, self.without_rules)
+        lines += about_rules
+        refusals = () if self.without_rules else rp.refusals
+        return Preview("Create the new order?", tuple(lines), yes="Create", refusals=refusals,
+                       rule_lines=len(about_rules), **preview_fields(rp, self.without_rules))
 
     def execute(self, depot: Depot) -> ActionResult:
         check = check_form(depot, self.form)
@@ -322,13 +373,27 @@ class CreateOrder(Action):
         who = (f"from {o.source}" + (f" (their reference {o.partner_ref})" if o.partner_ref else "")
                if o.source else f"for {o.customer}, phone {o.phone}")
         detail = f"{who[:1].upper()}{who[1:]}." + (f" Note: {o.note}" if o.note else "")
-        number, version, audit_id = insert_order(depot, o, action=TAKEN_BY_PHONE, detail=detail)
-        return ActionResult(
-            order=number,
-            action=TAKEN_BY_PHONE,
-            from_status=Status.CREATED,
-            to_status=Status.CREATED,
-            version=version,
-            audit_id=audit_id,
-            message=f"Order {number} created (Created), taken by phone {who}.",
-        )
+        done: list[ActionResult] = []
+
+        def fold(session: Session, order: Order, audit_id: int) -> None:
+            result = ActionResult(
+                order=order.number,
+                action=TAKEN_BY_PHONE,
+                from_status=Status.CREATED,
+                to_status=Status.CREATED,
+                version=order.version,
+                audit_id=audit_id,
+                message=f"Order {order.number} created (Created), taken by phone {who}.",
+            )
+            if self.without_rules:
+                note_without_rules(session, result)
+            else:
+                facts = light_facts(order)
+                tags = (t.name for t in order.tags)
+                rp = rules_for(depot, session, arrival_change(order, facts, tags))
+                refuse(rp)
+                result = apply_rules(depot, session, order, rp, result, base_before=snapshot(order))
+            done.append(result)
+
+        insert_order(depot, o, action=TAKEN_BY_PHONE, detail=detail, fold=fold)
+        return done[0]

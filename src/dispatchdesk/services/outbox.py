@@ -62,6 +62,8 @@ __all__ = [
     "notice_counts",
     "notice_label",
     "note_received",
+    "oldest_due",
+    "live_workers",
     "open_orders_from",
     "peek",
     "received",
@@ -677,6 +679,8 @@ class Peek:
     failed: int
     due: bool  # a claim now would find work (a due notice, a held one to release, one to park)
     hellos: bool = False  # a hello to a linked depot is due (queue_hellos writes it)
+    #: when the oldest due notice nobody holds became due (the relay's lag), None: none is
+    oldest_due: datetime | None = None
 
 
 def peek(depot: Depot) -> Peek:
@@ -689,7 +693,9 @@ def peek(depot: Depot) -> Peek:
             .where(Notice.state.in_(BLOCKING))
             .group_by(Notice.state)
         ).all())
-        due = s.scalar(_due_query(now, 1)) is not None
+        first = s.execute(_due_query(now, 1).add_columns(Notice.next_attempt_at)).first()
+        oldest = first[1] if first is not None else None
+        due = first is not None
         if not due:
             due = s.scalar(
                 select(Notice.id).where(Notice.state == NoticeState.HELD.value, Notice.release_at <= now).limit(1)
@@ -712,7 +718,31 @@ def peek(depot: Depot) -> Peek:
                 ).limit(1)
             ) is not None
     waiting = rows.get(NoticeState.HELD.value, 0) + rows.get(NoticeState.QUEUED.value, 0)
-    return Peek(waiting, rows.get(NoticeState.FAILED.value, 0), due, hellos)
+    return Peek(waiting, rows.get(NoticeState.FAILED.value, 0), due, hellos, oldest)
+
+
+def oldest_due(depot: Depot) -> datetime | None:
+    """Since when the relays are behind: the earliest moment a notice nobody holds became due
+    (a queued notice whose attempt time came, or a held one whose undo window closed and which
+    no relay has released yet). None: nothing is due."""
+    now = depot.now()
+    with depot.uow(write=False) as uow:
+        s = uow.session
+        first = s.execute(_due_query(now, 1).add_columns(Notice.next_attempt_at)).first()
+        held = s.scalar(select(func.min(Notice.release_at)).where(
+            Notice.state == NoticeState.HELD.value, Notice.release_at <= now))
+    times = [t for t in ((first[1] if first is not None else None), held) if t is not None]
+    return min(times) if times else None
+
+
+def live_workers(depot: Depot) -> list[str]:
+    """The relay workers holding a live claim now (a worker with nothing to send holds none)."""
+    now = depot.now()
+    with depot.uow(write=False) as uow:
+        return sorted(uow.session.scalars(
+            select(Notice.claimed_by).distinct().where(
+                Notice.state == NoticeState.QUEUED.value, Notice.claimed_by.is_not(None),
+                Notice.lease_until >= now)))
 
 
 def queue_hellos(depot: Depot) -> int:

@@ -35,6 +35,7 @@ from ..domain import (
 )
 from ..store.models import (
     AuditEntry,
+    BoardCount,
     Cancellation,
     FollowUp,
     Notice,
@@ -43,8 +44,9 @@ from ..store.models import (
     Return,
     Tag,
 )
+from . import search
 from .changes import returns_section
-from .core import Depot, load_order, order_facts
+from .core import Depot, last_changed_by, load_order, order_facts
 from .outbox import notice_label
 
 
@@ -156,10 +158,9 @@ def counts(depot: Depot, *, archived: bool = False) -> dict[Status, int]:
 
 # --------------------------------------------------------------------------- the board, in windows
 #
-# A depot can hold 100,000 orders. The dispatch screen never loads them all: it asks for the
-# number of cards in each list, and then for the window of cards it shows. Filtering uses a
-# compact in-memory index of the searchable text (SearchIndex), built once and rebuilt when
-# the database changed.
+# A depot can hold 1,000,000 orders. The dispatch screen never loads them all: it reads the
+# number of cards in each list (kept by the database, `board_counts`), and then the window of
+# cards it shows. Filtering asks the database's text index (services/search.py).
 
 #: The key of the list of archived orders (every status); the other lists are keyed by status.
 ARCHIVED = "archived"
@@ -220,17 +221,12 @@ def _cards(session: Session, rows: Sequence[Sequence[Any]]) -> list[Card]:
 
 
 def board_counts(depot: Depot) -> dict[str, int]:
-    """How many cards each list of the board holds (keys: LIST_KEYS)."""
+    """How many cards each list of the board holds (keys: LIST_KEYS): read from the counts the
+    database keeps with every change (migration 0008), not counted, so it costs the same at any
+    size."""
     with depot.uow(write=False) as uow:
-        s = uow.session
-        every = dict(s.execute(select(Order.status, func.count()).group_by(Order.status)).all())
-        archived = dict(s.execute(
-            select(Order.status, func.count()).where(Order.archived.is_(True)).group_by(Order.status)).all())
-    out = {k: 0 for k in LIST_KEYS}
-    for status, n in every.items():
-        out[status] = n - archived.get(status, 0)
-    out[ARCHIVED] = sum(archived.values())
-    return out
+        kept = dict(uow.session.execute(select(BoardCount.list, BoardCount.n)).all())
+    return {k: int(kept.get(k, 0)) for k in LIST_KEYS}
 
 
 def board_page(depot: Depot, key: str, offset: int, limit: int) -> list[Card]:
@@ -288,60 +284,6 @@ def card_position(depot: Depot, number: str) -> tuple[str, int, int] | None:
         return key, int(before or 0), oid
 
 
-@dataclass(frozen=True)
-class SearchIndex:
-    """The searchable text of every order, in board order, for filtering in memory.
-
-    `seq` is the database's change sequence when it was built: a newer one means rebuild.
-    """
-
-    seq: int
-    ids: list[int]
-    keys: list[str]
-    text: list[str]
-
-    def match(self, query: str) -> dict[str, list[int]]:
-        """list key -> ids of the orders whose number, partner or address holds every word."""
-        words = query.casefold().split()
-        out: dict[str, list[int]] = {k: [] for k in LIST_KEYS}
-        if not words:
-            for oid, key in zip(self.ids, self.keys, strict=True):
-                out[key].append(oid)
-            return out
-        ids, keys = self.ids, self.keys
-        words.sort(key=len, reverse=True)  # the longest word rules out the most
-        first, rest = words[0], words[1:]
-        text = self.text
-        hits = [i for i, t in enumerate(text) if first in t]
-        for w in rest:
-            hits = [i for i in hits if w in text[i]]
-        for i in hits:
-            out[keys[i]].append(ids[i])
-        return out
-
-
-def search_index(depot: Depot) -> SearchIndex:
-    """Build the SearchIndex: number, partners, partner's reference and both addresses."""
-    seq = depot.db.change_seq()
-    q = (select(Order.id, Order.status, Order.archived, Order.number, Order.source_id, Order.assignee_id,
-                Order.partner_ref, Order.pickup_address, Order.delivery_address)
-         .order_by(Order.status_changed_at, Order.id))
-    ids: list[int] = []
-    keys: list[str] = []
-    text: list[str] = []
-    with depot.uow(write=False) as uow:
-        s = uow.session
-        names: dict[int | None, str] = {
-            pid: name.casefold() for pid, name in s.execute(select(Partner.id, Partner.name)).all()}
-        for oid, status, archived, number, src, asg, ref, pick, deliv in s.execute(
-                q, execution_options={"yield_per": 2000}):
-            ids.append(oid)
-            keys.append(ARCHIVED if archived else status)
-            text.append("\n".join((number, names.get(src, ""), names.get(asg, ""), ref or "", pick or "",
-                                   deliv or "")).casefold())
-    return SearchIndex(seq, ids, keys, text)
-
-
 # --------------------------------------------------------------------------- order reception
 #
 # Order reception (SPEC 5, key 2): the orders that came in, newest first. The screen reads the
@@ -366,71 +308,66 @@ class ReceptionRow:
     received_at: datetime  # when it came in (created here, for own orders)
 
 
-def _reception_query(flt: ReceptionFilter, what: Any) -> Any:
-    src = aliased(Partner)
-    asg = aliased(Partner)
-    q = select(what).select_from(Order)
+def _reception_conds(flt: ReceptionFilter) -> list[ColumnElement[bool]]:
+    """What reception's filter asks, but its text (matched by services/search.py)."""
     conds: list[ColumnElement[bool]] = []
     if not flt.archived:
         conds.append(Order.archived.is_not(True))
-    text = flt.text.strip()
-    if text or flt.partner:
-        q = q.outerjoin(src, Order.source_id == src.id)
-    if text:
-        q = q.outerjoin(asg, Order.assignee_id == asg.id)
-        for word in text.split():
-            like = f"%{_escape_like(word)}%"
-            conds.append(or_(
-                Order.number.ilike(like, escape="\\"), src.name.ilike(like, escape="\\"),
-                asg.name.ilike(like, escape="\\"), Order.partner_ref.ilike(like, escape="\\"),
-                Order.pickup_address.ilike(like, escape="\\"), Order.delivery_address.ilike(like, escape="\\"),
-            ))
     if flt.partner:
-        conds.append(src.name == flt.partner)
+        conds.append(Order.source_id.in_(select(Partner.id).where(Partner.name == flt.partner)))
     if flt.quick == NEEDS_DECISION:
         failed = select(Notice.order_id).where(Notice.state == NoticeState.FAILED.value,
                                                Notice.order_id.is_not(None))
         conds.append(or_(Order.status == Status.CREATED.value, Order.cancellation_requested.is_(True),
                          Order.id.in_(failed)))
-    return q.where(*conds)
+    return conds
 
 
 def reception_ids(depot: Depot, flt: ReceptionFilter = ReceptionFilter()) -> list[int]:
-    """The ids of every order reception shows for this filter, newest first."""
+    """The ids of every order reception shows for this filter, newest first (every one of
+    them: for a choice the dispatcher made, such as an export of the filter)."""
+    conds = _reception_conds(flt)
+    if flt.text.strip():
+        return search.match_newest(depot, flt.text, conds, 0, 10**12, count_up_to=0).ids
     with depot.uow(write=False) as uow:
-        return list(uow.session.scalars(_reception_query(flt, Order.id).order_by(Order.id.desc())))
+        return list(uow.session.scalars(select(Order.id).where(*conds).order_by(Order.id.desc())))
 
 
 @dataclass(frozen=True)
 class ReceptionPage:
-    total: int  # how many orders match
+    total: int  # how many orders match (at least, when `more`)
     offset: int
     rows: list[ReceptionRow]
+    more: bool = False  # more than `total` match: not counted ("1,000+")
 
 
-def reception_page(depot: Depot, flt: ReceptionFilter, offset: int, limit: int,
-                   ids: Sequence[int] | None = None) -> ReceptionPage:
-    """One page of reception, newest first: from `ids` (already matched, e.g. by the search
-    index) or by the filter in the database (a count and one page, both by index where the
-    filter allows)."""
+#: Reception counts the orders a filter matches up to this many, then says "1,000+".
+COUNT_UP_TO = 1000
+
+
+def reception_page(depot: Depot, flt: ReceptionFilter, offset: int, limit: int) -> ReceptionPage:
+    """One page of reception, newest first, by the filter in the database: the text by the
+    text index (services/search.py), the page by the primary key; the number of orders read
+    from the board's kept counts when nothing but archived is asked, else counted up to
+    COUNT_UP_TO. Nothing in it grows with the depot."""
     offset = max(0, offset)
-    if ids is not None:
-        return ReceptionPage(len(ids), offset, reception_rows(depot, list(ids[offset:offset + limit])))
+    limit = max(0, limit)
+    conds = _reception_conds(flt)
+    if flt.text.strip():
+        m = search.match_newest(depot, flt.text, conds, offset, limit, count_up_to=COUNT_UP_TO)
+        return ReceptionPage(m.total, offset, reception_rows(depot, m.ids), m.more)
     with depot.uow(write=False) as uow:
         s = uow.session
-        total = s.scalar(_reception_query(flt, func.count(Order.id))) or 0
-        page = list(s.scalars(_reception_query(flt, Order.id).order_by(Order.id.desc())
-                              .offset(offset).limit(max(0, limit))))
-    return ReceptionPage(int(total), offset, reception_rows(depot, page))
-
-
-def reception_match(index: SearchIndex, text: str) -> list[int]:
-    """The ids of the orders not archived whose searchable text holds every word, newest first
-    (the board's in-memory index: number, partners, their reference, addresses)."""
-    found = index.match(text)
-    out = [i for key, ids in found.items() if key != ARCHIVED for i in ids]
-    out.sort(reverse=True)
-    return out
+        q = select(Order.id).where(*conds).order_by(Order.id.desc())
+        page = list(s.scalars(q.offset(offset).limit(limit)))
+        if not flt.quick and not flt.partner:
+            kept = dict(s.execute(select(BoardCount.list, BoardCount.n)).all())
+            total, more = sum(int(n) for k, n in kept.items() if flt.archived or k != ARCHIVED), False
+        else:
+            upto = max(COUNT_UP_TO, offset + limit)
+            counted = s.scalar(select(func.count()).select_from(q.limit(upto + 1).subquery())) or 0
+            total, more = min(counted, upto), counted > upto
+    return ReceptionPage(int(total), offset, reception_rows(depot, page), more)
 
 
 def reception_rows(depot: Depot, ids: list[int]) -> list[ReceptionRow]:
@@ -476,6 +413,8 @@ class RejectContext:
     default_reason: str | None  # the reason code in the buyer's settings
     #: the warning the dialog shows: a rejection is final once the undo window has closed
     warning: str = ""
+    #: who made the order's last change, as the audit names them (for the conflict sentence)
+    last_actor: str | None = None
 
     @property
     def allowed(self) -> bool:
@@ -494,6 +433,7 @@ def reject_context(depot: Depot, number: str) -> RejectContext:
             checks=tuple(RejectCheckView(c.label, c.passed, c.refusal or "") for c in reject_checks(facts)),
             default_reason=o.source.reject_reason if o.source else None,
             warning=_reject_warning(depot.undo_seconds(uow.session)),
+            last_actor=last_changed_by(uow.session, o.id),
         )
 
 
@@ -542,7 +482,9 @@ class OrderActions:
 
 def _undo_until(session: Session, order_id: int, version: int, now: datetime) -> datetime | None:
     """Until when the order's last action can be undone (the same test services.undo makes)."""
-    last = session.scalars(select(AuditEntry).where(AuditEntry.order_id == order_id, AuditEntry.undo_of.is_(None))
+    # entries with no after_version (a rule's effect, a follow-up done) do not hide the action
+    last = session.scalars(select(AuditEntry).where(AuditEntry.order_id == order_id, AuditEntry.undo_of.is_(None),
+                                                    AuditEntry.after_version.is_not(None))
                            .order_by(AuditEntry.id.desc()).limit(1)).first()
     if (last is not None and last.undoable_until and last.undone_by is None and last.undoable_until > now
             and last.after_version == version):
@@ -725,6 +667,11 @@ class OrderDetail:
     undo_until: datetime | None = None
     returns: tuple[ReturnView, ...] = ()
     reject_reason: str | None = None  # the reason code it was rejected with
+
+    @property
+    def last_actor(self) -> str | None:
+        """Who made the order's last change, as the audit names them (for the conflict sentence)."""
+        return self.audit[-1].actor if self.audit else None
 
     @property
     def partner(self) -> str:
@@ -962,7 +909,6 @@ __all__ = [
     "RejectCheckView",
     "RejectContext",
     "reception_ids",
-    "reception_match",
     "reception_page",
     "ReceptionPage",
     "reception_rows",
@@ -971,7 +917,6 @@ __all__ = [
     "ARCHIVED",
     "LIST_KEYS",
     "OrderActions",
-    "SearchIndex",
     "board_counts",
     "board_page",
     "board_pages",
@@ -980,7 +925,6 @@ __all__ = [
     "cards_by_ids",
     "fresh_cancellation_number",
     "order_actions",
-    "search_index",
     "AuditView",
     "BoardFilter",
     "Card",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from enum import StrEnum
@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from ..domain import CancelMethod, LinkKind, ReasonCode, RejectionMapsTo, Role, Status, limits
 from ..domain.limits import lone_surrogate
@@ -265,8 +266,13 @@ def update_partner(depot: Depot, name: str, p: PartnerInput) -> SavedPartner:
                 field="secret",
             )
         changed = [k for k, v in cols.items() if getattr(partner, k) != v]
+        old_name = partner.name
         for k, v in cols.items():
             setattr(partner, k, v)
+        if partner.name != old_name:  # the automation rules that name it follow (issue 14)
+            from .rulefold import rename_partner_in_rules
+
+            rename_partner_in_rules(s, old_name, partner.name)
         partner.link_stopped = False if "url" in changed else partner.link_stopped
         settle_agreement(partner, depot.now())
         if "auto_trash" in changed or (partner.auto_trash and {"url", "secret"} & set(changed)):
@@ -509,9 +515,11 @@ def insert_order(
     backorders: Sequence[tuple[str, int]] = (),
     extra: dict[str, Any] | None = None,
     detail: str = "",
+    fold: Callable[[Session, Order, int], None] | None = None,
 ) -> tuple[str, int, int]:
     """create_order, returning (number, version, audit entry id); `detail` follows the audit's
-    first sentence."""
+    first sentence. `fold(session, order, audit id)` writes more in the same transaction (the
+    automation rules of a new order taken in here: CreateOrder)."""
     problems = check_order(o)
     if problems:
         raise InvalidInput(" ".join(p for _, p in problems))
@@ -570,6 +578,8 @@ def insert_order(
         )
         s.add(entry)
         s.flush()
+        if fold is not None:
+            fold(s, order, entry.id)
         result = (number, order.version, entry.id)
         uow.commit()
         return result

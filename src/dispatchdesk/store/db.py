@@ -10,13 +10,15 @@ from __future__ import annotations
 import os
 import shutil
 import sqlite3
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 from urllib.parse import quote
 
 from sqlalchemy import (
+    Connection,
     Engine,
     create_engine,
     event,
@@ -33,13 +35,19 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError, Statemen
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.schema import Table
 
+from .checkpoint import CheckpointGuard, GuardStatus, wal_reset_affected
 from .fast import Prepared
+from .listen import CHANNEL, SQLITE_POLL, ChangeWaiter
 from .models import DepotMeta
 
 #: The newest migration. tests/store/test_migrations.py checks it matches Alembic's head.
-HEAD_REVISION = "0006"
+HEAD_REVISION = "0009"
 MIGRATIONS = Path(__file__).parent / "migrations"
 BUSY_TIMEOUT_MS = 5000
+#: How long bookkeeping writes (Database.side_write) wait for a lock before they skip.
+SIDE_WAIT_MS = 200
+
+T = TypeVar("T")
 
 
 class StorageError(Exception):
@@ -140,7 +148,7 @@ def known_revisions() -> list[str]:
     return sorted(p.name.split("_", 1)[0] for p in (MIGRATIONS / "versions").glob("[0-9]*_*.py"))
 
 
-def _sqlite_setup(engine: Engine) -> None:
+def _sqlite_setup(engine: Engine, guard: CheckpointGuard | None) -> None:
     @event.listens_for(engine, "connect")
     def _connect(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
         dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
@@ -153,6 +161,8 @@ def _sqlite_setup(engine: Engine) -> None:
             pass  # a read-only database keeps its mode; writes will say so
         cur.execute("PRAGMA synchronous = NORMAL")
         cur.close()
+        if guard is not None:  # an SQLite with the WAL-reset bug: one checkpointer (checkpoint.py)
+            guard.configure(dbapi_conn)
 
     @event.listens_for(engine, "begin")
     def _begin(conn: Any) -> None:
@@ -165,16 +175,25 @@ def _sqlite_setup(engine: Engine) -> None:
 class Database:
     """One depot's database: the engine, its session factories, its migrations."""
 
-    def __init__(self, engine: Engine, where: str) -> None:
+    def __init__(self, engine: Engine, where: str, checkpoint_guard: CheckpointGuard | None = None) -> None:
         self.engine = engine
         self.where = where
+        #: on an SQLite with the WAL-reset bug, the guard that leaves checkpoints to one
+        #: connection per depot (store.checkpoint); None elsewhere
+        self.checkpoint_guard = checkpoint_guard
         self._write_engine = engine.execution_options(dispatchdesk_write=True)
         self.reader = sessionmaker(bind=engine, expire_on_commit=False)
         self.writer = sessionmaker(bind=self._write_engine, expire_on_commit=False)
+        self._waiter: ChangeWaiter | None = None
+        self._waiter_lock = threading.Lock()
 
     @property
     def is_sqlite(self) -> bool:
         return self.engine.dialect.name == "sqlite"
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.engine.dialect.name == "postgresql"
 
     @classmethod
     def open(cls, db: str | os.PathLike[str], *, migrate: bool = True, create: bool = True) -> Database:
@@ -188,7 +207,7 @@ class Database:
         """
         url = to_url(db)
         where = _display(url)
-        if not create and migrate:
+        if not create:
             path = _sqlite_file(url)
             if path is not None and not path.exists():
                 raise StorageError(_no_depot(where))
@@ -199,9 +218,14 @@ class Database:
             engine = create_engine(url, **kwargs)
         except Exception as e:  # noqa: BLE001 - an unusable URL or a missing driver
             raise StorageError(f"Cannot open the database {where}: {e}") from None
+        guard = None
         if engine.dialect.name == "sqlite":
-            _sqlite_setup(engine)
-        self = cls(engine, where)
+            path = _sqlite_file(url)
+            if path is not None and wal_reset_affected():
+                # started by the first connection: a file refused as not a depot gets no lock file
+                guard = CheckpointGuard(Path(os.path.abspath(path)))
+            _sqlite_setup(engine, guard)
+        self = cls(engine, where, guard)
         if migrate:
             try:
                 self.check_is_depot(create=create)
@@ -261,7 +285,21 @@ class Database:
             raise StorageError(describe_db_error(e, self.where)) from None
 
     def close(self) -> None:
+        if self._waiter is not None:
+            self._waiter.close()
         self.engine.dispose()
+        if self.checkpoint_guard is not None:
+            self.checkpoint_guard.stop()
+
+    def peek_schema(self) -> tuple[set[str], str | None]:
+        """The tables and the schema version, read without changing anything (not even the
+        journal mode of an SQLite file): for `dispatchdesk doctor`."""
+        return self._peek()
+
+    def checkpoint_status(self) -> GuardStatus | None:
+        """The WAL-reset guard's state (None: not needed here, nothing changed)."""
+        g = self.checkpoint_guard
+        return g.status() if g is not None else None
 
     # ------------------------------------------------------------------ migrations
     def current_revision(self) -> str | None:
@@ -327,6 +365,57 @@ class Database:
         with self.engine.connect() as conn:
             return conn.execute(text("SELECT change_seq FROM depot WHERE id = 1")).scalar() or 0
 
+    @property
+    def changes(self) -> ChangeWaiter:
+        """What waits for changes (store/listen.py); made on first use."""
+        with self._waiter_lock:
+            if self._waiter is None:
+                self._waiter = ChangeWaiter(self)
+            return self._waiter
+
+    @property
+    def changes_pushed(self) -> bool:
+        """Do other sessions' changes arrive pushed (PostgreSQL: LISTEN/NOTIFY), not polled?"""
+        return self.changes.pushed
+
+    def wait_for_change(
+        self, last_seq: int, timeout: float, *, stop: threading.Event | None = None,
+        poll: float = SQLITE_POLL,
+    ) -> int:
+        """The change sequence once it is no longer `last_seq` (some session committed), or
+        `last_seq` after `timeout` seconds, once `stop` is set, or while the database cannot be
+        read. Pushed on PostgreSQL (LISTEN/NOTIFY, with a slow poll as a safety net), polled
+        every `poll` seconds on SQLite. Never raises; blocks: call it from a thread."""
+        return self.changes.wait(last_seq, timeout, stop=stop, poll=poll)
+
+    def wake_waiters(self) -> None:
+        """Get every `wait_for_change` of this database out of its sleep now (to stop)."""
+        if self._waiter is not None:
+            self._waiter.wake()
+
+    def side_write(self, fn: Callable[[Connection], T], *, wait_ms: int = SIDE_WAIT_MS) -> T | None:
+        """Run `fn` in one short write transaction of its own that does NOT bump the change
+        sequence (bookkeeping nobody's screen shows as a change: presence heartbeats). It never
+        waits long and never raises: when the database is locked or busy for more than
+        `wait_ms` (or cannot be reached), nothing is written and None comes back."""
+        try:
+            # on SQLite the write engine begins IMMEDIATE: the lock is taken (or not) up front
+            with self._write_engine.connect() as conn:
+                raw = conn.connection.driver_connection if self.is_sqlite else None
+                if raw is not None:
+                    raw.execute(f"PRAGMA busy_timeout = {int(wait_ms)}")
+                try:
+                    with conn.begin():
+                        if raw is None:  # PostgreSQL: give up instead of queueing on a row lock
+                            conn.execute(_SIDE_TIMEOUTS, {"lock": f"{int(wait_ms)}ms",
+                                                          "stmt": f"{int(wait_ms) * 5}ms"})
+                        return fn(conn)
+                finally:
+                    if raw is not None:
+                        raw.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        except (OperationalError, DBAPIError, sqlite3.Error, OSError):
+            return None
+
 
 def alembic_config() -> Any:
     from alembic.config import Config
@@ -360,10 +449,18 @@ def _display(url: str) -> str:
     return u.render_as_string(hide_password=True)
 
 
+#: PostgreSQL: a side write's lock and statement timeouts, for its transaction only (one statement)
+_SIDE_TIMEOUTS = text("SELECT set_config('lock_timeout', :lock, true), set_config('statement_timeout', :stmt, true)")
 #: The depot row's Table (the ORM types ``__table__`` as the wider FromClause).
 _depot = cast(Table, DepotMeta.__table__)
 #: Built once: every commit runs it, so it skips the ORM.
 _BUMP_CHANGE_SEQ = update(_depot).where(_depot.c.id == 1).values(change_seq=_depot.c.change_seq + 1)
+#: The same on PostgreSQL, telling every listening console in the same statement; the
+#: notification is delivered when (and only if) the transaction commits.
+_BUMP_AND_NOTIFY = text(
+    "WITH bumped AS (UPDATE depot SET change_seq = change_seq + 1 WHERE id = 1 RETURNING change_seq) "
+    f"SELECT pg_notify('{CHANNEL}', CAST(change_seq AS text)) FROM bumped"
+)
 
 
 class UnitOfWork:
@@ -424,6 +521,16 @@ class UnitOfWork:
             self._cursor = raw.cursor()
         return self._cursor
 
+    def leave_lean(self) -> None:
+        """Give up the lean path's transaction (rolled back: nothing was written on it) so
+        that this unit of work goes on with a session, in a new transaction."""
+        if self._raw is not None:
+            raw, self._raw, self._cursor = self._raw, None, None
+            try:
+                raw.rollback()
+            finally:
+                raw.close()  # back to the pool
+
     def __enter__(self) -> UnitOfWork:
         return self
 
@@ -454,11 +561,13 @@ class UnitOfWork:
         if self.before_commit is not None:
             self.before_commit()
         try:
+            postgres = self.db.is_postgres
             if self._raw is not None:
-                _BUMP.run(self._cursor, self.dialect)
+                # the lean path's bump tells listening consoles too (pg_notify, same transaction)
+                (_BUMP_NOTIFY if postgres else _BUMP).run(self._cursor, self.dialect)
                 self._raw.commit()
             else:
-                self.session.connection().execute(_BUMP_CHANGE_SEQ)
+                self.session.connection().execute(_BUMP_AND_NOTIFY if postgres else _BUMP_CHANGE_SEQ)
                 self.session.commit()
         except (OperationalError, DBAPIError, getattr(self.db.engine.dialect, "loaded_dbapi", sqlite3).Error) as e:
             if self._session is not None:
@@ -471,8 +580,9 @@ class UnitOfWork:
         self._committed = True
 
 
-#: the change sequence's bump, run on the lean path's own cursor
+#: the change sequence's bump, run on the lean path's own cursor (and on PostgreSQL with its NOTIFY)
 _BUMP = Prepared(_BUMP_CHANGE_SEQ)
+_BUMP_NOTIFY = Prepared(_BUMP_AND_NOTIFY)
 
 
 def _is_storage_problem(exc: BaseException) -> bool:

@@ -24,7 +24,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
-from sqlalchemy.sql.expression import false
+from sqlalchemy.sql.expression import false, text
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -79,6 +79,9 @@ class DepotMeta(Base):
     next_order_seq: Mapped[int] = mapped_column(Integer, default=1)
     next_cancellation_seq: Mapped[int] = mapped_column(Integer, default=1)
     order_prefix: Mapped[str] = mapped_column(String(20), default="DD")
+    #: goes up with every change to the automation rules: an action reads it with its order
+    #: and keeps the rules it parsed while it stays the same (issue 14)
+    rules_seq: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class Setting(Base):
@@ -165,6 +168,9 @@ class Order(Base):
         Index("ix_orders_source_ref", "source_id", "partner_ref"),
         # each status list reads its first page in this order without sorting the whole list
         Index("ix_orders_board", "status", "status_changed_at", "id"),
+        # the list Archived in the same order, without sorting every archived order (0008)
+        Index("ix_orders_archived_board", "status_changed_at", "id",
+              sqlite_where=text("archived IS 1"), postgresql_where=text("archived IS true")),
     )
 
 
@@ -334,3 +340,74 @@ class Return(Base):
     actor: Mapped[str] = mapped_column(String(100))
 
     reported_by: Mapped[Partner | None] = relationship(lazy="joined")
+
+
+class Console(Base):
+    """Presence: one row per console (or relay worker) on the depot, renewed by its heartbeat.
+
+    Written outside the unit of work: a heartbeat never bumps the change sequence. A row whose
+    `seen_at` is older than a few heartbeats is stale (its process is gone) and is pruned."""
+
+    __tablename__ = "consoles"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    #: "console" (a dispatcher's screen) or "relay" (a `dispatchdesk relay` worker)
+    kind: Mapped[str] = mapped_column(String(10), default="console")
+    #: the dispatcher, as the audit names them (Depot.actor)
+    who: Mapped[str] = mapped_column(String(100))
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    seen_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    #: the order whose detail or confirm this console has open
+    open_order: Mapped[str | None] = mapped_column(String(50))
+    #: the screen shown ("dispatch", "reception"...) or, for a relay, its state
+    screen: Mapped[str | None] = mapped_column(String(50))
+    #: a relay's worker id (its notice claims' claimed_by) and endpoint
+    detail: Mapped[str | None] = mapped_column(String(300))
+
+
+class AutomationRule(Base):
+    """An automation rule (issue 14): when an order enters a list, act at a partner. The
+    trigger, conditions and effects are the domain's (domain.automation) as JSON; `version`
+    goes up with every edit, and the audit of every effect names it."""
+
+    __tablename__ = "rules"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, index=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    stop_after: Mapped[bool] = mapped_column(Boolean, default=False)
+    trigger: Mapped[dict[str, Any]]
+    conditions: Mapped[list[Any]] = mapped_column(default=list)
+    effects: Mapped[list[Any]] = mapped_column(default=list)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(100))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_by: Mapped[str] = mapped_column(String(100))
+
+
+class BoardCount(Base):
+    """How many orders each list of the board holds: a status, or "archived" (every archived
+    order). Kept by triggers on `orders` in the same transaction as the change (migration 0008),
+    so the board's titles are read, never counted."""
+
+    __tablename__ = "board_counts"
+    list: Mapped[str] = mapped_column(String(20), primary_key=True)
+    n: Mapped[int] = mapped_column(Integer)
+
+
+#: What the models do not describe: SQLite's FTS5 text index of the orders (migration 0008)
+#: with its shadow tables, and PostgreSQL's pg_trgm index on an expression. Alembic's
+#: comparisons leave them out (`include_name`).
+TEXT_INDEX_TABLES = ("order_search",)
+TEXT_INDEX = "ix_orders_search"
+
+
+def include_name(name: str | None, type_: str, parent_names: Any) -> bool:
+    """For Alembic's `include_name`: everything but the text index."""
+    if name is None:
+        return True
+    if type_ == "table":
+        return not name.startswith(TEXT_INDEX_TABLES)
+    return not (type_ == "index" and name == TEXT_INDEX)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from functools import partial
 from pathlib import Path
@@ -35,7 +35,7 @@ from ..services.export.choice import (
 from ..services.views import ViewFilter
 from ..text import clean
 from .screens.cancellation import CancellationForm
-from .screens.confirm import BulkConfirmScreen, ConfirmScreen, ResultScreen
+from .screens.confirm import WITHOUT_RULES, BulkConfirmScreen, ConfirmScreen, ResultScreen
 from .screens.edit_return import EditAnswer, EditForm, ReturnAnswer, ReturnForm
 from .screens.export import ExportScreen
 from .screens.menu import MenuItem, MenuScreen
@@ -205,10 +205,22 @@ class Flows:
         return True
 
     # ------------------------------------------------------------------ asking
-    async def confirm(self, pv: services.Preview) -> bool:
-        answer = await self.app.push_screen_wait(
-            ConfirmScreen(pv.title, pv.lines, final=pv.final, yes=pv.yes, focus_note=pv.focus_note))
-        return bool(answer)
+    async def ask(self, action: services.Action, pv: services.Preview,
+                  target: Target | None = None) -> services.Action | None:
+        """The confirm of `action` in its preview's words, the rules that fire with it included:
+        w shows why each other rule will not; a asks again for the action without its rules
+        (previewed anew, so the confirm shows what that does). The action to execute (the
+        same, or the one without rules), or None when the answer is No."""
+        while True:
+            answer = await self.app.push_screen_wait(
+                confirm_screen(pv, without_rules=can_act_without_rules(action, pv), target=target))
+            if answer != WITHOUT_RULES:
+                return action if answer is True else None
+            action = replace(action, without_rules=True)  # type: ignore[type-var]
+            again = await self.preview(action, target)
+            if again is None:
+                return None
+            pv = again
 
     async def preview(self, action: services.Action, target: Target | None = None) -> services.Preview | None:
         """The action's preview; None (after telling why) when it cannot go on."""
@@ -220,6 +232,8 @@ class Flows:
             self.app.depot_changed(reveal=target.number if target else None)
             return None
         if not pv.allowed:
+            if rules_refused(action, pv):
+                return pv  # the confirm says why, and offers to act without the rules
             self._tell(" ".join(pv.refusals), severity="warning", timeout=10)
             if "return" in pv.offers and target is not None:
                 await self.offer_return(target, pv.refusals[0])
@@ -228,11 +242,25 @@ class Flows:
 
     async def run(self, action: services.Action, target: Target | None = None,
                   *, ask: bool = True) -> Any:
-        """Preview, confirm, execute, tell. Returns the result, or None when nothing was done."""
+        """Preview, confirm, execute, tell. Returns the result, or None when nothing was done.
+        `ask=False` (the form's Save was the dispatcher's yes) still asks when rules would fire
+        with the action, or refuse it: a rule is seen before it acts."""
         if ask:
             pv = await self.preview(action, target)
-            if pv is None or not await self.confirm(pv):
+            if pv is None:
                 return None
+            chosen = await self.ask(action, pv, target)
+            if chosen is None:
+                return None
+            action = chosen
+        elif has_rules_flag(action):
+            pv = await asyncio.to_thread(_safe_preview, self.depot, action)
+            if isinstance(pv, services.Preview) and not pv.changed and (
+                    pv.rules or rules_refused(action, pv)):
+                chosen = await self.ask(action, pv, target)
+                if chosen is None:
+                    return None
+                action = chosen
         return await self._execute_and_tell(action, target)
 
     async def _execute_and_tell(self, action: services.Action, target: Target | None) -> Any:
@@ -266,8 +294,9 @@ class Flows:
             pv = await self.preview(action, target)
             if pv is None:
                 continue
-            if await self.confirm(pv):
-                return await self._execute_and_tell(action, target)
+            chosen = await self.ask(action, pv, target)
+            if chosen is not None:
+                return await self._execute_and_tell(chosen, target)
 
     # ------------------------------------------------------------------ one order
     async def set_status(self, target: Target, to: Status) -> None:
@@ -311,7 +340,7 @@ class Flows:
             return
         detail, actions, prefilled = got
         if detail.version != target.version:
-            self._tell(services.changed_by_someone(target.number, detail.status), severity="warning", timeout=10)
+            self._tell(services.changed_by_someone(target.number, detail.status, by=detail.last_actor), severity="warning", timeout=10)
             self.app.depot_changed(reveal=target.number)
             return
         if actions.cancel:
@@ -350,7 +379,7 @@ class Flows:
             return
         detail, (refusal, offers) = got
         if detail.version != target.version:
-            self._tell(services.changed_by_someone(target.number, detail.status), severity="warning", timeout=10)
+            self._tell(services.changed_by_someone(target.number, detail.status, by=detail.last_actor), severity="warning", timeout=10)
             self.app.depot_changed(reveal=target.number)
             return
         if refusal:
@@ -581,7 +610,7 @@ class Flows:
         if isinstance(ctx, _Failed):
             return
         if ctx.version != target.version:
-            self._tell(services.changed_by_someone(target.number, ctx.status), severity="warning", timeout=10)
+            self._tell(services.changed_by_someone(target.number, ctx.status, by=ctx.last_actor), severity="warning", timeout=10)
             self.app.depot_changed(reveal=target.number)
             return
         await self.form_then_confirm(
@@ -616,11 +645,12 @@ class Flows:
                 self._tell(" ".join(pv.refusals), severity="warning", timeout=10)
                 self.app.depot_changed(reveal=target.number)
                 return
-            if not pv.allowed:
+            if not pv.allowed and not rules_refused(action, pv):
                 problem = " ".join(pv.refusals)
                 continue
-            if await self.confirm(pv):
-                await self._execute_and_tell(action, target)
+            chosen = await self.ask(action, pv, target)
+            if chosen is not None:
+                await self._execute_and_tell(chosen, target)
                 return
             problem = ""
 
@@ -759,6 +789,43 @@ class Flows:
         self.app.push_screen(ResultScreen(f"{what}: {result.summary()}",
                                           [(i.order, i.ok, i.message) for i in result.items]))
         return True
+
+
+def has_rules_flag(action: services.Action) -> bool:
+    """Does the action fold the automation rules in (it can be done without them)?"""
+    try:
+        return any(f.name == "without_rules" for f in fields(action))  # type: ignore[arg-type]
+    except TypeError:
+        return False
+
+
+def rules_refused(action: services.Action, pv: services.Preview) -> bool:
+    """Do the rules refuse, and only they (the action itself is allowed)? Then the confirm
+    shows why, and offers to act without the rules."""
+    if pv.allowed or pv.changed or pv.without_rules or not pv.rules or not has_rules_flag(action):
+        return False
+    own = pv.plan.refusals if pv.plan is not None else ()
+    return not own
+
+
+def can_act_without_rules(action: services.Action, pv: services.Preview) -> bool:
+    return has_rules_flag(action) and not pv.without_rules and (bool(pv.rules) or rules_refused(action, pv))
+
+
+def why_not_lines(pv: services.Preview) -> list[str]:
+    """Each rule that will not fire, with the services' reason."""
+    return [f"{line.rule} (version {line.version}): {line.reason}" for line in pv.not_firing]
+
+
+def confirm_screen(pv: services.Preview, *, without_rules: bool = False,
+                   target: Target | None = None) -> ConfirmScreen:
+    """The confirm of a preview: its sentences (the rules' included), why the other rules will
+    not fire (w), and, when asked for, the key to act without rules (a); the confirm of one
+    order (`target`) also says who else has it open."""
+    return ConfirmScreen(pv.title, pv.lines, final=pv.final, yes=pv.yes, focus_note=pv.focus_note,
+                         order=target.number if target is not None else None,
+                         why_not=why_not_lines(pv), why_not_title="Rules that will not fire, and why",
+                         without_rules=without_rules, refused=not pv.allowed)
 
 
 def _safe_preview(depot: services.Depot, action: services.Action) -> services.Preview | BaseException:

@@ -8,11 +8,11 @@ the database works while Textual starts (`Prefetch`).
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from ..services import ERRORS, Depot, queries
-from ..services.queries import Card, SearchIndex
+from ..services import ERRORS, Depot, queries, search
+from ..services.queries import Card
 
 #: Cards per page (a page is asked for as a whole).
 PAGE_SIZE = 50
@@ -22,37 +22,46 @@ PAGE_SIZE = 50
 class BoardData:
     counts: dict[str, int]
     text: str | None  # the filter it was loaded for
-    ids: dict[str, list[int]] | None  # with a filter: the matching ids of each list
+    ids: dict[str, list[int]] | None  # with a filter: the matching ids of each list read so far
     pages: dict[tuple[str, int], list[Card]] = field(default_factory=dict)
     problem: str = ""
+    #: with a filter: the lists that may hold more matches than `ids`, and the order each
+    #: walk stopped at (read on after it when the list is scrolled to its end)
+    resume: dict[str, int] = field(default_factory=dict)
 
 
 def load_board(
     depot: Depot,
     wanted: dict[str, list[int]],
     text: str | None = None,
-    index: Callable[[], SearchIndex] | None = None,
     counts: dict[str, int] | None = None,
+    keys: Iterable[str] = (),
 ) -> BoardData:
-    """Counts of every list, the filter's matches, and the pages `wanted` ({list key: [page]}).
+    """Counts of every list, the filter's matches (in the lists `wanted` and `keys`), and the
+    pages `wanted` ({list key: [page]}).
 
     `counts` given (the filter changed, not the database) are used as they are.
     """
     try:
         if counts is None:
             counts = queries.board_counts(depot)
-        ids = index().match(text) if (text and index is not None) else None
         pages: dict[tuple[str, int], list[Card]] = {}
-        if ids is None:
+        if not text:
             windows = [(key, page * PAGE_SIZE, PAGE_SIZE) for key, ps in wanted.items() for page in ps]
             for (key, offset, _), cards in zip(windows, queries.board_pages(depot, windows), strict=True):
                 pages[(key, offset // PAGE_SIZE)] = cards
-        else:
-            keys = [(key, page) for key, ps in wanted.items() for page in ps]
-            lists = [ids[key][page * PAGE_SIZE:(page + 1) * PAGE_SIZE] for key, page in keys]
-            for key_page, cards in zip(keys, queries.cards_by_id_lists(depot, lists), strict=True):
-                pages[key_page] = cards
-        return BoardData(counts, text, ids, pages)
+            return BoardData(counts, text, None, pages)
+        every = list(dict.fromkeys([*wanted, *keys]))
+        found = search.match_lists(depot, text, every, now=list(wanted))
+        ids = {key: m.ids for key, m in found.items()}
+        resume = {key: m.resume for key, m in found.items() if m.more and m.resume is not None}
+        # a page that reaches past the matches read so far is asked for by the list (and read on)
+        wanted_pages = [(key, page) for key, ps in wanted.items() for page in ps
+                        if key not in resume or (page + 1) * PAGE_SIZE < len(ids[key])]
+        lists = [ids[key][page * PAGE_SIZE:(page + 1) * PAGE_SIZE] for key, page in wanted_pages]
+        for key_page, cards in zip(wanted_pages, queries.cards_by_id_lists(depot, lists), strict=True):
+            pages[key_page] = cards
+        return BoardData(counts, text, ids, pages, resume=resume)
     except ERRORS as e:
         return BoardData({}, text, None, problem=str(e))
 

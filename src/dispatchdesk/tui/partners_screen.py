@@ -77,6 +77,7 @@ FIELDS = (
     ("email", "E-mail address"),
     ("cancel_method", "Cancellations"),
     ("window_seconds", "Window (seconds)"),
+    ("answer_within_seconds", "Answer within (seconds)"),
     ("rejection_maps_to", "When they reject ours, it"),
     ("reason_required", "Reason code"),
     ("follow_up_after_send", "Check after sending"),
@@ -412,6 +413,10 @@ class PartnerForm(ModalScreen[str | None]):
                     value=c.cancel_method if c else CancelMethod.API.value, allow_blank=False, id="f-cancel_method"))
                 yield from self._row("window_seconds", Input(str(c.window_seconds if c else 0), id="f-window_seconds",
                                                              type="integer"))
+                yield from self._row("answer_within_seconds", Input(
+                    str(c.answer_within_seconds if c else PartnerInput.answer_within_seconds),
+                    id="f-answer_within_seconds", type="integer"),
+                    note="Then a follow-up chases their answer to a cancellation.")
                 yield from self._row("rejection_maps_to", Select(
                     [(Text(label), value) for value, label in REJECTION.items()],
                     value=c.rejection_maps_to if c else RejectionMapsTo.REJECTED.value, allow_blank=False,
@@ -462,14 +467,24 @@ class PartnerForm(ModalScreen[str | None]):
             return getattr(self.current, field)
         return typed
 
+    #: what each field of seconds is, for its problem
+    SECONDS = {"window_seconds": "The window", "answer_within_seconds": "The time to wait for their answer"}
+
+    def _seconds(self, field: str, empty: int, problems: dict[str, str]) -> int:
+        """A whole number of seconds typed in `field` (`empty` when left empty)."""
+        typed = (self._value(field) or "").strip()
+        if not typed:
+            return empty
+        try:
+            return int(typed)
+        except ValueError:
+            problems[field] = f"{self.SECONDS[field]} must be a whole number of seconds."
+            return empty
+
     def gather(self) -> tuple[PartnerInput | None, dict[str, str]]:
         problems: dict[str, str] = {}
-        window_text = (self._value("window_seconds") or "0").strip()
-        try:
-            window = int(window_text)
-        except ValueError:
-            problems["window_seconds"] = "The window must be a whole number of seconds."
-            window = 0
+        window = self._seconds("window_seconds", 0, problems)
+        answer_within = self._seconds("answer_within_seconds", PartnerInput.answer_within_seconds, problems)
         secret = self._value("secret")
         if not secret and self.current is not None:
             secret = self.current.secret  # unchanged
@@ -481,6 +496,7 @@ class PartnerForm(ModalScreen[str | None]):
             email=self._text("email") or None,
             cancel_method=str(self._value("cancel_method")),
             window_seconds=window,
+            answer_within_seconds=answer_within,
             reason_required=bool(self._value("reason_required")),
             follow_up_after_send=bool(self._value("follow_up_after_send")),
             auto_trash=bool(self._value("auto_trash")),

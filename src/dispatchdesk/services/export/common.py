@@ -147,6 +147,30 @@ def stamp(value: Any) -> str | None:
     return when.astimezone(UTC).isoformat()
 
 
+def rule_records(session: Session) -> list[dict[str, Any]]:
+    """The depot's automation rules as the JSON export carries them (issue 14), in the order
+    they are tried. Only a whole-depot export carries them (a selection of orders does not)."""
+    from ...store.models import AutomationRule
+
+    rows = session.scalars(select(AutomationRule).order_by(AutomationRule.position, AutomationRule.id))
+    return [
+        {
+            "name": r.name,
+            "enabled": bool(r.enabled),
+            "stop_after": bool(r.stop_after),
+            "trigger": dict(r.trigger),
+            "conditions": list(r.conditions or []),
+            "effects": list(r.effects or []),
+            "version": r.version,
+            "created_at": stamp(r.created_at),
+            "created_by": r.created_by,
+            "updated_at": stamp(r.updated_at),
+            "updated_by": r.updated_by,
+        }
+        for r in rows
+    ]
+
+
 def json_value(value: Any) -> Any:
     if isinstance(value, str):
         return None if value == "null" else json.loads(value)
@@ -255,6 +279,7 @@ def export_json(
         for i in range(0, len(wanted), CHUNK):
             chunk = wanted[i : i + CHUNK]
             number_of.update(rd.rows(select(o.id, o.number).where(o.id.in_(chunk))))
+        rules = rule_records(s) if flt.everything else []
 
     empty: tuple[Any, ...] = ()
     orders = []
@@ -353,7 +378,10 @@ def export_json(
         }
         for f in followup_rows
     ]
-    return {"orders": orders, "notices": notices, "followups": followups}
+    out = {"orders": orders, "notices": notices, "followups": followups}
+    if rules:  # only a depot with rules carries the key (older files stay as they were)
+        out["rules"] = rules
+    return out
 
 
 

@@ -14,6 +14,10 @@ cancellations and, when it has any, its returns ``[{number, reason, comment, lin
 actor}]`` (the import reads returns back as nothing: they are for reading). A notice carries its id, order, partner, kind, state, transport, attempts
 and times; a follow-up its id, order, partner, text and whether it is done.
 
+A whole-depot export of a depot with automation rules also carries ``"rules": [{name,
+enabled, stop_after, trigger, conditions, effects, version, created_at, created_by,
+updated_at, updated_by}]`` in the order they are tried (issue 14); the import reads them back.
+
 Partners are never exported here: they carry secrets, and they are set up with
 ``dispatchdesk partner add``.
 """
@@ -42,7 +46,7 @@ from ...store.models import (
     Tag,
 )
 from ..core import Depot
-from .common import Filter, atomic, export_json, make_filter
+from .common import Filter, atomic, export_json, make_filter, rule_records
 
 
 def dump_json(data: dict[str, Any], *, ascii_only: bool = False) -> Iterator[str]:
@@ -102,9 +106,9 @@ def export_json_file(
             if hasattr(path, "write"):
                 # a stream gets pure ASCII, as write_json gives it: SQLite's JSON escapes
                 # control characters, and _AsciiStream escapes the rest (bidi overrides…)
-                return _SqliteJson(conn, flt).write(_AsciiStream(path))  # type: ignore[arg-type]
+                return _SqliteJson(conn, flt, s).write(_AsciiStream(path))  # type: ignore[arg-type]
             with atomic(path, binary=False) as f:
-                return _SqliteJson(conn, flt).write(f)
+                return _SqliteJson(conn, flt, s).write(f)
     data = export_json(depot, status=status, partner=partner, archived=archived)
     write_json(data, path)
     return len(data["orders"])
@@ -135,9 +139,10 @@ class _AsciiStream:
 class _SqliteJson:
     """The JSON export built by SQLite's json_object/json_group_array, one record per row."""
 
-    def __init__(self, conn: Any, flt: Filter) -> None:
+    def __init__(self, conn: Any, flt: Filter, session: Any = None) -> None:
         self.conn = conn
         self.flt = flt
+        self.session = session
 
     # ---------------------------------------------------------------- expressions
     @staticmethod
@@ -291,6 +296,11 @@ class _SqliteJson:
                     buf.clear()
             out.write("".join(buf))
             out.write("]" if first else "\n]")
+        rules = rule_records(self.session) if self.flt.everything else []
+        if rules:  # only a depot with rules carries the key, as export_json gives it
+            out.write(",\n" + json.dumps("rules") + ": [")
+            out.write(",".join("\n " + json.dumps(r, ensure_ascii=False) for r in rules))
+            out.write("\n]")
         out.write("\n}\n")
         return count
 

@@ -2,7 +2,7 @@
 
 from alembic import context
 
-from dispatchdesk.store.models import Base
+from dispatchdesk.store.models import Base, include_name
 
 target_metadata = Base.metadata
 
@@ -25,6 +25,7 @@ def _run(connection) -> None:  # type: ignore[no-untyped-def]
         target_metadata=target_metadata,
         render_as_batch=True,  # SQLite cannot ALTER most things; batch mode copies the table
         compare_type=True,
+        include_name=include_name,  # the FTS text index's tables are not models
     )
     with context.begin_transaction():
         context.run_migrations()

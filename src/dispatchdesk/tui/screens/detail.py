@@ -280,16 +280,40 @@ class OrderDetailScreen(OrderKeys, Screen[None]):
     def flows(self) -> Any:
         return self.app.flows  # type: ignore[attr-defined]
 
+    @property
+    def presence_order(self) -> str:
+        """The order this screen has open: other consoles are told (services/presence.py)."""
+        return self.number
+
     def compose(self) -> ComposeResult:
         yield DeskHeader()
+        yield Static("", id="detail-others", markup=False)
         with VerticalScroll(id="detail-body"):
             yield Static("Reading the order…", id="detail", markup=False)
         yield KeyBar()
 
     def on_mount(self) -> None:
         self.query_one(DeskHeader).view = "Order"
+        self.presence_changed()
+        self._touch()
         self.load()
         self.query_one("#detail-body").focus()
+
+    def on_unmount(self) -> None:
+        self._touch()
+
+    def _touch(self) -> None:
+        touch = getattr(self.app, "presence_touch", None)
+        if callable(touch):
+            self.app.call_later(touch)
+
+    def presence_changed(self) -> None:
+        """Who else has this order open, from the app's last read of who is here."""
+        also = getattr(self.app, "also_open", None)
+        text = also(self.number) if callable(also) else ""
+        w = self.query_one("#detail-others", Static)
+        w.update(Text(clean(text), style="bold"))
+        w.display = bool(text)
 
     @work(thread=True, exclusive=True, group="detail", exit_on_error=False)
     def load(self) -> None:

@@ -25,8 +25,6 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,9 +40,9 @@ from textual.widgets import Input, Static
 
 from ... import services
 from ...domain import WORKING, Status
-from ...services import ERRORS, queries, views
+from ...services import ERRORS, queries, search, views
 from ...services.export.choice import ExportChoice
-from ...services.queries import ARCHIVED, LIST_KEYS, Card, OrderActions, SearchIndex
+from ...services.queries import ARCHIVED, LIST_KEYS, Card, OrderActions
 from ...text import clean
 from ..loader import PAGE_SIZE, BoardData, load_board
 from ..symbols import list_title
@@ -59,8 +57,6 @@ from .order_keys import OrderKeys
 WORK_KEYS = tuple(s.value for s in WORKING)
 #: How often the ages on the cards are looked at (a redraw only where one reads differently).
 TICK_SECONDS = 1.0
-#: Rebuild the filter's index at most this often while the database keeps changing.
-INDEX_MIN_INTERVAL = 2.0
 
 
 @dataclass
@@ -126,9 +122,9 @@ class DispatchScreen(OrderKeys, Screen[None]):
         self.counts: dict[str, int] = dict.fromkeys(LIST_KEYS, 0)
         self.filter_text = ""
         self.filter_ids: dict[str, list[int]] | None = None
-        self.index: SearchIndex | None = None
-        self._index_lock = threading.Lock()
-        self._index_built_at = 0.0
+        #: with a filter: the lists that may hold more matches than filter_ids, and the order
+        #: each was read to (read on after it when the list is scrolled to its end)
+        self.filter_more: dict[str, int] = {}
         self.selected: dict[str, Card] = {}
         self._selected_numbers: set[str] = set()
         self.carry: Carry | None = None
@@ -210,7 +206,8 @@ class DispatchScreen(OrderKeys, Screen[None]):
             take = getattr(self.app, "take_prefetch", None)
             data = take() if callable(take) and not text else None
         if data is None:
-            data = load_board(self.depot, wanted, text, self._index, counts)
+            # every list, as the status line says how many match in all of them
+            data = load_board(self.depot, wanted, text, counts, LIST_KEYS if text else ())
         self.app.call_from_thread(self._apply_data, data)
 
     def _apply_data(self, data: BoardData) -> None:
@@ -218,7 +215,7 @@ class DispatchScreen(OrderKeys, Screen[None]):
         if data.problem:
             self._set_problem(data.problem)
             return
-        self._apply(data.counts, data.text, data.ids)
+        self._apply(data.counts, data.text, data.ids, more=data.resume)
         if data.text is not None and data.text != self.filter_text:
             return
         for (key, page), cards in data.pages.items():
@@ -229,36 +226,12 @@ class DispatchScreen(OrderKeys, Screen[None]):
             lst.ask_visible()
         self._check_drawn()
 
-    @work(thread=True, group="index")
-    def _warm_index(self) -> None:
-        try:
-            self._index()
-        except ERRORS as e:
-            self.app.call_from_thread(self._set_problem, str(e))
-
-    def _index(self) -> SearchIndex:
-        """The filter's index, rebuilt when the database changed since it was built."""
-        with self._index_lock:
-            index = self.index
-            if index is not None:
-                seq = self.depot.db.change_seq()
-                fresh = index.seq == seq
-                recently = time.monotonic() - self._index_built_at < INDEX_MIN_INTERVAL
-                if fresh or recently:
-                    if not fresh:
-                        self.app.call_from_thread(self.set_timer, INDEX_MIN_INTERVAL, self.reload)
-                    return index
-            index = queries.search_index(self.depot)
-            self.index = index
-            self._index_built_at = time.monotonic()
-            return index
-
     def _set_problem(self, problem: str) -> None:
         self.problem = problem
         self._update_status_line()
 
     def _apply(self, counts: dict[str, int], text: str | None, ids: dict[str, list[int]] | None,
-               reset_only: Board | None = None) -> None:
+               reset_only: Board | None = None, more: dict[str, int] | None = None) -> None:
         if text is not None and text != self.filter_text:
             return  # the filter changed meanwhile; its own load follows
         self.problem = ""
@@ -266,12 +239,20 @@ class DispatchScreen(OrderKeys, Screen[None]):
             self.generation += 1
         self.counts = counts
         self.filter_ids = ids
+        if more is not None:
+            self.filter_more = dict(more)
         for board in [reset_only] if reset_only is not None else self.query(Board):
             for lst in board.lists():
+                if ids is not None and lst.key not in ids:
+                    self.reload()  # a list the filter has not been read for yet (the other tab)
+                    continue
                 shown = len(ids[lst.key]) if ids is not None else None
-                lst.set_counts(counts.get(lst.key, 0), shown)
+                has_more = ids is not None and lst.key in self.filter_more
+                lst.set_counts(counts.get(lst.key, 0), shown, more=has_more)
                 lst.empty_text = "(no match)" if ids is not None else "(none)"
-                lst.reset(shown if shown is not None else counts.get(lst.key, 0), self.generation)
+                # a list with more matches holds one more (empty) place: reaching it reads on
+                total = shown + int(has_more) if shown is not None else counts.get(lst.key, 0)
+                lst.reset(total, self.generation)
         self.actions = None
         self._refresh_actions()
         self._update_status_line()
@@ -285,8 +266,47 @@ class DispatchScreen(OrderKeys, Screen[None]):
         ids = None
         if self.filter_ids is not None:
             start = message.page * PAGE_SIZE
-            ids = self.filter_ids[lst.key][start:start + PAGE_SIZE]
+            known = self.filter_ids.get(lst.key, [])
+            resume = self.filter_more.get(lst.key)
+            if resume is not None and start + PAGE_SIZE >= len(known):
+                self._load_more(lst, message.page, message.generation, self.filter_text, resume,
+                                start + PAGE_SIZE + 1 - len(known))
+                return
+            ids = known[start:start + PAGE_SIZE]
         self._load_page(lst, message.page, message.generation, ids)
+
+    @work(thread=True, group="pages")
+    def _load_more(self, lst: StatusList, page: int, generation: int, text: str, after: int, need: int) -> None:
+        """A filtered list scrolled to the end of the matches read so far: read on."""
+        try:
+            found = search.more_of_list(self.depot, text, lst.key, after, max(need, search.CHUNK))
+        except ERRORS as e:
+            self.app.call_from_thread(self._set_problem, str(e))
+            return
+        self.app.call_from_thread(self._more_loaded, lst, page, generation, text, after, found)
+
+    def _more_loaded(self, lst: StatusList, page: int, generation: int, text: str, after: int,
+                     found: search.ListMatch) -> None:
+        if generation != self.generation or text != self.filter_text or self.filter_ids is None:
+            return
+        known = self.filter_ids.get(lst.key)
+        if known is None or self.filter_more.get(lst.key) != after:
+            return  # read on already
+        known.extend(found.ids)
+        if found.more and found.resume is not None:
+            self.filter_more[lst.key] = found.resume
+        else:
+            self.filter_more.pop(lst.key, None)
+        has_more = lst.key in self.filter_more
+        lst.set_counts(self.counts.get(lst.key, 0), len(known), more=has_more)
+        lst.grow(len(known) + int(has_more))
+        start = page * PAGE_SIZE
+        if found.ids or not has_more:
+            self._load_page(lst, page, generation, known[start:start + PAGE_SIZE])
+        if has_more and start + PAGE_SIZE >= len(known):
+            # the page is not full yet: read on (each step looks at a bounded number of rows)
+            self._load_more(lst, page, generation, text, self.filter_more[lst.key],
+                            start + PAGE_SIZE + 1 - len(known))
 
     @work(thread=True, group="pages")
     def _load_page(self, lst: StatusList, page: int, generation: int, ids: list[int] | None) -> None:
@@ -682,8 +702,6 @@ class DispatchScreen(OrderKeys, Screen[None]):
         self.flows.start(self.flows.new_order())
 
     def action_filter(self) -> None:
-        if self.index is None:
-            self._warm_index()  # built while the dispatcher types
         field = self._filter_field()
         field.display = True
         self.query_one("#status-line", Static).display = False
@@ -707,6 +725,7 @@ class DispatchScreen(OrderKeys, Screen[None]):
         self.view_name = ""
         if not text:
             self.filter_ids = None
+            self.filter_more = {}
         # only the filter changed: the lists' counts are the ones on screen
         counts = self.counts if self._first_load_done else None
         self._load(text or None, {lst.key: [0] for lst in self.board.lists()}, counts)
@@ -810,7 +829,8 @@ class DispatchScreen(OrderKeys, Screen[None]):
                 note.append(clean(self.view_name, single_line=True, limit=40), style="bold")
                 note.append(": ")
             note.append(clean(self.filter_text, single_line=True, limit=30), style="bold")
-            note.append(f" ({shown:,} match; / edits, esc clears)")
+            plus = "+" if self.filter_more else ""
+            note.append(f" ({shown:,}{plus} match; / edits, esc clears)")
             parts.append(note)
         line = Text(" · ").join(parts) if parts else Text("")
         self._set_status_note("")
@@ -855,13 +875,16 @@ class DispatchScreen(OrderKeys, Screen[None]):
         keys = [(k, what, not action or self.check_action(action, ()) is True) for k, what, action in self.HELP]
         for key, mode, screen in (("3", "link", "the Link screen: notices, follow-ups"),
                                   ("4", "partners", "the Partners screen"),
-                                  ("5", "report", "the Report screen: work done, rejections, cancellations")):
+                                  ("5", "report", "the Report screen: work done, rejections, cancellations"),
+                                  ("6", "rules", "the Rules screen: what happens by itself, tried first")):
             if self.app.check_action("mode", (mode,)) is True:
                 keys.append((key, screen, True))
         notes = [
             "Mouse: click a card to highlight it, double-click to open it, right-click for its menu.",
             "Drag a card onto another list to set that status: the same checks and confirm as s.",
             "Dropping a Dispatched or Accepted card on Created calls the shipment back; the partner is told.",
+            "A confirm lists the rules that fire with the action (key 6: the rules); in it, w says why the "
+            "others will not, a acts without rules.",
         ]
         self.app.push_screen(HelpScreen("Dispatch: keys", keys, notes))
 

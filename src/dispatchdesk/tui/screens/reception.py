@@ -29,8 +29,6 @@ action on the highlighted order; those not possible now are shown disabled with 
 
 from __future__ import annotations
 
-import threading
-import time
 from typing import Any
 
 from rich.text import Text
@@ -51,7 +49,6 @@ from ...services.queries import (
     ReceptionFilter,
     ReceptionPage,
     ReceptionRow,
-    SearchIndex,
 )
 from ...text import clean
 from ..css import stylesheet
@@ -64,8 +61,6 @@ from .order_keys import OrderKeys
 
 #: The table holds one page of this many rows; ] and [ turn the pages.
 PAGE = 100
-#: Rebuild the filter's index at most this often while the database keeps changing.
-INDEX_MIN_INTERVAL = 2.0
 #: From this width the wider columns.
 WIDE = 120
 TICK_SECONDS = 1.0
@@ -160,9 +155,7 @@ class ReceptionScreen(OrderKeys, Screen[None]):
         self.rows: list[ReceptionRow] = []
         self.total = 0
         self.page_offset = 0
-        self.index: SearchIndex | None = None
-        self._index_lock = threading.Lock()
-        self._index_built_at = 0.0
+        self.more = False  # more than `total` match (not counted)
         self.actions: OrderActions | None = None
         self.generation = 0
         self.loads = 0
@@ -224,27 +217,10 @@ class ReceptionScreen(OrderKeys, Screen[None]):
         self.generation += 1
         self._load(self.generation, self.flt, self.page_offset)
 
-    def _index(self) -> SearchIndex:
-        """The in-memory index of the searchable text (built once, again when the database
-        changed, at most every INDEX_MIN_INTERVAL seconds). Called in a worker thread."""
-        with self._index_lock:
-            index = self.index
-            stale = index is None or (index.seq != self.depot.db.change_seq()
-                                      and time.monotonic() - self._index_built_at > INDEX_MIN_INTERVAL)
-            if stale:
-                index = queries.search_index(self.depot)
-                self.index = index
-                self._index_built_at = time.monotonic()
-            assert index is not None
-            return index
-
     @work(thread=True, exclusive=True, group="reception")
     def _load(self, generation: int, flt: ReceptionFilter, offset: int) -> None:
         try:
-            ids = None
-            if flt.text.strip() and not flt.quick and not flt.partner and not flt.archived:
-                ids = queries.reception_match(self._index(), flt.text)
-            page = queries.reception_page(self.depot, flt, offset, PAGE, ids)
+            page = queries.reception_page(self.depot, flt, offset, PAGE)
         except ERRORS as e:
             self.app.call_from_thread(self._set_problem, str(e))
             return
@@ -258,7 +234,7 @@ class ReceptionScreen(OrderKeys, Screen[None]):
         if generation != self.generation:
             return
         self.problem = ""
-        self.rows, self.total, self.page_offset = page.rows, page.total, page.offset
+        self.rows, self.total, self.page_offset, self.more = page.rows, page.total, page.offset, page.more
         self._fill()
         self.loads += 1
         self._status()
@@ -365,7 +341,7 @@ class ReceptionScreen(OrderKeys, Screen[None]):
             return True
         if action == "page":
             step = int(parameters[0]) if parameters else 1  # type: ignore[call-overload]
-            return 0 <= self.page_offset + step * PAGE < self.total
+            return 0 <= self.page_offset + step * PAGE < self.total + (PAGE if self.more else 0)
         if action == "undo":
             return self.flows.can_undo()
         if action == "optional":
@@ -437,7 +413,7 @@ class ReceptionScreen(OrderKeys, Screen[None]):
 
     def action_page(self, step: int) -> None:
         offset = self.page_offset + step * PAGE
-        if 0 <= offset < self.total:
+        if 0 <= offset < self.total + (PAGE if self.more else 0):
             self.page_offset = offset
             self.reload()
 
@@ -549,9 +525,10 @@ class ReceptionScreen(OrderKeys, Screen[None]):
             return
         if self.problem:
             status = Text(self.problem, style="bold")
-        elif self.total > len(self.rows):
+        elif self.total > len(self.rows) or self.more:
             first = self.page_offset + 1 if self.rows else 0
-            status = Text(f"Orders {first:,}–{self.page_offset + len(self.rows):,} of {self.total:,}, newest first"
+            of = f"{self.total:,}+" if self.more else f"{self.total:,}"
+            status = Text(f"Orders {first:,}–{self.page_offset + len(self.rows):,} of {of}, newest first"
                           " · ] next page, [ previous")
         else:
             status = Text(f"{self.total:,} order{'' if self.total == 1 else 's'}, newest first")

@@ -161,7 +161,7 @@ class ReportScreen(Screen[None]):
             ("m", "the last 30 days", True),
             ("a", "all time", True),
             ("r", "read the report again", True),
-            ("1 … 5", "the screens", True),
+            ("1 … 6", "the screens", True),
         ]
         notes = [
             "Work done counts the orders taken in during the days, by their status now; "

@@ -1,4 +1,5 @@
-"""The one-line header: depot, the screen, relay state and notices waiting, the time."""
+"""The one-line header: depot, the screen, how many dispatchers are here, relay state and
+notices waiting, the time."""
 
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ from .status_list import fit
 
 
 class DeskHeader(Widget):
-    """`dispatchdesk · <depot> · <view>      relay: idle · 3 waiting  09:41`
+    """`dispatchdesk · <depot> · <view>      3 here · relay: idle · 3 waiting  09:41`
 
-    It reads the app's `depot_name`, `relay_status()` and `depot.now()` twice a second.
+    It reads the app's `depot_name`, `presence_status()`, `relay_status()` and `depot.now()`
+    twice a second (and at once when the app has read who is here: `update_now`).
     """
 
     view: reactive[str] = reactive("")
@@ -23,10 +25,17 @@ class DeskHeader(Widget):
         self._update()
         self.set_interval(0.5, self._update)
 
+    def update_now(self) -> None:
+        self._update()
+
     def _update(self) -> None:
         app = self.app
         status = getattr(app, "relay_status", None)
         right = status() if callable(status) else ""
+        who = getattr(app, "presence_status", None)
+        here = who() if callable(who) else ""
+        if here:
+            right = f"{here} · {right}" if right else here
         depot = getattr(app, "depot", None)
         if depot is not None:
             right += "  " + depot.now().astimezone().strftime("%H:%M")

@@ -212,6 +212,7 @@ class StatusList(ScrollView, can_focus=True):
         self._last_highlight: tuple[str, int] | None = None
         self.count = 0
         self.shown_count: int | None = None  # with a filter: the cards that match
+        self.more = False  # with a filter: more than shown_count match (not read yet)
         self.drop_note = ""
         self._update_title()
 
@@ -231,15 +232,19 @@ class StatusList(ScrollView, can_focus=True):
             note = self.drop_note if cell_len(self.drop_note) + 2 <= room else fit(self.drop_note, max(1, room - 2))
             self.border_title = Text.assemble("▼ ", note.rstrip())
             return
-        count = f"{self.count:,}" if self.shown_count is None else f"{self.shown_count:,}/{self.count:,}"
+        shown = f"{self.shown_count:,}{'+' if self.more else ''}" if self.shown_count is not None else ""
+        count = f"{self.count:,}" if self.shown_count is None else f"{shown}/{self.count:,}"
         name = list_title(self.key)
         if cell_len(name) + 1 + len(count) > room:
             name = fit(name, max(2, room - 1 - len(count))).rstrip()
         self.border_title = Text(f"{name} {count}")
 
-    def set_counts(self, count: int, shown: int | None) -> None:
+    def set_counts(self, count: int, shown: int | None, *, more: bool = False) -> None:
+        """`shown`: with a filter, the cards that match; `more`: more than that match (the
+        title says 100+/...; they are read as the list is scrolled to its end)."""
         self.count = count
         self.shown_count = shown
+        self.more = more
         self._update_title()
 
     def set_now(self, now: datetime) -> bool:
@@ -301,6 +306,16 @@ class StatusList(ScrollView, can_focus=True):
         self._shown.clear()
         self.refresh()
         self._announce()
+
+    def grow(self, total: int) -> None:
+        """More cards at the end (a filter read on): the pages held stay."""
+        self.total = max(0, total)
+        for i in [i for i in self._cards if i >= self.total]:
+            del self._cards[i]
+        self._loaded = {p for p in self._loaded if p * PAGE_SIZE < self.total}
+        width = self.scrollable_content_region.width or self.size.width
+        self.virtual_size = Size(width, max(1, self.total) * CARD_HEIGHT)
+        self.refresh()
 
     def set_page(self, page: int, cards: list[Card], generation: int) -> None:
         if generation != self.generation:
