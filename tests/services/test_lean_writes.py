@@ -25,6 +25,7 @@ from dispatchdesk.services import (
     Unarchive,
     Undo,
     dispatch,
+    parse_condition,
     parse_effect,
     parse_trigger,
 )
@@ -184,6 +185,23 @@ def test_rules_that_cannot_fire_leave_the_action_lean(depot, partners, new_order
     assert orm_taken == []  # a rule is on, but none waits for Rejected: lean
     assert "Rules that fired" not in r.message
     assert rows(depot, second).order.tags == [] and rows(depot, second).order.status == "rejected"
+
+
+def test_a_rule_whose_condition_fails_leaves_the_action_lean_and_one_that_holds_does_not(
+    depot, partners, new_order, rows, orm_taken
+) -> None:
+    """A rule waits for Rejected but only on frozen orders: the lean path reads the tags and
+    tries the condition; a plain order stays lean, a frozen one gets the rule's effect."""
+    SaveRule(RuleInput("Frozen trashed", parse_trigger("enters Rejected"), (parse_condition("has-tag frozen"),),
+                       (parse_effect("add-tag check-freezer"),))).execute(depot)
+    Trash(new_order(source="Plain Client")).execute(depot)  # the rules parsed
+    plain, frozen = new_order(source="Plain Client"), new_order(source="Plain Client", tags=["frozen"])
+    orm_taken.clear()
+    Trash(plain).execute(depot)
+    assert orm_taken == [] and rows(depot, plain).order.tags == []
+    r = Trash(frozen).execute(depot)
+    assert orm_taken == ["orm"] and "Frozen trashed" in r.message
+    assert [t.name for t in rows(depot, frozen).order.tags] == ["check-freezer", "frozen"]
 
 
 def test_a_rule_that_fires_is_committed_as_the_confirm_showed_and_undone_with_the_action(

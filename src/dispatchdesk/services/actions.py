@@ -46,7 +46,7 @@ from ..domain import (
     plan_set_status,
     plan_trash,
 )
-from ..domain.automation import ChangeFacts, RulePlan, trigger_matches
+from ..domain.automation import ChangeFacts, RulePlan, trigger_matches, why_not
 from ..store import UnitOfWork
 from ..store.models import (
     AuditEntry,
@@ -299,13 +299,11 @@ class OrderAction(Action):
         """The session the plan may use, the order (checked against the expected version), the
         plan, its partner and what the rules do (refused here when they refuse).
 
-        On the lean path while no rule can fire on this change: no rule is on (the count comes
-        with the order), or none of the rules parsed at the depot's rules_seq (also read with
-        the order) has a trigger this change matches. Else, or when the rules were not parsed
-        at that sequence in this process yet, the lean transaction is given up (nothing was
-        written on it) and the action runs through the ORM in a new one, where the rules'
-        effects are planned and written as on every other action: what the confirm showed is
-        what is committed, and undo withdraws the chain."""
+        On the lean path while no rule fires on this change (rules_may_fire). Else, or when the
+        rules were not parsed at the depot's sequence in this process yet, the lean transaction
+        is given up (nothing was written on it) and the action runs through the ORM in a new
+        one, where the rules' effects are planned and written as on every other action: what
+        the confirm showed is what is committed, and undo withdraws the chain."""
         if self.lean():
             lean = load_order_lean(uow, self.number, expected_version=self.expected_version)
             # a LeanOrder has the Order's attributes; the session is made only if plan() uses it
@@ -324,15 +322,20 @@ class OrderAction(Action):
     def rules_may_fire(
         self, depot: Depot, uow: UnitOfWork, order: LeanOrder, plan: Plan, partner: Partner | None
     ) -> bool:
-        """On the lean path: could a rule fire on this change? (rules() makes the same test
-        through the ORM: a rule on whose trigger this change matches, tags set aside.)"""
+        """On the lean path: does a rule fire on this change? No rule on: no. Else, with the
+        rules parsed at the depot's sequence, first the triggers alone (as rules() does), and
+        only when one matches the order's tags are read and the rules' conditions tried: a
+        rule that fires (and so its chain, and what it refuses) is left to the ORM path."""
         if not order.rules_on:
             return False
         rules = parsed_rules(uow.db.engine.pool, order.rules_seq)
         if rules is None:
             return True  # not parsed at this sequence yet: the ORM path reads them (and keeps them)
         bare = self.rule_change(depot, cast(Order, order), plan, partner, tags=False)
-        return any(r.enabled and trigger_matches(r.trigger, bare) for r in rules)
+        if not any(r.enabled and trigger_matches(r.trigger, bare) for r in rules):
+            return False
+        change = self.rule_change(depot, cast(Order, order), plan, partner)
+        return any(why_not(r, change) is None for r in rules)
 
     def execute(self, depot: Depot) -> ActionResult:
         with depot.uow() as uow:

@@ -67,6 +67,7 @@ from ..store.models import (
     OrderLine,
     Partner,
     Setting,
+    Tag,
     new_id,
     utcnow,
 )
@@ -535,6 +536,7 @@ _LEAN_LINES = Prepared(
 )
 _LEAN_DOCS = Prepared(select(Document.kind).where(Document.order_id == bindparam("oid")))
 _LEAN_LAST_ACTOR = Prepared(_LAST_ACTOR_Q)
+_LEAN_TAGS = Prepared(select(Tag.name).where(Tag.order_id == bindparam("oid")).order_by(Tag.name))
 _LEAN_NOTICES = Prepared(insert(Notice), column_keys=(
     "id", "order_id", "partner_id", "kind", "transport", "payload", "state", "seq", "attempts",
     "created_at", "release_at", "next_attempt_at", "awaits_answer"))
@@ -579,6 +581,13 @@ class LeanPartner:
         self.__dict__.update(values)
 
 
+class _LeanTag:
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
 class _LeanLine:
     __slots__ = ("article", "cancelled", "description", "quantity")
 
@@ -610,12 +619,20 @@ class LeanOrder:
         self._loaded = {k: values[k] for k in _LEAN_CHANGEABLE}
         self._cursor, self._dialect = cursor, dialect
         self._lines: list[_LeanLine] | None = None
+        self._tags: list[_LeanTag] | None = None
 
     @property
     def lines(self) -> list[_LeanLine]:
         if self._lines is None:
             self._lines = [_LeanLine(*r) for r in _LEAN_LINES.rows(self._cursor, self._dialect, {"oid": self.id})]
         return self._lines
+
+    @property
+    def tags(self) -> list[_LeanTag]:
+        """The order's tags, read when first asked for (only the rules' conditions ask)."""
+        if self._tags is None:
+            self._tags = [_LeanTag(r[0]) for r in _LEAN_TAGS.rows(self._cursor, self._dialect, {"oid": self.id})]
+        return self._tags
 
     @property
     def lines_loaded(self) -> bool:
