@@ -642,6 +642,9 @@ def test_one_trash_issues_six_statements(depot, new_order):
     finally:
         event.remove(depot.db.engine, "connect", trace)
         depot.db.engine.dispose()
+    # SQLite reports a statement again for what its triggers run (0008's search index and
+    # board counts on orders): one statement, once
+    seen = [s for i, s in enumerate(seen) if i == 0 or s != seen[i - 1]]
     assert [s.split(" (")[0].split(" SET")[0][:22] for s in seen] == [
         "BEGIN IMMEDIATE",
         "SELECT orders.id, orde",  # with both partners joined, and the context
