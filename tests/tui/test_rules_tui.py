@@ -431,8 +431,11 @@ async def test_a_rule_naming_a_hostile_partner_and_tag_is_shown_literally_everyw
     tag: the Rules screen, the form and its open pick list show them as text."""
     from test_odd_text import assert_literal
 
-    from conftest import ODD_PARTNER
+    from dispatchdesk.services.queries import partner_names
 
+    # the seeded hostile partner (tests/tui/conftest.py ODD_PARTNER; `from conftest import` is
+    # ambiguous when tests/link runs in the same session)
+    (ODD_PARTNER,) = [n for n in partner_names(desk.depot) if n.startswith("Evil ")]
     odd_tag = "x[@click=app.quit]x[/] [b]"
     SaveRule(RuleInput("Odd [@click=app.quit]x[/] [b] \x1b[31mred", parse_trigger("enters Created"),
                        conditions=(parse_condition(f"partner {ODD_PARTNER}"),),

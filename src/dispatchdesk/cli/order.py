@@ -1,4 +1,4 @@
-"""``dispatchdesk order list|show|new|send|status|trash|cancel|reject|undo|duplicate|archive|tag|
+"""``dispatchdesk order list|show|new|send|status|trash|cancel|reject|undo|duplicate|archive|unarchive|tag|
 refuse-request``: look at orders and act on them.
 
 Each command that changes an order is a small function: it reads its arguments, and ``_do``
@@ -487,6 +487,15 @@ def order_archive(number: str, yes: bool, restore: bool) -> int:
     from ..services import Archive
 
     return _do(yes, Archive(number, archived=not restore))
+
+
+@_acting("unarchive", "bring an archived order back to the working lists")
+def order_unarchive(number: str, yes: bool) -> int:
+    """Bring an archived order back to the working lists (archived by a dispatcher or
+    automatically by the depot); it stays there until its status changes again."""
+    from ..services import Unarchive
+
+    return _do(yes, Unarchive(number))
 
 
 @_acting("tag", "add and remove tags")

@@ -43,9 +43,11 @@ def init(demo: bool, demo_partners: bool) -> int:
 def settings(key: str | None, value: str | None) -> int:
     """Without arguments, every setting; with KEY, one; with KEY VALUE, change it."""
     from ..services import SETTINGS, InvalidInput, set_setting
+    from ..services.archiving import DEFAULT_ARCHIVE_AFTER_DAYS
     from ..services.core import DEFAULT_UNDO_SECONDS
 
-    defaults = {"undo_seconds": str(DEFAULT_UNDO_SECONDS)}
+    defaults = {"undo_seconds": str(DEFAULT_UNDO_SECONDS),
+                "archive_after_days": str(DEFAULT_ARCHIVE_AFTER_DAYS)}
     if key is not None and key not in SETTINGS:
         raise InvalidInput(f"Unknown setting {key!r}; the settings are: {', '.join(SETTINGS)}.")
     depot = _open()

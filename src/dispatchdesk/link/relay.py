@@ -31,7 +31,7 @@ import aiohttp
 from aiohttp import web
 
 from ..domain import Transport
-from ..services import ERRORS, Depot, DispatchError, presence
+from ..services import ERRORS, Depot, DispatchError, presence, run_auto_archive
 from ..services.health import schema_version
 from ..services.outbox import (
     ClaimedNotice,
@@ -61,6 +61,11 @@ HEALTH_STALE_SECONDS = 15.0
 #: A claim's lease (SPEC 7): short, and renewed by a heartbeat every third of it while the
 #: worker lives, so that a worker that dies gives up its claims within seconds.
 LEASE_SECONDS = 5.0
+
+#: How often the relay archives the orders done with (services.archiving), and how long after
+#: it starts it first does: nothing of it at start-up, when the console draws its board.
+ARCHIVE_EVERY = 600.0
+ARCHIVE_FIRST_AFTER = 60.0
 
 log = logging.getLogger("dispatchdesk.link")
 
@@ -114,10 +119,18 @@ class Relay:
         poll_interval: float = 0.2,
         grace: float = 2.0,
         limits: Limits | None = None,
+        archive_every: float | None = ARCHIVE_EVERY,
+        archive_first_after: float = ARCHIVE_FIRST_AFTER,
         health_stale: float = HEALTH_STALE_SECONDS,
         register: bool = True,
     ) -> None:
         self.depot = depot
+        #: seconds between two runs of the automatic archive (None: this relay never runs it)
+        self.archive_every = archive_every
+        self.archive_first_after = archive_first_after
+        #: orders this relay archived automatically since it started
+        self.archived = 0
+        self._archiver: asyncio.Task[None] | None = None
         #: /healthz: how long the loop may go without a turn, or the database without answering
         self.health_stale = health_stale
         #: record this worker as here (services/presence.py, kind "relay") while it runs, so
@@ -241,6 +254,8 @@ class Relay:
         self._senders = [asyncio.create_task(self._sender(), name=f"dispatchdesk-relay-send-{i}")
                          for i in range(self.concurrency)]
         self._heart = asyncio.create_task(self._heartbeat(), name="dispatchdesk-relay-heartbeat")
+        if self.archive_every is not None:
+            self._archiver = asyncio.create_task(self._archive_loop(), name="dispatchdesk-relay-archive")
         if self.register:
             self._presence_task = asyncio.create_task(self._here(), name="dispatchdesk-relay-presence")
         log.info("relay %s started%s", self.worker_id, f"; link endpoint on {self.url}" if self.url else "")
@@ -264,6 +279,11 @@ class Relay:
             self._heart.cancel()
             await asyncio.gather(self._heart, return_exceptions=True)
             self._heart = None
+        if self._archiver is not None:
+            # a batch under way finishes in its thread (one transaction, whole or not at all)
+            self._archiver.cancel()
+            await asyncio.gather(self._archiver, return_exceptions=True)
+            self._archiver = None
         if self._presence_task is not None:
             self._presence_task.cancel()
             await asyncio.gather(self._presence_task, return_exceptions=True)
@@ -475,6 +495,23 @@ class Relay:
                     if task is not None:
                         task.cancel()
                     log.warning("relay: gave up the claim on %s (its lease ran out unrenewed)", nid)
+
+    async def _archive_loop(self) -> None:
+        """Now and then, archive the orders done with (a batch per transaction, in a thread).
+        Several relays on one database may run it at once: each order is archived once."""
+        every = self.archive_every if self.archive_every is not None else ARCHIVE_EVERY
+        await asyncio.sleep(self.archive_first_after)
+        while True:
+            try:
+                n = await asyncio.to_thread(run_auto_archive, self.depot)
+                if n:
+                    self.archived += n
+                    log.info("relay: %d orders archived automatically", n)
+            except ERRORS as e:
+                log.warning("relay: the automatic archive could not run: %s", e)
+            except Exception:  # noqa: BLE001 - the relay must keep going
+                log.exception("relay: the automatic archive failed")
+            await asyncio.sleep(every)
 
     def _presence_detail(self) -> str:
         """What `doctor` shows of this worker: its id (its claims' claimed_by) and endpoint."""

@@ -30,6 +30,7 @@ from .actions import (
     SetStatus,
     SetTags,
     Trash,
+    Unarchive,
     Undo,
     archive,
     cancel,
@@ -47,6 +48,7 @@ from .actions import (
     trash,
     undo,
 )
+from .archiving import AutoArchive, AutoArchiveResult, run_auto_archive
 from .changes import KEEP, EditOrder, LineEdit, RegisterReturn
 from .core import (
     ERRORS,
@@ -149,6 +151,9 @@ __all__ = [
     "Action",
     "AddPartner",
     "Archive",
+    "AutoArchive",
+    "AutoArchiveResult",
+    "Unarchive",
     "Bulk",
     "BulkPreview",
     "CallBack",
@@ -192,6 +197,7 @@ __all__ = [
     "add_document",
     "add_partner",
     "archive",
+    "run_auto_archive",
     "cancel",
     "cancel_shipment",
     "check_order",

@@ -17,7 +17,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -46,7 +46,8 @@ from ..domain import (
     plan_set_status,
     plan_trash,
 )
-from ..domain.automation import ChangeFacts, RulePlan, trigger_matches
+from ..domain.automation import ChangeFacts, RulePlan, trigger_matches, why_not
+from ..store import UnitOfWork
 from ..store.models import (
     AuditEntry,
     Cancellation,
@@ -65,6 +66,8 @@ from .core import (
     Depot,
     DispatchError,
     InvalidInput,
+    LazySession,
+    LeanOrder,
     NotFound,
     Preview,
     Refused,
@@ -72,6 +75,7 @@ from .core import (
     changed_by_someone,
     last_changed_by,
     load_order,
+    load_order_lean,
     load_partner,
     next_number,
     order_facts,
@@ -86,6 +90,7 @@ from .rulefold import (
     load_rules,
     note_without_rules,
     order_change,
+    parsed_rules,
     preview_fields,
     refuse,
     rules_for,
@@ -282,13 +287,59 @@ class OrderAction(Action):
                 **preview_fields(rp, self.without_rules),
             )
 
+    def lean(self) -> bool:
+        """Whether the action may run on the lean path (core.LeanOrder: no ORM): every action
+        on one order that neither looks at the lines nor writes more after the plan, and does
+        not set the rules aside (the audit's note on that is written through the ORM)."""
+        return not self.needs_lines and type(self).after is OrderAction.after and not self.without_rules
+
+    def begin(
+        self, depot: Depot, uow: UnitOfWork
+    ) -> tuple[Session, Order, Plan, Partner | None, RulePlan | None]:
+        """The session the plan may use, the order (checked against the expected version), the
+        plan, its partner and what the rules do (refused here when they refuse).
+
+        On the lean path while no rule fires on this change (rules_may_fire). Else, or when the
+        rules were not parsed at the depot's sequence in this process yet, the lean transaction
+        is given up (nothing was written on it) and the action runs through the ORM in a new
+        one, where the rules' effects are planned and written as on every other action: what
+        the confirm showed is what is committed, and undo withdraws the chain."""
+        if self.lean():
+            lean = load_order_lean(uow, self.number, expected_version=self.expected_version)
+            # a LeanOrder has the Order's attributes; the session is made only if plan() uses it
+            session, order = cast(Session, LazySession(uow)), cast(Order, lean)
+            plan, partner = self.plan(depot, session, order)
+            if not plan.allowed or not self.rules_may_fire(depot, uow, lean, plan, partner):
+                return session, order, plan, partner, None
+            uow.leave_lean()
+        session = uow.session
+        order = load_order(session, self.number, expected_version=self.expected_version)
+        plan, partner = self.plan(depot, session, order)
+        rp = self.rules(depot, session, order, plan, partner)
+        self.check_rules(rp)
+        return session, order, plan, partner, rp
+
+    def rules_may_fire(
+        self, depot: Depot, uow: UnitOfWork, order: LeanOrder, plan: Plan, partner: Partner | None
+    ) -> bool:
+        """On the lean path: does a rule fire on this change? No rule on: no. Else, with the
+        rules parsed at the depot's sequence, first the triggers alone (as rules() does), and
+        only when one matches the order's tags are read and the rules' conditions tried: a
+        rule that fires (and so its chain, and what it refuses) is left to the ORM path."""
+        if not order.rules_on:
+            return False
+        rules = parsed_rules(uow.db.engine.pool, order.rules_seq)
+        if rules is None:
+            return True  # not parsed at this sequence yet: the ORM path reads them (and keeps them)
+        bare = self.rule_change(depot, cast(Order, order), plan, partner, tags=False)
+        if not any(r.enabled and trigger_matches(r.trigger, bare) for r in rules):
+            return False
+        change = self.rule_change(depot, cast(Order, order), plan, partner)
+        return any(why_not(r, change) is None for r in rules)
+
     def execute(self, depot: Depot) -> ActionResult:
         with depot.uow() as uow:
-            session = uow.session
-            order = load_order(session, self.number, expected_version=self.expected_version)
-            plan, partner = self.plan(depot, session, order)
-            rp = self.rules(depot, session, order, plan, partner)
-            self.check_rules(rp)
+            session, order, plan, partner, rp = self.begin(depot, uow)
             before = snapshot(order)
             if plan.allowed:
                 self.change(order)
@@ -329,6 +380,9 @@ class SetStatus(OrderAction):
             partner = load_partner(session, self.partner)
             return plan_dispatch(facts, partner_facts(partner), depot.now()), partner
         return plan_set_status(facts, self.status, depot.now()), None
+
+    def lean(self) -> bool:
+        return super().lean() and not self.partner  # a Send loads its partner through the ORM
 
     def label(self, plan: Plan) -> str:
         if self.status is Status.DISPATCHED and self.partner:
@@ -402,11 +456,7 @@ class _Rejecting(OrderAction):
         """As every order action, with the reason code in the same writes: the audit entry's
         reason and detail and the notices' payload (no statement more than a plain trash)."""
         with depot.uow() as uow:
-            session = uow.session
-            order = load_order(session, self.number, expected_version=self.expected_version)
-            plan, partner = self.plan(depot, session, order)
-            rp = self.rules(depot, session, order, plan, partner)
-            self.check_rules(rp)
+            session, order, plan, partner, rp = self.begin(depot, uow)
             before = snapshot(order)
             if plan.allowed:
                 self.change(order)
@@ -673,6 +723,14 @@ class Archive(OrderAction):
 
     def change(self, order: Order) -> None:
         order.archived = self.archived
+
+
+@dataclass(frozen=True)
+class Unarchive(Archive):
+    """Bring an archived order back to the working lists (also the undo of the depot's
+    automatic archiving: an order brought back stays until its status changes again)."""
+
+    archived: bool = False
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,18 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar, overload
 
-from sqlalchemy import String, bindparam, cast, func, insert, literal, select, union_all
+from sqlalchemy import (
+    String,
+    Table,
+    bindparam,
+    cast,
+    func,
+    insert,
+    literal,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
@@ -42,6 +53,7 @@ from ..domain import (
     Transport,
 )
 from ..store import Database, StorageError, UnitOfWork
+from ..store.fast import Prepared
 from ..store.models import (
     AuditEntry,
     AutomationRule,
@@ -52,8 +64,10 @@ from ..store.models import (
     FollowUp,
     Notice,
     Order,
+    OrderLine,
     Partner,
     Setting,
+    Tag,
     new_id,
     utcnow,
 )
@@ -417,14 +431,14 @@ _LAST_ACTOR_Q = (
     .order_by(AuditEntry.id.desc())
     .limit(1)
 )
-_INSERT_NOTICE = insert(Notice)
-_INSERT_AUDIT = insert(AuditEntry)
 
 
 def _document_facts(o: Order) -> tuple[tuple[DocumentKind, ...], int]:
     """The kinds of documents and the number of back-orders: from the collections when they
     are loaded, else in one plain query that also reads what apply_plan() will need (the undo
     window, the last notice sequence), kept in the session for it."""
+    if isinstance(o, LeanOrder):
+        return o.document_kinds(), o.backorder_count
     state = sa_inspect(o)
     session = state.session
     if session is None or o.id is None or not {"documents", "backorders"} & state.unloaded:
@@ -473,6 +487,210 @@ def load_partner(session: Session, name: str) -> Partner:
     return partner
 
 
+# --------------------------------------------------------------------------- the lean path
+#
+# Issue 13 item 3: a checked action on one order (load, check the version, change, audit,
+# notices, one commit) without the ORM. The order is read in ONE statement (its row, its source
+# and assignee partners, and what the rules and apply_plan need besides: the number of its
+# documents and back-orders, the undo window, its last notice sequence) into a LeanOrder, a
+# plain object with the Order's attribute names; apply_plan() then writes only the columns that
+# changed, in one UPDATE checked against the version, and the audit entry and notices as plain
+# INSERTs, all on the unit of work's own connection and cursor (store.fast.Prepared). The
+# domain sees the same facts, the database gets the same rows: only the ORM's bookkeeping is
+# gone.
+
+_ORDER_COLS = tuple(c.key for c in Order.__table__.columns)
+#: what partner_facts(), the notices and the audit read of a partner (not its secret, URL...)
+_PARTNER_COLS = (
+    "id", "name", "role", "link", "email", "cancel_method", "window_seconds", "reason_required",
+    "follow_up_after_send", "auto_trash", "auto_trash_agreed_at", "rejection_maps_to",
+    "pass_cancellations", "link_stopped", "answer_within_seconds", "reject_reason",
+)
+
+
+def _lean_order_q() -> Any:
+    o = Order.__table__
+    src = Partner.__table__.alias("src")
+    asg = Partner.__table__.alias("asg")
+    docs = select(func.count()).where(Document.order_id == o.c.id).scalar_subquery()
+    backs = select(func.count()).where(Backorder.order_id == o.c.id).scalar_subquery()
+    undo = select(Setting.value).where(Setting.key == "undo_seconds").scalar_subquery()
+    seq = select(func.max(Notice.seq)).where(Notice.order_id == o.c.id).scalar_subquery()
+    # the automation rules on, and their sequence (the parsed rules' key): none on, and the
+    # rules are not looked at; else only a rule whose trigger this change matches needs more
+    rules_on = select(func.count(AutomationRule.id)).where(AutomationRule.enabled.is_(True)).scalar_subquery()
+    rules_seq = select(DepotMeta.rules_seq).where(DepotMeta.id == 1).scalar_subquery()
+    return (
+        select(*o.c, *(src.c[k] for k in _PARTNER_COLS), *(asg.c[k] for k in _PARTNER_COLS),
+               docs, backs, undo, seq, rules_on, rules_seq)
+        .select_from(o.outerjoin(src, src.c.id == o.c.source_id).outerjoin(asg, asg.c.id == o.c.assignee_id))
+        .where(o.c.number == bindparam("number"))
+    )
+
+
+_LEAN_ORDER = Prepared(_lean_order_q())
+_LEAN_LINES = Prepared(
+    select(OrderLine.article, OrderLine.description, OrderLine.quantity, OrderLine.cancelled)
+    .where(OrderLine.order_id == bindparam("oid"))
+    .order_by(OrderLine.lineno)
+)
+_LEAN_DOCS = Prepared(select(Document.kind).where(Document.order_id == bindparam("oid")))
+_LEAN_LAST_ACTOR = Prepared(_LAST_ACTOR_Q)
+_LEAN_TAGS = Prepared(select(Tag.name).where(Tag.order_id == bindparam("oid")).order_by(Tag.name))
+_LEAN_NOTICES = Prepared(insert(Notice), column_keys=(
+    "id", "order_id", "partner_id", "kind", "transport", "payload", "state", "seq", "attempts",
+    "created_at", "release_at", "next_attempt_at", "awaits_answer"))
+_AUDIT_KEYS = (
+    "order_id", "at", "actor", "action", "from_status", "to_status", "reason", "detail", "notices",
+    "followups", "before", "after_version", "undoable_until", "undone_by", "undo_of")
+#: SQLite hands back the new row's id itself (lastrowid); other databases say it (RETURNING)
+_LEAN_AUDIT = Prepared(insert(AuditEntry), column_keys=_AUDIT_KEYS)
+_LEAN_AUDIT_RETURNING = Prepared(insert(AuditEntry).returning(AuditEntry.id), column_keys=_AUDIT_KEYS)
+_LEAN_FOLLOWUP = Prepared(insert(FollowUp).returning(FollowUp.id), column_keys=(
+    "order_id", "partner_id", "notice_id", "text", "created_at", "withdrawn"))
+#: the columns compared after the change: every one but the key and the version (which the
+#: UPDATE sets itself), so that whatever an action's change() touches is written
+_LEAN_CHANGEABLE = tuple(k for k in _ORDER_COLS if k not in ("id", "version"))
+_LEAN_UPDATES: dict[tuple[str, ...], Prepared] = {}
+
+
+def _lean_update(columns: tuple[str, ...]) -> Prepared:
+    """UPDATE orders SET <columns>, version = :new_version WHERE id = :oid AND version = :old:
+    one statement per set of changed columns, compiled once."""
+    stmt = _LEAN_UPDATES.get(columns)
+    if stmt is None:
+        o = cast_table(Order)
+        stmt = _LEAN_UPDATES[columns] = Prepared(
+            update(o)
+            .where(o.c.id == bindparam("oid"), o.c.version == bindparam("old_version"))
+            .values({**{c: bindparam(c, type_=o.c[c].type) for c in columns},
+                     "version": bindparam("new_version")})
+        )
+    return stmt
+
+
+def cast_table(model: Any) -> Table:
+    table: Table = model.__table__
+    return table
+
+
+class LeanPartner:
+    """A partner's row, with the Partner's attribute names (read-only use)."""
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self.__dict__.update(values)
+
+
+class _LeanTag:
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+class _LeanLine:
+    __slots__ = ("article", "cancelled", "description", "quantity")
+
+    def __init__(self, article: str, description: str, quantity: int, cancelled: int) -> None:
+        self.article, self.description, self.quantity, self.cancelled = (
+            article, description, quantity, cancelled)
+
+
+class LeanOrder:
+    """An order's row read by the lean path, with the Order's attribute names; `lines` and the
+    documents' kinds are read when first asked for, on the same connection."""
+
+    id: int
+    number: str
+    version: int
+    status: str
+    source: LeanPartner | None
+    assignee: Any
+    document_count: int
+    backorder_count: int
+    #: (undo seconds, highest notice sequence), read with the order
+    prefetch: tuple[int, int]
+    #: how many automation rules are on, and the depot's rules_seq, read with the order
+    rules_on: int
+    rules_seq: int | None
+
+    def __init__(self, cursor: Any, dialect: Any, values: dict[str, Any]) -> None:
+        self.__dict__.update(values)
+        self._loaded = {k: values[k] for k in _LEAN_CHANGEABLE}
+        self._cursor, self._dialect = cursor, dialect
+        self._lines: list[_LeanLine] | None = None
+        self._tags: list[_LeanTag] | None = None
+
+    @property
+    def lines(self) -> list[_LeanLine]:
+        if self._lines is None:
+            self._lines = [_LeanLine(*r) for r in _LEAN_LINES.rows(self._cursor, self._dialect, {"oid": self.id})]
+        return self._lines
+
+    @property
+    def tags(self) -> list[_LeanTag]:
+        """The order's tags, read when first asked for (only the rules' conditions ask)."""
+        if self._tags is None:
+            self._tags = [_LeanTag(r[0]) for r in _LEAN_TAGS.rows(self._cursor, self._dialect, {"oid": self.id})]
+        return self._tags
+
+    @property
+    def lines_loaded(self) -> bool:
+        return self._lines is not None
+
+    def document_kinds(self) -> tuple[DocumentKind, ...]:
+        if not self.document_count:
+            return ()
+        return tuple(DocumentKind(r[0]) for r in _LEAN_DOCS.rows(self._cursor, self._dialect, {"oid": self.id}))
+
+    def changed(self) -> tuple[str, ...]:
+        return tuple(k for k, v in self._loaded.items() if getattr(self, k) != v)
+
+
+def load_order_lean(uow: UnitOfWork, number: str, *, expected_version: int | None = None) -> LeanOrder:
+    """The lean path's load_order: the order and all an action needs, in one statement."""
+    number = number.strip()
+    cursor = uow.cursor()
+    dialect = uow.dialect
+    rows = _LEAN_ORDER.rows(cursor, dialect, {"number": number})
+    if not rows:
+        raise NotFound(f"There is no order numbered {number!r}.")
+    row = rows[0]
+    no, np_ = len(_ORDER_COLS), len(_PARTNER_COLS)
+    order = LeanOrder(cursor, dialect, dict(zip(_ORDER_COLS, row[:no], strict=True)))
+    src, asg = row[no:no + np_], row[no + np_:no + 2 * np_]
+    order.source = LeanPartner(dict(zip(_PARTNER_COLS, src, strict=True))) if src[0] is not None else None
+    order.assignee = LeanPartner(dict(zip(_PARTNER_COLS, asg, strict=True))) if asg[0] is not None else None
+    docs, backs, undo, seq, rules_on, rules_seq = row[no + 2 * np_:]
+    order.document_count, order.backorder_count = docs or 0, backs or 0
+    order.prefetch = (_undo_value(undo), seq or 0)
+    order.rules_on, order.rules_seq = rules_on or 0, rules_seq
+    if expected_version is not None and order.version != expected_version:
+        raise Conflict(changed_by_someone(order.number, Status(order.status), by=lean_changed_by(order)))
+    return order
+
+
+def lean_changed_by(order: LeanOrder) -> str | None:
+    """last_changed_by() on the lean path's own cursor (None when it cannot be read)."""
+    try:
+        rows = _LEAN_LAST_ACTOR.rows(order._cursor, order._dialect, {"order_id": order.id})
+    except Exception:  # noqa: BLE001 - the sentence goes without the name
+        return None
+    return rows[0][0] if rows else None
+
+
+class LazySession:
+    """Stands for the session where an action's plan() takes one, on the lean path: a lean
+    action's plan never uses it (OrderAction.lean() leaves out those that do), and one that did
+    would be told so at once (UnitOfWork.session refuses on the lean path)."""
+
+    def __init__(self, uow: UnitOfWork) -> None:
+        self._uow = uow
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._uow.session, name)
+
+
 # --------------------------------------------------------------------------- writing
 
 
@@ -491,7 +709,8 @@ def snapshot(order: Order) -> dict[str, Any]:
         # only an action that loaded the lines can change them (cancellations do)
         **(
             {"lines": {ln.article: ln.cancelled for ln in order.lines}}
-            if "lines" not in sa_inspect(order).unloaded
+            if (order.lines_loaded if isinstance(order, LeanOrder)
+                else "lines" not in sa_inspect(order).unloaded)
             else {}
         ),
     }
@@ -637,13 +856,15 @@ def apply_plan(
     if not plan.allowed:
         raise Refused(plan.refusals)
     now = depot.now()
-    prefetched = _take_prefetch(session, order.id)
+    lean = order if isinstance(order, LeanOrder) else None
+    prefetched = lean.prefetch if lean is not None else _take_prefetch(session, order.id)
     if prefetched is not None:
         undo_s, last_seq = prefetched
     else:
         undo_s, last_seq = depot.undo_seconds(session), None
     before = audit_before or snapshot(order)
     frm = Status(order.status)
+    was_assigned = order.assignee
 
     if change_status and plan.to_status is not frm:
         order.status = plan.to_status.value
@@ -664,27 +885,39 @@ def apply_plan(
         order.cancellation_requested = False
         order.cancellation_request = None
     # every action bumps the version, even one that changes no column: exactly once, here
-    flag_modified(order, "status")
-    number, order_id = order.number, order.id  # the failed flush expires the order: from here
-    try:
-        session.flush()  # the order's UPDATE, checked against its version
-    except StaleDataError:
-        session.rollback()
-        try:  # the change that came first is committed: its audit entry says who
-            by = last_changed_by(session, order_id)
-        except Exception:  # noqa: BLE001 - the sentence goes without the name
-            by = None
-        raise Conflict(changed_by_someone(number, frm, at_once=True, by=by)) from None
+    if lean is not None:
+        cursor, dialect = lean._cursor, lean._dialect
+        changed = lean.changed()
+        old = lean.version
+        _lean_update(changed).run(cursor, dialect, {
+            **{c: getattr(lean, c) for c in changed}, "oid": lean.id,
+            "old_version": old, "new_version": old + 1})
+        if cursor.rowcount != 1:
+            # the change that came first is committed (read committed sees it): its audit entry says who
+            raise Conflict(changed_by_someone(lean.number, frm, at_once=True, by=lean_changed_by(lean)))
+        lean.version = old + 1
+    else:
+        flag_modified(order, "status")
+        number, order_id = order.number, order.id  # the failed flush expires the order: from here
+        try:
+            session.flush()  # the order's UPDATE, checked against its version
+        except StaleDataError:
+            session.rollback()
+            try:  # the change that came first is committed: its audit entry says who
+                by = last_changed_by(session, order_id)
+            except Exception:  # noqa: BLE001 - the sentence goes without the name
+                by = None
+            raise Conflict(changed_by_someone(number, frm, at_once=True, by=by)) from None
+        conn = session.connection()
+        cursor, dialect = conn.connection.dbapi_connection.cursor(), conn.dialect  # type: ignore[union-attr]
 
     partners_by_name = {p.name: p for p in (order.source, order.assignee, assign) if p is not None}
     # an unassigned partner is still told (revocation): keep the one we had before
-    if plan.unassign and before.get("assignee_id"):
-        p = session.get(Partner, before["assignee_id"])
-        if p is not None:
-            partners_by_name[p.name] = p
+    if plan.unassign and before.get("assignee_id") and was_assigned is not None:
+        partners_by_name[was_assigned.name] = was_assigned
     # The notices and the audit entry are plain INSERTs on the action's connection (same
-    # transaction): the ORM's unit of work costs more than SQLite takes to write them.
-    conn = session.connection()
+    # transaction), statements compiled once: the ORM's unit of work, and even Core's
+    # per-statement machinery, cost more than SQLite takes to write them.
     notices: list[_Written] = []
     if plan.notices:
         seq = (last_seq if last_seq is not None else _max_seq(session, order.id)) + 1
@@ -700,33 +933,36 @@ def apply_plan(
             )
             for i, np in enumerate(plan.notices)
         ]
-        conn.execute(_INSERT_NOTICE, rows)
+        _LEAN_NOTICES.many(cursor, dialect, rows)
         notices = [_Written(r["id"], r["partner_id"]) for r in rows]
-    followups = write_followups(session, order, plan.followups, notices, partners_by_name, now)
+    if lean is not None:
+        followups: Sequence[FollowUp | _Written] = _insert_followups(
+            cursor, dialect, order, plan.followups, notices, partners_by_name, now)
+    else:
+        followups = write_followups(session, order, plan.followups, notices, partners_by_name, now)
     can_undo = plan.undoable if undoable is None else undoable
     undo_until = now + timedelta(seconds=undo_s) if (can_undo and undo_s > 0) else None
-    audit_key = conn.execute(
-        _INSERT_AUDIT,
-        dict(
-            order_id=order.id,
-            at=now,
-            actor=actor or depot.actor,
-            action=plan.action,
-            from_status=frm.value,
-            to_status=order.status,
-            reason=reason,
-            detail=detail or plan.record(),
-            notices=[n.id for n in notices],
-            followups=[f.id for f in followups],
-            before=before,
-            after_version=order.version,
-            undoable_until=undo_until,
-            undone_by=None,
-            undo_of=None,
-        ),
-    ).inserted_primary_key
-    assert audit_key is not None  # a one-row INSERT always has its key
-    audit_id = audit_key[0]
+    audit_row = dict(
+        order_id=order.id,
+        at=now,
+        actor=actor or depot.actor,
+        action=plan.action,
+        from_status=frm.value,
+        to_status=order.status,
+        reason=reason,
+        detail=detail or plan.record(),
+        notices=[n.id for n in notices],
+        followups=[f.id for f in followups],
+        before=before,
+        after_version=order.version,
+        undoable_until=undo_until,
+        undone_by=None,
+        undo_of=None,
+    )
+    if dialect.name == "sqlite":
+        audit_id = _LEAN_AUDIT.run(cursor, dialect, audit_row).lastrowid
+    else:
+        audit_id = _LEAN_AUDIT_RETURNING.rows(cursor, dialect, audit_row)[0][0]
     message = plan.summary(to=Status(order.status), followups=len(followups))
     return ActionResult(
         order=order.number,
@@ -740,6 +976,34 @@ def apply_plan(
         undo_until=undo_until,
         message=message,
     )
+
+
+def _insert_followups(
+    cursor: Any,
+    dialect: Any,
+    order: Any,
+    plans: Iterable[FollowUpPlan],
+    notices: Sequence[Notice | _Written],
+    partners_by_name: dict[str, Any],
+    now: datetime,
+) -> list[_Written]:
+    """write_followups() for the lean path: plain INSERTs on its connection."""
+    out = []
+    for fp in plans:
+        partner = partners_by_name.get(fp.partner) if fp.partner else None
+        notice = next(
+            (n for n in notices if partner is not None and n.partner_id == partner.id), None
+        )
+        key = _LEAN_FOLLOWUP.rows(cursor, dialect, dict(
+            order_id=order.id if order is not None else None,
+            partner_id=partner.id if partner else None,
+            notice_id=notice.id if notice else None,
+            text=fp.text,
+            created_at=now,
+            withdrawn=False,
+        ))[0][0]
+        out.append(_Written(key, partner.id if partner else None))
+    return out
 
 
 def write_followups(

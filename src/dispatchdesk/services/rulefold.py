@@ -83,7 +83,8 @@ _RULE_COLUMNS_Q = select(
     AutomationRule.version,
 ).order_by(AutomationRule.position, AutomationRule.id)
 _SEQ_Q = select(DepotMeta.rules_seq).where(DepotMeta.id == 1)
-#: per database (engine): (rules_seq, the rules parsed at that sequence)
+#: per database (its connection pool, which the reading and the writing engines share):
+#: (rules_seq, the rules parsed at that sequence)
 _PARSED: weakref.WeakKeyDictionary[Any, tuple[int, tuple[Rule, ...]]] = weakref.WeakKeyDictionary()
 _PARSED_LOCK = threading.Lock()  # the console's actions run in worker threads
 
@@ -99,9 +100,9 @@ def load_rules(session: Session) -> tuple[Rule, ...]:
     seq: int | None = session.info.get(RULES_SEQ)
     if seq is None:
         seq = conn.scalar(_SEQ_Q)
-    engine = conn.engine
+    pool = conn.engine.pool
     with _PARSED_LOCK:
-        known = _PARSED.get(engine)
+        known = _PARSED.get(pool)
     if seq is not None and known is not None and known[0] == seq:
         cached = known[1]
     else:
@@ -123,9 +124,19 @@ def load_rules(session: Session) -> tuple[Rule, ...]:
         )
         if seq is not None:
             with _PARSED_LOCK:
-                _PARSED[engine] = (seq, cached)
+                _PARSED[pool] = (seq, cached)
     session.info[_RULES] = cached
     return cached
+
+
+def parsed_rules(pool: Any, seq: int | None) -> tuple[Rule, ...] | None:
+    """The rules parsed at rules_seq `seq` in this process (load_rules() keeps them), without
+    a query; None when they were not parsed at that sequence yet (or `seq` is unknown)."""
+    if seq is None:
+        return None
+    with _PARSED_LOCK:
+        known = _PARSED.get(pool)
+    return known[1] if known is not None and known[0] == seq else None
 
 
 def _json(value: Any) -> Any:
@@ -444,6 +455,7 @@ __all__ = [
     "light_facts",
     "load_rules",
     "note_without_rules",
+    "parsed_rules",
     "order_change",
     "preview_fields",
     "rule_from_row",

@@ -326,6 +326,11 @@ def set_link_stopped(depot: Depot, name: str, stopped: bool, reason: str = "") -
 
 SETTINGS = {
     "undo_seconds": ("Undo window in seconds (0 switches it off)", int),
+    "archive_after_days": (
+        "Days after which Delivered, Rejected and Cancelled orders are archived by the depot "
+        "(0: never)",
+        int,
+    ),
     "smtp_host": ("SMTP server for e-mail notices", str),
     "smtp_port": ("SMTP port", int),
     "smtp_sender": ("Sender address of e-mail notices", str),
@@ -346,6 +351,7 @@ def set_setting(depot: Depot, key: str, value: str) -> None:
             n < 0
             or (key == "smtp_port" and not 0 < n < 65536)
             or (key == "undo_seconds" and n > 3600)
+            or (key == "archive_after_days" and n > 36500)
         ):
             raise InvalidInput(f"Setting {key} is out of range: {n}.")
     if key == "smtp_sender" and value and not EMAIL_RE.match(value):

@@ -30,12 +30,13 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError, StatementError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.schema import Table
 
 from .checkpoint import CheckpointGuard, GuardStatus, wal_reset_affected
+from .fast import Prepared
 from .listen import CHANNEL, SQLITE_POLL, ChangeWaiter
 from .models import DepotMeta
 
@@ -463,7 +464,11 @@ _BUMP_AND_NOTIFY = text(
 
 
 class UnitOfWork:
-    """One transaction. Rolls back unless `commit()` was called; translates storage errors."""
+    """One transaction. Rolls back unless `commit()` was called; translates storage errors.
+
+    The ORM session is made when first asked for (`session`). A lean action that writes with
+    statements compiled once asks for `cursor()` instead and never pays for a session or a
+    Core connection (issue 13 item 3)."""
 
     def __init__(
         self, db: Database, *, write: bool = True, before_commit: Callable[[], None] | None = None
@@ -472,8 +477,59 @@ class UnitOfWork:
         self.write = write
         #: called just before the commit; raising there rolls everything back
         self.before_commit = before_commit
-        self.session: Session = (db.writer if write else db.reader)()
+        self._session: Session | None = None
+        #: the lean path's pooled DBAPI connection and its cursor (cursor())
+        self._raw: Any = None
+        self._cursor: Any = None
         self._committed = False
+
+    @property
+    def session(self) -> Session:
+        if self._session is None:
+            if self._raw is not None:
+                raise RuntimeError("this unit of work writes on the lean path: it has no session")
+            self._session = (self.db.writer if self.write else self.db.reader)()
+        return self._session
+
+    @property
+    def dialect(self) -> Dialect:
+        return self.db.engine.dialect
+
+    def cursor(self) -> Any:
+        """The lean path: a DBAPI cursor in this unit of work's own transaction (BEGIN IMMEDIATE
+        for a write on SQLite), with no ORM session and no Core connection: for statements
+        compiled once (store.fast.Prepared). A unit of work uses one way or the other."""
+        if self._session is not None:
+            raise RuntimeError("this unit of work already has a session")
+        if self._raw is None:
+            engine = self.db.engine
+            driver_error = getattr(engine.dialect, "loaded_dbapi", sqlite3).Error
+            try:
+                raw = engine.raw_connection()
+            except (OperationalError, DBAPIError) as e:
+                raise StorageError(describe_db_error(e, self.db.where), locked=_is_lock(e)) from None
+            try:
+                if self.db.is_sqlite:
+                    raw.dbapi_connection.execute(  # type: ignore[union-attr]
+                        "BEGIN IMMEDIATE" if self.write else "BEGIN")
+            except driver_error as e:
+                raw.close()
+                if _is_storage_problem(e):
+                    raise StorageError(describe_db_error(e, self.db.where), locked=_is_lock(e)) from None
+                raise
+            self._raw = raw
+            self._cursor = raw.cursor()
+        return self._cursor
+
+    def leave_lean(self) -> None:
+        """Give up the lean path's transaction (rolled back: nothing was written on it) so
+        that this unit of work goes on with a session, in a new transaction."""
+        if self._raw is not None:
+            raw, self._raw, self._cursor = self._raw, None, None
+            try:
+                raw.rollback()
+            finally:
+                raw.close()  # back to the pool
 
     def __enter__(self) -> UnitOfWork:
         return self
@@ -481,10 +537,18 @@ class UnitOfWork:
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         try:
             if not self._committed:
-                self.session.rollback()
+                if self._session is not None:
+                    self._session.rollback()
+                if self._raw is not None:
+                    self._raw.rollback()
         finally:
-            self.session.close()
-        if isinstance(exc, (OperationalError, StatementError, DBAPIError)) and not isinstance(
+            if self._session is not None:
+                self._session.close()
+            if self._raw is not None:
+                self._raw.close()  # back to the pool
+        # the lean path's statements run on the DBAPI cursor: the driver's own errors too
+        driver_error = getattr(self.db.engine.dialect, "loaded_dbapi", sqlite3).Error
+        if isinstance(exc, (OperationalError, StatementError, DBAPIError, driver_error)) and not isinstance(
             exc, StorageError
         ):
             if _is_storage_problem(exc):
@@ -497,15 +561,28 @@ class UnitOfWork:
         if self.before_commit is not None:
             self.before_commit()
         try:
-            conn = self.session.connection()
-            conn.execute(_BUMP_AND_NOTIFY if self.db.is_postgres else _BUMP_CHANGE_SEQ)
-            self.session.commit()
-        except (OperationalError, DBAPIError) as e:
-            self.session.rollback()
+            postgres = self.db.is_postgres
+            if self._raw is not None:
+                # the lean path's bump tells listening consoles too (pg_notify, same transaction)
+                (_BUMP_NOTIFY if postgres else _BUMP).run(self._cursor, self.dialect)
+                self._raw.commit()
+            else:
+                self.session.connection().execute(_BUMP_AND_NOTIFY if postgres else _BUMP_CHANGE_SEQ)
+                self.session.commit()
+        except (OperationalError, DBAPIError, getattr(self.db.engine.dialect, "loaded_dbapi", sqlite3).Error) as e:
+            if self._session is not None:
+                self._session.rollback()
+            if self._raw is not None:
+                self._raw.rollback()
             if _is_storage_problem(e):
                 raise StorageError(describe_db_error(e, self.db.where), locked=_is_lock(e)) from None
             raise
         self._committed = True
+
+
+#: the change sequence's bump, run on the lean path's own cursor (and on PostgreSQL with its NOTIFY)
+_BUMP = Prepared(_BUMP_CHANGE_SEQ)
+_BUMP_NOTIFY = Prepared(_BUMP_AND_NOTIFY)
 
 
 def _is_storage_problem(exc: BaseException) -> bool:

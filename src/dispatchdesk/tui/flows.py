@@ -329,8 +329,10 @@ class Flows:
         await self.run(services.Trash(target.number, expected_version=target.version), target)
 
     async def archive(self, target: Target) -> None:
-        await self.run(services.Archive(target.number, archived=not target.archived,
-                                        expected_version=target.version), target)
+        if target.archived:  # also the undo of the depot's automatic archive
+            await self.run(services.Unarchive(target.number, expected_version=target.version), target)
+        else:
+            await self.run(services.Archive(target.number, expected_version=target.version), target)
 
     async def cancel(self, target: Target) -> None:
         got = await self.read(_cancel_context, target.number, target=target)
