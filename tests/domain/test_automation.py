@@ -357,3 +357,26 @@ def test_the_loop_check_finds_a_loop_exactly_when_a_rule_can_trigger_itself(spec
     # each loop is named once: a rule is in at most one reported loop
     named = [r.name for p in loops for r in rs if f"'{r.name}'" in p]
     assert len(named) == len(set(named))
+
+
+@pytest.mark.parametrize(
+    ("r", "line"),
+    [
+        (rule(1, "Frozen", Trigger(TriggerKind.ENTERS, status=Status.CREATED),
+              Effect(EffectKind.SEND, partner="Kälte"), Effect(EffectKind.ADD_TAG, tag="re-sent"),
+              conditions=(Condition(ConditionKind.HAS_TAG, "frozen"),)),
+         "enters Created (+1 condition) → send to Kälte, +tag re-sent"),
+        (rule(2, "Harbour", Trigger(TriggerKind.ARRIVES, partner="Harbour"),
+              Effect(EffectKind.FOLLOW_UP, text="phone them"), stop=True),
+         "arrives from Harbour → follow-up · stop"),
+        (rule(3, "Clients", Trigger(TriggerKind.ARRIVES, role=Role.CLIENT),
+              Effect(EffectKind.REMOVE_TAG, tag="new"),
+              conditions=(Condition(ConditionKind.LACKS_TAG, "x"), Condition(ConditionKind.ROLE_IS, "client"))),
+         "arrives from any client (+2 conditions) → -tag new"),
+        (rule(4, "Tagged", Trigger(TriggerKind.TAG_ADDED, tag="void"),
+              Effect(EffectKind.CANCEL_AT, partner="Kälte", text="client-cancelled")),
+         "tag void added → cancel at Kälte"),
+    ],
+)
+def test_a_rule_in_short_words_for_its_line_in_a_list(r: Rule, line: str) -> None:
+    assert r.short() == line

@@ -96,6 +96,16 @@ class Trigger:
             return f"an order arrives from {_article(self.role.value)}"
         return "an order arrives"
 
+    def short(self) -> str:
+        """The trigger in a few words, for a rule's line in a list."""
+        if self.kind is TriggerKind.ENTERS:
+            return f"enters {self.status.label if self.status else '?'}"
+        if self.kind is TriggerKind.TAG_ADDED:
+            return f"tag {self.tag} added"
+        if self.partner:
+            return f"arrives from {self.partner}"
+        return f"arrives from any {self.role.value}" if self.role else "arrives"
+
     def check(self) -> None:
         if self.kind is TriggerKind.ENTERS and self.status is None:
             raise RuleError("Choose the status the order enters.", "trigger")
@@ -190,6 +200,19 @@ class Effect:
             return f"create a follow-up: {self.text}"
         return f"cancel it at {self.partner} (reason: {self.text or 'none given'})"
 
+    def short(self) -> str:
+        """The effect in a few words, for a rule's line in a list."""
+        k = self.kind
+        if k is EffectKind.SEND:
+            return f"send to {self.partner}"
+        if k is EffectKind.ADD_TAG:
+            return f"+tag {self.tag}"
+        if k is EffectKind.REMOVE_TAG:
+            return f"-tag {self.tag}"
+        if k is EffectKind.FOLLOW_UP:
+            return "follow-up"
+        return f"cancel at {self.partner}"
+
     def check(self) -> None:
         k = self.kind
         if k in (EffectKind.SEND, EffectKind.CANCEL_AT) and not (self.partner or "").strip():
@@ -262,6 +285,16 @@ class Rule:
         return when + ": " + "; ".join(e.words() for e in self.effects) + (
             "; then stop" if self.stop_after else ""
         ) + "."
+
+    def short(self) -> str:
+        """The rule in short words, for its line in a list: trigger (how many conditions) →
+        effects; `words()` is the whole sentence."""
+        when = self.trigger.short()
+        if self.conditions:
+            n = len(self.conditions)
+            when += f" (+{n} condition{'s' if n > 1 else ''})"
+        then = ", ".join(e.short() for e in self.effects)
+        return f"{when} → {then}" + (" · stop" if self.stop_after else "")
 
     def label(self) -> str:
         return f"{self.name!r} (version {self.version})"

@@ -32,7 +32,6 @@ from textual.message import Message
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, DataTable, Static
 
-from ...domain.automation import Effect, EffectKind, Trigger, TriggerKind
 from ...services import ERRORS, DeleteRule, EnableRule, MoveRule, RuleView, rule_test, rules
 from ...text import clean
 from ..asking import ask_and_do
@@ -52,39 +51,10 @@ COLUMNS = (("#", "pos", 3, 3), ("On", "on", 3, 3), ("Name", "name", 18, 30), ("W
 WIDE = 120
 
 
-def _short_trigger(t: Trigger) -> str:
-    if t.kind is TriggerKind.ENTERS:
-        return f"enters {t.status.label if t.status else '?'}"
-    if t.kind is TriggerKind.TAG_ADDED:
-        return f"tag {t.tag} added"
-    if t.partner:
-        return f"arrives from {t.partner}"
-    return f"arrives from any {t.role.value}" if t.role else "arrives"
-
-
-def _short_effect(e: Effect) -> str:
-    k = e.kind
-    if k is EffectKind.SEND:
-        return f"send to {e.partner}"
-    if k is EffectKind.ADD_TAG:
-        return f"+tag {e.tag}"
-    if k is EffectKind.REMOVE_TAG:
-        return f"-tag {e.tag}"
-    if k is EffectKind.FOLLOW_UP:
-        return "follow-up"
-    return f"cancel at {e.partner}"
-
-
 def rule_line(r: RuleView) -> str:
-    """The rule in short words for its line: trigger (how many conditions) → effects; the
-    whole sentence (the services' words) is under the list."""
-    rule = r.rule
-    when = _short_trigger(rule.trigger)
-    if rule.conditions:
-        n = len(rule.conditions)
-        when += f" (+{n} condition{'s' if n > 1 else ''})"
-    then = ", ".join(_short_effect(e) for e in rule.effects)
-    return f"{when} → {then}" + (" · stop" if rule.stop_after else "")
+    """The rule in short words for its line (the domain's); the whole sentence (the services'
+    words) is under the list."""
+    return r.rule.short()
 
 
 class RulesTable(DataTable[Text]):
