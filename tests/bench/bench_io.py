@@ -128,6 +128,7 @@ src, db = sys.argv[1], sys.argv[2]
 with open(src, encoding="utf-8") as f:
     data = json.load(f)
 con = sqlite3.connect(db)
+con.execute("PRAGMA cache_size = -65536")  # as the import's own connection (IMPORT_CACHE_KIB)
 pid = dict((name, i) for i, name in con.execute("SELECT id, name FROM partners"))
 base = con.execute("SELECT coalesce(max(id), 0) FROM orders").fetchone()[0]
 orders, lines, tags, audit = [], [], [], []

@@ -37,7 +37,7 @@ from typing import IO, Annotated, Any, NoReturn, TypeVar, cast
 
 from pydantic import AfterValidator, ConfigDict, PlainValidator, Strict
 from pydantic_core import PydanticCustomError
-from sqlalchemy import JSON, Boolean, bindparam, func, insert, select, update
+from sqlalchemy import JSON, Boolean, bindparam, func, insert, select, text, update
 from sqlalchemy import column as sa_column
 from sqlalchemy import table as sa_table
 from sqlalchemy.orm import Session
@@ -501,6 +501,8 @@ class _FollowUp(Schema):
 
 #: records checked and written at once
 BATCH = 2000
+#: SQLite's page cache for an import's connection, in KiB (the default is 2,000 KiB)
+IMPORT_CACHE_KIB = 65536
 
 #: the temporary table of what the import has seen so far: order numbers ('o'), notice ids
 #: ('n') and cancellation numbers ('c'), each with the index of the record it was first in
@@ -695,6 +697,13 @@ def _run(depot: Depot, source: str, records: Any, stream: _JsonStream | None,
     problems = _Problems()
     with depot.uow() as uow:
         s = uow.session
+        if s.get_bind().dialect.name == "sqlite":
+            # Migration 0008's triggers update the text index as each order is written. With
+            # SQLite's default page cache (2 MB) one long transaction spills and re-reads the
+            # index's pages, and the time grows faster than the file (raw inserts of 10,000
+            # orders 2 s, 20,000 24 s, 40,000 200 s); a bounded bigger cache for this
+            # connection keeps it near linear (40,000: 8 s). Memory stays bounded by it.
+            s.execute(text(f"PRAGMA cache_size = -{IMPORT_CACHE_KIB}"))
         job = _Import(depot, s, source, problems)
         batch: list[tuple[int, Any]] = []
         section = ""
