@@ -10,12 +10,10 @@ import re
 import shutil
 import subprocess
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
 from dispatchdesk.demo import (
-    DEMO_EPOCH,
     DEMO_PARTNER_PORT,
     HOSTILE_PARTNER,
     add_demo_partners,
@@ -58,36 +56,7 @@ def _strip_ids(followups):
     return [{k: v for k, v in f.items() if k != "id"} for f in followups]
 
 
-# --------------------------------------------------------------------------- the demo, built once
-
-
-@pytest.fixture(scope="module")
-def demo_db(tmp_path_factory) -> Path:
-    """The demo depot built at its fixed time, once for this file. Copy it to change it."""
-    path = tmp_path_factory.mktemp("demo") / "demo.db"
-    d = Depot.open(path, actor="demo")
-    build_demo(d, now=DEMO_EPOCH)
-    d.close()
-    return path
-
-
-@pytest.fixture
-def demo(demo_db, tmp_path):
-    path = tmp_path / "demo.db"
-    shutil.copy(demo_db, path)
-    d = Depot.open(path, actor="tester")
-    d.clock = lambda: DEMO_EPOCH
-    yield d
-    d.close()
-
-
-@pytest.fixture
-def fresh(tmp_path):
-    d = Depot.open(tmp_path / "fresh.db", actor="tester")
-    d.clock = lambda: DEMO_EPOCH
-    add_demo_partners(d)
-    yield d
-    d.close()
+# (the demo depot and a fresh one: tests/services/conftest.py)
 
 
 def _all_cards(d: Depot):

@@ -6,13 +6,11 @@ several pages, and spies count what is loaded at once (never a timing)."""
 from __future__ import annotations
 
 import json
-import shutil
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select, text
 
-from dispatchdesk.demo import DEMO_EPOCH, add_demo_partners, build_demo
+from dispatchdesk.demo import add_demo_partners
 from dispatchdesk.services import (
     Depot,
     InvalidInput,
@@ -59,32 +57,6 @@ def _add_rule(depot: Depot, name: str, when: str, *do: str, ifs: tuple[str, ...]
                               tuple(parse_effect(e) for e in do), enabled=enabled)).execute(depot)
 
 
-@pytest.fixture(scope="module")
-def demo_db(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("demo") / "demo.db"
-    d = Depot.open(path, actor="demo")
-    build_demo(d, now=DEMO_EPOCH)
-    d.close()
-    return path
-
-
-@pytest.fixture
-def demo(demo_db, tmp_path):
-    path = tmp_path / "demo.db"
-    shutil.copy(demo_db, path)
-    d = Depot.open(path, actor="tester")
-    d.clock = lambda: DEMO_EPOCH
-    yield d
-    d.close()
-
-
-@pytest.fixture
-def fresh(tmp_path):
-    d = Depot.open(tmp_path / "fresh.db", actor="tester")
-    d.clock = lambda: DEMO_EPOCH
-    add_demo_partners(d)
-    yield d
-    d.close()
 
 
 @pytest.fixture
