@@ -18,7 +18,7 @@ DAYS_31 = 31 * 24 * 3600
 
 
 async def _confirm(pilot: Any) -> str:
-    await wait_for(pilot, lambda: isinstance(pilot.app.screen, ConfirmScreen), "the confirm")
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, ConfirmScreen) and pilot.app.screen.is_mounted, "the confirm")
     return text_of(pilot.app.screen.query_one("#confirm-lines"))
 
 
@@ -38,7 +38,7 @@ async def test_unarchive_from_the_order_detail(desk: Any) -> None:
         await settle(pilot)
         await highlight(pilot, "archived", number, board="all")
         await pilot.press("enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, OrderDetailScreen), "the order detail")
+        await wait_for(pilot, lambda: isinstance(app.screen, OrderDetailScreen) and app.screen.is_mounted, "the order detail")
         await settle(pilot)
         shown = text_of(app.screen.query_one("#detail"))
         assert "archived" in shown.split("\n")[0]
@@ -66,7 +66,7 @@ async def test_unarchive_from_the_cards_menu(desk: Any) -> None:
         await settle(pilot)
         await highlight(pilot, "archived", number, board="all")
         await pilot.press("o")
-        await wait_for(pilot, lambda: isinstance(app.screen, MenuScreen), "the card's menu")
+        await wait_for(pilot, lambda: isinstance(app.screen, MenuScreen) and app.screen.is_mounted, "the card's menu")
         options = app.screen.query_one(OptionList)
         prompts = [str(o.prompt) for o in options.options]
         assert any(p.startswith("Unarchive") for p in prompts), prompts

@@ -31,7 +31,7 @@ async def test_a_trash_waits_for_the_lock_while_the_board_stays_live(desk: Any) 
         await board_ready(pilot)
         await highlight(pilot, "created", number)
         await pilot.press("t")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the confirm")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen) and app.screen.is_mounted, "the confirm")
         lock = _hold_lock(desk)
         try:
             await pilot.press("y")
@@ -57,7 +57,7 @@ async def test_esc_gives_up_a_waiting_write_and_nothing_changes(desk: Any) -> No
         await board_ready(pilot)
         await highlight(pilot, "created", number)
         await pilot.press("t")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the confirm")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen) and app.screen.is_mounted, "the confirm")
         lock = _hold_lock(desk)
         try:
             await pilot.press("y")

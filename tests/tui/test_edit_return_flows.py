@@ -43,7 +43,7 @@ async def test_edit_by_keyboard_lists_old_and_new_and_tells_the_subcontractor(de
         await board_ready(pilot)
         await highlight(pilot, "dispatched", number)
         await pilot.press("e")
-        await wait_for(pilot, lambda: isinstance(app.screen, EditForm), "the edit form")
+        await wait_for(pilot, lambda: isinstance(app.screen, EditForm) and app.screen.is_mounted, "the edit form")
         form = app.screen
         # tab to Parcels (pickup, delivery, pickup after, deliver by, parcels)
         for _ in range(4):
@@ -56,7 +56,7 @@ async def test_edit_by_keyboard_lists_old_and_new_and_tells_the_subcontractor(de
         await _clear(pilot, app.focused)
         await _type(pilot, "4")
         await pilot.press("ctrl+s")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the confirm")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen) and app.screen.is_mounted, "the confirm")
         text = text_of(app.screen.query_one("#confirm-lines"))
         assert "Parcels: 3 → 5." in text and "Line BOX-S: 2 → 4." in text
         assert "Swift Haulage will be told over the link (change)." in text
@@ -78,7 +78,7 @@ async def test_edit_with_a_bad_value_stays_open_and_says_why_and_changes_nothing
         await board_ready(pilot)
         await highlight(pilot, "created", number)
         await pilot.press("e")
-        await wait_for(pilot, lambda: isinstance(app.screen, EditForm), "the edit form")
+        await wait_for(pilot, lambda: isinstance(app.screen, EditForm) and app.screen.is_mounted, "the edit form")
         await pilot.press("tab", "tab")  # pickup after
         await _type(pilot, "soon")
         await pilot.press("ctrl+s")
@@ -98,7 +98,7 @@ async def test_register_return_by_keyboard_keeps_the_status(desk: Any) -> None:
         await board_ready(pilot)
         await highlight(pilot, "delivered", number)
         await pilot.press("r")
-        await wait_for(pilot, lambda: isinstance(app.screen, ReturnForm), "the return form")
+        await wait_for(pilot, lambda: isinstance(app.screen, ReturnForm) and app.screen.is_mounted, "the return form")
         # the reason: open the list, pick Damaged
         await pilot.press("enter")
         await pilot.pause()
@@ -113,7 +113,7 @@ async def test_register_return_by_keyboard_keeps_the_status(desk: Any) -> None:
         await _clear(pilot, app.focused)
         await _type(pilot, "0")
         await pilot.press("ctrl+s")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the confirm")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen) and app.screen.is_mounted, "the confirm")
         text = text_of(app.screen.query_one("#confirm-lines"))
         assert "Reason: DAMAGED." in text and "Coming back: BOX-S × 1." in text
         await pilot.press("y")
@@ -131,9 +131,9 @@ async def test_a_too_late_edit_offers_the_return(desk: Any) -> None:
         await board_ready(pilot)
         await highlight(pilot, "picked_up", number)
         await pilot.press("e")
-        await wait_for(pilot, lambda: isinstance(app.screen, MenuScreen), "the offer of a return")
+        await wait_for(pilot, lambda: isinstance(app.screen, MenuScreen) and app.screen.is_mounted, "the offer of a return")
         await pilot.press("enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, ReturnForm), "the return form")
+        await wait_for(pilot, lambda: isinstance(app.screen, ReturnForm) and app.screen.is_mounted, "the return form")
         await pilot.press("escape")
         await settle(pilot)
     assert order_row(desk.depot, number)["status"] == "picked_up"
@@ -147,10 +147,10 @@ async def test_a_too_late_trash_offers_the_return_and_trashes_nothing(desk: Any)
         await board_ready(pilot)
         await highlight(pilot, "delivered", number)
         await pilot.press("t")
-        await wait_for(pilot, lambda: isinstance(app.screen, MenuScreen), "the offer of a return")
+        await wait_for(pilot, lambda: isinstance(app.screen, MenuScreen) and app.screen.is_mounted, "the offer of a return")
         assert "Handle it as a return" in app.screen.title_text
         await pilot.press("enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, ReturnForm), "the return form")
+        await wait_for(pilot, lambda: isinstance(app.screen, ReturnForm) and app.screen.is_mounted, "the return form")
         await pilot.press("escape")
         await settle(pilot)
     assert order_row(desk.depot, number) == before

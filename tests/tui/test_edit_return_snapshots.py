@@ -25,13 +25,13 @@ def _edit_confirm(desk: Any) -> Any:
         await board_ready(pilot)
         await highlight(pilot, "dispatched", desk["dispatched"])
         await pilot.press("e")
-        await wait_for(pilot, lambda: isinstance(pilot.app.screen, EditForm))
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, EditForm) and pilot.app.screen.is_mounted)
         form = pilot.app.screen
         form.query_one("#delivery_address", Input).value = "9 Low Street, York YO1 8AB"
         form.query_one("#parcels", Input).value = "5"
         form.query_one("#qty-0", Input).value = "4"
         await pilot.press("ctrl+s")
-        await wait_for(pilot, lambda: isinstance(pilot.app.screen, ConfirmScreen))
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, ConfirmScreen) and pilot.app.screen.is_mounted)
         await settle(pilot)
 
     return run_before
@@ -51,7 +51,7 @@ def test_edit_form_with_an_error(snap_compare: Any, desk: Any) -> None:
         await board_ready(pilot)
         await highlight(pilot, "created", desk["created_own"])
         await pilot.press("e")
-        await wait_for(pilot, lambda: isinstance(pilot.app.screen, EditForm))
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, EditForm) and pilot.app.screen.is_mounted)
         pilot.app.screen.query_one("#deliver_by", Input).value = "next tuesday"
         await pilot.press("ctrl+s")
         await settle(pilot)
@@ -65,7 +65,7 @@ def _return_form(desk: Any) -> Any:
         await board_ready(pilot)
         await highlight(pilot, "delivered", desk["delivered"])
         await pilot.press("r")
-        await wait_for(pilot, lambda: isinstance(pilot.app.screen, ReturnForm))
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, ReturnForm) and pilot.app.screen.is_mounted)
         await settle(pilot)
 
     return run_before
@@ -85,7 +85,7 @@ def test_too_late_offers_the_return(snap_compare: Any, desk: Any) -> None:
         await board_ready(pilot)
         await highlight(pilot, "picked_up", desk["picked_up"])
         await pilot.press("t")
-        await wait_for(pilot, lambda: isinstance(pilot.app.screen, MenuScreen))
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, MenuScreen) and pilot.app.screen.is_mounted)
         await settle(pilot)
 
     assert snap_compare(make_app(desk), terminal_size=SMALL, run_before=run_before)

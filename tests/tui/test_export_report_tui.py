@@ -28,7 +28,7 @@ def _numbers(path: Path) -> list[str]:
 
 
 async def _export_to(pilot: Any, path: Path) -> ExportScreen:
-    await wait_for(pilot, lambda: isinstance(pilot.app.screen, ExportScreen), "the export dialog")
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, ExportScreen) and pilot.app.screen.is_mounted, "the export dialog")
     screen = pilot.app.screen
     field = screen.query_one("#export-path", Input)
     field.value = str(path)
@@ -39,7 +39,7 @@ async def _export_to(pilot: Any, path: Path) -> ExportScreen:
 
 
 async def _choose(pilot: Any, item_id: str) -> None:
-    await wait_for(pilot, lambda: isinstance(pilot.app.screen, MenuScreen))
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, MenuScreen) and pilot.app.screen.is_mounted)
     options = pilot.app.screen.query_one(OptionList)
     target = options.get_option_index(item_id)
     while options.highlighted != target:
@@ -57,7 +57,7 @@ async def test_export_the_highlighted_list_by_keyboard(desk: Any, tmp_path: Path
         await board_ready(pilot)
         await highlight(pilot, "dispatched", desk["dispatched"])
         await pilot.press("x")
-        await wait_for(pilot, lambda: isinstance(app.screen, ExportScreen))
+        await wait_for(pilot, lambda: isinstance(app.screen, ExportScreen) and app.screen.is_mounted)
         # the default path is in the documents folder, named after the list
         assert "orders-dispatched-" in app.screen.query_one("#export-path", Input).value
         await _export_to(pilot, tmp_path / "list")
@@ -76,7 +76,7 @@ async def test_export_the_selection_to_excel_and_a_bad_path_says_why(desk: Any, 
         await pilot.press("space")
         await highlight(pilot, "delivered", desk["delivered"])
         await pilot.press("space", "x")
-        await wait_for(pilot, lambda: isinstance(app.screen, ExportScreen))
+        await wait_for(pilot, lambda: isinstance(app.screen, ExportScreen) and app.screen.is_mounted)
         screen = app.screen
         await wait_for(pilot, lambda: "the 2 selected orders" in screen_text(app), "the title")
         await pilot.press("shift+tab", "down", "enter")  # from the path to the formats: Excel
@@ -100,7 +100,7 @@ def test_export_dialog_80x24(snap_compare: Any, desk: Any) -> None:
         await pilot.press("slash", *"Swift", "enter")
         await settle(pilot)
         await pilot.press("x")
-        await wait_for(pilot, lambda: isinstance(pilot.app.screen, ExportScreen))
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, ExportScreen) and pilot.app.screen.is_mounted)
         pilot.app.screen.query_one("#export-path", Input).value = "/home/dispatcher/Documents/orders-Swift.csv"
         await settle(pilot)
 
@@ -121,7 +121,7 @@ def test_export_progress_80x24(snap_compare: Any, desk: Any) -> None:
         await board_ready(pilot)
         pilot.app.push_screen(ExportScreen("every order", Path("/home/dispatcher/Documents/orders.pdf"), slow,
                                            fmt="pdf", blink=False))
-        await wait_for(pilot, lambda: isinstance(pilot.app.screen, ExportScreen))
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, ExportScreen) and pilot.app.screen.is_mounted)
         await pilot.press("enter")
         await wait_for(pilot, lambda: "37,500 of 100,000" in screen_text(pilot.app), "the progress")
         await pilot.pause()
@@ -140,7 +140,7 @@ async def test_report_screen_shows_the_sections_for_the_days_typed(desk: Any) ->
     async with app.run_test(size=SMALL) as pilot:
         await board_ready(pilot)
         await pilot.press("5")
-        await wait_for(pilot, lambda: isinstance(app.screen, ReportScreen))
+        await wait_for(pilot, lambda: isinstance(app.screen, ReportScreen) and app.screen.is_mounted)
         await wait_for(pilot, lambda: "Northwind Retail" in screen_text(app), "the report")
         text = screen_text(app)
         assert "Work done" in text and "Rejections and cancellations per partner and reason" in text
@@ -184,14 +184,14 @@ async def test_save_show_rename_and_delete_a_view(desk: Any) -> None:
     async with app.run_test(size=SMALL) as pilot:
         await board_ready(pilot)
         await pilot.press("v")
-        await wait_for(pilot, lambda: isinstance(app.screen, MenuScreen))
+        await wait_for(pilot, lambda: isinstance(app.screen, MenuScreen) and app.screen.is_mounted)
         assert "Filter with / first" in screen_text(app)  # nothing to save yet
         await pilot.press("escape")
         await pilot.press("slash", *"Swift", "enter")
         await settle(pilot)
         await pilot.press("v")
         await _choose(pilot, "save")
-        await wait_for(pilot, lambda: isinstance(app.screen, NameScreen))
+        await wait_for(pilot, lambda: isinstance(app.screen, NameScreen) and app.screen.is_mounted)
         await pilot.press(*"Swift jobs", "enter")
         await settle(pilot)
         assert [(v.name, v.filter) for v in saved_views(desk.depot)] == [("Swift jobs", ViewFilter("Swift"))]
@@ -212,7 +212,7 @@ async def test_save_show_rename_and_delete_a_view(desk: Any) -> None:
         await pilot.press("v")
         await _choose(pilot, "rename")
         await _choose(pilot, "v0")
-        await wait_for(pilot, lambda: isinstance(app.screen, NameScreen))
+        await wait_for(pilot, lambda: isinstance(app.screen, NameScreen) and app.screen.is_mounted)
         app.screen.query_one(Input).value = "Swift"
         await pilot.press("enter")
         await settle(pilot)
@@ -231,7 +231,7 @@ async def test_export_of_one_order_by_its_number(desk: Any, tmp_path: Path) -> N
     async with app.run_test(size=SMALL) as pilot:
         await board_ready(pilot)
         app.flows.start(app.flows.export(desk["rejected"]), name="export")
-        await wait_for(pilot, lambda: isinstance(app.screen, ExportScreen))
+        await wait_for(pilot, lambda: isinstance(app.screen, ExportScreen) and app.screen.is_mounted)
         await wait_for(pilot, lambda: f"Export order {desk['rejected']}" in screen_text(app), "the title")
         await _export_to(pilot, tmp_path / "one.csv")
     assert _numbers(tmp_path / "one.csv") == [desk["rejected"]]  # Rejected exported like any other
@@ -266,7 +266,7 @@ def test_views_menu_80x24(snap_compare: Any, desk: Any) -> None:
         await pilot.press("slash", *"Leeds", "enter")
         await settle(pilot)
         await pilot.press("v")
-        await wait_for(pilot, lambda: isinstance(pilot.app.screen, MenuScreen))
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, MenuScreen) and pilot.app.screen.is_mounted)
         await settle(pilot)
 
     assert snap_compare(make_app(desk), terminal_size=SMALL, run_before=run_before)

@@ -26,7 +26,7 @@ from dispatchdesk.tui.screens.menu import MenuScreen
 
 async def choose(pilot: Any, item_id: str) -> None:
     """In the open menu, move to `item_id` with the arrow keys and press enter."""
-    await wait_for(pilot, lambda: isinstance(pilot.app.screen, MenuScreen), "a menu")
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, MenuScreen) and pilot.app.screen.is_mounted, "a menu")
     options = pilot.app.screen.query_one(OptionList)
     target = options.get_option_index(item_id)
     for _ in range(len(options.options)):
@@ -39,7 +39,7 @@ async def choose(pilot: Any, item_id: str) -> None:
 
 
 async def confirm_shown(pilot: Any) -> ConfirmScreen:
-    await wait_for(pilot, lambda: isinstance(pilot.app.screen, ConfirmScreen), "the confirm")
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, ConfirmScreen) and pilot.app.screen.is_mounted, "the confirm")
     return pilot.app.screen
 
 
@@ -167,7 +167,7 @@ async def test_set_status_menu_shows_refused_statuses_with_the_reason(desk: Any)
         await board_ready(pilot)
         await highlight(pilot, "picked_up", number)
         await pilot.press("s")
-        await wait_for(pilot, lambda: isinstance(app.screen, MenuScreen))
+        await wait_for(pilot, lambda: isinstance(app.screen, MenuScreen) and app.screen.is_mounted)
         options = app.screen.query_one(OptionList)
         created = options.get_option("created")
         assert created.disabled
@@ -223,11 +223,11 @@ async def test_bulk_trash_where_one_order_is_refused(desk: Any) -> None:
         await pilot.press("space")
         assert set(app.screen.selected) == {ok, refused}
         await pilot.press("t")
-        await wait_for(pilot, lambda: isinstance(app.screen, BulkConfirmScreen), "the bulk confirm")
+        await wait_for(pilot, lambda: isinstance(app.screen, BulkConfirmScreen) and app.screen.is_mounted, "the bulk confirm")
         text = text_of(app.screen.query_one("#confirm-lines"))
         assert ok in text and refused in text and "referenced by an invoice" in text
         await pilot.press("y")
-        await wait_for(pilot, lambda: isinstance(app.screen, ResultScreen), "the result")
+        await wait_for(pilot, lambda: isinstance(app.screen, ResultScreen) and app.screen.is_mounted, "the result")
         result = text_of(app.screen.query_one("#result-lines"))
         assert "✓ done" in result and "✗ refused" in result
         await pilot.press("escape")
@@ -359,12 +359,12 @@ async def test_menu_key_opens_the_menu_and_open_shows_the_detail(desk: Any) -> N
         await highlight(pilot, "created", number)
         for key in ("o", "shift+f10", "f16"):
             await pilot.press(key)
-            await wait_for(pilot, lambda: isinstance(app.screen, MenuScreen), f"the menu on {key}")
+            await wait_for(pilot, lambda: isinstance(app.screen, MenuScreen) and app.screen.is_mounted, f"the menu on {key}")
             await pilot.press("escape")
             await settle(pilot)
         await pilot.press("o")
         await choose(pilot, "open")
-        await wait_for(pilot, lambda: isinstance(app.screen, OrderDetailScreen))
+        await wait_for(pilot, lambda: isinstance(app.screen, OrderDetailScreen) and app.screen.is_mounted)
         text = text_of(app.screen.query_one("#detail"))
         assert number in text and "MUG" in text and "History" in text
         await pilot.press("escape")
@@ -382,7 +382,7 @@ async def test_cancellation_form_partial(desk: Any) -> None:
         await board_ready(pilot)
         await highlight(pilot, "created", number)
         await pilot.press("c")
-        await wait_for(pilot, lambda: isinstance(app.screen, CancellationForm), "the form")
+        await wait_for(pilot, lambda: isinstance(app.screen, CancellationForm) and app.screen.is_mounted, "the form")
         form = app.screen
         assert form.query_one("#number", Input).value.startswith("CN-")
         form.query_one("#qty-0", Input).value = "3"  # MUG: 3 of 4
@@ -413,7 +413,7 @@ async def test_cancellation_form_refuses_a_used_number(desk: Any) -> None:
         await board_ready(pilot)
         await highlight(pilot, "created", number)
         await pilot.press("c")
-        await wait_for(pilot, lambda: isinstance(app.screen, CancellationForm), "the form")
+        await wait_for(pilot, lambda: isinstance(app.screen, CancellationForm) and app.screen.is_mounted, "the form")
         app.screen.query_one("#number", Input).value = used
         await pilot.press("ctrl+s")
         await pilot.pause()
@@ -444,7 +444,7 @@ async def test_keys_1_3_4_switch_screens_when_installed(desk: Any) -> None:
             else:
                 assert isinstance(app.screen, DispatchScreen)
             await pilot.press("1")
-            await wait_for(pilot, lambda: isinstance(app.screen, DispatchScreen), "the board again")
+            await wait_for(pilot, lambda: isinstance(app.screen, DispatchScreen) and app.screen.is_mounted, "the board again")
 
 
 async def test_drag_created_to_dispatched_asks_for_the_partner(desk: Any) -> None:
@@ -457,7 +457,7 @@ async def test_drag_created_to_dispatched_asks_for_the_partner(desk: Any) -> Non
         await pilot.mouse_down(source, offset=card_offset(source, number))
         await pilot.hover(target, offset=(4, 8))
         await pilot.mouse_up(target, offset=(4, 8))
-        await wait_for(pilot, lambda: isinstance(app.screen, MenuScreen), "the partner menu")
+        await wait_for(pilot, lambda: isinstance(app.screen, MenuScreen) and app.screen.is_mounted, "the partner menu")
         options = app.screen.query_one(OptionList)
         names = [str(o.prompt) for o in options.options]
         assert any("Swift Haulage" in n for n in names) and not any("Northwind" in n for n in names)
@@ -481,7 +481,7 @@ async def test_duplicate_and_archive_from_the_menu(desk: Any) -> None:
         await board_ready(pilot)
         await highlight(pilot, "delivered", number)
         await pilot.press("o")
-        await wait_for(pilot, lambda: isinstance(app.screen, MenuScreen))
+        await wait_for(pilot, lambda: isinstance(app.screen, MenuScreen) and app.screen.is_mounted)
         trash = app.screen.query_one(OptionList).get_option("trash")
         assert trash.disabled and "goods have left" in str(trash.prompt)
         await choose(pilot, "duplicate")
@@ -509,7 +509,7 @@ async def test_actions_from_the_order_detail(desk: Any) -> None:
         await board_ready(pilot)
         await highlight(pilot, "created", number)
         await pilot.press("enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, OrderDetailScreen))
+        await wait_for(pilot, lambda: isinstance(app.screen, OrderDetailScreen) and app.screen.is_mounted)
         await pilot.press("t")
         await confirm_shown(pilot)
         await pilot.press("y")
@@ -609,7 +609,7 @@ async def test_no_on_the_cancellation_confirm_goes_back_to_the_form_with_what_wa
         await board_ready(pilot)
         await highlight(pilot, "created", number)
         await pilot.press("c")
-        await wait_for(pilot, lambda: isinstance(app.screen, CancellationForm), "the form")
+        await wait_for(pilot, lambda: isinstance(app.screen, CancellationForm) and app.screen.is_mounted, "the form")
         form = app.screen
         prefilled = form.query_one("#number", Input).value
         form.query_one("#comment", Input).value = "Customer changed their mind"
@@ -623,7 +623,7 @@ async def test_no_on_the_cancellation_confirm_goes_back_to_the_form_with_what_wa
         text = confirm_text(confirm)
         assert "Cancellation number: " in text and prefilled not in text  # renumbered, not refused
         await pilot.press("n")
-        await wait_for(pilot, lambda: isinstance(app.screen, CancellationForm), "the form again")
+        await wait_for(pilot, lambda: isinstance(app.screen, CancellationForm) and app.screen.is_mounted, "the form again")
         again = app.screen
         assert again.query_one("#comment", Input).value == "Customer changed their mind"
         assert again.query_one("#qty-0", Input).value == "3"

@@ -22,7 +22,7 @@ async def test_the_menu_is_at_the_pointer_and_on_the_screen(desk: Any, at: Offse
     async with app.run_test(size=(80, 24)) as pilot:
         await board_ready(pilot)
         app.push_screen(MenuScreen("Order DD-1", ITEMS, at=at))
-        await wait_for(pilot, lambda: isinstance(app.screen, MenuScreen), "the menu")
+        await wait_for(pilot, lambda: isinstance(app.screen, MenuScreen) and app.screen.is_mounted, "the menu")
         await pilot.pause()
         menu = app.screen.query_one(".menu", Vertical).region
         assert Region(0, 0, 80, 24).contains_region(menu), menu

@@ -142,7 +142,7 @@ async def test_space_toggles_the_highlighted_card_and_does_not_move(desk: Any) -
         numbers = [c.number for c in lst.loaded_cards()]
         assert set(app.screen.selected) == {numbers[1], numbers[2]}
         await pilot.press("question_mark")
-        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen) and app.screen.is_mounted)
         assert "the cursor stays on it" in _help_text(app)
 
 
@@ -157,9 +157,9 @@ async def test_the_order_details_help_names_keys_as_people_write_them(desk: Any)
     async with app.run_test(size=(100, 40)) as pilot:
         await board_ready(pilot)
         app.open_order(desk["invoiced"])  # trash is refused on it: an invoice references it
-        await wait_for(pilot, lambda: isinstance(app.screen, OrderDetailScreen))
+        await wait_for(pilot, lambda: isinstance(app.screen, OrderDetailScreen) and app.screen.is_mounted)
         await pilot.press("question_mark")
-        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen) and app.screen.is_mounted)
         text = _help_text(app)
         for raw in ("question_mark", "f16", "card", "escape,"):
             assert raw not in text, text

@@ -10,14 +10,11 @@ from the database."""
 from __future__ import annotations
 
 import time
-import unicodedata
 from pathlib import Path
 from typing import Any
 
 from real_terminal import Console
-from textual import events
-from textual.keys import REPLACED_KEYS, _character_to_key, _get_unicode_name_from_key
-from tui_helpers import board_ready, make_app, settle, wait_for
+from tui_helpers import board_ready, burst, make_app, settle, wait_for
 
 from dispatchdesk.services import queries
 from dispatchdesk.tui.screens.neworder import NewOrderScreen
@@ -25,33 +22,10 @@ from dispatchdesk.tui.screens.neworder import NewOrderScreen
 ADDRESSES = ("source", "customer", "phone", "partner_ref", "pickup_address", "delivery_address")
 
 
-def _key(key: str) -> events.Key:
-    """The Key event the driver makes of one key (as App._press_keys does)."""
-    if len(key) == 1 and not key.isalnum():
-        key = _character_to_key(key)
-    try:
-        char: str | None = unicodedata.lookup(_get_unicode_name_from_key(REPLACED_KEYS.get(key, key)))
-    except KeyError:
-        char = key if len(key) == 1 else None
-    return events.Key(key, char)
-
-
-def burst(pilot: Any, *parts: str) -> None:
-    """Keys back to back, none waiting for the one before: a part of one character or more is
-    typed character by character, except key names (tab, shift+tab, enter, ctrl+…)."""
-    app = pilot.app
-    for part in parts:
-        keys = [part] if part in ("tab", "shift+tab", "enter") or part.startswith("ctrl+") else list(part)
-        for k in keys:
-            event = _key(k)
-            event.set_sender(app)
-            app._driver.send_message(event)
-
-
 async def _form(pilot: Any) -> NewOrderScreen:
     await board_ready(pilot)
     await pilot.press("n")
-    await wait_for(pilot, lambda: isinstance(pilot.app.screen, NewOrderScreen), "the new-order form")
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, NewOrderScreen) and pilot.app.screen.is_mounted, "the new-order form")
     await settle(pilot)
     return pilot.app.screen
 

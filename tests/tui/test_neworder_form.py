@@ -23,7 +23,7 @@ def _count(desk: Any) -> int:
 async def _form(pilot: Any) -> NewOrderScreen:
     await board_ready(pilot)
     await pilot.press("n")
-    await wait_for(pilot, lambda: isinstance(pilot.app.screen, NewOrderScreen), "the new-order form")
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, NewOrderScreen) and pilot.app.screen.is_mounted, "the new-order form")
     await settle(pilot)
     return pilot.app.screen
 
@@ -105,19 +105,19 @@ async def test_fields_are_checked_as_they_are_left_and_save_names_every_problem(
         await wait_for(pilot, lambda: "customer's name" not in _msg(form, "customer"), "the fix")
         # Esc asks first; No goes back with everything typed
         await pilot.press("escape")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen) and app.screen.is_mounted, "the question")
         assert "Throw away the new order?" in text_of(app.screen.query_one(".dialog-title"))
         assert app.focused is app.screen.query_one("#no")
         await pilot.press("n")
         await wait_for(pilot, lambda: app.screen is form, "the form again")
         assert form.query_one("#customer").value == "Jane Doe"
         await pilot.press("escape")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen) and app.screen.is_mounted, "the question")
         await pilot.press("y")
         await wait_for(pilot, lambda: not isinstance(app.screen, (ConfirmScreen, NewOrderScreen)), "closed")
         # an empty form closes without asking
         await pilot.press("n")
-        await wait_for(pilot, lambda: isinstance(app.screen, NewOrderScreen), "the form")
+        await wait_for(pilot, lambda: isinstance(app.screen, NewOrderScreen) and app.screen.is_mounted, "the form")
         await pilot.press("escape")
         await wait_for(pilot, lambda: not isinstance(app.screen, NewOrderScreen), "closed at once")
     assert _count(desk) == before
@@ -146,11 +146,11 @@ async def test_the_palette_opens_the_form_and_an_own_order_names_its_customer(de
     async with app.run_test(size=(80, 24)) as pilot:
         await board_ready(pilot)
         await pilot.press("ctrl+p")
-        await wait_for(pilot, lambda: isinstance(app.screen, CommandPalette), "the palette")
+        await wait_for(pilot, lambda: isinstance(app.screen, CommandPalette) and app.screen.is_mounted, "the palette")
         await pilot.press(*"new order")
         await pilot.pause(0.3)
         await pilot.press("enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, NewOrderScreen), "the form from the palette")
+        await wait_for(pilot, lambda: isinstance(app.screen, NewOrderScreen) and app.screen.is_mounted, "the form from the palette")
         form = app.screen
         await settle(pilot)
         await pilot.press("tab")                    # From left empty: an own order

@@ -31,7 +31,7 @@ def notices(depot: Any, number: str) -> list[Notice]:
 
 
 async def confirm_shown(pilot: Any) -> ConfirmScreen:
-    await wait_for(pilot, lambda: isinstance(pilot.app.screen, ConfirmScreen), "the confirm")
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, ConfirmScreen) and pilot.app.screen.is_mounted, "the confirm")
     return pilot.app.screen
 
 
@@ -63,7 +63,7 @@ async def test_filters_quick_needs_a_decision_partner_and_text(desk: Any) -> Non
         await pilot.press("escape")
         await _quiet(pilot)
         await pilot.press("p")
-        await wait_for(pilot, lambda: isinstance(app.screen, MenuScreen), "the partner menu")
+        await wait_for(pilot, lambda: isinstance(app.screen, MenuScreen) and app.screen.is_mounted, "the partner menu")
         options = app.screen.query_one(OptionList)
         while "Corner Bakery" not in str(options.get_option_at_index(options.highlighted).prompt):
             await pilot.press("down")
@@ -88,7 +88,7 @@ async def test_start_menu_shows_every_item_and_the_refused_ones_with_the_reason(
     async with app.run_test(size=(80, 24)) as pilot:
         await go_to(pilot, number)
         await pilot.press("o")
-        await wait_for(pilot, lambda: isinstance(app.screen, MenuScreen), "the Start menu")
+        await wait_for(pilot, lambda: isinstance(app.screen, MenuScreen) and app.screen.is_mounted, "the Start menu")
         items = {i.id: i for i in app.screen.items}
         assert list(items)[:6] == ["open", "accept", "delete", "reject", "refuse", "cancel"]
         assert {"duplicate", "archive", "tags"} <= set(items)
@@ -114,7 +114,7 @@ async def test_right_click_opens_the_start_menu_and_accept_from_it(desk: Any) ->
         screen = await reception_ready(pilot)
         row = [r.card.number for r in screen.rows].index(number)
         await pilot.click(screen.table, offset=(3, 1 + row), button=3)
-        await wait_for(pilot, lambda: isinstance(app.screen, MenuScreen), "the Start menu")
+        await wait_for(pilot, lambda: isinstance(app.screen, MenuScreen) and app.screen.is_mounted, "the Start menu")
         assert app.screen.title_text.startswith(f"Order {number}")
         options = app.screen.query_one(OptionList)
         options.highlighted = options.get_option_index("accept")
@@ -187,7 +187,7 @@ async def test_reject_with_a_message_to_the_buyer(desk: Any) -> None:
     async with app.run_test(size=(80, 24)) as pilot:
         await go_to(pilot, number)
         await pilot.press("r")
-        await wait_for(pilot, lambda: isinstance(app.screen, RejectForm), "the reject dialog")
+        await wait_for(pilot, lambda: isinstance(app.screen, RejectForm) and app.screen.is_mounted, "the reject dialog")
         form = app.screen
         checks = text_of(form.query_one("#reject-checks"))
         assert checks.count("✓") == 4 and "passed" in checks
@@ -219,7 +219,7 @@ async def test_reject_with_the_switch_off_tells_nobody_and_no_on_the_confirm_goe
     async with app.run_test(size=(80, 24)) as pilot:
         await go_to(pilot, number)
         await pilot.press("r")
-        await wait_for(pilot, lambda: isinstance(app.screen, RejectForm), "the reject dialog")
+        await wait_for(pilot, lambda: isinstance(app.screen, RejectForm) and app.screen.is_mounted, "the reject dialog")
         await pilot.press("tab")
         await pilot.press("space")  # notify the buyer: off
         assert not app.screen.query_one("#message").display
@@ -227,7 +227,7 @@ async def test_reject_with_the_switch_off_tells_nobody_and_no_on_the_confirm_goe
         await confirm_shown(pilot)
         assert "Northwind Retail will NOT be told" in screen_text(app)
         await pilot.press("n")  # back to the dialog, the switch still off
-        await wait_for(pilot, lambda: isinstance(app.screen, RejectForm), "the dialog again")
+        await wait_for(pilot, lambda: isinstance(app.screen, RejectForm) and app.screen.is_mounted, "the dialog again")
         assert app.screen.choice().notify_buyer is False
         assert order_row(desk.depot, number)["status"] == "created"
         await pilot.press("ctrl+s")
@@ -245,7 +245,7 @@ async def test_reject_dialog_shows_the_failed_checks_and_rejects_nothing(desk: A
     async with app.run_test(size=(80, 24)) as pilot:
         await go_to(pilot, number)
         await pilot.press("r")
-        await wait_for(pilot, lambda: isinstance(app.screen, RejectForm), "the reject dialog")
+        await wait_for(pilot, lambda: isinstance(app.screen, RejectForm) and app.screen.is_mounted, "the reject dialog")
         checks = text_of(app.screen.query_one("#reject-checks"))
         assert "✗ No delivery note or invoice references it: failed" in checks
         assert checks.count("✓") == 3
@@ -267,13 +267,13 @@ async def test_reject_is_on_the_dispatch_menu(desk: Any) -> None:
         await board_ready(pilot)
         await highlight(pilot, "created", number)
         await pilot.press("o")
-        await wait_for(pilot, lambda: isinstance(app.screen, MenuScreen), "the menu")
+        await wait_for(pilot, lambda: isinstance(app.screen, MenuScreen) and app.screen.is_mounted, "the menu")
         ids = [i.id for i in app.screen.items]
         assert "reject" in ids and "refuse" in ids
         options = app.screen.query_one(OptionList)
         options.highlighted = options.get_option_index("reject")
         await pilot.press("enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, RejectForm), "the reject dialog")
+        await wait_for(pilot, lambda: isinstance(app.screen, RejectForm) and app.screen.is_mounted, "the reject dialog")
         await pilot.press("ctrl+s")
         await confirm_shown(pilot)
         await pilot.press("y")
@@ -290,7 +290,7 @@ async def test_refuse_a_cancellation_request(desk: Any) -> None:
     async with app.run_test(size=(80, 24)) as pilot:
         await go_to(pilot, number)
         await pilot.press("x")
-        await wait_for(pilot, lambda: isinstance(app.screen, RefuseRequestForm), "the refuse dialog")
+        await wait_for(pilot, lambda: isinstance(app.screen, RefuseRequestForm) and app.screen.is_mounted, "the refuse dialog")
         await pilot.press("enter")  # no message: refused by the services, the dialog says why
         await wait_for(pilot, lambda: isinstance(app.screen, RefuseRequestForm) and app.screen.problem,
                        "the dialog with the problem")
@@ -335,7 +335,7 @@ async def test_saved_views_on_reception(desk: Any) -> None:
     from dispatchdesk.tui.screens.name import NameScreen
 
     async def choose(item_id: str) -> None:
-        await wait_for(pilot, lambda: isinstance(pilot.app.screen, MenuScreen), "the views menu")
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, MenuScreen) and pilot.app.screen.is_mounted, "the views menu")
         options = pilot.app.screen.query_one(OptionList)
         target = options.get_option_index(item_id)
         while options.highlighted != target:
@@ -353,7 +353,7 @@ async def test_saved_views_on_reception(desk: Any) -> None:
         assert (screen.flt.text, screen.flt.quick) == ("North", "decide")
         await pilot.press("v")
         await choose("save")
-        await wait_for(pilot, lambda: isinstance(app.screen, NameScreen), "the name dialog")
+        await wait_for(pilot, lambda: isinstance(app.screen, NameScreen) and app.screen.is_mounted, "the name dialog")
         await pilot.press(*"North to decide", "enter")
         await settle(pilot)
         assert [(v.name, v.filter) for v in saved_views(desk.depot)] == [

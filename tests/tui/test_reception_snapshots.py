@@ -35,7 +35,7 @@ def test_reception_start_menu(snap_compare: Any, desk: Any) -> None:
     async def run_before(pilot: Any) -> None:
         await go_to(pilot, desk["requested"])
         await pilot.press("o")
-        await wait_for(pilot, lambda: isinstance(pilot.app.screen, MenuScreen), "the Start menu")
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, MenuScreen) and pilot.app.screen.is_mounted, "the Start menu")
         await settle(pilot)
 
     assert snap_compare(make_app(desk), terminal_size=SMALL, run_before=run_before)
@@ -45,7 +45,7 @@ def test_reject_dialog_switch_on(snap_compare: Any, desk: Any) -> None:
     async def run_before(pilot: Any) -> None:
         await go_to(pilot, desk["created_inbound"])
         await pilot.press("r")
-        await wait_for(pilot, lambda: isinstance(pilot.app.screen, RejectForm), "the reject dialog")
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, RejectForm) and pilot.app.screen.is_mounted, "the reject dialog")
         await pilot.press("tab", "tab")
         await pilot.press(*"We do not deliver there")
         await settle(pilot)
@@ -57,7 +57,7 @@ def test_reject_dialog_failed_checks(snap_compare: Any, desk: Any) -> None:
     async def run_before(pilot: Any) -> None:
         await go_to(pilot, desk["invoiced"])
         await pilot.press("r")
-        await wait_for(pilot, lambda: isinstance(pilot.app.screen, RejectForm), "the reject dialog")
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, RejectForm) and pilot.app.screen.is_mounted, "the reject dialog")
         await settle(pilot)
 
     assert snap_compare(make_app(desk), terminal_size=SMALL, run_before=run_before)
@@ -67,7 +67,7 @@ def test_refuse_request_dialog(snap_compare: Any, desk: Any) -> None:
     async def run_before(pilot: Any) -> None:
         await go_to(pilot, desk["requested"])
         await pilot.press("x")
-        await wait_for(pilot, lambda: isinstance(pilot.app.screen, RefuseRequestForm), "the dialog")
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, RefuseRequestForm) and pilot.app.screen.is_mounted, "the dialog")
         await pilot.press(*"Already loaded; it will be handled as a return")
         await settle(pilot)
 

@@ -33,7 +33,7 @@ def test_rule_form_with_an_error_under_its_field(snap_compare: Any, desk: Any, s
     async def run_before(pilot: Any) -> None:
         await rules_screen(pilot)
         await pilot.press("enter")  # edit the first rule: its conditions and effects filled in
-        await wait_for(pilot, lambda: isinstance(pilot.app.screen, RuleForm), "the rule form")
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, RuleForm) and pilot.app.screen.is_mounted, "the rule form")
         form = pilot.app.screen
         form.query_one("#f-name").value = ""
         await pilot.press("ctrl+s")

@@ -59,13 +59,13 @@ def tags(depot: Any, number: str) -> list[str]:
 
 
 async def confirm_shown(pilot: Any) -> ConfirmScreen:
-    await wait_for(pilot, lambda: isinstance(pilot.app.screen, ConfirmScreen), "the confirm")
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, ConfirmScreen) and pilot.app.screen.is_mounted, "the confirm")
     await settle(pilot)
     return pilot.app.screen
 
 
 async def choose(pilot: Any, item_id: str) -> None:
-    await wait_for(pilot, lambda: isinstance(pilot.app.screen, MenuScreen), "a menu")
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, MenuScreen) and pilot.app.screen.is_mounted, "a menu")
     options = pilot.app.screen.query_one(OptionList)
     target = options.get_option_index(item_id)
     for _ in range(len(options.options)):
@@ -221,7 +221,7 @@ async def test_a_rule_made_in_the_form_by_keyboard_is_saved_and_listed(desk: Any
         screen = await rules_screen(pilot)
         assert screen.query_one("#rules-table").row_count == 0
         await pilot.press("n")
-        await wait_for(pilot, lambda: isinstance(app.screen, RuleForm), "the rule form")
+        await wait_for(pilot, lambda: isinstance(app.screen, RuleForm) and app.screen.is_mounted, "the rule form")
         form = app.screen
         await pilot.press(*"Shop to Swift")
         await pilot.press("tab")  # the trigger's kind: enters a list (kept)
@@ -243,7 +243,7 @@ async def test_a_rule_made_in_the_form_by_keyboard_is_saved_and_listed(desk: Any
         text = text_of(confirm.query_one("#confirm-lines"))
         assert "Would have fired on" in text and "in the last 7 days" in text
         await pilot.press("y")
-        await wait_for(pilot, lambda: isinstance(app.screen, RulesScreen), "back to the list")
+        await wait_for(pilot, lambda: isinstance(app.screen, RulesScreen) and app.screen.is_mounted, "back to the list")
         await wait_for(pilot, lambda: screen.query_one("#rules-table").row_count == 1, "the rule listed")
         listed = text_of(screen.query_one("#rule-detail"))
         assert "Shop to Swift" in listed
@@ -261,7 +261,7 @@ async def test_the_form_shows_each_problem_under_its_field_and_saves_nothing(des
     async with app.run_test(size=(80, 24)) as pilot:
         await rules_screen(pilot)
         await pilot.press("n")
-        await wait_for(pilot, lambda: isinstance(app.screen, RuleForm), "the rule form")
+        await wait_for(pilot, lambda: isinstance(app.screen, RuleForm) and app.screen.is_mounted, "the rule form")
         form = app.screen
         await pilot.press("ctrl+s")  # no name
         await wait_for(pilot, lambda: form.query_one("#err-name").has_class("-shown"), "the name's error")
@@ -333,7 +333,7 @@ async def test_t_tries_the_rule_on_an_order_and_says_what_it_would_do(desk: Any)
         field = app.screen.query_one("#name-input")
         field.value = ""
         await pilot.press(*desk["dispatched"], "enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, LinesScreen), "the test's answer")
+        await wait_for(pilot, lambda: isinstance(app.screen, LinesScreen) and app.screen.is_mounted, "the test's answer")
         text = text_of(app.screen.query_one("#rule-test-lines"))
         assert f"rule '{RULE}' (version 1) fires on order {desk['dispatched']}" in text
         assert "Would have fired on" in text
@@ -448,7 +448,7 @@ async def test_a_rule_naming_a_hostile_partner_and_tag_is_shown_literally_everyw
         await settle(pilot)
         assert app.is_running
         await pilot.press("e")
-        await wait_for(pilot, lambda: isinstance(app.screen, RuleForm), "the rule form")
+        await wait_for(pilot, lambda: isinstance(app.screen, RuleForm) and app.screen.is_mounted, "the rule form")
         await settle(pilot)
         text = assert_literal(app, expect="")
         assert "Evil" in text and "[@click=app.quit]" in text
@@ -465,7 +465,7 @@ async def test_rows_are_added_and_removed_by_keys_and_by_the_mouse(desk: Any) ->
     async with app.run_test(size=(80, 24)) as pilot:
         await rules_screen(pilot)
         await pilot.press("n")
-        await wait_for(pilot, lambda: isinstance(app.screen, RuleForm), "the rule form")
+        await wait_for(pilot, lambda: isinstance(app.screen, RuleForm) and app.screen.is_mounted, "the rule form")
         form = app.screen
         await pilot.press("ctrl+n", "ctrl+n", "ctrl+t")
         await settle(pilot)
@@ -499,7 +499,7 @@ async def test_no_color_the_rules_screen_says_on_and_off_in_words_and_reverses_t
         on_off = [table.get_cell_at((row, 1)).plain for row in range(table.row_count)]
         assert on_off == ["on", "on", "off"]
         await pilot.press("n")
-        await wait_for(pilot, lambda: isinstance(app.screen, RuleForm), "the rule form")
+        await wait_for(pilot, lambda: isinstance(app.screen, RuleForm) and app.screen.is_mounted, "the rule form")
         await settle(pilot)
         assert app.screen.query_one("#f-enabled").render().plain.startswith("[x]")
 
@@ -515,7 +515,7 @@ async def test_a_phone_order_from_a_partner_with_a_rule_asks_first_then_the_rule
     async with app.run_test(size=(80, 24)) as pilot:
         await board_ready(pilot)
         await pilot.press("n")
-        await wait_for(pilot, lambda: isinstance(app.screen, NewOrderScreen), "the new-order form")
+        await wait_for(pilot, lambda: isinstance(app.screen, NewOrderScreen) and app.screen.is_mounted, "the new-order form")
         await settle(pilot)
         for text in ("north", "PO-77", "5 Mill Lane, Bradford", "9 Quay Side, Hull", "14:00", "tomorrow 10:00",
                      "2", "7,5", "BOX-S", "small boxes"):

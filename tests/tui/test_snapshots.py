@@ -22,7 +22,7 @@ WIDE = (160, 50)
 
 
 async def _choose(pilot: Any, item_id: str) -> None:
-    await wait_for(pilot, lambda: isinstance(pilot.app.screen, MenuScreen))
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, MenuScreen) and pilot.app.screen.is_mounted)
     options = pilot.app.screen.query_one(OptionList)
     target = options.get_option_index(item_id)
     while options.highlighted != target:
@@ -55,7 +55,7 @@ def test_menu_open(snap_compare: Any, desk: Any) -> None:
         await board_ready(pilot)
         lst = status_list(pilot.app, "dispatched")
         await pilot.click(lst, offset=card_offset(lst, desk["dispatched"], row=1), button=3)
-        await wait_for(pilot, lambda: isinstance(pilot.app.screen, MenuScreen))
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, MenuScreen) and pilot.app.screen.is_mounted)
         await settle(pilot)
 
     assert snap_compare(make_app(desk), terminal_size=SMALL, run_before=run_before)
@@ -67,7 +67,7 @@ def test_status_menu_with_reasons(snap_compare: Any, desk: Any) -> None:
         await board_ready(pilot)
         await highlight(pilot, "picked_up", desk["picked_up"])
         await pilot.press("s")
-        await wait_for(pilot, lambda: isinstance(pilot.app.screen, MenuScreen))
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, MenuScreen) and pilot.app.screen.is_mounted)
         await settle(pilot)
 
     assert snap_compare(make_app(desk), terminal_size=WIDE, run_before=run_before)
@@ -79,7 +79,7 @@ def test_confirm_trash(snap_compare: Any, desk: Any) -> None:
         await board_ready(pilot)
         await highlight(pilot, "created", desk["created_inbound"])
         await pilot.press("t")
-        await wait_for(pilot, lambda: isinstance(pilot.app.screen, ConfirmScreen))
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, ConfirmScreen) and pilot.app.screen.is_mounted)
         await settle(pilot)
 
     assert snap_compare(make_app(desk), terminal_size=SMALL, run_before=run_before)
@@ -92,7 +92,7 @@ def test_confirm_silent_rejected(snap_compare: Any, desk: Any) -> None:
         await highlight(pilot, "created", desk["created_inbound"])
         await pilot.press("s")
         await _choose(pilot, "rejected")
-        await wait_for(pilot, lambda: isinstance(pilot.app.screen, ConfirmScreen))
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, ConfirmScreen) and pilot.app.screen.is_mounted)
         await settle(pilot)
 
     assert snap_compare(make_app(desk), terminal_size=SMALL, run_before=run_before)
@@ -129,7 +129,7 @@ def test_order_detail(snap_compare: Any, desk: Any) -> None:
         await board_ready(pilot)
         await highlight(pilot, "dispatched", desk["dispatched_manual"])
         await pilot.press("enter")
-        await wait_for(pilot, lambda: isinstance(pilot.app.screen, OrderDetailScreen))
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, OrderDetailScreen) and pilot.app.screen.is_mounted)
         await settle(pilot)
 
     assert snap_compare(make_app(desk), terminal_size=SMALL, run_before=run_before)
@@ -141,7 +141,7 @@ def test_order_detail_odd_text_160x50(snap_compare: Any, desk: Any) -> None:
         await board_ready(pilot)
         await highlight(pilot, "created", desk["odd"])
         await pilot.press("enter")
-        await wait_for(pilot, lambda: isinstance(pilot.app.screen, OrderDetailScreen))
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, OrderDetailScreen) and pilot.app.screen.is_mounted)
         await settle(pilot)
 
     assert snap_compare(make_app(desk), terminal_size=WIDE, run_before=run_before)
@@ -153,7 +153,7 @@ def test_cancellation_form(snap_compare: Any, desk: Any) -> None:
         await board_ready(pilot)
         await highlight(pilot, "created", desk["shop"])
         await pilot.press("c")
-        await wait_for(pilot, lambda: isinstance(pilot.app.screen, CancellationForm))
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, CancellationForm) and pilot.app.screen.is_mounted)
         await settle(pilot)
 
     assert snap_compare(make_app(desk), terminal_size=SMALL, run_before=run_before)
@@ -164,7 +164,7 @@ def test_help(snap_compare: Any, desk: Any) -> None:
         await pilot.pause()
         await board_ready(pilot)
         await pilot.press("question_mark")
-        await wait_for(pilot, lambda: isinstance(pilot.app.screen, HelpScreen))
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, HelpScreen) and pilot.app.screen.is_mounted)
         await settle(pilot)
 
     assert snap_compare(make_app(desk), terminal_size=WIDE, run_before=run_before)
@@ -200,10 +200,10 @@ def test_order_detail_help_80x24(snap_compare: Any, desk: Any) -> None:
         await board_ready(pilot)
         await highlight(pilot, "created", desk["invoiced"])
         await pilot.press("enter")
-        await wait_for(pilot, lambda: isinstance(pilot.app.screen, OrderDetailScreen))
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, OrderDetailScreen) and pilot.app.screen.is_mounted)
         await settle(pilot)
         await pilot.press("question_mark")
-        await wait_for(pilot, lambda: isinstance(pilot.app.screen, HelpScreen))
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, HelpScreen) and pilot.app.screen.is_mounted)
         await settle(pilot)
 
     assert snap_compare(make_app(desk), terminal_size=SMALL, run_before=run_before)

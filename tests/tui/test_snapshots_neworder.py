@@ -17,7 +17,7 @@ async def _form_with_errors(pilot: Any) -> None:
     await pilot.pause()
     await board_ready(pilot)
     await pilot.press("n")
-    await wait_for(pilot, lambda: isinstance(pilot.app.screen, NewOrderScreen), "the form")
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, NewOrderScreen) and pilot.app.screen.is_mounted, "the form")
     form = pilot.app.screen
     await pilot.press(*"north", "tab", *"PO-55", "tab", *"5 Mill Lane, Bradford", "tab", "tab",
                       *"14:00", "tab", *"12:00", "tab", *"two", "tab", *"7,5", "tab", *"BOX-S", "tab",

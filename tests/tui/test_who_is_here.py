@@ -143,7 +143,7 @@ def _confirm(desk: Any, monkeypatch: Any, snap_compare: Any, size: tuple[int, in
         await _counted(pilot)
         await highlight(pilot, "created", number)
         await pilot.press("t")
-        await wait_for(pilot, lambda: isinstance(pilot.app.screen, ConfirmScreen), "the confirm")
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, ConfirmScreen) and pilot.app.screen.is_mounted, "the confirm")
         await wait_for(pilot, lambda: "Also open at: anna@depot2." in screen_text(pilot.app), "the confirm to name anna")
         await settle(pilot)
 

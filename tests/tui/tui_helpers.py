@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
 
 from sqlalchemy import select
+from textual import events
+from textual.keys import REPLACED_KEYS, _character_to_key, _get_unicode_name_from_key
 from textual.pilot import Pilot
 from textual.screen import ModalScreen
 from textual.worker import WorkerState
@@ -131,3 +134,26 @@ def screen_text(app: Any) -> str:
                       color_system="truecolor", record=True, legacy_windows=False, safe_box=False)
     console.print(app.screen._compositor.render_update(full=True, screen_stack=app._background_screens))
     return console.export_text(styles=False)
+
+
+def key_event(key: str) -> events.Key:
+    """The Key event the driver makes of one key (as App._press_keys does)."""
+    if len(key) == 1 and not key.isalnum():
+        key = _character_to_key(key)
+    try:
+        char: str | None = unicodedata.lookup(_get_unicode_name_from_key(REPLACED_KEYS.get(key, key)))
+    except KeyError:
+        char = key if len(key) == 1 else None
+    return events.Key(key, char)
+
+
+def burst(pilot: Any, *parts: str) -> None:
+    """Keys back to back, none waiting for the one before: a part of one character or more is
+    typed character by character, except key names (tab, shift+tab, enter, ctrl+…)."""
+    app = pilot.app
+    for part in parts:
+        keys = [part] if part in ("tab", "shift+tab", "enter") or part.startswith("ctrl+") else list(part)
+        for k in keys:
+            event = key_event(k)
+            event.set_sender(app)
+            app._driver.send_message(event)

@@ -29,7 +29,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from textual import work
+from textual import events, work
 from textual.actions import SkipAction
 from textual.app import App
 from textual.binding import Binding
@@ -56,6 +56,9 @@ ENDING_GRACE = 0.5
 POLL_SECONDS = 0.25
 #: The longest the watcher waits for a change in one go (it also wakes when the console ends).
 WATCH_SLICE = 5.0
+#: The longest keys are held while a flow reads what its next screen shows (`hold_keys`); past
+#: it they go on to whatever screen is open, as they would have without the hold.
+HOLD_LIMIT = 5.0
 
 
 def _installed(module: str) -> bool:
@@ -153,6 +156,10 @@ class DeskApp(App[None]):
         self.ending = ""
         self._dom_was_ready = False  # the first screen is drawn (Textual's Ready)
         self.screens_available: dict[str, str] = {}
+        #: keys typed while a flow reads what its next screen shows (None: not holding); see
+        #: hold_keys
+        self._held_keys: list[events.Key | events.Paste] | None = None
+        self._hold_gen = 0
         #: the first load of the board starts now, while Textual starts
         self._prefetch: Prefetch | None = Prefetch(depot, WORK_KEYS)
         # Link (3) and Partners (4) belong to the link part: bound only when installed, and
@@ -396,6 +403,66 @@ class DeskApp(App[None]):
         # own would raise ScreenStackError, seen once when 16 consoles quit together).
         if self.screen_stack:
             super().refresh_bindings()
+
+    # ------------------------------------------------------------------ keys typed ahead
+    # A flow that opens a screen reads what the screen shows first, in a thread (a confirm's
+    # words, a form's pick lists). Keys typed in the same burst as the key that started it (`t`
+    # then `y`; `n` then a rule's name; a paste over SSH) would reach the screen underneath,
+    # which does something else with them or nothing. So they are held from the key that starts
+    # the flow until its next screen is up, then handed to it in the order typed; if the flow
+    # opens no screen, or starts writing (when Esc must reach the give-up), they go where they
+    # would have gone. Mouse events are never held.
+    def hold_keys(self) -> int:
+        """Start (or go on) holding typed keys; returns the hold's mark for `release_keys`."""
+        if self._held_keys is None:
+            self._held_keys = []
+            self.set_timer(HOLD_LIMIT, partial(self.release_keys, None))
+        self._hold_gen += 1
+        return self._hold_gen
+
+    def release_keys(self, mark: int | None = None) -> None:
+        """Hand the held keys on, in order. With a mark: only if nothing held keys since."""
+        if mark is not None and mark != self._hold_gen:
+            return
+        held, self._held_keys = self._held_keys, None
+        for event in held or ():
+            if isinstance(event, events.Key):
+                self.post_message(events.Key(event.key, event.character))
+            else:
+                self.post_message(events.Paste(event.text))
+
+    def release_keys_later(self, mark: int) -> None:
+        """After a read: let the flow go on to push its screen (which releases the keys once
+        it is up); if it pushes none, release them when the loop comes round."""
+        self.call_later(self.release_keys, mark)
+
+    def push_screen(self, screen: Any, *args: Any, **kwargs: Any) -> Any:
+        pushed = super().push_screen(screen, *args, **kwargs)
+        if self._held_keys is not None and isinstance(screen, Screen):
+            self._hold_gen += 1  # the read's own release does nothing now
+            self.call_after_refresh(self._release_when_up, screen, self._hold_gen)
+        return pushed
+
+    def _release_when_up(self, screen: Screen[Any], mark: int) -> None:
+        """The held keys go to `screen` once it is mounted and has its focus."""
+        if mark != self._hold_gen:
+            return
+        if screen.is_mounted and self.screen is screen:
+            self.release_keys(mark)
+        elif screen in self.screen_stack:
+            self.call_after_refresh(self._release_when_up, screen, mark)
+        else:
+            self.release_keys(mark)
+
+    async def on_event(self, event: events.Event) -> None:
+        # both a key just read from the terminal and one that went to the focused widget and
+        # came back up unhandled (the bindings are looked up as it reaches the app): the second
+        # key of a burst is already on its way to the widget when the first one's binding starts
+        # the flow. Keys a widget takes itself (a list's arrows) are not held.
+        if self._held_keys is not None and isinstance(event, (events.Key, events.Paste)):
+            self._held_keys.append(event)
+            return
+        await super().on_event(event)
 
     def depot_changed(self, reveal: str | None = None) -> None:
         """Refresh every screen of the current stack that shows the database."""

@@ -133,7 +133,18 @@ class Flows:
         return self.app.depot
 
     def start(self, work: Any, name: str = "flow") -> Worker[Any]:
-        return self.app.run_worker(work, group="flow", name=name)
+        """Run a flow. Keys typed after the one that started it (in the same burst) are held
+        from now until the flow's first screen is up (DeskApp.hold_keys): the flow itself only
+        starts when the loop comes round, after the rest of the burst has been taken."""
+        mark = self.app.hold_keys()
+
+        async def flow() -> Any:
+            try:
+                return await work
+            finally:
+                self.app.release_keys_later(mark)
+
+        return self.app.run_worker(flow(), group="flow", name=name)
 
     # ------------------------------------------------------------------ telling
     def _tell(self, message: str, *, severity: str = "information", timeout: float | None = None) -> None:
@@ -166,17 +177,22 @@ class Flows:
 
     # ------------------------------------------------------------------ the database, off the loop
     async def read(self, fn: Callable[..., T], *args: Any, target: Target | None = None) -> T | _Failed:
-        """A read of the services in a thread; FAILED (after telling why) when it fails."""
+        """A read of the services in a thread; FAILED (after telling why) when it fails. Keys
+        typed meanwhile are held for the screen the flow opens next (DeskApp.hold_keys)."""
+        mark = self.app.hold_keys()
         try:
             return await asyncio.to_thread(fn, self.depot, *args)
         except ERRORS as e:
             self._error(e, target)
             return FAILED
+        finally:
+            self.app.release_keys_later(mark)
 
     async def execute(self, action: services.Action) -> Any:
         """Run the action in a thread. If the database is locked by another program, it waits
         (the screen says so after a moment) until the lock goes, a limit passes, or the
         dispatcher presses Esc; a refused or abandoned write has changed nothing."""
+        self.app.release_keys()  # the write starts: Esc must reach the give-up
         cancel = threading.Event()
         task = asyncio.ensure_future(
             asyncio.to_thread(services.patiently, partial(action.execute, self.depot), cancel)

@@ -300,20 +300,24 @@ class RulesScreen(Screen[None]):
         self.reload()
 
     def action_new(self) -> None:
-        self._open_form(None)
+        self._open_form(None, self.app.hold_keys())
 
     def action_edit(self) -> None:
         r = self.current()
         if r is not None:
-            self._open_form(r)
+            self._open_form(r, self.app.hold_keys())
 
     @work(group="rules-form", exclusive=True)
-    async def _open_form(self, r: RuleView | None) -> None:
+    async def _open_form(self, r: RuleView | None, mark: int) -> None:
+        # keys typed right after n (the rule's name, in one burst) are held for the form from
+        # the key on (DeskApp.hold_keys), and handed to it once it is up
         try:
             choices = await asyncio.to_thread(read_choices, self.depot)
         except ERRORS as e:
             self._status(str(e), True)
             return
+        finally:
+            self.app.release_keys_later(mark)
         result = await self.app.push_screen_wait(RuleForm(self.depot, choices, r))
         if result is not None:
             self._status(result.message)
