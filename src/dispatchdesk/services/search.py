@@ -428,7 +428,8 @@ def match_newest(depot: Depot, query: str, conds: Sequence[ColumnElement[bool]],
     with depot.uow(write=False) as uow:
         s = uow.session
         w = words_of(s, query)
-        few = _indexed(s, w) if _plan(s, w).how == EXACT else None
+        plan = _plan(s, w)
+        few = _indexed(s, w) if plan.how == EXACT else None
         base = select(Order.id).where(*conds)
         if few is None and _few_orders(s):
             every = list(s.scalars(base.where(*_conds(s, w)).order_by(Order.id.desc())))
@@ -438,7 +439,7 @@ def match_newest(depot: Depot, query: str, conds: Sequence[ColumnElement[bool]],
             return NewestMatch(every[offset:offset + limit], len(every), False)
         upto = max(count_up_to, offset + limit)
         if w.indexed and s.get_bind().dialect.name == "sqlite":
-            return _newest_by_index(s, w, conds, offset, limit, upto)
+            return _newest_by_index(s, w, conds, offset, limit, upto, None if plan.ids is None else plan.ids[1])
         q = base.where(*_conds(s, w)).order_by(Order.id.desc())
         page = list(s.scalars(q.offset(offset).limit(limit)))
         counted = s.scalar(select(func.count()).select_from(q.limit(upto + 1).subquery())) or 0
@@ -450,7 +451,7 @@ INDEX_STEP = 2000
 
 
 def _newest_by_index(s: Session, w: Words, conds: Sequence[ColumnElement[bool]], offset: int, limit: int,
-                     upto: int) -> NewestMatch:
+                     upto: int, newest: int | None = None) -> NewestMatch:
     """Many matches, newest first, on SQLite: the text index hands its matches in descending
     rowid (= order id, newest first) order, a step at a time; each step's orders are checked
     against the rest of the filter, until the page and the count are full or the index has no
@@ -459,13 +460,16 @@ def _newest_by_index(s: Session, w: Words, conds: Sequence[ColumnElement[bool]],
     rest = [*conds, *_conds(s, w, skip=w.indexed)]
     need = max(offset + limit, upto + 1)
     found: list[int] = []
-    last: int | None = None
+    # the newest match's id when the plan knows it (BY_SET): the index starts there rather
+    # than passing over the newer orders that do not match (an old order-number prefix)
+    last: int | None = None if newest is None else newest + 1
     while len(found) < need:
         sql = "SELECT rowid FROM order_search WHERE order_search MATCH :q"
         if last is not None:
             sql += " AND rowid < :last"
-        step = list(s.scalars(text(sql + " ORDER BY rowid DESC LIMIT :n"), {"q": phrase, "last": last,
-                                                                             "n": INDEX_STEP}))
+        # no more ids than still needed (each is read to check the rest of the filter)
+        n = min(INDEX_STEP, max(need - len(found), INDEX_STEP // 20, 1))
+        step = list(s.scalars(text(sql + " ORDER BY rowid DESC LIMIT :n"), {"q": phrase, "last": last, "n": n}))
         if not step:
             break
         last = step[-1]
