@@ -7,20 +7,28 @@ tokenizer, PostgreSQL pg_trgm), kept current by triggers in the same transaction
 change; partners' names are matched in the small partners table, then by `source_id` /
 `assignee_id`.
 
-How a filter is read, and what it costs:
+How a filter is read, and what it costs (`_plan` decides from bounded probes of the index):
 
-- *Few matches* (the usual case: a number, a reference, a rare street): the words of three
-  characters or more that name no partner are looked up in the text index, at most SPARSE + 1
-  ids. When there are at most SPARSE, those orders are read whole (one query by id), the other
-  words checked on them, and every list gets its exact ids and count.
-- *Many matches* (a town, a partner, a word under three characters, which a trigram index
-  cannot look up): each list is walked in its own order (the board's index) checking every
-  word on the row, and stops after CHUNK + 1 matches or WALK rows, whichever comes first, so
-  one keystroke reads at most WALK rows a list whatever the depot's size. The list then shows
-  "100+" and reads on (`more_of_list`, from the last row it looked at) as the dispatcher
-  scrolls to its end, or at once while it has not filled what it shows: a partner who has no
-  order in a list, or a rare word of one or two letters, is walked to the list's end in
-  bounded steps, off the keystroke.
+- *Few matches* (the usual case: a number, a reference): a word of three characters or more
+  that names no partner is held by at most SPARSE orders in the text index. Those orders are
+  read whole (one query by id), the other words checked on them, and every list gets its exact
+  ids and count.
+- *Many matches, a word the index holds for at most SETMAX orders* (SQLite; an order-number
+  prefix, a rare street): the index's matches of every indexed word are taken as ids (in
+  memory), and each list's own index is walked in the list's order, restricted to the
+  matches' range of ids, checking each id against them; rows are read only for the ids among
+  them. At most SET_WALK entries come back a list in one go.
+- *Many matches, every word common* (a town, a street name, a partner, a word under three
+  characters, which a trigram index cannot look up): each list is walked in its own order
+  checking every word on the row in the database, stopping after CHUNK + 1 matches or WALK
+  rows, whichever comes first. A common word finds a list's first matches in a few hundred rows.
+- Either way the list then shows "60+" and reads on (`more_of_list`, from the last entry it
+  looked at) as the dispatcher scrolls to its end, or at once while it has not filled what it
+  shows: a partner who has no order in a list, or a rare word of one or two letters, is walked
+  to the list's end in bounded steps, off the keystroke.
+
+Nothing read for a keystroke grows with the depot: each probe reads at most SETMAX + 1 entries
+of the index (or three stretches of SAMPLE ids), each walk at most WALK rows or SET_WALK entries.
 
 Reception (newest first) with many matches reads the text index itself newest first, a step at
 a time (`_newest_by_index`), so an old order-number prefix is found as quickly as a new one.
@@ -149,7 +157,7 @@ def _raw(s: Session, sql: str, params: dict[str, Any]) -> list[Any]:
     cursor = s.connection().connection.cursor()
     try:
         cursor.execute(sql, params)
-        return cursor.fetchall()
+        return list(cursor.fetchall())
     finally:
         cursor.close()
 
