@@ -221,7 +221,7 @@ def _plan(s: Session, w: Words) -> Plan:
         if _common(s, phrase, top):
             continue
         ids = [oid for (oid,) in _raw(s, _MATCH + " LIMIT :n", {"q": phrase, "n": SETMAX + 1})]
-        if len(ids) <= SETMAX:
+        if ids and len(ids) <= SETMAX:
             if len(words) == 1:  # the word's matches are the filter's: kept for the walk
                 return Plan(BY_SET, (min(ids), max(ids)), frozenset(ids))
             if _fts_count(s, _and_phrase(words), SPARSE + 1)[0] <= SPARSE:
