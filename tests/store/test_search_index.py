@@ -83,19 +83,44 @@ query_st = st.lists(
     min_size=1, max_size=3).map(" ".join).filter(lambda q: q.split())
 
 
-@pytest.mark.parametrize("small", [False, True], ids=["as shipped", "tiny chunks"])
+@pytest.mark.parametrize("small", ["", "by set", "by row"], ids=["as shipped", "tiny chunks", "tiny, rows checked"])
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(query=query_st)
 def test_the_filter_finds_what_the_old_in_memory_match_found(seeded, small, query):
-    """Few matches (the text index) and many (walking the lists, read on in steps): with tiny
-    steps every path and every resume is taken on a small depot."""
+    """Few matches (the text index) and many (walking the lists by the index's matches, or
+    checking the rows, read on in steps): with tiny steps every path and every resume is taken
+    on a small depot."""
     with pytest.MonkeyPatch.context() as mp:
         if small:
             mp.setattr(search, "SPARSE", 5)
             mp.setattr(search, "FEW_ORDERS", 5)
             mp.setattr(search, "WALK", 7)
+            mp.setattr(search, "SET_WALK", 11)
             mp.setattr(search, "CHUNK", 3)
+            if small == "by set":  # no word is common: the lists are walked by the index's matches
+                mp.setattr(search, "COMMON", 1)
+            else:  # every word the index holds for more than SPARSE orders is common: the rows checked
+                mp.setattr(search, "SETMAX", 0)
         assert new_match(seeded, query) == old_match(seeded, query)
+
+
+def test_the_plan_follows_what_the_index_holds(seeded, monkeypatch):
+    """Few in the index: read whole; a word held by at most SETMAX orders: the lists walked by
+    the index's matches (or read whole when its AND with the other words is few); only common
+    words (or none the index can look up): the rows checked."""
+    monkeypatch.setattr(search, "SPARSE", 5)
+    monkeypatch.setattr(search, "SETMAX", 50)
+    with seeded.uow(write=False) as uow:
+        s = uow.session
+        n = {q: len(_fts_ids_in(s, q)) for q in ("dd-000100", "dd-00010", "dd-0001", "york", "leeds")}
+        assert n["dd-000100"] <= 5 < n["dd-00010"] <= 50 < min(n["dd-0001"], n["york"], n["leeds"])
+        both = len(_fts_ids_in(s, "dd-0001") & _fts_ids_in(s, "york"))
+        plans = {q: search._plan(s, search.words_of(s, q)).how for q in (
+            "DD-000100", "DD-00010", "york", "york DD-000100", "dd-0001 york", "york leeds", "7", "swift")}
+    assert plans == {"DD-000100": search.EXACT, "DD-00010": search.BY_SET, "york": search.BY_ROW,
+                     "york DD-000100": search.EXACT, "dd-0001 york": search.BY_ROW, "york leeds": search.BY_ROW,
+                     "7": search.BY_ROW, "swift": search.BY_ROW}
+    assert both > 5  # two common words: their AND is not asked of the index (rows checked)
 
 
 def test_reception_finds_what_the_old_match_found_newest_first(seeded):
