@@ -68,6 +68,7 @@ from ..domain.automation import (
     check_rules,
 )
 from ..domain.limits import lone_surrogate
+from ..store.bulk import OrderTriggersOff
 from ..store.models import (
     AuditEntry,
     AutomationRule,
@@ -738,6 +739,7 @@ def _run(depot: Depot, source: str, records: Any, stream: _JsonStream | None,
         job.rules(raw_rules)
         if problems:
             _refuse(source, problems)
+        job.settle()
         result = job.result()
         job.close()
         uow.commit()
@@ -797,6 +799,9 @@ class _Import:
         self.sqlite = conn.dialect.name == "sqlite"
         o = cast(Table, Order.__table__)
         self.max_order_id = conn.execute(select(func.max(o.c.id))).scalar() or 0
+        # SQLite: the text index's and the counts' triggers are off from the first order written
+        # to the end, then the new orders are indexed and counted in bulk (store/bulk.py)
+        self.triggers_off: OrderTriggersOff | None = None
         self.next_id = self.max_order_id + 1
         if self.sqlite:
             conn.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{_KEYS}")
@@ -1040,6 +1045,8 @@ class _Import:
 
     def _insert_orders(self, rows: list[dict[str, Any]]) -> list[int]:
         if self.sqlite:
+            if self.triggers_off is None:
+                self.triggers_off = OrderTriggersOff(self.conn, self.max_order_id)
             ids = list(range(self.next_id, self.next_id + len(rows)))
             self.next_id += len(rows)
             for oid, row in zip(ids, rows, strict=True):
@@ -1273,6 +1280,12 @@ class _Import:
             for rule, _ in plan
         ])
         self.rules_written = len(plan)
+
+    def settle(self) -> None:
+        """Everything checked and written: the new orders into the text index and the board's
+        counts in bulk, and the triggers made again (SQLite)."""
+        if self.triggers_off is not None:
+            self.triggers_off.fill()
 
     def result(self) -> ImportResult:
         return ImportResult(self.source, self.orders.written, self.notices.written, self.followups.written,
