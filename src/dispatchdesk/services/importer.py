@@ -699,11 +699,10 @@ def _run(depot: Depot, source: str, records: Any, stream: _JsonStream | None,
     with depot.uow() as uow:
         s = uow.session
         if s.get_bind().dialect.name == "sqlite":
-            # Migration 0008's triggers update the text index as each order is written. With
-            # SQLite's default page cache (2 MB) one long transaction spills and re-reads the
-            # index's pages, and the time grows faster than the file (raw inserts of 10,000
-            # orders 2 s, 20,000 24 s, 40,000 200 s); a bounded bigger cache for this
-            # connection keeps it near linear (40,000: 8 s). Memory stays bounded by it.
+            # One long transaction: with SQLite's default page cache (2 MB) it spills and re-reads
+            # the tables' and indexes' pages as it writes, and the bulk fill of the text index at
+            # the end (store/bulk.py) merges its segments in it; a bounded bigger cache for this
+            # connection keeps both cheaper. Memory stays bounded by it.
             s.execute(text(f"PRAGMA cache_size = -{IMPORT_CACHE_KIB}"))
         job = _Import(depot, s, source, problems)
         batch: list[tuple[int, Any]] = []
