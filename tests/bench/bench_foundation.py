@@ -6,8 +6,8 @@
 Issue 13 asks for the trash at 1,000,000 orders: `--orders 1000000 --no-export` (the export
 is stream-io's bench, bench_io.py). Builds a million orders in a few minutes.
 
-1. Builds the database fast: partners through the services, then orders, lines, tags,
-   audit entries and notices by bulk insert (executemany through the models' tables).
+1. Builds the database fast: tests/bench/bigdepot.py's bulk build (as bench_tui), then this
+   bench's partners through the services and the Created orders it trashes.
 2. One trash (the change, its audit entry and its notice, committed) timed over --trashes
    orders, against a BASELINE measured in the same run on the same file with the same
    pragmas: raw sqlite3 doing the same three writes (order update, audit insert, notice
@@ -37,12 +37,11 @@ from pathlib import Path
 from sqlalchemy import func, insert, select
 
 from dispatchdesk.services import Depot, PartnerInput, add_partner, trash
-from dispatchdesk.store.models import AuditEntry, Notice, Order, OrderLine, Partner, Tag
+from dispatchdesk.store.models import AuditEntry, Notice, Order, OrderLine, Partner
 
 TRASH_RATIO = 3.0
 TRASH_P99_MS = 20.0
 EXPORT_S = 5.0
-STATUSES = ["created", "dispatched", "accepted", "picked_up", "delivered", "rejected", "cancelled"]
 PARTNERS = [
     PartnerInput(
         "Plain Client", "client", url="http://127.0.0.1:9/pc", secret="bench-secret-pc-0001"
@@ -67,131 +66,51 @@ def pct(values: list[float], p: float) -> float:
 # --------------------------------------------------------------------------- building
 
 
-def build(depot: Depot, n: int, reserved: int) -> tuple[list[str], list[str]]:
-    """n orders; the first `reserved` are Created orders from Plain Client for the timings."""
+def build(path: Path, n: int, reserved: int) -> tuple[Depot, list[str], list[str]]:
+    """n orders: n - reserved by tests/bench/bigdepot.py's bulk build (triggers off, the text
+    index and the counts filled once: 100,000 in seconds, where inserting them with 0008's
+    triggers firing took 654 s), then `reserved` Created orders from Plain Client for the
+    timings, written through the models' table (the triggers fire for these few)."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    from bigdepot import build as build_big
+
+    build_big(path, n - reserved)
+    depot = Depot.open(path, actor="bench")
+    with depot.uow(write=False) as uow:
+        have = set(uow.session.scalars(select(Partner.name)))
     for p in PARTNERS:
-        add_partner(depot, p)
+        if p.name not in have:
+            add_partner(depot, p)
     with depot.uow(write=False) as uow:
         pid = dict(uow.session.execute(select(Partner.name, Partner.id)).all())
-    client, shop, sub = pid["Plain Client"], pid["Shopfront"], pid["Swift Haulage"]
+        first = (uow.session.scalar(select(func.max(Order.id))) or 0) + 1
+    client = pid["Plain Client"]
     t0 = datetime(2025, 1, 1, tzinfo=UTC)
-    chunk = 10_000
+    orders, lines, audit = [], [], []
+    for oid in range(first, first + reserved):
+        at = t0 + timedelta(minutes=oid)
+        orders.append(dict(
+            id=oid, number=f"BN-{oid:07d}", version=1, status="created", source_id=client, assignee_id=None,
+            partner_ref=f"REF-{oid}", pickup_address=f"{oid % 200} Quay Road, Hull",
+            delivery_address=f"{oid % 500} High Street, York", pickup_after=at, deliver_by=at + timedelta(hours=8),
+            parcels=1 + oid % 5, weight_kg=float(oid % 900) / 3, archived=False, cancellation_requested=False,
+            cancellation_request=None, partner_not_informed=False, cancellation_refused=None, partner_status=None,
+            partner_status_at=None, replaces_id=None, created_at=at, received_at=at, dispatched_at=None,
+            status_changed_at=at,
+        ))
+        lines.append(dict(order_id=oid, lineno=1, article="CRATE", description="Apples", quantity=4, cancelled=0))
+        audit.append(dict(
+            order_id=oid, at=at, actor="bench", action="created", from_status=None, to_status="created",
+            reason=None, detail=f"Order BN-{oid:07d} created.", notices=[], followups=[], before=None,
+            after_version=1, undoable_until=None, undone_by=None, undo_of=None,
+        ))
     with depot.db.engine.begin() as conn:
-        for start in range(0, n, chunk):
-            orders, lines, tags, audit, notices = [], [], [], [], []
-            for i in range(start, min(n, start + chunk)):
-                oid = i + 1
-                st = "created" if i < reserved else STATUSES[i % len(STATUSES)]
-                sent = st in ("dispatched", "accepted", "picked_up", "delivered")
-                at = t0 + timedelta(minutes=i)
-                orders.append(
-                    dict(
-                        id=oid,
-                        number=f"BN-{oid:07d}",
-                        version=1,
-                        status=st,
-                        source_id=client if i < reserved or i % 3 else shop,
-                        assignee_id=sub if sent else None,
-                        partner_ref=f"REF-{oid}",
-                        pickup_address=f"{i % 200} Quay Road, Hull",
-                        delivery_address=f"{i % 500} High Street, York",
-                        pickup_after=at,
-                        deliver_by=at + timedelta(hours=8),
-                        parcels=1 + i % 5,
-                        weight_kg=float(i % 900) / 3,
-                        archived=i % 50 == 0 and i >= reserved,
-                        cancellation_requested=False,
-                        cancellation_request=None,
-                        partner_not_informed=False,
-                        cancellation_refused=None,
-                        partner_status=None,
-                        partner_status_at=None,
-                        replaces_id=None,
-                        created_at=at,
-                        received_at=at,
-                        dispatched_at=at if sent else None,
-                        status_changed_at=at,
-                    )
-                )
-                lines.append(
-                    dict(
-                        order_id=oid,
-                        lineno=1,
-                        article="CRATE",
-                        description="Apples",
-                        quantity=4,
-                        cancelled=0,
-                    )
-                )
-                lines.append(
-                    dict(
-                        order_id=oid,
-                        lineno=2,
-                        article="BOX",
-                        description="",
-                        quantity=1,
-                        cancelled=0,
-                    )
-                )
-                if i % 10 == 0:
-                    tags.append(dict(order_id=oid, name="fragile"))
-                audit.append(
-                    dict(
-                        order_id=oid,
-                        at=at,
-                        actor="bench",
-                        action="created",
-                        from_status=None,
-                        to_status="created",
-                        reason=None,
-                        detail=f"Order BN-{oid:07d} created.",
-                        notices=[],
-                        followups=[],
-                        before=None,
-                        after_version=1,
-                        undoable_until=None,
-                        undone_by=None,
-                        undo_of=None,
-                    )
-                )
-                if sent:
-                    notices.append(
-                        dict(
-                            id=str(uuid.uuid4()),
-                            order_id=oid,
-                            partner_id=sub,
-                            kind="order.new",
-                            transport="http",
-                            payload={"order": f"BN-{oid:07d}", "status": "dispatched"},
-                            state="acknowledged",
-                            seq=1,
-                            attempts=1,
-                            created_at=at,
-                            release_at=None,
-                            next_attempt_at=None,
-                            last_error=None,
-                            sent_at=at,
-                            acknowledged_at=at,
-                            outcome="accepted",
-                            answer=None,
-                            claimed_by=None,
-                            lease_until=None,
-                            awaits_answer=False,
-                        )
-                    )
-            conn.execute(insert(Order.__table__), orders)
-            conn.execute(insert(OrderLine.__table__), lines)
-            if tags:
-                conn.execute(insert(Tag.__table__), tags)
-            conn.execute(insert(AuditEntry.__table__), audit)
-            if notices:
-                conn.execute(insert(Notice.__table__), notices)
-    with depot.uow(write=False) as uow:
-        numbers = uow.session.scalars(
-            select(Order.number).where(Order.id <= reserved).order_by(Order.id)
-        ).all()
+        conn.execute(insert(Order.__table__), orders)
+        conn.execute(insert(OrderLine.__table__), lines)
+        conn.execute(insert(AuditEntry.__table__), audit)
+    numbers = [o["number"] for o in orders]
     half = len(numbers) // 2
-    return list(numbers[:half]), list(numbers[half:])
+    return depot, numbers[:half], numbers[half:]
 
 
 # --------------------------------------------------------------------------- the baseline
@@ -266,10 +185,9 @@ def main() -> int:
     path = tmp / "bench.sqlite"
     if path.exists():
         path.unlink()
-    depot = Depot.open(path, actor="bench")
     warm = 30
     t = time.perf_counter()
-    ours, theirs = build(depot, args.orders, 2 * (args.trashes + warm))
+    depot, ours, theirs = build(path, args.orders, 2 * (args.trashes + warm))
     build_s = time.perf_counter() - t
     with depot.uow(write=False) as uow:
         total = uow.session.scalar(select(func.count()).select_from(Order))

@@ -8,7 +8,10 @@ in its own process (timed from start to exit, peak memory from the kernel's rusa
 
 - ``dispatchdesk import FILE`` into a fresh depot, against a raw baseline: ``json.load`` of
   the same file and raw sqlite3 ``executemany`` of the same rows (orders, lines, tags,
-  notices, one audit entry per order) into a copy of the same empty depot;
+  notices, one audit entry per order) into a copy of the same empty depot, with the same
+  database work for migration 0008's text index and counts as the import (triggers dropped,
+  the new orders indexed by one INSERT ... SELECT and counted by one upsert, triggers made
+  again, in the one transaction);
 - ``dispatchdesk export --format json|csv|xlsx -o FILE`` of the N orders, each against raw
   sqlite3 reading the same tables plus the format's own writer: ``json.dumps`` of every row,
   the csv module's ``writerows``, openpyxl write-only ``append``.
@@ -127,8 +130,9 @@ t, c = time.perf_counter(), time.process_time()
 src, db = sys.argv[1], sys.argv[2]
 with open(src, encoding="utf-8") as f:
     data = json.load(f)
-con = sqlite3.connect(db)
+con = sqlite3.connect(db, isolation_level=None)
 con.execute("PRAGMA cache_size = -65536")  # as the import's own connection (IMPORT_CACHE_KIB)
+con.execute("BEGIN IMMEDIATE")
 pid = dict((name, i) for i, name in con.execute("SELECT id, name FROM partners"))
 base = con.execute("SELECT coalesce(max(id), 0) FROM orders").fetchone()[0]
 orders, lines, tags, audit = [], [], [], []
@@ -143,6 +147,12 @@ for k, o in enumerate(data["orders"], base + 1):
 ids = {o["number"]: k for k, o in enumerate(data["orders"], base + 1)}
 notices = [(n["id"], ids[n["order"]], pid[n["partner"]], n["kind"], n["transport"], "{}", n["state"], 1, 0,
             "2025-01-01 00:00:00.000000", False) for n in data["notices"]]
+# the same database work as the import's (store/bulk.py): 0008's triggers off, the rows in, the new
+# orders indexed by one INSERT ... SELECT with the same FTS5 buffer and counted by one upsert
+triggers = con.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'orders' "
+                       "AND (name LIKE 'orders_search_%' OR name LIKE 'orders_count_%')").fetchall()
+for name, _ in triggers:
+    con.execute(f"DROP TRIGGER {name}")
 con.executemany("INSERT INTO orders (id, number, version, status, source_id, assignee_id, partner_ref, "
                 "pickup_address, delivery_address, parcels, weight_kg, archived, cancellation_requested, "
                 "partner_not_informed, created_at, status_changed_at) "
@@ -154,7 +164,17 @@ con.executemany("INSERT INTO notices (id, order_id, partner_id, kind, transport,
                 "created_at, awaits_answer) VALUES (?,?,?,?,?,?,?,?,?,?,?)", notices)
 con.executemany("INSERT INTO audit (order_id, at, actor, action, to_status, detail, after_version, notices, "
                 "followups) VALUES (?,?,?,?,?,?,?,?,?)", audit)
-con.commit()
+cols = "number, partner_ref, pickup_address, delivery_address"
+con.execute("INSERT INTO order_search(order_search, rank) VALUES ('hashsize', 33554432)")
+con.execute(f"INSERT INTO order_search(rowid, {cols}) SELECT id, {cols} FROM orders WHERE id > ? ORDER BY id", (base,))
+con.execute("INSERT INTO order_search(order_search, rank) VALUES ('hashsize', 1048576)")
+con.execute("DELETE FROM order_search_config WHERE k = 'hashsize'")
+con.execute("INSERT INTO board_counts (list, n) SELECT CASE WHEN archived THEN 'archived' ELSE status END, count(*) "
+            "FROM orders WHERE id > ? GROUP BY 1 ON CONFLICT (list) DO UPDATE SET n = board_counts.n + excluded.n",
+            (base,))
+for _, sql in triggers:
+    con.execute(sql)
+con.execute("COMMIT")
 sys.stderr.write(f"TIME {time.perf_counter() - t} {time.process_time() - c}\n")
 """
 

@@ -411,10 +411,10 @@ def test_imported_orders_are_found_by_search_and_counted_on_the_board(fresh, tmp
 
 
 def test_the_import_writes_with_a_bigger_page_cache_on_sqlite(fresh, monkeypatch):
-    """0008's text index is written by triggers as each order goes in; with SQLite's default
-    2 MB page cache a long import re-reads the index's pages and slows down faster than the file
-    grows (40,000 raw inserts: 200 s, against 8 s with the bigger cache). The import's own
-    connection has the bigger cache while it writes."""
+    """With SQLite's default 2 MB page cache one long import transaction re-reads its pages and
+    slows down faster than the file grows (before the bulk fill of the text index: 40,000 raw
+    inserts 200 s, against 8 s with the bigger cache). The import's own connection has the
+    bigger cache while it writes."""
     seen: list[int] = []
     real = importer._Writer.write
 
@@ -425,3 +425,119 @@ def test_the_import_writes_with_a_bigger_page_cache_on_sqlite(fresh, monkeypatch
     monkeypatch.setattr(importer._Writer, "write", spy)
     import_json(fresh, {"orders": _orders(3, start=700)})
     assert seen and set(seen) == {-importer.IMPORT_CACHE_KIB}
+
+
+# --------------------------------------------------------------------------- the text index in bulk (SQLite)
+
+
+def _index_state(d: Depot) -> dict[str, object]:
+    """Everything 0008 keeps for the search and the board on SQLite, as stored: the triggers'
+    text, the FTS5 index's own tables (its segments, byte for byte) and the kept counts."""
+    with d.uow(write=False) as uow:
+        s = uow.session
+        return {
+            "triggers": sorted(s.execute(text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'")).all()),
+            "data": s.execute(text("SELECT id, block FROM order_search_data ORDER BY id")).all(),
+            "idx": s.execute(text("SELECT segid, term, pgno FROM order_search_idx ORDER BY 1, 2")).all(),
+            "counts": sorted(s.execute(text("SELECT list, n FROM board_counts")).all()),
+            "config": s.execute(text("SELECT k, v FROM order_search_config ORDER BY k")).all(),
+        }
+
+
+def _counted_now(d: Depot) -> dict[str, int]:
+    with d.uow(write=False) as uow:
+        return dict(uow.session.execute(text(
+            "SELECT CASE WHEN archived THEN 'archived' ELSE status END, count(*) FROM orders GROUP BY 1")).all())
+
+
+def _search_ids(d: Depot, query: str) -> set[int]:
+    return {oid for m in search.match_lists(d, query, queries.LIST_KEYS).values() for oid in m.ids}
+
+
+def test_on_sqlite_the_orders_go_in_with_the_index_triggers_off_and_are_indexed_at_the_end(fresh, small, monkeypatch):
+    """0008's per-order triggers make a big import grow faster than its file: the import drops
+    them in its transaction, writes, then indexes and counts the new orders in bulk and makes
+    the triggers again (store/bulk.py)."""
+    before = _index_state(fresh)
+    assert len(before["triggers"]) >= 6  # type: ignore[arg-type]
+    seen: list[int] = []
+    real = importer._Writer.write
+
+    def spy(self, rows):
+        if self.table.name == "orders":
+            seen.append(self.conn.execute(text(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'orders' "
+                "AND (name LIKE 'orders_search_%' OR name LIKE 'orders_count_%')")).scalar())
+        return real(self, rows)
+
+    monkeypatch.setattr(importer._Writer, "write", spy)
+    import_json(fresh, {"orders": _orders(12)})
+    assert len(seen) == 3 and set(seen) == {0}  # three batches, none with the triggers
+    after = _index_state(fresh)
+    assert after["triggers"] == before["triggers"]  # made again, the same
+    assert after["config"] == before["config"]  # the bigger FTS5 buffer was for the import only
+
+
+def test_a_successful_import_is_searchable_and_counted_and_the_triggers_work_again(demo, tmp_path, small):
+    """On a depot that already holds orders: the imported orders are found, the kept counts are
+    a fresh count, FTS5's own check passes, and a later edit is indexed by the triggers again."""
+    records = _orders(13, start=300)
+    for o in records:
+        o["delivery_address"] = "Quarrystone Wharf, Hull"
+    records[4]["flags"] = {"archived": True}
+    records[5]["status"] = "delivered"
+    records[5]["assignee"] = "Northline Haulage"
+    path = tmp_path / "wharf.json"
+    path.write_text(json.dumps({"orders": records}), encoding="utf-8")
+    assert import_json(demo, path).orders == 13
+    with demo.uow(write=False) as uow:
+        id_of = dict(uow.session.execute(select(Order.number, Order.id)).all())
+    assert _search_ids(demo, "quarrystone") == {id_of[o["number"]] for o in records}
+    assert _search_ids(demo, "S-0307") == {id_of["S-0307"]}
+    assert {k: v for k, v in queries.board_counts(demo).items() if v} == _counted_now(demo)
+    with demo.uow() as uow:
+        uow.session.execute(text("INSERT INTO order_search(order_search, rank) VALUES ('integrity-check', 1)"))
+        uow.session.execute(text("UPDATE orders SET delivery_address = 'Zebrafinch Yard' WHERE number = 'S-0308'"))
+        uow.session.execute(text("UPDATE orders SET archived = 1 WHERE number = 'S-0309'"))
+        uow.commit()
+    assert _search_ids(demo, "zebrafinch") == {id_of["S-0308"]}
+    assert id_of["S-0308"] not in _search_ids(demo, "quarrystone")
+    assert {k: v for k, v in queries.board_counts(demo).items() if v} == _counted_now(demo)
+
+
+@pytest.mark.parametrize("where", ["a bad last record", "an error while indexing", "an error making the triggers"])
+def test_an_import_that_fails_half_way_leaves_triggers_index_and_counts_as_they_were(
+        demo, tmp_path, small, monkeypatch, where):
+    """Orders written with the triggers off, then a failure: the one transaction rolls back the
+    dropped triggers, the index and the counts with the orders, byte for byte."""
+    from dispatchdesk.store import bulk
+
+    before, orders_before = _index_state(demo), _counts(demo)["orders"]
+    records = _orders(12, start=500)
+    if where == "a bad last record":
+        records.append({"number": "S-BAD", "pickup_address": "a", "delivery_address": "b", "parcels": -1})
+        expected: type[Exception] = InvalidInput
+    else:
+        m = bulk._m0008()
+        name = "create_counts" if where == "an error while indexing" else "create_search_triggers"
+        real = getattr(m, name)
+
+        def broken(bind):
+            if name == "create_search_triggers":
+                real(bind)  # the triggers made, then the failure
+            raise RuntimeError("disk on fire")
+
+        monkeypatch.setattr(m, name, broken)
+        expected = RuntimeError
+    path = tmp_path / "half.json"
+    path.write_text(json.dumps({"orders": records}), encoding="utf-8")
+    with pytest.raises(expected):
+        import_json(demo, path)
+    assert _index_state(demo) == before
+    assert _counts(demo)["orders"] == orders_before
+    assert _search_ids(demo, "S-0503") == set()
+    # and the depot still keeps its index: the next import is indexed and counted
+    monkeypatch.undo()
+    assert import_json(demo, {"orders": _orders(2, start=600)}).orders == 2
+    assert len(_search_ids(demo, "S-0601")) == 1
+    assert {k: v for k, v in queries.board_counts(demo).items() if v} == _counted_now(demo)

@@ -68,6 +68,7 @@ from ..domain.automation import (
     check_rules,
 )
 from ..domain.limits import lone_surrogate
+from ..store.bulk import OrderTriggersOff
 from ..store.models import (
     AuditEntry,
     AutomationRule,
@@ -698,11 +699,10 @@ def _run(depot: Depot, source: str, records: Any, stream: _JsonStream | None,
     with depot.uow() as uow:
         s = uow.session
         if s.get_bind().dialect.name == "sqlite":
-            # Migration 0008's triggers update the text index as each order is written. With
-            # SQLite's default page cache (2 MB) one long transaction spills and re-reads the
-            # index's pages, and the time grows faster than the file (raw inserts of 10,000
-            # orders 2 s, 20,000 24 s, 40,000 200 s); a bounded bigger cache for this
-            # connection keeps it near linear (40,000: 8 s). Memory stays bounded by it.
+            # One long transaction: with SQLite's default page cache (2 MB) it spills and re-reads
+            # the tables' and indexes' pages as it writes, and the bulk fill of the text index at
+            # the end (store/bulk.py) merges its segments in it; a bounded bigger cache for this
+            # connection keeps both cheaper. Memory stays bounded by it.
             s.execute(text(f"PRAGMA cache_size = -{IMPORT_CACHE_KIB}"))
         job = _Import(depot, s, source, problems)
         batch: list[tuple[int, Any]] = []
@@ -738,6 +738,7 @@ def _run(depot: Depot, source: str, records: Any, stream: _JsonStream | None,
         job.rules(raw_rules)
         if problems:
             _refuse(source, problems)
+        job.settle()
         result = job.result()
         job.close()
         uow.commit()
@@ -797,6 +798,9 @@ class _Import:
         self.sqlite = conn.dialect.name == "sqlite"
         o = cast(Table, Order.__table__)
         self.max_order_id = conn.execute(select(func.max(o.c.id))).scalar() or 0
+        # SQLite: the text index's and the counts' triggers are off from the first order written
+        # to the end, then the new orders are indexed and counted in bulk (store/bulk.py)
+        self.triggers_off: OrderTriggersOff | None = None
         self.next_id = self.max_order_id + 1
         if self.sqlite:
             conn.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{_KEYS}")
@@ -1040,6 +1044,8 @@ class _Import:
 
     def _insert_orders(self, rows: list[dict[str, Any]]) -> list[int]:
         if self.sqlite:
+            if self.triggers_off is None:
+                self.triggers_off = OrderTriggersOff(self.conn, self.max_order_id)
             ids = list(range(self.next_id, self.next_id + len(rows)))
             self.next_id += len(rows)
             for oid, row in zip(ids, rows, strict=True):
@@ -1273,6 +1279,12 @@ class _Import:
             for rule, _ in plan
         ])
         self.rules_written = len(plan)
+
+    def settle(self) -> None:
+        """Everything checked and written: the new orders into the text index and the board's
+        counts in bulk, and the triggers made again (SQLite)."""
+        if self.triggers_off is not None:
+            self.triggers_off.fill()
 
     def result(self) -> ImportResult:
         return ImportResult(self.source, self.orders.written, self.notices.written, self.followups.written,

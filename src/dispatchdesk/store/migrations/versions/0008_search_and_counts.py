@@ -36,10 +36,9 @@ SEARCH_COLUMNS = ("number", "partner_ref", "pickup_address", "delivery_address")
 PG_SEARCH_TEXT = ("(number || ' ' || coalesce(partner_ref, '') || ' ' || pickup_address || ' ' "
                   "|| delivery_address)")
 
-SQLITE_SEARCH = [
-    "CREATE VIRTUAL TABLE order_search USING fts5(number, partner_ref, pickup_address, delivery_address, "
-    "content='orders', content_rowid='id', tokenize='trigram')",
-    "INSERT INTO order_search(order_search) VALUES ('rebuild')",
+#: The text index's triggers on SQLite (services/importer.py drops them for a bulk import and
+#: makes them again with create_search_triggers, in the import's transaction).
+SQLITE_SEARCH_TRIGGERS = [
     "CREATE TRIGGER orders_search_insert AFTER INSERT ON orders BEGIN "
     "INSERT INTO order_search(rowid, number, partner_ref, pickup_address, delivery_address) "
     "VALUES (new.id, new.number, new.partner_ref, new.pickup_address, new.delivery_address); END",
@@ -52,6 +51,12 @@ SQLITE_SEARCH = [
     "VALUES ('delete', old.id, old.number, old.partner_ref, old.pickup_address, old.delivery_address); "
     "INSERT INTO order_search(rowid, number, partner_ref, pickup_address, delivery_address) "
     "VALUES (new.id, new.number, new.partner_ref, new.pickup_address, new.delivery_address); END",
+]
+SQLITE_SEARCH = [
+    "CREATE VIRTUAL TABLE order_search USING fts5(number, partner_ref, pickup_address, delivery_address, "
+    "content='orders', content_rowid='id', tokenize='trigram')",
+    "INSERT INTO order_search(order_search) VALUES ('rebuild')",
+    *SQLITE_SEARCH_TRIGGERS,
 ]
 
 _PLUS_ONE = ("INSERT INTO board_counts (list, n) VALUES ({list}, 1) "
@@ -68,6 +73,10 @@ SQLITE_COUNTS = [
     + _MINUS_ONE.format(list=LIST_OF.format("old")) + "; "
     + _PLUS_ONE.format(list=LIST_OF.format("new")) + "; END",
 ]
+
+#: The names of the triggers above (SQLite), for dropping them.
+SQLITE_TRIGGERS = ("orders_search_insert", "orders_search_delete", "orders_search_update",
+                   "orders_count_insert", "orders_count_delete", "orders_count_update")
 
 PG_COUNTS = [
     "CREATE FUNCTION dispatchdesk_board_count() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
@@ -93,6 +102,12 @@ PG_NO_TRGM = (
 
 def create_counts(bind) -> None:  # type: ignore[no-untyped-def]
     for sql in (SQLITE_COUNTS if bind.dialect.name == "sqlite" else PG_COUNTS):
+        bind.execute(text(sql))
+
+
+def create_search_triggers(bind) -> None:  # type: ignore[no-untyped-def]
+    """SQLite: the text index's triggers only (the index itself exists)."""
+    for sql in SQLITE_SEARCH_TRIGGERS:
         bind.execute(text(sql))
 
 
@@ -130,8 +145,7 @@ def downgrade() -> None:
     bind = op.get_bind()
     op.drop_index("ix_orders_archived_board", table_name="orders")
     if bind.dialect.name == "sqlite":
-        for name in ("orders_search_insert", "orders_search_delete", "orders_search_update",
-                     "orders_count_insert", "orders_count_delete", "orders_count_update"):
+        for name in SQLITE_TRIGGERS:
             op.execute(f"DROP TRIGGER IF EXISTS {name}")
         op.execute("DROP TABLE IF EXISTS order_search")
     else:
