@@ -12,6 +12,7 @@ import getpass
 import os
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -346,6 +347,18 @@ class Preview:
     @property
     def allowed(self) -> bool:
         return not self.refusals
+
+
+class Action(ABC):
+    """A change a dispatcher can make. Both methods open their own transaction."""
+
+    @abstractmethod
+    def preview(self, depot: Depot) -> Preview:
+        """What the confirm says: everything the action will do, before it happens."""
+
+    @abstractmethod
+    def execute(self, depot: Depot) -> Any:
+        """Do it, in one transaction; raise a DispatchError (nothing changed) when refused."""
 
 
 # --------------------------------------------------------------------------- loading

@@ -45,9 +45,7 @@ from ..store.models import (
     Tag,
 )
 from . import search
-from .changes import returns_section
 from .core import Depot, last_changed_by, load_order, order_facts
-from .outbox import notice_label
 
 
 @dataclass(frozen=True)
@@ -680,6 +678,8 @@ class OrderDetail:
 
 def _notice_view(n: Notice, number: str | None, now: datetime) -> NoticeView:
     in_flight = n.claimed_by is not None and n.lease_until is not None and n.lease_until >= now
+    from .outbox import notice_label  # not with the board (start-up, issue 13)
+
     why = redo_refusal(partner=n.partner.name, label=notice_label(n.kind, number), state=NoticeState(n.state),
                        attempts=n.attempts, in_flight=in_flight, link_stopped=n.partner.link_stopped)
     return NoticeView(n.id, number, n.partner.name, n.kind, n.transport, NoticeState(n.state), n.attempts,
@@ -890,6 +890,8 @@ def report(depot: Depot, since: datetime | None = None, until: datetime | None =
             .where(Order.status.in_([Status.REJECTED.value, Status.CANCELLED.value]), *within(Order.status_changed_at))
             .group_by(Order.status, func.coalesce(src.name, asg.name, "(own)"), func.coalesce(Cancellation.reason, Order.reject_reason, "-"))
         ).all()
+        from .changes import returns_section  # not with the board (start-up, issue 13)
+
         returns = returns_section(s)["rows"]
     return {
         "work": {Status(k).label: v for k, v in done.items()},

@@ -18,8 +18,7 @@ from sqlalchemy.orm import Session
 
 from ..store.models import Setting
 from ..text import clean
-from .actions import Action
-from .core import Depot, InvalidInput, NotFound, Preview
+from .core import Action, Depot, InvalidInput, NotFound, Preview
 
 KEY = "saved_views"
 #: How a tab or quick filter is named in words
