@@ -14,6 +14,9 @@ SRC = Path(services.__file__).resolve().parents[1]
 
 
 def _all_actions() -> list[type[Action]]:
+    # the package imports its modules when a name is first used: every name, every module
+    for name in services.__all__:
+        getattr(services, name)
     seen: list[type[Action]] = []
     todo = list(Action.__subclasses__())
     while todo:

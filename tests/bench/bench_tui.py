@@ -1,7 +1,7 @@
 """Benchmark of the dispatch console (issues 3 and 13) on the demo depot, 10,000 orders and --orders orders.
 
     .venv/bin/python tests/bench/bench_tui.py [--orders N] [--repeat N] [--keep DIR] [--board-index]
-                                              [--db PATH] [--filter-only]
+                                              [--db PATH] [--filter-only] [--compile-each-start]
 
 --orders defaults to 100,000; issue 13's figures are at 1,000,000 (the depots are made by
 bigdepot.build, about 40 s for a million).
@@ -13,6 +13,9 @@ moves both:
    Textual app showing one label:
    a. in process: from App() to the first frame with the cards (headless, 80x24);
    b. whole process: from launching Python to that frame, imports included.
+      Both read their modules from a bytecode cache in a folder of the bench's own, as an
+      installed program does; --compile-each-start leaves it out (then each start of the
+      console compiles its own source, the bare app's Textual is read compiled).
    On the demo depot, 10,000 orders and --orders orders. Targets: at most 3x at --orders
    orders (whole process), and within 10% of the same at 10,000 orders (nothing at start may
    grow with the depot).
@@ -40,6 +43,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -275,10 +279,27 @@ print(time.time(), peak_kb())
 """
 
 
+#: The children's environment (None: this process's). By default Python's bytecode cache is
+#: kept in the bench's folder (PYTHONPYCACHEPREFIX), so that every start after the first reads
+#: compiled modules, as an installed console does (pip compiles them at install; a checkout
+#: writes __pycache__ on its first run). With PYTHONDONTWRITEBYTECODE set (as in the project's
+#: sessions) and no cache, each start compiles the console's own source (some 30,000 lines)
+#: while the bare app's Textual is read compiled: --compile-each-start measures that.
+CHILD_ENV: dict[str, str] | None = None
+
+
+def bytecode_env(folder: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = str(folder)
+    return env
+
+
 def child(code: str, *args: str) -> tuple[float, float]:
     """(seconds from launch to drawn, peak RSS in MB) of a fresh Python process."""
     start = time.time()
-    done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, check=False)
+    done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, check=False,
+                          env=CHILD_ENV)
     if done.returncode != 0:
         raise SystemExit(f"child failed ({done.returncode}):\n{done.stderr[-3000:]}")
     wall, rss_kb = done.stdout.split()[-2:]
@@ -287,7 +308,8 @@ def child(code: str, *args: str) -> tuple[float, float]:
 
 def whole_process_starts(depots: dict[str, Path], repeat: int) -> dict[str, list[float]]:
     times: dict[str, list[float]] = {"bare": [], **{k: [] for k in depots}}
-    child(BARE_CHILD)
+    child(BARE_CHILD)  # the first starts: the bytecode cache written, the files read once
+    child(DESK_CHILD, str(next(iter(depots.values()))), "start")
     for _ in range(repeat):
         times["bare"].append(child(BARE_CHILD)[0])
         for name, path in depots.items():
@@ -341,6 +363,8 @@ def main() -> int:
     parser.add_argument("--orders", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--keep", type=Path, help="build the depots here and keep them")
+    parser.add_argument("--compile-each-start", action="store_true",
+                        help="no bytecode cache for the whole-process starts (each compiles the console's source)")
     parser.add_argument("--board-index", action="store_true",
                         help="add the index (status, status_changed_at, id) to the big depot")
     parser.add_argument("--db", type=Path, help="an existing big depot of --orders orders instead of building one")
@@ -349,6 +373,10 @@ def main() -> int:
 
     work = args.keep or Path(tempfile.mkdtemp(prefix="bench_tui_"))
     work.mkdir(parents=True, exist_ok=True)
+    global CHILD_ENV
+    cache = Path(tempfile.mkdtemp(prefix="bench_tui_pyc_"))
+    if not args.compile_each_start:
+        CHILD_ENV = bytecode_env(cache)
     big = args.db or work / f"big-{args.orders}.sqlite"
     demo = work / "demo.sqlite"
     try:
@@ -383,7 +411,9 @@ def main() -> int:
             print(f"    console, {name:<20} {med(times[name]) * 1000:7.1f} ms   {ratio:5.2f} x bare")
         in_ratio = med(times[big_name]) / bare
 
-        print(f"\n1b. start to board drawn, whole process from launch (median of {args.repeat})")
+        how = ("each start compiles the console's source (--compile-each-start)" if args.compile_each_start
+               else "modules read from a bytecode cache, as installed")
+        print(f"\n1b. start to board drawn, whole process from launch (median of {args.repeat}; {how})")
         ptimes = whole_process_starts(depots, args.repeat)
         pbare = med(ptimes["bare"])
         print(f"    bare Textual app, one label   {pbare * 1000:7.1f} ms")
@@ -425,6 +455,7 @@ def main() -> int:
                           "filter_worst_ms": round(worst, 1), "peak_mb": round(desk_mb, 1)}))
         return 1 if misses else 0
     finally:
+        shutil.rmtree(cache, ignore_errors=True)
         if args.keep is None:
             shutil.rmtree(work, ignore_errors=True)
 

@@ -13,7 +13,7 @@ the services themselves.
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -61,6 +61,7 @@ from ..store.models import (
 )
 from .core import (
     ERRORS,
+    Action,
     ActionResult,
     Conflict,
     Depot,
@@ -100,16 +101,8 @@ from .rulefold import (
 # --------------------------------------------------------------------------- the base
 
 
-class Action(ABC):
-    """A change a dispatcher can make. Both methods open their own transaction."""
-
-    @abstractmethod
-    def preview(self, depot: Depot) -> Preview:
-        """What the confirm says: everything the action will do, before it happens."""
-
-    @abstractmethod
-    def execute(self, depot: Depot) -> Any:
-        """Do it, in one transaction; raise a DispatchError (nothing changed) when refused."""
+# `Action` (services/core.py, so that a module with an action of its own, services/views.py,
+# does not import every action; it is the same class here)
 
 
 #: The plan's sentence when it tells nobody, and what the confirm says instead when rules do.

@@ -12,6 +12,7 @@ import getpass
 import os
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -202,9 +203,11 @@ class Depot:
 
     # settings ----------------------------------------------------------------
     def setting(self, key: str, default: str | None = None) -> str | None:
+        # plain SQL on the table (not session.get): the console reads its name while it
+        # starts, and the ORM's mappers are configured later, off the first draw (issue 13)
         with self.uow(write=False) as uow:
-            row = uow.session.get(Setting, key)
-            return row.value if row else default
+            row = uow.session.connection().execute(_SETTING_ROW_Q, {"key": key}).first()
+            return row[0] if row else default
 
     def undo_seconds(self, session: Session | None = None) -> int:
         if session is not None:  # a plain read on the action's connection: never flushes
@@ -348,6 +351,18 @@ class Preview:
         return not self.refusals
 
 
+class Action(ABC):
+    """A change a dispatcher can make. Both methods open their own transaction."""
+
+    @abstractmethod
+    def preview(self, depot: Depot) -> Preview:
+        """What the confirm says: everything the action will do, before it happens."""
+
+    @abstractmethod
+    def execute(self, depot: Depot) -> Any:
+        """Do it, in one transaction; raise a DispatchError (nothing changed) when refused."""
+
+
 # --------------------------------------------------------------------------- loading
 
 
@@ -424,6 +439,7 @@ _CONTEXT_Q = union_all(
 )
 _MAX_SEQ_Q = select(func.max(Notice.seq)).where(Notice.order_id == bindparam("oid"))
 _SETTING_Q = select(Setting.value).where(Setting.key == bindparam("key"))
+_SETTING_ROW_Q = select(Setting.__table__.c.value).where(Setting.__table__.c.key == bindparam("key"))
 _ORDER_Q = select(Order).where(Order.number == bindparam("number"))
 _LAST_ACTOR_Q = (
     select(AuditEntry.actor)

@@ -45,9 +45,7 @@ from ..store.models import (
     Tag,
 )
 from . import search
-from .changes import returns_section
 from .core import Depot, last_changed_by, load_order, order_facts
-from .outbox import notice_label
 
 
 @dataclass(frozen=True)
@@ -121,13 +119,23 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+#: The tables' columns, for the board's reads (the cards, their marks, the counts): plain SQL on
+#: the tables rather than the ORM's mapped attributes (the same columns and the same SQL), so
+#: that drawing the board does not configure the ORM's mappers while the console starts (issue 13).
+_O = Order.__table__.c
+_P = Partner.__table__.c
+_N = Notice.__table__.c
+_F = FollowUp.__table__.c
+_B = BoardCount.__table__.c
+
+
 def _notice_marks(session: Session, ids: list[int] | None) -> dict[int, set[Mark]]:
-    q = select(Notice.order_id, Notice.state, func.count()).where(Notice.order_id.is_not(None)).group_by(
-        Notice.order_id, Notice.state)
+    q = select(_N.order_id, _N.state, func.count()).where(_N.order_id.is_not(None)).group_by(
+        _N.order_id, _N.state)
     if ids is not None:
         if not ids:
             return {}
-        q = q.where(Notice.order_id.in_(ids))
+        q = q.where(_N.order_id.in_(ids))
     out: dict[int, set[Mark]] = defaultdict(set)
     for oid, state, _n in session.execute(q):
         if oid is None:  # left out by the query already; this narrows the type
@@ -170,15 +178,15 @@ LIST_KEYS: tuple[str, ...] = tuple(s.value for s in ALL_STATUSES) + (ARCHIVED,)
 
 def _list_where(key: str) -> ColumnElement[bool]:
     if key == ARCHIVED:
-        return Order.archived.is_(True)
+        return _O.archived.is_(True)
     # "IS NOT true" rather than "= false": the database then walks the status index in order.
-    return and_(Order.status == Status(key).value, Order.archived.is_not(True))
+    return and_(_O.status == Status(key).value, _O.archived.is_not(True))
 
 
 _CARD_COLUMNS = (
-    Order.id, Order.number, Order.status, Order.version, Order.source_id, Order.assignee_id,
-    Order.pickup_address, Order.delivery_address, Order.status_changed_at, Order.created_at,
-    Order.archived, Order.cancellation_requested, Order.partner_not_informed, Order.cancellation_refused,
+    _O.id, _O.number, _O.status, _O.version, _O.source_id, _O.assignee_id,
+    _O.pickup_address, _O.delivery_address, _O.status_changed_at, _O.created_at,
+    _O.archived, _O.cancellation_requested, _O.partner_not_informed, _O.cancellation_refused,
 )
 
 
@@ -189,15 +197,14 @@ def _cards(session: Session, rows: Sequence[Sequence[Any]]) -> list[Card]:
     """Rows of _CARD_COLUMNS -> cards with their marks (two small queries for the marks)."""
     if not rows:
         return []
-    names = dict(session.execute(select(Partner.id, Partner.name)).all())
+    names = dict(session.execute(select(_P.id, _P.name)).all())
     # Past a few thousand cards, read the marks of every order rather than bind that many ids
     # (SQLite caps the number of bound variables); the rows not shown are simply not used.
     ids = [r[0] for r in rows] if len(rows) < _MANY_IDS else None
     notice_marks = _notice_marks(session, ids)
-    open_q = select(FollowUp.order_id).where(
-        FollowUp.done_at.is_(None), FollowUp.withdrawn.is_(False), FollowUp.order_id.is_not(None))
+    open_q = select(_F.order_id).where(_F.done_at.is_(None), _F.withdrawn.is_(False), _F.order_id.is_not(None))
     if ids is not None:
-        open_q = open_q.where(FollowUp.order_id.in_(ids))
+        open_q = open_q.where(_F.order_id.in_(ids))
     open_fu = set(session.scalars(open_q.distinct()))
     out = []
     for (oid, number, status, version, src_id, asg_id, pick, deliv, changed, created, archived,
@@ -225,14 +232,14 @@ def board_counts(depot: Depot) -> dict[str, int]:
     database keeps with every change (migration 0008), not counted, so it costs the same at any
     size."""
     with depot.uow(write=False) as uow:
-        kept = dict(uow.session.execute(select(BoardCount.list, BoardCount.n)).all())
+        kept = dict(uow.session.execute(select(_B.list, _B.n)).all())
     return {k: int(kept.get(k, 0)) for k in LIST_KEYS}
 
 
 def board_page(depot: Depot, key: str, offset: int, limit: int) -> list[Card]:
     """The cards of one list from `offset`, in board order (oldest status change first)."""
     q = (select(*_CARD_COLUMNS).where(_list_where(key))
-         .order_by(Order.status_changed_at, Order.id).offset(max(0, offset)).limit(max(0, limit)))
+         .order_by(_O.status_changed_at, _O.id).offset(max(0, offset)).limit(max(0, limit)))
     with depot.uow(write=False) as uow:
         return _cards(uow.session, uow.session.execute(q).all())
 
@@ -244,7 +251,7 @@ def board_pages(depot: Depot, windows: list[tuple[str, int, int]]) -> list[list[
         s = uow.session
         for key, offset, limit in windows:
             q = (select(*_CARD_COLUMNS).where(_list_where(key))
-                 .order_by(Order.status_changed_at, Order.id).offset(max(0, offset)).limit(max(0, limit)))
+                 .order_by(_O.status_changed_at, _O.id).offset(max(0, offset)).limit(max(0, limit)))
             out.append(_cards(s, s.execute(q).all()))
     return out
 
@@ -263,7 +270,7 @@ def cards_by_id_lists(depot: Depot, id_lists: list[list[int]]) -> list[list[Card
         rows: list[Sequence[Any]] = []
         for i in range(0, len(wanted), 500):
             chunk = wanted[i:i + 500]
-            rows.extend(uow.session.execute(select(*_CARD_COLUMNS).where(Order.id.in_(chunk))).all())
+            rows.extend(uow.session.execute(select(*_CARD_COLUMNS).where(_O.id.in_(chunk))).all())
         by_id = {c.id: c for c in _cards(uow.session, rows)}
     return [[by_id[i] for i in ids if i in by_id] for ids in id_lists]
 
@@ -680,6 +687,8 @@ class OrderDetail:
 
 def _notice_view(n: Notice, number: str | None, now: datetime) -> NoticeView:
     in_flight = n.claimed_by is not None and n.lease_until is not None and n.lease_until >= now
+    from .outbox import notice_label  # not with the board (start-up, issue 13)
+
     why = redo_refusal(partner=n.partner.name, label=notice_label(n.kind, number), state=NoticeState(n.state),
                        attempts=n.attempts, in_flight=in_flight, link_stopped=n.partner.link_stopped)
     return NoticeView(n.id, number, n.partner.name, n.kind, n.transport, NoticeState(n.state), n.attempts,
@@ -890,6 +899,8 @@ def report(depot: Depot, since: datetime | None = None, until: datetime | None =
             .where(Order.status.in_([Status.REJECTED.value, Status.CANCELLED.value]), *within(Order.status_changed_at))
             .group_by(Order.status, func.coalesce(src.name, asg.name, "(own)"), func.coalesce(Cancellation.reason, Order.reject_reason, "-"))
         ).all()
+        from .changes import returns_section  # not with the board (start-up, issue 13)
+
         returns = returns_section(s)["rows"]
     return {
         "work": {Status(k).label: v for k, v in done.items()},

@@ -18,8 +18,7 @@ from sqlalchemy.orm import Session
 
 from ..store.models import Setting
 from ..text import clean
-from .actions import Action
-from .core import Depot, InvalidInput, NotFound, Preview
+from .core import Action, Depot, InvalidInput, NotFound, Preview
 
 KEY = "saved_views"
 #: How a tab or quick filter is named in words
@@ -51,10 +50,14 @@ class SavedView:
 
 def _load(session: Session) -> list[SavedView]:
     row = session.get(Setting, KEY)
-    if row is None or not row.value:
+    return _parse(row.value if row is not None else None)
+
+
+def _parse(value: str | None) -> list[SavedView]:
+    if not value:
         return []
     try:
-        raw = json.loads(row.value)
+        raw = json.loads(value)
     except ValueError:
         return []
     out = []
@@ -79,8 +82,8 @@ def _store(session: Session, views: list[SavedView]) -> None:
 
 def saved_views(depot: Depot) -> list[SavedView]:
     """The saved views, by name."""
-    with depot.uow(write=False) as uow:
-        return sorted(_load(uow.session), key=lambda v: v.name.casefold())
+    # read as a plain setting (the board reads them as it starts: no ORM mapping needed, issue 13)
+    return sorted(_parse(depot.setting(KEY)), key=lambda v: v.name.casefold())
 
 
 def check_name(name: str) -> str:

@@ -27,7 +27,7 @@ import threading
 import time
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual import events, work
 from textual.actions import SkipAction
@@ -39,12 +39,19 @@ from textual.screen import Screen
 from ..resources import styles_dir
 from ..services import ERRORS, Depot
 from ..services import presence as here
-from .commands import DeskCommands
-from .flows import Flows
 from .loader import BoardData, Prefetch
-from .screens.detail import OrderDetailScreen
 from .screens.dispatch import WORK_KEYS, DispatchScreen
 from .widgets.header import DeskHeader
+
+if TYPE_CHECKING:
+    from textual.command import Provider
+
+    from .flows import Flows
+
+#: What the board's first draw does not need, imported in a thread once it is drawn (so that
+#: the first key press does not wait for it): the flows and their dialogs, the detail, the
+#: command palette's provider.
+LATER = ("dispatchdesk.tui.flows", "dispatchdesk.tui.screens.detail", "dispatchdesk.tui.commands")
 
 #: When the console ends by a signal or a lost terminal: how long the relay's deliveries under
 #: way may take to finish (the whole console is out within about two seconds).
@@ -95,9 +102,53 @@ def _with_css(screen: Any, name: str) -> Any:
     return screen
 
 
+def _desk_commands() -> type[Provider]:
+    """The command palette's provider, imported when the palette first opens."""
+    from .commands import DeskCommands
+
+    return DeskCommands
+
+
+def _import_later() -> None:
+    """Import LATER (in a thread, after the board is drawn)."""
+    import importlib
+
+    for module in LATER:
+        try:
+            importlib.import_module(module)
+        except Exception:  # noqa: BLE001 - imported again (and the error shown) when first used
+            return
+    gc.freeze()  # as at the first draw: what lives as long as the console stays out of the collector
+
+
+class _LazyFlows:
+    """The app's flows (tui/flows.py), made when first used. Until then nothing can be undone
+    and no write waits, so the board's key bindings do not import them while it starts."""
+
+    def __init__(self, app: DeskApp) -> None:
+        self._app = app
+        self._flows: Flows | None = None
+
+    def real(self) -> Flows:
+        if self._flows is None:
+            from .flows import Flows
+
+            self._flows = Flows(self._app)
+        return self._flows
+
+    def can_undo(self) -> bool:
+        return self._flows is not None and self._flows.can_undo()
+
+    def give_up(self) -> bool:
+        return self._flows is not None and self._flows.give_up()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real(), name)
+
+
 class DeskApp(App[None]):
     TITLE = "dispatchdesk"
-    COMMANDS = App.COMMANDS | {DeskCommands}
+    COMMANDS = App.COMMANDS | {_desk_commands}
     MODES = {"dispatch": DispatchScreen}
     DEFAULT_MODE = "dispatch"
     BINDINGS = [
@@ -135,7 +186,7 @@ class DeskApp(App[None]):
         self.drawn_at: float | None = None  # time.perf_counter() when the board was first drawn
         self.drawn_wall: float | None = None  # the same moment as time.time()
         self.started_at = time.perf_counter()
-        self.flows = Flows(self)
+        self._flows = _LazyFlows(self)
         self.depot_name = ""
         self._stop = threading.Event()
         #: who is here (services/presence.py): this console's id once joined, the consoles
@@ -194,6 +245,11 @@ class DeskApp(App[None]):
         if cls is None:
             raise RuntimeError(f"{module} cannot be loaded: {why}")
         return _with_css(cls(self.depot), "link.tcss")
+
+    @property
+    def flows(self) -> Flows:
+        """The flows of the actions (tui/flows.py), imported when first used."""
+        return self._flows  # type: ignore[return-value]  # a stand-in until first used
 
     def get_driver_class(self) -> type[Driver]:
         """On Linux and macOS, Textual's driver made safe for a terminal that goes away
@@ -495,6 +551,8 @@ class DeskApp(App[None]):
         return prefetch.take() if prefetch is not None else None
 
     def open_order(self, number: str) -> None:
+        from .screens.detail import OrderDetailScreen
+
         self.push_screen(OrderDetailScreen(number))
 
     def on_dispatch_screen_drawn(self, message: DispatchScreen.Drawn) -> None:
@@ -507,6 +565,8 @@ class DeskApp(App[None]):
             gc.freeze()
             if self.exit_when_drawn:
                 self.exit()
+            else:
+                threading.Thread(target=_import_later, name="dispatchdesk-import-later", daemon=True).start()
 
     def palette_commands(self) -> list[tuple[str, Any, str]]:
         out: list[tuple[str, Any, str]] = [

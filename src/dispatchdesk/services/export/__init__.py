@@ -1,12 +1,33 @@
 """Export of a depot's orders, one module per format: JSON (the exchange format, read back
 by ``services.importer``), CSV, Excel and PDF; ``common`` holds what they share (the reads,
-the flat row, the whole-or-nothing file write)."""
+the flat row, the whole-or-nothing file write).
 
-from .common import export_json
-from .csv import export_csv
-from .json import dump_json, export_json_file, write_json
-from .pdf import export_pdf
-from .xlsx import export_xlsx
+Each name is imported when first used (PEP 562 `__getattr__`): the console's board needs
+only ``choice.ExportChoice`` to start, not every format's writer (issue 13).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .common import export_json
+    from .csv import export_csv
+    from .json import dump_json, export_json_file, write_json
+    from .pdf import export_pdf
+    from .xlsx import export_xlsx
+
+#: Where each public name lives.
+_WHERE: dict[str, str] = {
+    "dump_json": ".json",
+    "export_csv": ".csv",
+    "export_json": ".common",
+    "export_json_file": ".json",
+    "export_pdf": ".pdf",
+    "export_xlsx": ".xlsx",
+    "write_json": ".json",
+}
 
 __all__ = [
     "dump_json",
@@ -17,3 +38,24 @@ __all__ = [
     "export_xlsx",
     "write_json",
 ]
+
+if not TYPE_CHECKING:  # mypy reads the imports above
+
+    def __getattr__(name: str) -> object:
+        """A public name, imported from its module on first use; or a submodule by its name."""
+        module = _WHERE.get(name)
+        if module is None:
+            if name.startswith("_"):
+                raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+            try:
+                return importlib.import_module(f"{__name__}.{name}")
+            except ModuleNotFoundError as e:
+                if e.name != f"{__name__}.{name}":
+                    raise
+                raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+        value = getattr(importlib.import_module(module, __name__), name)
+        globals()[name] = value
+        return value
+
+    def __dir__() -> list[str]:
+        return sorted({*globals(), *_WHERE})

@@ -13,13 +13,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ...domain import Status
 from ..core import Depot, InvalidInput
-from .common import Progress, check_target
-from .csv import export_csv
-from .pdf import export_pdf
-from .xlsx import export_xlsx
+
+if TYPE_CHECKING:
+    from .common import Progress
 
 #: The console's formats: key -> (label, file suffix)
 FORMATS: dict[str, tuple[str, str]] = {
@@ -93,6 +93,12 @@ def export_orders(
     text = str(dest).strip()
     if not text:
         raise InvalidInput("Say where to write the export: the path is empty.", field="path")
+    # the writers are imported here, not with the board that offers them (start-up, issue 13)
+    from .common import check_target
+    from .csv import export_csv
+    from .pdf import export_pdf
+    from .xlsx import export_xlsx
+
     path = check_target(export_target(fmt, text))  # before anything is read or built
     writer = {"csv": export_csv, "xlsx": export_xlsx, "pdf": export_pdf}[fmt]
     return writer(depot, path, archived=choice.archived, numbers=choice.numbers, text=choice.text or None,
