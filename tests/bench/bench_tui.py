@@ -244,7 +244,8 @@ print(app.drawn_wall, peak_kb())
 """
 
 DESK_CHILD = PEAK + r"""
-import sys, time
+import gc, sys, time
+gc.disable()  # as the command does while the console starts (cli/console.py; DeskApp enables it when drawn)
 from dispatchdesk.services import Depot
 from dispatchdesk.tui.app import DeskApp
 scenario = sys.argv[2] == "scenario"

@@ -28,6 +28,23 @@ from .root import (
 
 
 def cmd_console(db: str | None, *, demo: bool, listen: str | None, relay: bool) -> int:
+    import gc
+    import shutil
+    import tempfile
+
+    # Starting makes some hundred thousand objects (the modules of SQLAlchemy and Textual, the
+    # styles, the first board) and none of them is garbage: the collector's passes over them
+    # were 10-15% of the start (tests/bench/README.md, start-up). It is paused until the board
+    # is first drawn (DeskApp then freezes what was made and turns it back on), or the console
+    # ends, whichever comes first.
+    gc.disable()
+    try:
+        return _console(db, demo=demo, listen=listen, relay=relay)
+    finally:
+        gc.enable()
+
+
+def _console(db: str | None, *, demo: bool, listen: str | None, relay: bool) -> int:
     import shutil
     import tempfile
 

@@ -66,6 +66,8 @@ WATCH_SLICE = 5.0
 #: The longest keys are held while a flow reads what its next screen shows (`hold_keys`); past
 #: it they go on to whatever screen is open, as they would have without the hold.
 HOLD_LIMIT = 5.0
+#: The longest the collector stays paused after the app is mounted when the board is not drawn.
+GC_BACKSTOP = 10.0
 
 
 def _installed(module: str) -> bool:
@@ -266,6 +268,9 @@ class DeskApp(App[None]):
             raise SkipAction()
 
     async def on_mount(self) -> None:
+        # the command pauses the collector while it starts (cli/console.py): it is back at the
+        # first draw, or here at the latest if the board cannot be drawn
+        self.set_timer(GC_BACKSTOP, gc.enable)
         self._read_depot_name()
         self._watch()
         if self._want_presence:
@@ -563,6 +568,7 @@ class DeskApp(App[None]):
             # lives as long as the console: keep it out of the collector's full passes, which
             # otherwise stall the screen for 100-400 ms every 10-20 s of use (bench_lock.py).
             gc.freeze()
+            gc.enable()  # paused by the command while it started (cli/console.py)
             if self.exit_when_drawn:
                 self.exit()
             else:
