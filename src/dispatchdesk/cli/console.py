@@ -29,8 +29,6 @@ from .root import (
 
 def cmd_console(db: str | None, *, demo: bool, listen: str | None, relay: bool) -> int:
     import gc
-    import shutil
-    import tempfile
 
     # Starting makes some hundred thousand objects (the modules of SQLAlchemy and Textual, the
     # styles, the first board) and none of them is garbage: the collector's passes over them
