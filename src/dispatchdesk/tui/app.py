@@ -213,6 +213,7 @@ class DeskApp(App[None]):
         #: hold_keys
         self._held_keys: list[events.Key | events.Paste] | None = None
         self._hold_gen = 0
+        self._holds = 0  # holds begun (a hold's time limit ends only that hold)
         #: the first load of the board starts now, while Textual starts
         self._prefetch: Prefetch | None = Prefetch(depot, WORK_KEYS)
         # Link (3) and Partners (4) belong to the link part: bound only when installed, and
@@ -477,9 +478,14 @@ class DeskApp(App[None]):
         """Start (or go on) holding typed keys; returns the hold's mark for `release_keys`."""
         if self._held_keys is None:
             self._held_keys = []
-            self.set_timer(HOLD_LIMIT, partial(self.release_keys, None))
+            self._holds += 1
+            self.set_timer(HOLD_LIMIT, partial(self._hold_expired, self._holds))
         self._hold_gen += 1
         return self._hold_gen
+
+    def _hold_expired(self, hold: int) -> None:
+        if hold == self._holds and self._held_keys is not None:
+            self.release_keys()
 
     def release_keys(self, mark: int | None = None) -> None:
         """Hand the held keys on, in order. With a mark: only if nothing held keys since."""
