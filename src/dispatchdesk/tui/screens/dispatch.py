@@ -276,7 +276,7 @@ class DispatchScreen(OrderKeys, Screen[None]):
                 following = self.generation + 1
                 if board is shown:
                     lst.update(count, pages.get(lst.key, {}), following)
-                elif count != lst.total or lst._loaded:
+                elif count != lst.total or lst.holds_pages:
                     # the other tab's lists were not read: what they hold goes stale, read
                     # again when they are shown
                     lst.reset(count, following)

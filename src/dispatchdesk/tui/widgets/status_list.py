@@ -309,6 +309,11 @@ class StatusList(ScrollView, can_focus=True):
         self.refresh()
         self._announce()
 
+    @property
+    def holds_pages(self) -> bool:
+        """Some pages are loaded in this generation (they go stale when the database changes)."""
+        return bool(self._loaded)
+
     def holds(self, total: int, pages: dict[int, list[Card]]) -> bool:
         """Does the list show exactly this already: `total` cards, and these pages as they are
         (each loaded in this generation, card for card equal)?"""
