@@ -73,6 +73,12 @@ SHOWN_MS = {"sqlite": 500.0, "postgres": 300.0}
 STALL_MS = 100.0
 TICK = 0.05
 KEY_GAP = (0.08, 0.2)  # s between two keys of the script
+#: How often the script looks at the screen while it waits for something (a confirm, the board).
+#: The script waits with asyncio.sleep, never Pilot.pause: a pause makes every widget of the
+#: screen process a callback (Pilot._wait_for_screen), which cost ~16% of a CPU per console in
+#: the loops between actions, more than the console itself idles at (~2%), and so measured the
+#: driver competing with the consoles. Each key still goes through Pilot.press.
+POLL = 0.05
 SETTLE = 3.0  # s the consoles stay after the shift, still watching (the last commits reach them)
 UNDO_SECONDS = 10  # the depot's undo window (services' default)
 LOCKED_WORDS = ("lock", "busy", "waiting for the database")
@@ -227,7 +233,7 @@ class Dispatcher:
     async def key(self, key: str) -> None:
         """One key, then a typist's pause (a person does not press 30 keys in 100 ms)."""
         await self.pilot.press(key)
-        await self.pilot.pause(self.rng.uniform(*KEY_GAP))
+        await asyncio.sleep(self.rng.uniform(*KEY_GAP))
 
     @property
     def screen(self) -> Any:
@@ -241,7 +247,7 @@ class Dispatcher:
                     return True
             except Exception:  # noqa: BLE001 - a screen half-built: look again
                 pass
-            await self.pilot.pause(0.02)
+            await asyncio.sleep(POLL)
         return False
 
     def on_board(self) -> bool:
@@ -261,7 +267,7 @@ class Dispatcher:
             if self.on_board() and not self.flow_busy():
                 return
             await self.key("escape")
-            await self.pilot.pause(0.2)
+            await asyncio.sleep(0.2)
 
     async def idle(self, timeout: float = 30.0) -> None:
         self.shift.do("after the action: back to the board")
@@ -445,10 +451,10 @@ async def console(args: argparse.Namespace) -> dict[str, Any]:
             (work / f"ready-{args.actor}").write_text("ready")
             go = work / "go"
             while not go.exists():
-                await pilot.pause(0.05)
+                await asyncio.sleep(0.05)
             start = float(go.read_text())
             while time.time() < start:
-                await pilot.pause(min(0.05, max(0.0, start - time.time())))
+                await asyncio.sleep(min(0.05, max(0.0, start - time.time())))
             end = start + args.seconds
             shift.window = (start, end)
             shift.cpu = (cpu_seconds(), 0.0)
@@ -457,7 +463,7 @@ async def console(args: argparse.Namespace) -> dict[str, Any]:
             first = time.time() + rng.uniform(0.0, min(3.0, args.seconds / 2))
             shift.do("between actions")
             while time.time() < first:
-                await pilot.pause(0.05)
+                await asyncio.sleep(0.05)
             while time.time() < end:
                 await d.act()
                 if rng.random() < 0.25:
@@ -467,7 +473,7 @@ async def console(args: argparse.Namespace) -> dict[str, Any]:
                 shift.do("between actions")
                 pause = rng.uniform(1.5, 4.5)
                 while time.time() < end and pause > 0:
-                    await pilot.pause(min(0.1, pause))
+                    await asyncio.sleep(min(0.1, pause))
                     pause -= 0.1
             shift.window = (start, time.time())
             shift.cpu = (shift.cpu[0], cpu_seconds())
@@ -475,10 +481,10 @@ async def console(args: argparse.Namespace) -> dict[str, Any]:
             (work / f"done-{args.actor}").write_text("done")
             limit = time.time() + 120
             while len(list(work.glob("done-*"))) < args.consoles and time.time() < limit:
-                await pilot.pause(0.1)
+                await asyncio.sleep(0.1)
             stop = time.time() + args.settle
             while time.time() < stop:
-                await pilot.pause(0.1)
+                await asyncio.sleep(0.1)
             out = shift.dump()
     except Exception as e:  # noqa: BLE001 - an error while the app ends is a finding, not the bench's end
         if out is None:
@@ -493,7 +499,8 @@ def child_main(args: argparse.Namespace) -> int:
     if args.profile:  # diagnosis: where a console's CPU goes (cProfile of the whole process's main thread)
         import cProfile
 
-        prof = cProfile.Profile()
+        # the main thread's CPU time (not wall time: on a busy machine waiting for a CPU is not cost)
+        prof = cProfile.Profile(time.thread_time)
         out = prof.runcall(asyncio.run, console(args))
         prof.dump_stats(str(Path(args.work, f"profile-{args.actor}.pstats")))
     else:
@@ -710,6 +717,8 @@ async def run_phase(url: str, work: Path, partners: Partners, consoles: int, sec
         cmd = [sys.executable, str(Path(__file__).resolve()), "--child", "--actor", actor, "--url", url,
                "--work", str(phase), "--seconds", str(seconds), "--seed", str(seed0 + i),
                "--settle", str(settle), "--consoles", str(consoles)]
+        if os.environ.get("DISPATCHDESK_BENCH_PROFILE"):
+            cmd.append("--profile")  # diagnosis: each console's main thread under cProfile (--keep to read them)
         procs.append((actor, subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, env=env), err))
     try:
         # every console up with its board drawn before the shift starts (2 CPUs: start-ups queue)
@@ -726,20 +735,27 @@ async def run_phase(url: str, work: Path, partners: Partners, consoles: int, sec
         (phase / "go").write_text(str(start))
         await asyncio.sleep(max(0.0, start - time.time()))
         pg_before = await asyncio.to_thread(pg_backends, url)
-        before = (*machine_cpu(), process_cpu(relay_pid), process_cpu(os.getpid()), time.time())
+        def consoles_cpu() -> float:
+            # the console processes whole (every thread, also outside their own shift's window:
+            # a console that ended its script early still watches the depot until all have)
+            return sum(process_cpu(p.pid) for _, p, _ in procs)
+
+        before = (*machine_cpu(), process_cpu(relay_pid), process_cpu(os.getpid()), time.time(), consoles_cpu())
         after: tuple[float, ...] | None = None
         pg_after: dict[int, float] = {}
         while any(p.poll() is None for _, p, _ in procs):
             await asyncio.sleep(0.2)
             if after is None and len(list(phase.glob("done-*"))) >= consoles:
-                after = (*machine_cpu(), process_cpu(relay_pid), process_cpu(os.getpid()), time.time())
+                after = (*machine_cpu(), process_cpu(relay_pid), process_cpu(os.getpid()), time.time(),
+                         consoles_cpu())
                 pg_after = await asyncio.to_thread(pg_backends, url)
             if time.time() > t0 + 3600:
                 raise SystemExit("the consoles did not end")
         if after is None:
-            after = (*machine_cpu(), process_cpu(relay_pid), process_cpu(os.getpid()), time.time())
+            # the children have ended: their CPU is no longer readable (the machine's figure still is)
+            after = (*machine_cpu(), process_cpu(relay_pid), process_cpu(os.getpid()), time.time(), before[-1])
             pg_after = await asyncio.to_thread(pg_backends, url)
-        use = dict(zip(("busy", "all", "relay", "partners", "wall"),
+        use = dict(zip(("busy", "all", "relay", "partners", "wall", "consoles"),
                        (y - x for x, y in zip(before, after, strict=True)), strict=True))
         use["server"] = pg_used(pg_before, pg_after)
         stop.set()
@@ -1075,7 +1091,9 @@ def report(engine: str, r: dict[str, Any], consoles: int) -> list[str]:
         u = phase["machine"]
         if u["all"] > 0:
             cpus = u["all"] / u["wall"]
-            mine = sum(c * (phase["seconds"]) for c in phase["cpu"])
+            # the console processes over the same wall time as the machine's figure (their
+            # figure in their own windows leaves out the time they watch after their script)
+            mine = u.get("consoles") or sum(c * (phase["seconds"]) for c in phase["cpu"])
             server = u.get("server", 0.0)
             other = max(0.0, u["busy"] - mine - u["relay"] - u["partners"] - server)
             print(f"  the machine during the shift ({name}, {u['wall']:.0f} s): its {cpus:.0f} CPUs "

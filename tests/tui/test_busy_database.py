@@ -72,3 +72,39 @@ async def test_esc_gives_up_a_waiting_write_and_nothing_changes(desk: Any) -> No
         row = order_row(desk.depot, number)
         assert row["status"] == "created"
         assert [a for a, _ in row["actions"]] == ["created"]
+
+
+async def test_a_write_slow_but_waiting_for_no_lock_is_not_said_to_wait(desk: Any, monkeypatch: Any) -> None:
+    """Issue 12: on a busy machine a write may take seconds without any other program holding
+    the lock (it waits for a CPU): the console does not say another program is writing."""
+    import time
+
+    number = desk["created_inbound"]
+    app = make_app(desk)
+    said: list[str] = []
+    orig_notify = app.notify
+
+    def notify(message: Any, *a: Any, **kw: Any) -> Any:
+        said.append(str(message))
+        return orig_notify(message, *a, **kw)
+
+    app.notify = notify
+    orig = services.patiently
+
+    def slowly(fn: Any, give_up: Any, **kw: Any) -> Any:
+        def slow() -> Any:
+            time.sleep(1.5)  # starved of CPU, say: no lock is held by anyone
+            return fn()
+        return orig(slow, give_up, **kw)
+
+    monkeypatch.setattr(services, "patiently", slowly)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await board_ready(pilot)
+        await highlight(pilot, "created", number)
+        await pilot.press("t")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the confirm")
+        await pilot.press("y")
+        await wait_for(pilot, lambda: order_row(desk.depot, number)["status"] == "rejected", "the trash",
+                       timeout=30)
+        await settle(pilot)
+    assert not [m for m in said if m == services.WAITING]

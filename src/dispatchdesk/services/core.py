@@ -54,6 +54,7 @@ from ..domain import (
     Transport,
 )
 from ..store import Database, StorageError, UnitOfWork
+from ..store.db import LockWatch, watching_locks
 from ..store.fast import Prepared
 from ..store.models import (
     AuditEntry,
@@ -201,6 +202,12 @@ class Depot:
     def close(self) -> None:
         self.db.close()
 
+    def lock_wait(self, watch: LockWatch) -> float | None:
+        """Seconds the write followed by `watch` (patiently(..., watch=)) has been held up by
+        another program's lock; None when it is not held up (it may still be slow). Call it
+        in a thread: on PostgreSQL it asks the server."""
+        return self.db.lock_wait(watch)
+
     # settings ----------------------------------------------------------------
     def setting(self, key: str, default: str | None = None) -> str | None:
         # plain SQL on the table (not session.get): the console reads its name while it
@@ -254,12 +261,23 @@ def _not_given_up() -> None:
 
 
 def patiently(
-    fn: Callable[[], T], give_up: threading.Event, *, limit: float = WAIT_LIMIT
+    fn: Callable[[], T],
+    give_up: threading.Event,
+    *,
+    limit: float = WAIT_LIMIT,
+    watch: LockWatch | None = None,
 ) -> T:
     """Run one action (in a worker thread), waiting while another program holds the database's
     write lock: each try waits up to the busy timeout, then tries again until it goes through,
     `give_up` is set (Cancelled) or `limit` seconds pass (the locked StorageError, saying how
-    long it waited). Nothing is half-done in any case: each try is one transaction."""
+    long it waited). Nothing is half-done in any case: each try is one transaction.
+
+    `watch` (a LockWatch) is kept up to date meanwhile: `Depot.lock_wait(watch)` says, from
+    another thread, whether the action is held up by another connection's lock (and not
+    merely slow), which is when the console says WAITING."""
+    if watch is not None:
+        with watching_locks(watch):
+            return patiently(fn, give_up, limit=limit)
     token = _GIVE_UP.set(give_up)
     deadline = time.monotonic() + limit
     try:

@@ -11,8 +11,10 @@ import os
 import shutil
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, TypeVar, cast
 from urllib.parse import quote
@@ -48,6 +50,66 @@ BUSY_TIMEOUT_MS = 5000
 SIDE_WAIT_MS = 200
 
 T = TypeVar("T")
+
+
+class LockWatch:
+    """Whether a write is held up by another connection's lock, for another thread to look at
+    (the console, while the write runs in its worker thread). Set for the writes of one thread
+    with `watching_locks`; read with `Database.lock_wait`. A write that is merely slow (starved
+    of CPU, or doing much) is not held up by a lock."""
+
+    def __init__(self) -> None:
+        #: time.monotonic() since when it has been waiting for a lock (None: not waiting)
+        self.since: float | None = None
+        #: PostgreSQL: the server process of the write's connection
+        self.pid: int | None = None
+
+
+_LOCK_WATCH: ContextVar[LockWatch | None] = ContextVar("dispatchdesk_lock_watch", default=None)
+
+
+@contextmanager
+def watching_locks(watch: LockWatch) -> Iterator[LockWatch]:
+    """The writes made in this context (this thread) keep `watch` up to date."""
+    token = _LOCK_WATCH.set(watch)
+    try:
+        yield watch
+    finally:
+        watch.since = None
+        _LOCK_WATCH.reset(token)
+
+
+def _sqlite_begin_write(dbapi_conn: Any) -> None:
+    """BEGIN IMMEDIATE: the write lock up front. Watched (LockWatch), it is first tried without
+    waiting; when another connection holds the lock, the watch says since when this one waits
+    (the busy timeout's wait), and stops saying so once the lock is taken or the wait ends."""
+    watch = _LOCK_WATCH.get()
+    if watch is None:
+        dbapi_conn.execute("BEGIN IMMEDIATE")
+        return
+    dbapi_conn.execute("PRAGMA busy_timeout = 0")
+    try:
+        dbapi_conn.execute("BEGIN IMMEDIATE")
+        return
+    except sqlite3.OperationalError as e:
+        if not _is_lock(e):
+            raise
+    finally:
+        dbapi_conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    watch.since = time.monotonic()  # another connection writes: wait for it (up to the busy timeout)
+    try:
+        dbapi_conn.execute("BEGIN IMMEDIATE")
+    finally:
+        watch.since = None
+
+
+def _pg_watched(dbapi_conn: Any) -> None:
+    """A watched write on PostgreSQL: note its connection's server process (no query: the
+    driver knows it), whose lock waits `Database.lock_wait` asks the server about."""
+    watch = _LOCK_WATCH.get()
+    if watch is not None:
+        pid = getattr(getattr(dbapi_conn, "info", None), "backend_pid", None)
+        watch.pid = pid if isinstance(pid, int) else None
 
 
 class StorageError(Exception):
@@ -167,9 +229,19 @@ def _sqlite_setup(engine: Engine, guard: CheckpointGuard | None) -> None:
     @event.listens_for(engine, "begin")
     def _begin(conn: Any) -> None:
         if conn.get_execution_options().get("dispatchdesk_write"):
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            if _LOCK_WATCH.get() is None:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            else:
+                _sqlite_begin_write(conn.connection.driver_connection)
         else:
             conn.exec_driver_sql("BEGIN")
+
+
+def _postgres_setup(engine: Engine) -> None:
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Any) -> None:
+        if _LOCK_WATCH.get() is not None and conn.get_execution_options().get("dispatchdesk_write"):
+            _pg_watched(conn.connection.driver_connection)
 
 
 class Database:
@@ -225,6 +297,8 @@ class Database:
                 # started by the first connection: a file refused as not a depot gets no lock file
                 guard = CheckpointGuard(Path(os.path.abspath(path)))
             _sqlite_setup(engine, guard)
+        elif engine.dialect.name == "postgresql":
+            _postgres_setup(engine)
         self = cls(engine, where, guard)
         if migrate:
             try:
@@ -388,6 +462,30 @@ class Database:
         every `poll` seconds on SQLite. Never raises; blocks: call it from a thread."""
         return self.changes.wait(last_seq, timeout, stop=stop, poll=poll)
 
+    def lock_wait(self, watch: LockWatch) -> float | None:
+        """How long (seconds) the write `watch` follows has been held up by another
+        connection's lock; None when it is not held up now. SQLite: the write waits for the
+        write lock (its BEGIN IMMEDIATE found it taken). PostgreSQL: the server says the
+        write's process waits for a lock another holds (one short query, made only while a
+        write is slow; the first time it is seen counts from then)."""
+        if self.is_sqlite:
+            since = watch.since
+            return None if since is None else max(0.0, time.monotonic() - since)
+        pid = watch.pid
+        if pid is None or not self.is_postgres:
+            return None
+        try:
+            with self.engine.connect() as conn:
+                blockers = conn.execute(text("SELECT cardinality(pg_blocking_pids(:pid))"), {"pid": pid}).scalar()
+        except (OperationalError, DBAPIError):
+            return None
+        if not blockers:
+            watch.since = None
+            return None
+        if watch.since is None:
+            watch.since = time.monotonic()
+        return time.monotonic() - watch.since
+
     def wake_waiters(self) -> None:
         """Get every `wait_for_change` of this database out of its sleep now (to stop)."""
         if self._waiter is not None:
@@ -510,8 +608,12 @@ class UnitOfWork:
                 raise StorageError(describe_db_error(e, self.db.where), locked=_is_lock(e)) from None
             try:
                 if self.db.is_sqlite:
-                    raw.dbapi_connection.execute(  # type: ignore[union-attr]
-                        "BEGIN IMMEDIATE" if self.write else "BEGIN")
+                    if self.write:
+                        _sqlite_begin_write(raw.dbapi_connection)
+                    else:
+                        raw.dbapi_connection.execute("BEGIN")  # type: ignore[union-attr]
+                elif self.write:
+                    _pg_watched(raw.driver_connection)
             except driver_error as e:
                 raw.close()
                 if _is_storage_problem(e):

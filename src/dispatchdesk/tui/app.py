@@ -389,7 +389,7 @@ class DeskApp(App[None]):
                 continue
             if seq != last and not self._stop.is_set():
                 try:
-                    self.call_from_thread(self.depot_changed)
+                    self.call_from_thread(partial(self.depot_changed, elsewhere=True))
                 except RuntimeError:
                     return  # the app is closing
             last = seq
@@ -531,13 +531,17 @@ class DeskApp(App[None]):
             return
         await super().on_event(event)
 
-    def depot_changed(self, reveal: str | None = None) -> None:
-        """Refresh every screen of the current stack that shows the database."""
+    def depot_changed(self, reveal: str | None = None, *, elsewhere: bool = False) -> None:
+        """Refresh every screen of the current stack that shows the database. After this
+        console's own action the keys offered are worked out again (undo is open now); a change
+        made `elsewhere` (seen by the watch) leaves them to the screens, which refresh them when
+        something they depend on changed (the highlighted card, its actions)."""
         for screen in self.screen_stack:
             handler = getattr(screen, "depot_changed", None)
             if callable(handler):
                 handler(reveal=reveal)
-        self.refresh_bindings()
+        if not elsewhere:
+            self.refresh_bindings()
 
     # ------------------------------------------------------------------ screens
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:

@@ -49,8 +49,13 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-#: How long a write waits quietly before the screen says it is waiting (seconds).
+#: How long a write runs quietly before the console looks at why it takes long (seconds).
 QUIET_WAIT = 0.4
+#: How long a write must have been held up by another program's lock before the screen says
+#: it is waiting (seconds). A write merely slow (a busy machine: waiting for a CPU) is not.
+LOCK_SHOWN = 1.0
+#: How often, meanwhile, the console looks again (seconds).
+LOCK_LOOK = 0.25
 
 
 class Target(Protocol):
@@ -194,10 +199,20 @@ class Flows:
         dispatcher presses Esc; a refused or abandoned write has changed nothing."""
         self.app.release_keys()  # the write starts: Esc must reach the give-up
         cancel = threading.Event()
+        watch = services.LockWatch()
         task = asyncio.ensure_future(
-            asyncio.to_thread(services.patiently, partial(action.execute, self.depot), cancel)
+            asyncio.to_thread(services.patiently, partial(action.execute, self.depot), cancel, watch=watch)
         )
         done, _ = await asyncio.wait({task}, timeout=QUIET_WAIT)
+        while not done:
+            # slow: only a wait for another program's lock is said (never a busy CPU)
+            try:
+                held = await asyncio.to_thread(self.depot.lock_wait, watch)
+            except ERRORS:
+                held = None
+            if held is not None and held >= LOCK_SHOWN:
+                break
+            done, _ = await asyncio.wait({task}, timeout=LOCK_LOOK)
         if done:
             return task.result()
         self.waiting = cancel

@@ -139,6 +139,14 @@ class DispatchScreen(OrderKeys, Screen[None]):
         #: the saved views, for the palette (read in a thread at start and after each change)
         self.saved_views: list[views.SavedView] = []
         self._first_load_done = False
+        #: a refresh of the board is being read (at most one at a time); `_again`: the
+        #: database changed meanwhile, so exactly one more follows it
+        self._reloading = False
+        self._again = False
+        #: the lists show the unfiltered board (a refresh then touches only the lists that differ)
+        self._plain = False
+        #: the status line last written (written again only when it reads differently)
+        self._status_shown: Text | None = None
 
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
@@ -194,26 +202,51 @@ class DispatchScreen(OrderKeys, Screen[None]):
         self.reload()
 
     def reload(self) -> None:
+        """Read the board again. At most one such read is under way: changes that come
+        meanwhile make exactly one more read after it (not one each)."""
+        if self._reloading:
+            self._again = True
+            return
+        self._reloading = True
+        self._again = False
         text = self.filter_text or None
         wanted = {lst.key: lst.wanted_pages() for lst in self.board.lists()}
-        self._load(text, wanted)
+        self._load(text, wanted, reloading=True)
 
     @work(thread=True, exclusive=True, group="board")
     def _load(self, text: str | None, wanted: dict[str, list[int]],
-              counts: dict[str, int] | None = None) -> None:
+              counts: dict[str, int] | None = None, *, reloading: bool = False) -> None:
         data = None
-        if not self._first_load_done:
-            take = getattr(self.app, "take_prefetch", None)
-            data = take() if callable(take) and not text else None
-        if data is None:
-            # every list, as the status line says how many match in all of them
-            data = load_board(self.depot, wanted, text, counts, LIST_KEYS if text else ())
-        self.app.call_from_thread(self._apply_data, data)
+        try:
+            if not self._first_load_done:
+                take = getattr(self.app, "take_prefetch", None)
+                data = take() if callable(take) and not text else None
+            if data is None:
+                # every list, as the status line says how many match in all of them
+                data = load_board(self.depot, wanted, text, counts, LIST_KEYS if text else ())
+        finally:
+            if reloading:  # even if the read failed: the next change must read again
+                self.app.call_from_thread(self._reloaded, data)
+        if not reloading:
+            self.app.call_from_thread(self._apply_data, data)
+
+    def _reloaded(self, data: BoardData | None) -> None:
+        self._reloading = False
+        try:
+            if data is not None:
+                self._apply_data(data)
+        finally:
+            if self._again:
+                self.reload()
 
     def _apply_data(self, data: BoardData) -> None:
+        first = not self._first_load_done
         self._first_load_done = True
         if data.problem:
             self._set_problem(data.problem)
+            return
+        if self._plain and not first and data.text is None and not self.filter_text:
+            self._apply_changes(data)
             return
         self._apply(data.counts, data.text, data.ids, more=data.resume)
         if data.text is not None and data.text != self.filter_text:
@@ -226,6 +259,39 @@ class DispatchScreen(OrderKeys, Screen[None]):
             lst.ask_visible()
         self._check_drawn()
 
+    def _apply_changes(self, data: BoardData) -> None:
+        """A refresh of the unfiltered board (the database changed): only the lists whose count
+        or pages read differ from what they show are touched (StatusList.update); the others
+        are not reset or redrawn. The cursor, the scroll and the selection stay; the highlighted
+        card's actions are read again only when that card changed (its Highlighted message)."""
+        self.counts = data.counts
+        pages: dict[str, dict[int, list[Card]]] = {}
+        for (key, page), cards in data.pages.items():
+            pages.setdefault(key, {})[page] = cards
+        shown = self.board
+        for board in self.query(Board):
+            for lst in board.lists():
+                count = data.counts.get(lst.key, 0)
+                lst.set_counts(count, None)
+                following = self.generation + 1
+                if board is shown:
+                    lst.update(count, pages.get(lst.key, {}), following)
+                elif count != lst.total or lst.holds_pages:
+                    # the other tab's lists were not read: what they hold goes stale, read
+                    # again when they are shown
+                    lst.reset(count, following)
+                if lst.generation == following:
+                    self.generation = following
+        for lst in shown.lists():
+            lst.ask_visible()
+        if self.problem:
+            self.problem = ""
+            self._update_status_line()
+        self._check_drawn()
+        if self._reveal:
+            number, self._reveal = self._reveal, None
+            self.reveal(number)
+
     def _set_problem(self, problem: str) -> None:
         self.problem = problem
         self._update_status_line()
@@ -235,6 +301,8 @@ class DispatchScreen(OrderKeys, Screen[None]):
         if text is not None and text != self.filter_text:
             return  # the filter changed meanwhile; its own load follows
         self.problem = ""
+        if reset_only is None:
+            self._plain = ids is None
         if reset_only is None:
             self.generation += 1
         self.counts = counts
@@ -803,11 +871,13 @@ class DispatchScreen(OrderKeys, Screen[None]):
         self.flows.start(self.flows.export(self.export_choice()), name="export")
 
     # ------------------------------------------------------------------ the status line
-    def _set_status_note(self, note: str) -> None:
+    def _set_status_note(self, note: str | Text) -> None:
+        line = note if isinstance(note, Text) else Text(note)
         try:
-            self.query_one("#status-line", Static).update(Text(note))
+            self.query_one("#status-line", Static).update(line)
         except NoMatches:
-            pass
+            return
+        self._status_shown = line
 
     def _update_status_line(self) -> None:
         parts: list[Text] = []
@@ -833,11 +903,9 @@ class DispatchScreen(OrderKeys, Screen[None]):
             note.append(f" ({shown:,}{plus} match; / edits, esc clears)")
             parts.append(note)
         line = Text(" · ").join(parts) if parts else Text("")
-        self._set_status_note("")
-        try:
-            self.query_one("#status-line", Static).update(line)
-        except NoMatches:
-            pass
+        if line == self._status_shown:
+            return  # it reads the same: not written again (nor laid out and redrawn)
+        self._set_status_note(line)
 
     # ------------------------------------------------------------------ help and palette
     #: (keys, what they do, the action that tells whether it is available now)

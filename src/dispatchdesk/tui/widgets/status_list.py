@@ -242,6 +242,8 @@ class StatusList(ScrollView, can_focus=True):
     def set_counts(self, count: int, shown: int | None, *, more: bool = False) -> None:
         """`shown`: with a filter, the cards that match; `more`: more than that match (the
         title says 100+/...; they are read as the list is scrolled to its end)."""
+        if (count, shown, more) == (self.count, self.shown_count, self.more):
+            return  # the title reads the same: not redrawn
         self.count = count
         self.shown_count = shown
         self.more = more
@@ -306,6 +308,64 @@ class StatusList(ScrollView, can_focus=True):
         self._shown.clear()
         self.refresh()
         self._announce()
+
+    @property
+    def holds_pages(self) -> bool:
+        """Some pages are loaded in this generation (they go stale when the database changes)."""
+        return bool(self._loaded)
+
+    def holds(self, total: int, pages: dict[int, list[Card]]) -> bool:
+        """Does the list show exactly this already: `total` cards, and these pages as they are
+        (each loaded in this generation, card for card equal)?"""
+        if total != self.total:
+            return False
+        for page, cards in pages.items():
+            if page not in self._loaded:
+                return False
+            start = page * PAGE_SIZE
+            held = [self._cards.get(i) for i in range(start, min(start + PAGE_SIZE, self.total))]
+            if held != cards[:len(held)] or len(cards) > len(held):
+                return False
+        return True
+
+    def update(self, total: int, pages: dict[int, list[Card]], generation: int) -> bool:
+        """A refresh of the unfiltered board: `total` cards and the pages read with it (the
+        visible ones and the cursor's). A list that already shows exactly that is not touched
+        (no redraw, the same generation) unless it holds other pages or waits for some: those
+        become stale quietly (a new generation, no redraw; they are read again when shown).
+        A list that differs takes the new pages in place: the cursor stays where it is, the
+        cards held elsewhere are still drawn until their page comes. True when it redrew."""
+        if self.holds(total, pages):
+            if self._asked or self._loaded - set(pages):
+                self.generation = generation
+                self._asked.clear()
+                self._loaded &= set(pages)
+            return False
+        self.generation = generation
+        resized = total != self.total
+        self.total = max(0, total)
+        self._loaded.clear()
+        self._asked.clear()
+        for i in [i for i in self._cards if i >= self.total]:
+            del self._cards[i]
+        for page, cards in pages.items():
+            start = page * PAGE_SIZE
+            for i in range(start, start + PAGE_SIZE):
+                self._cards.pop(i, None)
+            for i, card in enumerate(cards):
+                if start + i < self.total:
+                    self._cards[start + i] = card
+            self._loaded.add(page)
+        if len(self._shown) > 4 * PAGE_SIZE:
+            self._shown.clear()  # texts are kept by card: a changed card is a new key
+        if resized:
+            width = self.scrollable_content_region.width or self.size.width
+            self.virtual_size = Size(width, max(1, self.total) * CARD_HEIGHT)
+            if self.cursor >= self.total:
+                self.cursor = max(0, self.total - 1)
+        self.refresh()
+        self._announce()
+        return True
 
     def grow(self, total: int) -> None:
         """More cards at the end (a filter read on): the pages held stay."""
