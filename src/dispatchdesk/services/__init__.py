@@ -12,10 +12,11 @@ pays only for what the first screen reads (issue 13). The names and `__all__` ar
 
 from __future__ import annotations
 
-import importlib
 import sys
 import types
 from typing import TYPE_CHECKING
+
+from ._lazy import lazy_names
 
 if TYPE_CHECKING:
     from ..domain import CancellationRequest, ReasonCode, ReturnReason, Status
@@ -359,25 +360,7 @@ __all__ = [
 
 
 if not TYPE_CHECKING:  # mypy reads the imports above; an unknown name stays an error for it
-
-    def __getattr__(name: str) -> object:
-        """A public name, imported from its module on first use; or a submodule by its name."""
-        module = _WHERE.get(name)
-        if module is None:
-            if name.startswith("_"):
-                raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-            try:
-                return importlib.import_module(f"{__name__}.{name}")
-            except ModuleNotFoundError as e:
-                if e.name != f"{__name__}.{name}":
-                    raise
-                raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-        value = getattr(importlib.import_module(module, __name__), name)
-        globals()[name] = value
-        return value
-
-    def __dir__() -> list[str]:
-        return sorted({*globals(), *_WHERE})
+    __getattr__, __dir__ = lazy_names(__name__, _WHERE, globals())
 
 
 class _Services(types.ModuleType):

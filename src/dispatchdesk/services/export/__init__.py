@@ -8,8 +8,9 @@ only ``choice.ExportChoice`` to start, not every format's writer (issue 13).
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
+
+from .._lazy import lazy_names
 
 if TYPE_CHECKING:
     from .common import export_json
@@ -40,22 +41,4 @@ __all__ = [
 ]
 
 if not TYPE_CHECKING:  # mypy reads the imports above
-
-    def __getattr__(name: str) -> object:
-        """A public name, imported from its module on first use; or a submodule by its name."""
-        module = _WHERE.get(name)
-        if module is None:
-            if name.startswith("_"):
-                raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-            try:
-                return importlib.import_module(f"{__name__}.{name}")
-            except ModuleNotFoundError as e:
-                if e.name != f"{__name__}.{name}":
-                    raise
-                raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-        value = getattr(importlib.import_module(module, __name__), name)
-        globals()[name] = value
-        return value
-
-    def __dir__() -> list[str]:
-        return sorted({*globals(), *_WHERE})
+    __getattr__, __dir__ = lazy_names(__name__, _WHERE, globals())
