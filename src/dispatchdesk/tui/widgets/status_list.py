@@ -349,13 +349,7 @@ class StatusList(ScrollView, can_focus=True):
         for i in [i for i in self._cards if i >= self.total]:
             del self._cards[i]
         for page, cards in pages.items():
-            start = page * PAGE_SIZE
-            for i in range(start, start + PAGE_SIZE):
-                self._cards.pop(i, None)
-            for i, card in enumerate(cards):
-                if start + i < self.total:
-                    self._cards[start + i] = card
-            self._loaded.add(page)
+            self._put(page, cards)
         if len(self._shown) > 4 * PAGE_SIZE:
             self._shown.clear()  # texts are kept by card: a changed card is a new key
         if resized:
@@ -377,9 +371,8 @@ class StatusList(ScrollView, can_focus=True):
         self.virtual_size = Size(width, max(1, self.total) * CARD_HEIGHT)
         self.refresh()
 
-    def set_page(self, page: int, cards: list[Card], generation: int) -> None:
-        if generation != self.generation:
-            return
+    def _put(self, page: int, cards: list[Card]) -> None:
+        """Hold `cards` as page `page` (what it held before is dropped)."""
         start = page * PAGE_SIZE
         for i in range(start, start + PAGE_SIZE):
             self._cards.pop(i, None)
@@ -387,6 +380,11 @@ class StatusList(ScrollView, can_focus=True):
             if start + i < self.total:
                 self._cards[start + i] = card
         self._loaded.add(page)
+
+    def set_page(self, page: int, cards: list[Card], generation: int) -> None:
+        if generation != self.generation:
+            return
+        self._put(page, cards)
         self._asked.discard(page)
         if len(self._shown) > 4 * PAGE_SIZE:
             self._shown.clear()
