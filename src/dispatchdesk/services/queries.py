@@ -171,20 +171,14 @@ def counts(depot: Depot, *, archived: bool = False) -> dict[Status, int]:
 # cards it shows. Filtering asks the database's text index (services/search.py).
 
 #: The key of the list of archived orders (every status); the other lists are keyed by status.
-ARCHIVED = "archived"
+ARCHIVED = search.ARCHIVED
 #: Every list of the board, as on the tab All information.
 LIST_KEYS: tuple[str, ...] = tuple(s.value for s in ALL_STATUSES) + (ARCHIVED,)
 
 
-def _list_where(key: str, session: Session | None = None) -> ColumnElement[bool]:
+def _list_where(key: str, session: Session) -> ColumnElement[bool]:
     if key == ARCHIVED:
-        if session is not None and session.get_bind().dialect.name == "sqlite":
-            # "likely": without statistics for `orders` (a new depot is analysed while empty,
-            # one built in bulk not at all) SQLite takes the index on `archived` alone and sorts
-            # every archived order (200 ms a page at 1,000,000 orders) rather than walk the
-            # list's partial index in order (as services/search.py does)
-            return func.likely(_O.archived.is_(True))
-        return _O.archived.is_(True)
+        return search.archived_list(session)
     # "IS NOT true" rather than "= false": the database then walks the status index in order.
     return and_(_O.status == Status(key).value, _O.archived.is_not(True))
 
